@@ -1,0 +1,43 @@
+import type { AuditRecord, Door } from "../audit/mod.ts";
+import type { UserType } from "../db/schema.ts";
+
+/** How the caller proved who they are. Doors add kinds; never holds a secret. */
+export type CredentialKind = "session" | "password" | "api_key" | "session_key" | "token";
+
+/** Declarations a user makes at login when a folder or the site requires them. */
+export interface Compliance {
+  termsAccepted?: boolean;
+  irbNumber?: string;
+  phiLevel?: "none" | "limited" | "full";
+}
+
+/** The user a request acts as, and how that was established. */
+export interface Actor {
+  userId: number;
+  email: string;
+  displayName: string;
+  userType: UserType;
+  credential: { kind: CredentialKind; id: string | null };
+  compliance: Compliance | null;
+  /** The admin who is impersonating `userId`, if any. */
+  impersonatorId: number | null;
+  /** Present when the request came with a browser session cookie. */
+  session?: { id: string; csrfToken: string };
+  /** Which door the request came through, and from where: for the audit log. */
+  door: Door;
+  clientAddr: string | null;
+}
+
+/** The audit fields that say who did something and how. */
+export function auditActor(
+  actor: Actor,
+): Pick<AuditRecord, "door" | "userId" | "userEmail" | "credential" | "compliance" | "clientAddr"> {
+  return {
+    door: actor.door,
+    userId: actor.userId,
+    userEmail: actor.email,
+    credential: actor.credential,
+    compliance: actor.compliance as Record<string, unknown> | null,
+    clientAddr: actor.clientAddr,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Configuration from environment variables. Every variable, its default and
+ * its meaning is listed in README.md; this is the one place that reads them.
+ */
+export interface Config {
+  /** HTTP port. */
+  port: number;
+  /** Host name the HTTP server binds to. */
+  hostname: string;
+  /** PostgreSQL URL; unset means the embedded PGlite database in `dataDir`. */
+  databaseUrl?: string;
+  dataDir: string;
+  /** Public base URL used in links shown to users (External Tool Access, emails). */
+  baseUrl?: string;
+  adminEmail?: string;
+  adminPassword?: string;
+  /** Minutes without a request after which a browser session ends. */
+  sessionIdleMinutes: number;
+  /** Hours after which a browser session ends however active it is. */
+  sessionMaxHours: number;
+  /** Mark cookies Secure (set when labgate is served over HTTPS). */
+  secureCookies: boolean;
+  /** Largest request body accepted, in bytes (CSV imports included). */
+  maxBodyBytes: number;
+  /** PBKDF2 iterations for new password verifiers. */
+  scramIterations: number;
+  /** Failed logins allowed per account (and 4× per client address) in `loginWindowMinutes`. */
+  loginFailureLimit: number;
+  loginWindowMinutes: number;
+  /** Write one JSON line per request to stdout. */
+  logRequests: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${env[name]}"`);
+}
+
+export function loadConfig(env: Env): Config {
+  return {
+    port: integer(env, "PORT", 8080, 1, 65535),
+    hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.LABGATE_DATA_DIR || "./data",
+    baseUrl: env.LABGATE_BASE_URL || undefined,
+    adminEmail: env.LABGATE_ADMIN_EMAIL || undefined,
+    adminPassword: env.LABGATE_ADMIN_PASSWORD || undefined,
+    sessionIdleMinutes: integer(env, "LABGATE_SESSION_IDLE_MINUTES", 30, 1, 60 * 24 * 30),
+    sessionMaxHours: integer(env, "LABGATE_SESSION_MAX_HOURS", 12, 1, 24 * 365),
+    secureCookies: flag(env, "LABGATE_SECURE_COOKIES", false),
+    maxBodyBytes: integer(env, "LABGATE_MAX_BODY_BYTES", 20 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    scramIterations: integer(env, "LABGATE_SCRAM_ITERATIONS", 4096, 4096, 10_000_000),
+    loginFailureLimit: integer(env, "LABGATE_LOGIN_FAILURE_LIMIT", 5, 1, 1000),
+    loginWindowMinutes: integer(env, "LABGATE_LOGIN_WINDOW_MINUTES", 15, 1, 24 * 60),
+    logRequests: flag(env, "LABGATE_LOG_REQUESTS", true),
+  };
+}

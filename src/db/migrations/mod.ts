@@ -1,0 +1,7 @@
+import type { Migration } from "kysely/migration";
+import * as core from "./001_core.ts";
+
+/** Every migration, by name; names sort in the order they run. */
+export const migrations: Record<string, Migration> = {
+  "001_core": core,
+};

@@ -1,0 +1,93 @@
+import type { PGlite } from "@electric-sql/pglite";
+import { Kysely, sql } from "kysely";
+import { Migrator } from "kysely/migration";
+import type pg from "pg";
+import { migrations } from "./migrations/mod.ts";
+import { Mutex } from "./mutex.ts";
+import { openPglite, PgliteDialect } from "./pglite_driver.ts";
+import { createPostgresPool, postgresDialect } from "./postgres_driver.ts";
+import type { Schema } from "./schema.ts";
+
+export type { Schema } from "./schema.ts";
+export { Mutex } from "./mutex.ts";
+
+/** Labgate's own tables live here; list data lives in one schema per folder. */
+export const APP_SCHEMA = "lg_app";
+
+/** The engine under Kysely, for the parts (SQL door) that speak to it directly. */
+export type Engine =
+  | { kind: "pglite"; pglite: PGlite; lock: Mutex }
+  | { kind: "postgres"; url: string; pool: pg.Pool };
+
+/** One open labgate database: Kysely scoped to `lg_app`, plus the engine. */
+export interface Database {
+  readonly kind: Engine["kind"];
+  readonly engine: Engine;
+  /** Queries on labgate's own tables. */
+  readonly db: Kysely<Schema>;
+  /** Kysely without a default schema, for per-folder list tables. */
+  readonly root: Kysely<Schema>;
+  /** Short id that makes this database's role names unique on the cluster. */
+  readonly installId: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** PostgreSQL URL; when absent, the embedded PGlite database is used. */
+  url?: string;
+  /** PGlite data directory; absent means in memory. */
+  dataDir?: string;
+  /** PGlite data directory snapshot to start from (tests). */
+  loadDataDir?: Blob;
+  /** Pool size for the app's own PostgreSQL connections. */
+  poolSize?: number;
+}
+
+/** Opens the database, runs pending migrations and returns the handle. */
+export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
+  let engine: Engine;
+  let root: Kysely<Schema>;
+  if (options.url) {
+    const pool = createPostgresPool(options.url, options.poolSize);
+    engine = { kind: "postgres", url: options.url, pool };
+    root = new Kysely<Schema>({ dialect: postgresDialect(pool) });
+  } else {
+    const pglite = await openPglite({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+    const lock = new Mutex();
+    engine = { kind: "pglite", pglite, lock };
+    root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, lock) });
+  }
+  try {
+    await migrate(root);
+    const db = root.withSchema(APP_SCHEMA);
+    const row = await db.selectFrom("settings").select("value").where("key", "=", "install_id")
+      .executeTakeFirstOrThrow();
+    return {
+      kind: engine.kind,
+      engine,
+      db,
+      root,
+      installId: row.value as string,
+      close: () => root.destroy(),
+    };
+  } catch (error) {
+    await root.destroy();
+    throw error;
+  }
+}
+
+/** Runs every pending migration; safe to call at every start. */
+export async function migrate(root: Kysely<Schema>): Promise<void> {
+  await sql`create schema if not exists lg_app`.execute(root);
+  const migrator = new Migrator({
+    db: root,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+    migrationTableSchema: APP_SCHEMA,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === "Error");
+  if (error) {
+    const name = failed ? ` ${failed.migrationName}` : "";
+    throw new Error(`Database migration${name} failed: ${(error as Error).message ?? error}`);
+  }
+}

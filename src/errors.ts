@@ -1,0 +1,24 @@
+/**
+ * Domain errors with the HTTP status they mean. Routes render them once
+ * (JSON for APIs, a page for forms, XML for remote login); the SQL door maps
+ * them to SQLSTATEs.
+ */
+export class LabgateError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "LabgateError";
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) =>
+  new LabgateError(400, message, details);
+export const unauthorized = (message: string) => new LabgateError(401, message);
+export const forbidden = (message: string) => new LabgateError(403, message);
+export const notFound = (message: string) => new LabgateError(404, message);
+export const conflict = (message: string, details?: unknown) =>
+  new LabgateError(409, message, details);
+export const tooManyRequests = (message: string) => new LabgateError(429, message);

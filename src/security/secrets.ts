@@ -1,0 +1,51 @@
+/** Random secrets, hashes and comparisons: Web Crypto and built-ins only. */
+
+const encoder = new TextEncoder();
+
+/** `bytes` random bytes from the platform CSPRNG. */
+export function randomBytes(bytes: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(bytes));
+}
+
+/** Lower-case hex of `bytes` random bytes (16 bytes = 128 bits). */
+export function randomHex(bytes = 16): string {
+  return toHex(randomBytes(bytes));
+}
+
+/** URL-safe base64 (no padding) of `bytes` random bytes. */
+export function randomBase64Url(bytes = 24): string {
+  return toBase64Url(randomBytes(bytes));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** SHA-256 of the UTF-8 text, as lower-case hex: how every secret is stored. */
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}

@@ -1,0 +1,169 @@
+/**
+ * Runs a test against every backend: embedded PGlite always, and the
+ * PostgreSQL server named by TEST_DATABASE_URL (or DATABASE_URL) when set.
+ * Each test gets a database of its own: a PGlite instance restored from a
+ * migrated snapshot, or a fresh PostgreSQL database that is dropped after.
+ */
+import pg from "pg";
+import type { Actor } from "../../src/auth/actor.ts";
+import { actorFor } from "../../src/auth/credentials.ts";
+import { bootstrapAdmin } from "../../src/bootstrap.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { type Database, openDatabase } from "../../src/db/mod.ts";
+import { getUserByEmail } from "../../src/data/users.ts";
+import { createServices, type Services } from "../../src/services.ts";
+import { AuditLog } from "../../src/audit/mod.ts";
+
+export type Backend = "pglite" | "postgres";
+
+export const POSTGRES_URL = Deno.env.get("TEST_DATABASE_URL") ?? Deno.env.get("DATABASE_URL");
+export const BACKENDS: Backend[] = POSTGRES_URL ? ["pglite", "postgres"] : ["pglite"];
+
+export const ADMIN_EMAIL = "admin@example.org";
+export const ADMIN_PASSWORD = "admin-password-1";
+
+let announced = false;
+function announce() {
+  if (announced) return;
+  announced = true;
+  console.log(
+    `labgate tests: backends ${BACKENDS.join(" + ")}${
+      POSTGRES_URL ? "" : " (set TEST_DATABASE_URL to also run on PostgreSQL)"
+    }`,
+  );
+}
+
+let snapshot: Promise<Blob> | undefined;
+
+/** A migrated PGlite data directory, made once per test process. */
+function pgliteSnapshot(): Promise<Blob> {
+  snapshot ??= (async () => {
+    const database = await openDatabase();
+    if (database.engine.kind !== "pglite") throw new Error("expected PGlite");
+    const blob = await database.engine.pglite.dumpDataDir("none");
+    await database.close();
+    return blob;
+  })();
+  return snapshot;
+}
+
+/** A private database for one test, and how to throw it away. */
+export async function testDatabase(
+  backend: Backend,
+): Promise<{ database: Database; url?: string; dispose: () => Promise<void> }> {
+  if (backend === "pglite") {
+    const database = await openDatabase({ loadDataDir: await pgliteSnapshot() });
+    return { database, dispose: () => database.close() };
+  }
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  const name = `lgt_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  await admin.query(`create database ${name}`);
+  const url = new URL(POSTGRES_URL!);
+  url.pathname = `/${name}`;
+  let database: Database;
+  try {
+    database = await openDatabase({ url: url.toString(), poolSize: 4 });
+  } catch (error) {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    throw error;
+  }
+  return {
+    database,
+    url: url.toString(),
+    dispose: async () => {
+      await database.close();
+      try {
+        await admin.query(`drop database if exists ${name} with (force)`);
+        const roles = await admin.query<{ rolname: string }>(
+          `select rolname from pg_roles where rolname like $1`,
+          [`lg\\_${database.installId}\\_%`],
+        );
+        for (const { rolname } of roles.rows) await admin.query(`drop role if exists ${rolname}`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+export interface TestContext {
+  backend: Backend;
+  svc: Services;
+  config: Config;
+  /** The site admin every test database starts with. */
+  admin: Actor;
+  /** The PostgreSQL URL of this test's database (postgres backend only). */
+  url?: string;
+  /** Moves the services' clock. */
+  advance(ms: number): void;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    LABGATE_ADMIN_EMAIL: ADMIN_EMAIL,
+    LABGATE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    LABGATE_LOG_REQUESTS: "false",
+    ...overrides,
+  });
+}
+
+/** The Actor for a user, as if signed in through `door`. */
+export async function actorOf(
+  svc: Services,
+  email: string,
+  door: Actor["door"] = "web",
+): Promise<Actor> {
+  const user = await getUserByEmail(svc, email);
+  if (!user) throw new Error(`No test user ${email}`);
+  return actorFor(user, {
+    credential: { kind: "session", id: null },
+    compliance: null,
+    impersonatorId: null,
+    door,
+    clientAddr: "127.0.0.1",
+  });
+}
+
+export interface BackendTestOptions {
+  env?: Record<string, string>;
+  ignore?: boolean;
+  only?: Backend[];
+}
+
+/** Registers `name [backend]` for each backend; `fn` gets a fresh database. */
+export function backendTest(
+  name: string,
+  fn: (t: TestContext) => Promise<void>,
+  options: BackendTestOptions = {},
+): void {
+  announce();
+  for (const backend of BACKENDS) {
+    if (options.only && !options.only.includes(backend)) continue;
+    Deno.test({
+      name: `${name} [${backend}]`,
+      ignore: options.ignore,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      async fn() {
+        const { database, url, dispose } = await testDatabase(backend);
+        let offset = 0;
+        const config = testConfig(options.env);
+        const svc = createServices(config, database, {
+          now: () => new Date(Date.now() + offset),
+          audit: new AuditLog(database.db, { flushMs: 10 }),
+        });
+        try {
+          await bootstrapAdmin(svc, () => {});
+          const admin = await actorOf(svc, ADMIN_EMAIL);
+          await fn({ backend, svc, config, admin, url, advance: (ms) => (offset += ms) });
+          await svc.audit.flush();
+        } finally {
+          await svc.audit.flush();
+          await dispose();
+        }
+      },
+    });
+  }
+}
