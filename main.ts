@@ -15,7 +15,9 @@ if (import.meta.main) {
   );
   const svc = createServices(config, database);
   await bootstrapAdmin(svc, (message) => console.log(message));
-  const app = createApp(svc, { log: (line) => console.log(JSON.stringify(line)) });
+  const app = createApp(svc, {
+    log: config.logRequests ? (line) => console.log(JSON.stringify(line)) : undefined,
+  });
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
@@ -25,7 +27,7 @@ if (import.meta.main) {
           database.kind === "pglite" ? `embedded database ${config.dataDir}` : "PostgreSQL"
         }`,
       ),
-  }, app.fetch);
+  }, (request, info) => app.fetch(request, { clientAddr: info.remoteAddr.hostname }));
   const shutdown = async () => {
     await server.shutdown();
     await svc.audit.flush();

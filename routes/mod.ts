@@ -3,16 +3,74 @@
  * only, so it can run on any runtime that gives it a Request.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { sql } from "kysely";
+import { LabgateError } from "../src/errors.ts";
 import type { Services } from "../src/services.ts";
+import { apiApp } from "./api/mod.ts";
+import { type AppContext, csrfProtection, type Env, withActor } from "./context.ts";
+import { adminPages } from "./pages/admin.tsx";
+import { folderPages } from "./pages/folders.tsx";
+import { loginPages } from "./pages/login.tsx";
+import { page } from "./pages/render.tsx";
+import { STYLESHEET } from "./pages/style.ts";
 
 export interface AppOptions {
-  /** Where one JSON line per request goes (stdout in production). */
+  /** Where one JSON line per request goes (stdout in production); nothing when absent. */
   log?: (line: Record<string, unknown>) => void;
 }
 
-export function createApp(svc: Services, _options: AppOptions = {}): Hono {
-  const app = new Hono();
+/** Paths a signed-in user who must change a one-time password may still reach. */
+const PASSWORD_CHANGE_PATHS = ["/account", "/logout", "/static/", "/api/me", "/api/logout"];
+
+function isApi(c: AppContext): boolean {
+  return c.req.path.startsWith("/api/") || c.req.path === "/api";
+}
+
+/** One place that turns an error into a response: JSON for the API, a page otherwise. */
+async function renderError(error: unknown, c: AppContext): Promise<Response> {
+  let status = 500;
+  let message = "Something went wrong on the server; it has been logged";
+  let details: unknown;
+  if (error instanceof LabgateError) {
+    ({ status, message, details } = error);
+  } else if (error instanceof HTTPException) {
+    status = error.status;
+    message = error.status === 413 ? "The request body is too large" : error.message || message;
+  } else {
+    console.error(JSON.stringify({
+      level: "error",
+      path: c.req.path,
+      error: String((error as Error)?.stack ?? error),
+    }));
+  }
+  if (isApi(c)) {
+    return c.json({ error: { status, message, ...(details ? { details } : {}) } }, status as 400);
+  }
+  if (status === 401) {
+    return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
+  }
+  return await page(c, { title: "Error", error: message }, status as 400);
+}
+
+export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    c.set("svc", svc);
+    await next();
+    options.log?.({
+      time: new Date().toISOString(),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      principal: c.get("actor")?.userId ?? null,
+    });
+  });
+
   app.get("/healthz", async (c) => {
     try {
       await sql`select 1`.execute(svc.db);
@@ -21,5 +79,51 @@ export function createApp(svc: Services, _options: AppOptions = {}): Hono {
       return c.json({ status: "error", database: svc.database.kind }, 503);
     }
   });
+  app.get("/static/style.css", (c) =>
+    c.body(STYLESHEET, 200, {
+      "content-type": "text/css; charset=utf-8",
+      "cache-control": "public, max-age=3600",
+    }));
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: svc.config.maxBodyBytes,
+      onError: () => {
+        throw new LabgateError(
+          413,
+          `The request body is larger than ${svc.config.maxBodyBytes} bytes`,
+        );
+      },
+    }),
+  );
+  app.use("/api/*", withActor("api"));
+  app.use("*", async (c, next) => {
+    if (!c.get("door")) return await withActor("web")(c, next);
+    await next();
+  });
+  app.use("*", csrfProtection);
+  app.use("*", async (c, next) => {
+    const actor = c.get("actor");
+    if (actor?.mustChangePassword && !PASSWORD_CHANGE_PATHS.some((p) => c.req.path.startsWith(p))) {
+      if (isApi(c)) {
+        throw new LabgateError(403, "Change your one-time password first (POST /api/me/password)");
+      }
+      return c.redirect(`/account?next=${encodeURIComponent(c.req.path)}`, 303);
+    }
+    await next();
+  });
+
+  app.get("/", (c) => c.redirect(c.get("actor") ? "/folders" : "/login", 303));
+  app.route("/", loginPages());
+  app.route("/", folderPages());
+  app.route("/", adminPages());
+  app.route("/api", apiApp());
+
+  app.notFound(async (c) => {
+    if (isApi(c)) return c.json({ error: { status: 404, message: "No such API endpoint" } }, 404);
+    return await page(c, { title: "Not found", error: "This page does not exist" }, 404);
+  });
+  app.onError((error, c) => renderError(error, c));
   return app;
 }

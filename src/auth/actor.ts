@@ -21,6 +21,8 @@ export interface Actor {
   compliance: Compliance | null;
   /** The admin who is impersonating `userId`, if any. */
   impersonatorId: number | null;
+  /** The user signed in with a one-time password and must choose a new one first. */
+  mustChangePassword?: boolean;
   /** Present when the request came with a browser session cookie. */
   session?: { id: string; csrfToken: string };
   /** Which door the request came through, and from where: for the audit log. */

@@ -49,6 +49,7 @@ const sessionCookie: CredentialSource = async (svc, req) => {
     compliance: session.compliance as Compliance | null,
     impersonatorId: session.impersonator_id,
     session: { id: session.id, csrfToken: session.csrf_token },
+    mustChangePassword: user.must_change_password,
     door: req.door,
     clientAddr: req.clientAddr,
   });

@@ -22,12 +22,25 @@ const typeParsers = {
 
 /** A pool of PostgreSQL connections for the app's own queries. */
 export function createPostgresPool(url: string, max = 10): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max,
     types: typeParsers as pg.CustomTypesConfig,
     application_name: "labgate",
+    options: "-c TimeZone=UTC -c DateStyle=ISO",
   });
+  // An idle connection dropped by the server (restart, failover) must not
+  // crash labgate: the pool replaces it on the next query.
+  pool.on("error", (error: Error) => {
+    console.error(
+      JSON.stringify({
+        level: "warn",
+        message: "Idle database connection lost",
+        error: error.message,
+      }),
+    );
+  });
+  return pool;
 }
 
 export function postgresDialect(pool: pg.Pool): PostgresDialect {

@@ -1,0 +1,155 @@
+/** Request and response shapes of the JSON API, used for validation and the OpenAPI document. */
+import { z } from "@hono/zod-openapi";
+import { COLUMN_TYPES } from "../../src/data/column_types.ts";
+import { ROLES } from "../../src/security/permissions.ts";
+
+export const ErrorBody = z.object({
+  error: z.object({
+    status: z.number().int(),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+}).openapi("Error");
+
+export const Permissions = z.object({
+  bits: z.number().int().openapi({ description: "READ=1 INSERT=2 UPDATE=4 DELETE=8 ADMIN=32768" }),
+  names: z.array(z.string()),
+}).openapi("Permissions");
+
+export const Folder = z.object({
+  id: z.number().int(),
+  path: z.string().openapi({ example: "/home/assays" }),
+  name: z.string(),
+  parentId: z.number().int().nullable(),
+  description: z.string(),
+  inheritPolicy: z.boolean(),
+  permissions: Permissions,
+}).openapi("Folder");
+
+export const NewFolder = z.object({
+  parent: z.string().openapi({ example: "/home" }),
+  name: z.string().openapi({ example: "assays" }),
+  description: z.string().optional(),
+  inheritPolicy: z.boolean().optional().openapi({ description: "Default true" }),
+}).openapi("NewFolder");
+
+export const Assignment = z.object({
+  principalId: z.number().int(),
+  role: z.enum(Object.keys(ROLES) as [string, ...string[]]),
+});
+
+export const Policy = z.object({
+  folder: z.string(),
+  source: z.string().openapi({ description: "The folder whose assignments apply" }),
+  inherit: z.boolean(),
+  assignments: z.array(z.object({
+    principalId: z.number().int(),
+    kind: z.enum(["user", "group"]),
+    name: z.string(),
+    role: z.string(),
+  })),
+}).openapi("Policy");
+
+export const PolicyInput = z.object({
+  inherit: z.boolean(),
+  assignments: z.array(Assignment),
+}).openapi("PolicyInput");
+
+export const ColumnType = z.enum(Object.keys(COLUMN_TYPES) as [string, ...string[]]);
+
+export const ListColumn = z.object({
+  name: z.string(),
+  type: ColumnType,
+  required: z.boolean().optional(),
+  description: z.string().optional(),
+}).openapi("ListColumn");
+
+export const NewList = z.object({
+  name: z.string().openapi({ example: "samples" }),
+  description: z.string().optional(),
+  key: z.string().openapi({ description: "Key column name", example: "SampleId" }),
+  autoKey: z.boolean().optional().openapi({
+    description: "Add an Integer key column numbered by the database",
+  }),
+  columns: z.array(ListColumn).min(1),
+}).openapi("NewList");
+
+export const List = z.object({
+  id: z.number().int(),
+  folder: z.string(),
+  name: z.string(),
+  description: z.string(),
+  key: z.string(),
+  autoKey: z.boolean(),
+  columns: z.array(z.object({
+    name: z.string(),
+    type: z.string(),
+    required: z.boolean(),
+    description: z.string(),
+  })),
+}).openapi("List");
+
+export const Row = z.record(z.string(), z.unknown()).openapi("Row");
+export const Rows = z.object({ rows: z.array(Row) }).openapi("Rows");
+export const RowPage = z.object({
+  rows: z.array(Row),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("RowPage");
+export const Keys = z.object({ keys: z.array(z.unknown()).min(1) }).openapi("Keys");
+export const ImportInput = z.object({
+  text: z.string(),
+  format: z.enum(["csv", "tsv"]).optional(),
+}).openapi("ImportInput");
+
+export const User = z.object({
+  id: z.number().int(),
+  email: z.string(),
+  displayName: z.string(),
+  department: z.string(),
+  active: z.boolean(),
+  userType: z.enum(["normal", "app"]),
+  externalAppId: z.string().nullable(),
+  hasPassword: z.boolean(),
+  createdAt: z.string(),
+  lastLoginAt: z.string().nullable(),
+}).openapi("User");
+
+export const NewUser = z.object({
+  email: z.string(),
+  displayName: z.string().optional(),
+  department: z.string().optional(),
+  userType: z.enum(["normal", "app"]).optional(),
+  externalAppId: z.string().nullable().optional(),
+  password: z.string().optional(),
+  active: z.boolean().optional(),
+}).openapi("NewUser");
+
+export const UserUpdate = NewUser.partial().openapi("UserUpdate");
+
+export const Group = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  description: z.string(),
+  members: z.array(z.object({ id: z.number().int(), email: z.string(), displayName: z.string() })),
+}).openapi("Group");
+
+export const NewGroup = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+}).openapi("NewGroup");
+
+export const Login = z.object({ email: z.string(), password: z.string() }).openapi("Login");
+
+export const Me = z.object({
+  user: User,
+  siteAdmin: z.boolean(),
+  csrfToken: z.string().nullable().openapi({
+    description: "Send as X-CSRF-Token on state-changing requests made with the session cookie",
+  }),
+}).openapi("Me");
+
+export const IdParam = z.object({
+  id: z.coerce.number().int().openapi({ param: { name: "id", in: "path" } }),
+});

@@ -1,0 +1,428 @@
+/** Site admin pages: users (named and external-app), groups, the audit log, site settings. */
+import { Hono } from "hono";
+import { sql } from "kysely";
+import { createGroup, deleteGroup, listGroups, setMembership } from "../../src/data/groups.ts";
+import {
+  countSeats,
+  createUser,
+  getUser,
+  listUsers,
+  requireSiteAdmin,
+  updateUser,
+  userView,
+} from "../../src/data/users.ts";
+import type { UserType } from "../../src/db/schema.ts";
+import { notFound } from "../../src/errors.ts";
+import { type AppContext, type Env, requireActor } from "../context.ts";
+import { CsrfField } from "./layout.tsx";
+import { field, formError, page, redirectWith } from "./render.tsx";
+
+/** Admin pages other doors add (link and label), shown on /admin/site. */
+export const ADMIN_SECTIONS: { href: string; label: string; description: string }[] = [
+  { href: "/admin/users", label: "Users", description: "Named users and external app users" },
+  { href: "/admin/groups", label: "Groups", description: "Site groups and their members" },
+  { href: "/admin/audit", label: "Audit log", description: "Every access through every door" },
+];
+
+async function adminOnly(c: AppContext) {
+  const actor = requireActor(c);
+  await requireSiteAdmin(c.get("svc"), actor);
+  return actor;
+}
+
+export function adminPages(): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.get("/admin/site", async (c) => {
+    await adminOnly(c);
+    return page(c, {
+      title: "Site administration",
+      children: (
+        <>
+          <h1>Site administration</h1>
+          <table>
+            <tbody>
+              {ADMIN_SECTIONS.map((s) => (
+                <tr>
+                  <td>
+                    <a href={s.href}>{s.label}</a>
+                  </td>
+                  <td class="muted">{s.description}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ),
+    });
+  });
+
+  app.get("/admin/users", (c) => usersPage(c));
+  app.post("/admin/users", async (c) => {
+    const actor = await adminOnly(c);
+    const body = await c.req.parseBody();
+    try {
+      const type = field(body, "user_type") as UserType;
+      const user = await createUser(c.get("svc"), actor, {
+        email: field(body, "email"),
+        displayName: field(body, "display_name"),
+        department: field(body, "department"),
+        userType: type,
+        externalAppId: type === "app" ? field(body, "external_app_id") : null,
+        password: field(body, "password") || undefined,
+      });
+      return redirectWith(c, "/admin/users", `User ${user.email} created`);
+    } catch (error) {
+      return usersPage(c, formError(error));
+    }
+  });
+
+  app.get("/admin/users/:id", (c) => userPage(c, Number(c.req.param("id"))));
+  app.post("/admin/users/:id", async (c) => {
+    const actor = await adminOnly(c);
+    const id = Number(c.req.param("id"));
+    const body = await c.req.parseBody();
+    try {
+      const type = field(body, "user_type") as UserType;
+      const user = await updateUser(c.get("svc"), actor, id, {
+        email: field(body, "email"),
+        displayName: field(body, "display_name"),
+        department: field(body, "department"),
+        userType: type,
+        externalAppId: type === "app" ? field(body, "external_app_id") : null,
+        active: field(body, "active") === "on",
+        password: field(body, "password") || undefined,
+      });
+      return redirectWith(c, `/admin/users/${id}`, `User ${user.email} saved`);
+    } catch (error) {
+      return userPage(c, id, formError(error));
+    }
+  });
+
+  app.get("/admin/groups", (c) => groupsPage(c));
+  app.post("/admin/groups", async (c) => {
+    const actor = await adminOnly(c);
+    const svc = c.get("svc");
+    const body = await c.req.parseBody();
+    try {
+      switch (field(body, "_action")) {
+        case "create": {
+          const group = await createGroup(svc, actor, {
+            name: field(body, "name"),
+            description: field(body, "description"),
+          });
+          return redirectWith(c, "/admin/groups", `Group ${group.name} created`);
+        }
+        case "delete":
+          await deleteGroup(svc, actor, Number(field(body, "group")));
+          return redirectWith(c, "/admin/groups", "Group deleted");
+        case "add":
+        case "remove":
+          await setMembership(svc, actor, {
+            groupId: Number(field(body, "group")),
+            userId: Number(field(body, "user")),
+            member: field(body, "_action") === "add",
+          });
+          return redirectWith(c, "/admin/groups", "Membership saved");
+        default:
+          return c.text("Unknown action", 400);
+      }
+    } catch (error) {
+      return groupsPage(c, formError(error));
+    }
+  });
+
+  app.get("/admin/audit", async (c) => {
+    await adminOnly(c);
+    const svc = c.get("svc");
+    await svc.audit.flush();
+    const filter = {
+      user: c.req.query("user") ?? "",
+      event: c.req.query("event") ?? "",
+      door: c.req.query("door") ?? "",
+    };
+    let query = svc.db.selectFrom("audit_log").selectAll().orderBy("id", "desc").limit(300);
+    if (filter.user) {
+      query = query.where(sql`lower(user_email)`, "like", `%${filter.user.toLowerCase()}%`);
+    }
+    if (filter.event) query = query.where("event", "like", `${filter.event}%`);
+    if (filter.door) query = query.where("door", "=", filter.door);
+    const entries = await query.execute();
+    return page(c, {
+      title: "Audit log",
+      children: (
+        <>
+          <h1>Audit log</h1>
+          <form method="get" class="row">
+            <div>
+              <label for="user">User email contains</label>
+              <input id="user" name="user" type="text" value={filter.user} />
+            </div>
+            <div>
+              <label for="event">Event starts with</label>
+              <input id="event" name="event" type="text" value={filter.event} />
+            </div>
+            <div>
+              <label for="door">Door</label>
+              <select id="door" name="door">
+                {["", "web", "api", "sql", "key", "token", "remote", "system"].map((d) => (
+                  <option value={d} selected={filter.door === d}>{d || "any"}</option>
+                ))}
+              </select>
+            </div>
+            <div>
+              <button type="submit">Filter</button>
+            </div>
+          </form>
+          <div class="grid">
+            <table>
+              <thead>
+                <tr>
+                  <th>When (UTC)</th>
+                  <th>Door</th>
+                  <th>Event</th>
+                  <th>Outcome</th>
+                  <th>User</th>
+                  <th>Credential</th>
+                  <th>Folder</th>
+                  <th>Detail</th>
+                  <th>Rows</th>
+                  <th>ms</th>
+                  <th>Client</th>
+                </tr>
+              </thead>
+              <tbody>
+                {entries.map((e) => (
+                  <tr>
+                    <td>{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
+                    <td>{e.door}</td>
+                    <td>{e.event}</td>
+                    <td>{e.outcome}{e.message ? `: ${e.message}` : ""}</td>
+                    <td>{e.user_email}</td>
+                    <td>{e.credential_kind}{e.credential_id ? ` ${e.credential_id}` : ""}</td>
+                    <td>{e.container_path}</td>
+                    <td>
+                      <code>{e.detail}</code>
+                    </td>
+                    <td class="num">{e.rows}</td>
+                    <td class="num">{e.duration_ms?.toFixed(1)}</td>
+                    <td>{e.client_addr}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      ),
+    });
+  });
+
+  return app;
+}
+
+function UserFields(props: { user?: ReturnType<typeof userView> }) {
+  const u = props.user;
+  return (
+    <div class="row">
+      <div>
+        <label for="email">Email</label>
+        <input id="email" name="email" type="email" required value={u?.email ?? ""} />
+      </div>
+      <div>
+        <label for="display_name">Display name</label>
+        <input id="display_name" name="display_name" type="text" value={u?.displayName ?? ""} />
+      </div>
+      <div>
+        <label for="department">Department</label>
+        <input id="department" name="department" type="text" value={u?.department ?? ""} />
+      </div>
+      <div>
+        <label for="user_type">User type</label>
+        <select id="user_type" name="user_type">
+          <option value="normal" selected={u?.userType !== "app"}>Named user</option>
+          <option value="app" selected={u?.userType === "app"}>External app user</option>
+        </select>
+      </div>
+      <div>
+        <label for="external_app_id">External app (external app users only)</label>
+        <input
+          id="external_app_id"
+          name="external_app_id"
+          type="text"
+          value={u?.externalAppId ?? ""}
+        />
+      </div>
+      <div>
+        <label for="password">
+          {u ? "New password (leave empty to keep)" : "Password (optional)"}
+        </label>
+        <input id="password" name="password" type="password" autocomplete="new-password" />
+      </div>
+    </div>
+  );
+}
+
+async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
+  const actor = await adminOnly(c);
+  const svc = c.get("svc");
+  const users = await listUsers(svc, actor);
+  const named = users.filter((u) => u.userType === "normal");
+  const apps = users.filter((u) => u.userType === "app");
+  const table = (list: typeof users, app: boolean) => (
+    <table>
+      <thead>
+        <tr>
+          <th>Email</th>
+          <th>Name</th>
+          <th>Department</th>
+          {app && <th>External app</th>}
+          <th>Active</th>
+          <th>Last sign-in</th>
+        </tr>
+      </thead>
+      <tbody>
+        {list.map((u) => (
+          <tr>
+            <td>
+              <a href={`/admin/users/${u.id}`}>{u.email}</a>
+            </td>
+            <td>{u.displayName}</td>
+            <td>{u.department}</td>
+            {app && <td>{u.externalAppId}</td>}
+            <td>{u.active ? "yes" : "no"}</td>
+            <td>{u.lastLoginAt?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+  return page(c, {
+    title: "Users",
+    error: error?.error,
+    children: (
+      <>
+        <h1>Users</h1>
+        <h2>Named users ({await countSeats(svc)} active seats)</h2>
+        {table(named, false)}
+        <h2>External app users (no seat)</h2>
+        {apps.length ? table(apps, true) : <p class="muted">None.</p>}
+        <div class="card">
+          <h2>Add a user</h2>
+          <form method="post" action="/admin/users">
+            <CsrfField actor={actor} />
+            <UserFields />
+            <p>
+              <button type="submit">Add user</button>
+            </p>
+          </form>
+        </div>
+      </>
+    ),
+  }, error?.status ?? 200);
+}
+
+async function userPage(c: AppContext, id: number, error?: ReturnType<typeof formError>) {
+  const actor = await adminOnly(c);
+  const user = await getUser(c.get("svc"), id);
+  if (!user) throw notFound(`No user with id ${id}`);
+  const view = userView(user);
+  return page(c, {
+    title: user.email,
+    error: error?.error,
+    children: (
+      <>
+        <div class="crumbs">
+          <a href="/admin/users">Users</a> / {user.email}
+        </div>
+        <h1>{user.display_name}</h1>
+        <form method="post">
+          <CsrfField actor={actor} />
+          <UserFields user={view} />
+          <label>
+            <input type="checkbox" name="active" value="on" checked={user.active} /> Active
+          </label>
+          <p>
+            <button type="submit">Save</button>
+          </p>
+        </form>
+      </>
+    ),
+  }, error?.status ?? 200);
+}
+
+async function groupsPage(c: AppContext, error?: ReturnType<typeof formError>) {
+  const actor = await adminOnly(c);
+  const svc = c.get("svc");
+  const groups = await listGroups(svc, actor);
+  const users = await listUsers(svc, actor);
+  return page(c, {
+    title: "Groups",
+    error: error?.error,
+    children: (
+      <>
+        <h1>Groups</h1>
+        {groups.map((g) => (
+          <div class="card">
+            <h2>{g.name}</h2>
+            {g.description && <p>{g.description}</p>}
+            <ul>
+              {g.members.map((m) => (
+                <li>
+                  {m.displayName} &lt;{m.email}&gt;{" "}
+                  <form class="inline" method="post">
+                    <CsrfField actor={actor} />
+                    <input type="hidden" name="_action" value="remove" />
+                    <input type="hidden" name="group" value={String(g.id)} />
+                    <input type="hidden" name="user" value={String(m.id)} />
+                    <button class="secondary" type="submit">Remove</button>
+                  </form>
+                </li>
+              ))}
+            </ul>
+            <form method="post" class="row">
+              <CsrfField actor={actor} />
+              <input type="hidden" name="_action" value="add" />
+              <input type="hidden" name="group" value={String(g.id)} />
+              <div>
+                <select name="user" aria-label={`Add member to ${g.name}`}>
+                  {users.map((u) => <option value={String(u.id)}>{u.email}</option>)}
+                </select>
+              </div>
+              <div>
+                <button type="submit">Add member</button>
+              </div>
+            </form>
+            <form method="post">
+              <CsrfField actor={actor} />
+              <input type="hidden" name="_action" value="delete" />
+              <input type="hidden" name="group" value={String(g.id)} />
+              <p>
+                <button class="danger" type="submit">Delete group</button>
+              </p>
+            </form>
+          </div>
+        ))}
+        <div class="card">
+          <h2>New group</h2>
+          <form method="post">
+            <CsrfField actor={actor} />
+            <input type="hidden" name="_action" value="create" />
+            <div class="row">
+              <div>
+                <label for="name">Name</label>
+                <input id="name" name="name" type="text" required />
+              </div>
+              <div>
+                <label for="description">Description</label>
+                <input id="description" name="description" type="text" />
+              </div>
+              <div>
+                <button type="submit">Create group</button>
+              </div>
+            </div>
+          </form>
+        </div>
+      </>
+    ),
+  }, error?.status ?? 200);
+}

@@ -1,0 +1,507 @@
+/** List pages: design a list; its grid with paging, row edits, CSV/TSV import and CSV export. */
+import { COLUMN_TYPES, type ColumnTypeName, type JsonValue } from "../../src/data/column_types.ts";
+import { requireContainer } from "../../src/data/containers.ts";
+import { createList, deleteList, getList, type ListDefinition } from "../../src/data/lists.ts";
+import {
+  deleteRows,
+  importRows,
+  insertRows,
+  type Row,
+  selectRows,
+  toCsv,
+  updateRows,
+} from "../../src/data/rows.ts";
+import { badRequest } from "../../src/errors.ts";
+import { Permission } from "../../src/security/permissions.ts";
+import type { Actor } from "../../src/auth/actor.ts";
+import { type AppContext, requireActor } from "../context.ts";
+import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
+import { field, formError, page, redirectWith } from "./render.tsx";
+
+const PAGE_SIZE = 50;
+const TYPES = Object.keys(COLUMN_TYPES) as ColumnTypeName[];
+
+export async function newListPage(
+  c: AppContext,
+  path: string,
+  error?: ReturnType<typeof formError>,
+  body?: Record<string, unknown>,
+) {
+  const actor = requireActor(c);
+  const { container } = await requireContainer(c.get("svc"), actor, { path }, Permission.ADMIN);
+  const count = Math.min(Math.max(Number(c.req.query("columns") ?? 12) || 12, 1), 200);
+  const value = (name: string) => (body ? field(body, name) : "");
+  return page(c, {
+    title: `New list · ${container.path}`,
+    error: error?.error,
+    children: (
+      <>
+        <Breadcrumbs path={container.path} tail="New list" />
+        <h1>New list in {container.path}</h1>
+        <form method="post">
+          <CsrfField actor={actor} />
+          <div class="row">
+            <div>
+              <label for="name">List name (letters, digits, _)</label>
+              <input id="name" name="name" type="text" required value={value("name")} />
+            </div>
+            <div>
+              <label for="description">Description</label>
+              <input id="description" name="description" type="text" value={value("description")} />
+            </div>
+          </div>
+          <label>Key</label>
+          <p>
+            <label>
+              <input
+                type="radio"
+                name="keymode"
+                value="auto"
+                checked={value("keymode") !== "column"}
+              />{" "}
+              Number rows automatically in an Integer column named
+            </label>
+            <input name="autokey" type="text" value={value("autokey") || "Key"} />
+          </p>
+          <p>
+            <label>
+              <input
+                type="radio"
+                name="keymode"
+                value="column"
+                checked={value("keymode") === "column"}
+              />{" "}
+              Use one of the columns below as the key (Integer, BigInteger, Text or UUID):
+            </label>
+            <input
+              name="keycolumn"
+              type="text"
+              placeholder="column name"
+              value={value("keycolumn")}
+            />
+          </p>
+          <h2>Columns</h2>
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Type</th>
+                <th>Required</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Array.from({ length: count }, (_, i) => (
+                <tr>
+                  <td>
+                    <input
+                      name={`col${i}.name`}
+                      type="text"
+                      aria-label={`Column ${i + 1} name`}
+                      value={value(`col${i}.name`)}
+                    />
+                  </td>
+                  <td>
+                    <select name={`col${i}.type`} aria-label={`Column ${i + 1} type`}>
+                      {TYPES.map((t) => (
+                        <option value={t} selected={value(`col${i}.type`) === t}>{t}</option>
+                      ))}
+                    </select>
+                  </td>
+                  <td>
+                    <input
+                      type="checkbox"
+                      name={`col${i}.required`}
+                      value="on"
+                      aria-label={`Column ${i + 1} required`}
+                      checked={value(`col${i}.required`) === "on"}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p class="muted">
+            Need more columns?{" "}
+            <a href={folderUrl(container.path, `/-/new-list?columns=${count + 12}`)}>
+              Show {count + 12} rows
+            </a>
+          </p>
+          <p>
+            <button type="submit">Create list</button>
+          </p>
+        </form>
+      </>
+    ),
+  }, error?.status ?? 200);
+}
+
+export async function newListPost(c: AppContext, path: string) {
+  const svc = c.get("svc");
+  const actor = requireActor(c);
+  const body = await c.req.parseBody();
+  try {
+    const columns = [];
+    for (let i = 0; i < 200; i++) {
+      const name = field(body, `col${i}.name`).trim();
+      if (!name) continue;
+      columns.push({
+        name,
+        type: field(body, `col${i}.type`),
+        required: field(body, `col${i}.required`) === "on",
+      });
+    }
+    const auto = field(body, "keymode") !== "column";
+    const def = await createList(svc, actor, path, {
+      name: field(body, "name"),
+      description: field(body, "description"),
+      columns,
+      key: auto ? field(body, "autokey") || "Key" : field(body, "keycolumn"),
+      autoKey: auto,
+    });
+    return redirectWith(c, listUrl(def), `List ${def.list.name} created`);
+  } catch (error) {
+    return newListPage(c, path, formError(error), body);
+  }
+}
+
+function listUrl(def: ListDefinition, suffix = ""): string {
+  return folderUrl(def.container.path, `/-/lists/${def.list.name}${suffix}`);
+}
+
+function display(value: JsonValue): string {
+  if (value === null) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+function ValueInput(
+  props: { column: ListDefinition["columns"][number]; value?: JsonValue; prefix: string },
+) {
+  const { column } = props;
+  const name = `${props.prefix}${column.column_name}`;
+  const value = props.value === undefined ? "" : display(props.value);
+  const label = `${column.name} (${column.type}${column.required ? ", required" : ""})`;
+  switch (column.type) {
+    case "Boolean":
+      return (
+        <select name={name} aria-label={label}>
+          <option value="" selected={value === ""}></option>
+          <option value="true" selected={value === "true"}>true</option>
+          <option value="false" selected={value === "false"}>false</option>
+        </select>
+      );
+    case "Date":
+      return <input type="date" name={name} value={value} aria-label={label} />;
+    case "DateTime":
+      return (
+        <input
+          type="text"
+          name={name}
+          value={value}
+          placeholder="YYYY-MM-DD HH:MM:SS"
+          aria-label={label}
+        />
+      );
+    case "JSON":
+      return <textarea name={name} aria-label={label} style="min-height:2.2rem">{value}</textarea>;
+    default:
+      return <input type="text" name={name} value={value} aria-label={label} />;
+  }
+}
+
+function rowFromForm(
+  def: ListDefinition,
+  body: Record<string, unknown>,
+  prefix: string,
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const column of def.columns) {
+    const key = `${prefix}${column.column_name}`;
+    if (key in body) row[column.name] = field(body, key);
+  }
+  return row;
+}
+
+export async function listPage(
+  c: AppContext,
+  path: string,
+  name: string,
+  options: { csv?: boolean; error?: ReturnType<typeof formError>; body?: Record<string, unknown> } =
+    {},
+) {
+  const svc = c.get("svc");
+  const actor = requireActor(c);
+  const def = await getList(svc, actor, path, name);
+  const sortColumn = c.req.query("sort");
+  const descending = c.req.query("desc") === "1";
+  const sort = sortColumn ? [{ column: sortColumn, descending }] : [];
+  if (options.csv) {
+    const { rows, columns } = await selectRows(svc, actor, def, { sort, limit: 1_000_000 });
+    svc.audit.record({
+      door: "web",
+      event: "rows.export",
+      outcome: "ok",
+      userId: actor.userId,
+      userEmail: actor.email,
+      credential: actor.credential,
+      containerId: def.container.id,
+      containerPath: def.container.path,
+      detail: def.list.name,
+      rows: rows.length,
+      clientAddr: actor.clientAddr,
+    });
+    return c.body(toCsv(columns, rows), 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${def.list.name}.csv"`,
+    });
+  }
+  const pageNumber = Math.max(1, Number(c.req.query("page") ?? 1) || 1);
+  const { rows, total } = await selectRows(svc, actor, def, {
+    sort,
+    limit: PAGE_SIZE,
+    offset: (pageNumber - 1) * PAGE_SIZE,
+  });
+  const bits = await svc.permissions.resolve(actor.userId, def.container.id);
+  const can = (bit: number) => (bits & bit) !== 0;
+  const key = def.columns.find((col) => col.column_name === def.list.key_column)!;
+  const editKey = c.req.query("edit");
+  const editing = editKey !== undefined
+    ? (await selectRows(svc, actor, def, {
+      filters: [{ column: key.name, op: "eq", value: editKey }],
+    })).rows[0]
+    : undefined;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const sortLink = (column: string) => {
+    const params = new URLSearchParams({ sort: column });
+    if (sortColumn === column && !descending) params.set("desc", "1");
+    return `?${params}`;
+  };
+  const pageLink = (n: number) => {
+    const params = new URLSearchParams(c.req.query());
+    params.delete("notice");
+    params.delete("edit");
+    params.set("page", String(n));
+    return `?${params}`;
+  };
+  return page(c, {
+    title: `${def.list.name} · ${def.container.path}`,
+    error: options.error?.error,
+    errors: options.error?.errors,
+    children: (
+      <>
+        <Breadcrumbs path={def.container.path} tail={def.list.name} />
+        <h1>{def.list.name}</h1>
+        {def.list.description && <p>{def.list.description}</p>}
+        <p class="muted">
+          {total} row{total === 1 ? "" : "s"} · key {key.name} ·{" "}
+          <a href={listUrl(def, "/export.csv")}>Export CSV</a>
+        </p>
+        <div class="grid">
+          <table>
+            <thead>
+              <tr>
+                {def.columns.map((col) => (
+                  <th>
+                    <a href={sortLink(col.name)}>{col.name}</a> <span class="pill">{col.type}</span>
+                  </th>
+                ))}
+                {(can(Permission.UPDATE) || can(Permission.DELETE)) && <th></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row: Row) => (
+                <tr>
+                  {def.columns.map((col) => <td>{display(row[col.name])}</td>)}
+                  {(can(Permission.UPDATE) || can(Permission.DELETE)) && (
+                    <td>
+                      {can(Permission.UPDATE) && (
+                        <a href={`?edit=${encodeURIComponent(display(row[key.name]))}`}>Edit</a>
+                      )} {can(Permission.DELETE) && (
+                        <form class="inline" method="post">
+                          <CsrfField actor={actor} />
+                          <input type="hidden" name="_action" value="delete" />
+                          <input type="hidden" name="key" value={display(row[key.name])} />
+                          <button class="secondary" type="submit">Delete</button>
+                        </form>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div class="pager">
+          {pageNumber > 1 && <a href={pageLink(pageNumber - 1)}>← Previous</a>}
+          <span>Page {pageNumber} of {pages}</span>
+          {pageNumber < pages && <a href={pageLink(pageNumber + 1)}>Next →</a>}
+        </div>
+        {editing && can(Permission.UPDATE) && (
+          <RowForm
+            actor={actor}
+            def={def}
+            action="update"
+            title={`Edit row ${display(editing[key.name])}`}
+            row={editing}
+          />
+        )}
+        {can(Permission.INSERT) && (
+          <RowForm
+            actor={actor}
+            def={def}
+            action="insert"
+            title="Add a row"
+            row={options.body ? rowFromForm(def, options.body, "v:") as Row : undefined}
+          />
+        )}
+        {can(Permission.INSERT) && (
+          <div class="card">
+            <h2>Import rows from CSV or TSV</h2>
+            <p class="muted">
+              The first line names the columns ({def.columns.map((col) => col.name).join(", ")}).
+              Every row is checked first: if any is wrong, nothing is imported.
+            </p>
+            <form method="post" enctype="multipart/form-data">
+              <CsrfField actor={actor} />
+              <input type="hidden" name="_action" value="import" />
+              <label for="file">File</label>
+              <input
+                id="file"
+                name="file"
+                type="file"
+                accept=".csv,.tsv,.txt,text/csv,text/tab-separated-values"
+              />
+              <label for="text">…or paste the data</label>
+              <textarea id="text" name="text"></textarea>
+              <label for="format">Format</label>
+              <select id="format" name="format">
+                <option value="">Detect</option>
+                <option value="csv">CSV (comma)</option>
+                <option value="tsv">TSV (tab)</option>
+              </select>
+              <p>
+                <button type="submit">Import</button>
+              </p>
+            </form>
+          </div>
+        )}
+        {can(Permission.ADMIN) && (
+          <div class="card">
+            <h2>Delete this list</h2>
+            <form method="post">
+              <CsrfField actor={actor} />
+              <input type="hidden" name="_action" value="delete-list" />
+              <label>
+                <input type="checkbox" name="confirm" value="yes" required /> Delete {def.list.name}
+                {" "}
+                and all its rows
+              </label>
+              <button class="danger" type="submit">Delete list</button>
+            </form>
+          </div>
+        )}
+      </>
+    ),
+  }, options.error?.status ?? 200);
+}
+
+function RowForm(
+  props: {
+    actor: Actor;
+    def: ListDefinition;
+    action: "insert" | "update";
+    title: string;
+    row?: Row;
+  },
+) {
+  const { def } = props;
+  return (
+    <div class="card">
+      <h2>{props.title}</h2>
+      <form method="post">
+        <CsrfField actor={props.actor} />
+        <input type="hidden" name="_action" value={props.action} />
+        <div class="row">
+          {def.columns
+            .filter((col) =>
+              !(def.list.key_auto && col.column_name === def.list.key_column &&
+                props.action === "insert")
+            )
+            .map((col) => (
+              <div>
+                <label>
+                  {col.name} <span class="pill">{col.type}</span>
+                  {col.required && " *"}
+                </label>
+                {props.action === "update" && col.column_name === def.list.key_column
+                  ? (
+                    <>
+                      <input
+                        type="hidden"
+                        name={`v:${col.column_name}`}
+                        value={display(props.row?.[col.name] ?? null)}
+                      />
+                      <span>{display(props.row?.[col.name] ?? null)}</span>
+                    </>
+                  )
+                  : <ValueInput column={col} value={props.row?.[col.name]} prefix="v:" />}
+              </div>
+            ))}
+        </div>
+        <p>
+          <button type="submit">{props.action === "insert" ? "Add row" : "Save row"}</button>
+        </p>
+      </form>
+    </div>
+  );
+}
+
+export async function listPost(c: AppContext, path: string, name: string) {
+  const svc = c.get("svc");
+  const actor = requireActor(c);
+  const body = await c.req.parseBody();
+  const def = await getList(svc, actor, path, name);
+  try {
+    switch (field(body, "_action")) {
+      case "insert": {
+        await insertRows(svc, actor, def, [rowFromForm(def, body, "v:")]);
+        return redirectWith(c, listUrl(def), "Row added");
+      }
+      case "update": {
+        await updateRows(svc, actor, def, [rowFromForm(def, body, "v:")]);
+        return redirectWith(c, listUrl(def), "Row saved");
+      }
+      case "delete": {
+        await deleteRows(svc, actor, def, [field(body, "key")]);
+        return redirectWith(c, listUrl(def), "Row deleted");
+      }
+      case "import": {
+        const file = body.file;
+        const text = file instanceof File && file.size > 0
+          ? await file.text()
+          : field(body, "text");
+        if (!text.trim()) throw badRequest("Choose a file or paste the data to import");
+        const format = field(body, "format");
+        const { inserted } = await importRows(svc, actor, def, {
+          text,
+          format: format === "csv" || format === "tsv" ? format : undefined,
+        });
+        return redirectWith(
+          c,
+          listUrl(def),
+          `Imported ${inserted} row${inserted === 1 ? "" : "s"}`,
+        );
+      }
+      case "delete-list": {
+        await deleteList(svc, actor, def.container.path, def.list.name);
+        return redirectWith(c, folderUrl(def.container.path), `List ${def.list.name} deleted`);
+      }
+      default:
+        throw badRequest("Unknown action");
+    }
+  } catch (error) {
+    return listPage(c, path, name, {
+      error: formError(error),
+      body: field(body, "_action") === "insert" ? body : undefined,
+    });
+  }
+}

@@ -1,0 +1,223 @@
+/** Sign in, sign out, and the account page (change password). */
+import { Hono } from "hono";
+import { deleteCookie, setCookie } from "hono/cookie";
+import { auditActor } from "../../src/auth/actor.ts";
+import { checkPasswordLogin } from "../../src/auth/login.ts";
+import { createSession, endSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
+import { changeOwnPassword, getUser } from "../../src/data/users.ts";
+import { badRequest } from "../../src/errors.ts";
+import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
+import type { Services } from "../../src/services.ts";
+import {
+  type AppContext,
+  checkPreSessionCsrf,
+  clientAddr,
+  type Env,
+  preSessionCsrf,
+  requireActor,
+} from "../context.ts";
+import { CsrfField } from "./layout.tsx";
+import { field, formError, page, redirectWith, safeNext } from "./render.tsx";
+
+function LoginForm(props: { csrf: string; email?: string; next: string }) {
+  return (
+    <div class="login card">
+      <h1>Sign in to labgate</h1>
+      <form method="post" action="/login">
+        <CsrfField actor={null} token={props.csrf} />
+        <input type="hidden" name="next" value={props.next} />
+        <label for="email">Email</label>
+        <input
+          id="email"
+          name="email"
+          type="email"
+          autocomplete="username"
+          required
+          value={props.email ?? ""}
+        />
+        <label for="password">Password</label>
+        <input
+          id="password"
+          name="password"
+          type="password"
+          autocomplete="current-password"
+          required
+        />
+        <p>
+          <button type="submit">Sign in</button>
+        </p>
+      </form>
+    </div>
+  );
+}
+
+export function sessionCookieOptions(svc: Services) {
+  return {
+    httpOnly: true,
+    sameSite: "Lax" as const,
+    path: "/",
+    secure: svc.config.secureCookies,
+    maxAge: svc.config.sessionMaxHours * 3600,
+  };
+}
+
+export function loginPages(): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.get("/login", (c) => {
+    const next = safeNext(c.req.query("next"));
+    if (c.get("actor")) return c.redirect(next, 303);
+    return page(c, {
+      title: "Sign in",
+      children: <LoginForm csrf={preSessionCsrf(c)} next={next} />,
+    });
+  });
+
+  app.post("/login", async (c) => {
+    const svc = c.get("svc");
+    const body = await c.req.parseBody();
+    const email = field(body, "email");
+    const next = safeNext(field(body, "next"));
+    try {
+      await checkPreSessionCsrf(c);
+      const user = await checkPasswordLogin(svc, {
+        email,
+        password: field(body, "password"),
+        clientAddr: clientAddr(c),
+        door: "web",
+      });
+      return await startSession(
+        c,
+        user.id,
+        user.must_change_password ? `/account?next=${encodeURIComponent(next)}` : next,
+      );
+    } catch (error) {
+      const { error: message, status } = formError(error);
+      return page(c, {
+        title: "Sign in",
+        error: message,
+        children: <LoginForm csrf={preSessionCsrf(c)} email={email} next={next} />,
+      }, status);
+    }
+  });
+
+  app.post("/logout", async (c) => {
+    const actor = c.get("actor");
+    if (actor?.session) await endLogin(c, actor.session.id);
+    return redirectWith(c, "/login", "You are signed out");
+  });
+
+  app.get("/account", async (c) => {
+    const actor = requireActor(c);
+    const user = await getUser(c.get("svc"), actor.userId);
+    return page(c, {
+      title: "Account",
+      notice: user?.must_change_password ? "Choose a new password before you continue" : undefined,
+      children: <AccountPage csrfActor={actor} next={c.req.query("next")} />,
+    });
+  });
+
+  app.post("/account/password", async (c) => {
+    const svc = c.get("svc");
+    const actor = requireActor(c);
+    const body = await c.req.parseBody();
+    try {
+      const user = await getUser(svc, actor.userId);
+      const current = field(body, "current");
+      if (
+        !user?.password_verifier ||
+        !await verifyPassword(parseVerifier(user.password_verifier), current)
+      ) {
+        throw badRequest("Your current password is not right");
+      }
+      if (field(body, "password") !== field(body, "confirm")) {
+        throw badRequest("The two new passwords differ");
+      }
+      await changeOwnPassword(svc, actor, { newPassword: field(body, "password") });
+      return redirectWith(c, safeNext(field(body, "next")), "Your password is changed");
+    } catch (error) {
+      const { error: message, status } = formError(error);
+      return page(c, {
+        title: "Account",
+        error: message,
+        children: <AccountPage csrfActor={actor} next={field(body, "next")} />,
+      }, status);
+    }
+  });
+
+  return app;
+}
+
+function AccountPage(props: { csrfActor: ReturnType<typeof requireActor>; next?: string }) {
+  const actor = props.csrfActor;
+  return (
+    <>
+      <h1>Account</h1>
+      <div class="card">
+        <p>
+          Signed in as <strong>{actor.displayName}</strong> ({actor.email})
+        </p>
+      </div>
+      <div class="card">
+        <h2>Change password</h2>
+        <form method="post" action="/account/password">
+          <CsrfField actor={actor} />
+          <input type="hidden" name="next" value={props.next ?? "/folders"} />
+          <label for="current">Current password</label>
+          <input
+            id="current"
+            name="current"
+            type="password"
+            autocomplete="current-password"
+            required
+          />
+          <label for="password">New password (at least 8 characters)</label>
+          <input
+            id="password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            required
+            minlength={8}
+          />
+          <label for="confirm">New password again</label>
+          <input id="confirm" name="confirm" type="password" autocomplete="new-password" required />
+          <p>
+            <button type="submit">Change password</button>
+          </p>
+        </form>
+      </div>
+    </>
+  );
+}
+
+/** Creates the session, sets its cookie, audits the login and redirects. */
+export async function startSession(c: AppContext, userId: number, location: string) {
+  const svc = c.get("svc");
+  const { cookie, session } = await createSession(svc, {
+    userId,
+    clientAddr: clientAddr(c),
+    userAgent: c.req.header("user-agent"),
+  });
+  setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(svc));
+  const user = (await getUser(svc, userId))!;
+  svc.audit.record({
+    door: c.get("door"),
+    event: "login",
+    outcome: "ok",
+    userId,
+    userEmail: user.email,
+    credential: { kind: "session", id: session.id },
+    clientAddr: clientAddr(c),
+  });
+  return c.redirect(location, 303);
+}
+
+/** Ends the session behind the cookie and audits the logout. */
+export async function endLogin(c: AppContext, sessionId: string): Promise<void> {
+  const svc = c.get("svc");
+  const actor = c.get("actor");
+  await endSession(svc, sessionId, "logout");
+  deleteCookie(c, SESSION_COOKIE, { path: "/" });
+  if (actor) svc.audit.record({ ...auditActor(actor), event: "logout", outcome: "ok" });
+}
