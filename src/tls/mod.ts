@@ -5,7 +5,8 @@
  * and kept in the database, so every labgate instance serves the same one.
  *
  * `ensureCertificate` (run at start and hourly) rotates the self-signed
- * certificate a day before it expires or when the host names change; several
+ * certificate a day before it expires (halfway, for certificates valid under
+ * two days) or when the host names change; several
  * instances rotate safely because the new certificate is made under a
  * transaction-scoped advisory lock, after checking again inside it.
  * `getTlsMaterial` answers from memory, for every new TLS connection.
@@ -91,9 +92,15 @@ function latest(db: Kysely<Schema>): Promise<CertificateRow | undefined> {
     .executeTakeFirst();
 }
 
+/** A day before expiry, or halfway through the life of a certificate valid for under two days. */
+function dueForRenewal(dates: { notBefore: Date; notAfter: Date }, now: Date): boolean {
+  const lifetime = dates.notAfter.getTime() - dates.notBefore.getTime();
+  return dates.notAfter.getTime() - now.getTime() <= Math.min(DAY_MS, lifetime / 2);
+}
+
 function isCurrent(row: CertificateRow | undefined, hosts: string[], now: Date): boolean {
-  return !!row && row.not_after.getTime() - now.getTime() > DAY_MS &&
-    row.hosts === hosts.join(",");
+  return !!row && row.hosts === hosts.join(",") &&
+    !dueForRenewal({ notBefore: row.not_before, notAfter: row.not_after }, now);
 }
 
 /** Inserts a new self-signed certificate under the advisory lock, unless another made one. */
@@ -144,7 +151,7 @@ async function unseal(svc: Services, row: CertificateRow): Promise<TlsCertificat
 
 /**
  * The certificate in use, after rotating the self-signed one if it expires
- * within a day or no longer names the configured host. Null when the source
+ * within a day or no longer names the configured hosts. Null when the source
  * is configured files but main.ts passed none.
  */
 export async function ensureCertificate(svc: Services): Promise<TlsCertificate | null> {
@@ -188,8 +195,8 @@ export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert
   const state = stateOf(svc);
   const cached = state.material;
   let certificate = cached ? await cached.catch(() => null) : null;
-  const stale = !certificate || (certificate.source === "self_signed" &&
-    certificate.notAfter.getTime() - svc.now().getTime() <= DAY_MS);
+  const stale = !certificate ||
+    (certificate.source === "self_signed" && dueForRenewal(certificate, svc.now()));
   if (stale) {
     const pending = ensureCertificate(svc);
     state.material = pending;
