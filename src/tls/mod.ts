@@ -74,7 +74,11 @@ export async function useConfiguredCertificate(
 /** The configured certificate's dates and fingerprint, or null when no files are configured. */
 export function configuredCertificate(svc: Services): CertificateInfo | null {
   const configured = stateOf(svc).configured;
-  return configured && describe(configured);
+  return configured && {
+    notBefore: configured.notBefore,
+    notAfter: configured.notAfter,
+    fingerprint: configured.fingerprint,
+  };
 }
 
 /**
@@ -149,6 +153,27 @@ async function unseal(svc: Services, row: CertificateRow): Promise<TlsCertificat
   };
 }
 
+/** The newest self-signed certificate, after rotating it if it is due or names other hosts. */
+async function currentRow(svc: Services): Promise<CertificateRow> {
+  const hosts = certificateHosts(svc, await svc.settings.get(sqlDoorSettings));
+  const row = await latest(svc.db);
+  return isCurrent(row, hosts, svc.now()) ? row! : await rotate(svc, { force: false });
+}
+
+/** A self-signed certificate's dates, fingerprint and names, without its key. */
+export interface SelfSignedInfo extends CertificateInfo {
+  hosts: string[];
+}
+
+function selfSignedInfo(row: CertificateRow): SelfSignedInfo {
+  return {
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    fingerprint: row.fingerprint,
+    hosts: row.hosts.split(","),
+  };
+}
+
 /**
  * The certificate in use, after rotating the self-signed one if it expires
  * within a day or no longer names the configured hosts. Null when the source
@@ -157,34 +182,21 @@ async function unseal(svc: Services, row: CertificateRow): Promise<TlsCertificat
 export async function ensureCertificate(svc: Services): Promise<TlsCertificate | null> {
   const state = stateOf(svc);
   const { source } = await svc.settings.get(tlsSettings);
-  let certificate = state.configured;
-  if (source === "self_signed") {
-    const hosts = certificateHosts(svc, await svc.settings.get(sqlDoorSettings));
-    let row = await latest(svc.db);
-    if (!isCurrent(row, hosts, svc.now())) row = await rotate(svc, { force: false });
-    certificate = await unseal(svc, row!);
-  }
+  const certificate = source === "self_signed"
+    ? await unseal(svc, await currentRow(svc))
+    : state.configured;
   state.material = Promise.resolve(certificate);
   return certificate;
 }
 
 /** Makes a new self-signed certificate now ("Regenerate now"), whatever the old one's dates. */
-export async function regenerateCertificate(svc: Services): Promise<CertificateInfo> {
-  return describe(await unseal(svc, await rotate(svc, { force: true })));
+export async function regenerateCertificate(svc: Services): Promise<SelfSignedInfo> {
+  return selfSignedInfo(await rotate(svc, { force: true }));
 }
 
-/** The newest self-signed certificate's dates, fingerprint and names, without its key. */
-export async function selfSignedCertificate(
-  svc: Services,
-): Promise<(CertificateInfo & { hosts: string[] }) | null> {
-  const row = await latest(svc.db);
-  if (!row) return null;
-  return {
-    notBefore: row.not_before,
-    notAfter: row.not_after,
-    fingerprint: row.fingerprint,
-    hosts: row.hosts.split(","),
-  };
+/** The self-signed certificate to serve (made or rotated first when due), without its key. */
+export async function selfSignedCertificate(svc: Services): Promise<SelfSignedInfo> {
+  return selfSignedInfo(await currentRow(svc));
 }
 
 /**
@@ -210,15 +222,9 @@ export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert
   return certificate && { key: certificate.keyPem, cert: certificate.certPem };
 }
 
-/** The certificate in use as PEM, for download: never the key. */
+/** The certificate in use as PEM, for download (never the key); null when there is none. */
 export async function certificateInUse(svc: Services): Promise<string | null> {
-  return (await getTlsMaterial(svc))?.cert ?? null;
-}
-
-function describe(certificate: CertificateInfo): CertificateInfo {
-  return {
-    notBefore: certificate.notBefore,
-    notAfter: certificate.notAfter,
-    fingerprint: certificate.fingerprint,
-  };
+  const { source } = await svc.settings.get(tlsSettings);
+  if (source === "files") return stateOf(svc).configured?.certPem ?? null;
+  return (await currentRow(svc)).cert_pem;
 }
