@@ -1,11 +1,18 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import tls from "node:tls";
 import { createApp } from "../../routes/mod.ts";
 import { createUser } from "../../src/data/users.ts";
 import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
 import { generateCertificate } from "../../src/tls/certificate.ts";
-import { ensureCertificate, tlsSettings, useConfiguredCertificate } from "../../src/tls/mod.ts";
+import {
+  ensureCertificate,
+  getTlsMaterial,
+  tlsSettings,
+  useConfiguredCertificate,
+} from "../../src/tls/mod.ts";
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
@@ -13,6 +20,7 @@ import {
   type TestContext,
 } from "../_support/backends.ts";
 import { TestBrowser, textOf } from "../_support/http.ts";
+import { verifyServer } from "../_support/openssl.ts";
 
 const PAGE = "/admin/sql-door";
 
@@ -161,6 +169,31 @@ backendTest(
     for (const body of responses) {
       assert.doesNotMatch(body, /PRIVATE KEY/);
       for (const key of keyBodies) assert.equal(body.replace(/\s+/g, "").includes(key), false);
+    }
+  },
+);
+
+backendTest(
+  "GET /sql-door/certificate.pem verifies a server using getTlsMaterial() for localhost",
+  async (t) => {
+    const { browser } = await signedIn(t);
+    const downloaded = await (await browser.get("/sql-door/certificate.pem")).text();
+    const material = await getTlsMaterial(t.svc);
+    assert.ok(material);
+    const server = tls.createServer({ key: material.key, cert: material.cert }, (s) => s.end());
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const dir = await Deno.makeTempDir();
+    try {
+      const caFile = `${dir}/labgate-sql-door.pem`;
+      await Deno.writeTextFile(caFile, downloaded);
+      const { port } = server.address() as { port: number };
+      const verified = await verifyServer(port, { caFile, hostname: "localhost" });
+      assert.equal(verified.code, 0, verified.out);
+      assert.match(verified.out, /Verify return code: 0 \(ok\)/);
+    } finally {
+      server.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );

@@ -4,24 +4,10 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import tls from "node:tls";
 import { describeCertificate, generateCertificate } from "../../../src/tls/certificate.ts";
+import { openssl, verifyServer } from "../../_support/openssl.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HOSTS = ["db.lab.example", "localhost", "127.0.0.1", "::1"];
-
-async function openssl(args: string[], stdin = ""): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, out: decoder.decode(stdout) + decoder.decode(stderr) };
-}
 
 function pemBody(pem: string): Uint8Array<ArrayBuffer> {
   const base64 = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
@@ -97,30 +83,10 @@ Deno.test("generateCertificate() material serves TLS that verifies for localhost
   try {
     const caFile = `${dir}/ca.pem`;
     await Deno.writeTextFile(caFile, made.certPem);
-    const good = await openssl([
-      "s_client",
-      "-connect",
-      `127.0.0.1:${port}`,
-      "-servername",
-      "localhost",
-      "-CAfile",
-      caFile,
-      "-verify_return_error",
-      "-verify_hostname",
-      "localhost",
-    ]);
+    const good = await verifyServer(port, { caFile, hostname: "localhost" });
     assert.equal(good.code, 0, good.out);
     assert.match(good.out, /Verify return code: 0 \(ok\)/);
-    const wrongName = await openssl([
-      "s_client",
-      "-connect",
-      `127.0.0.1:${port}`,
-      "-CAfile",
-      caFile,
-      "-verify_return_error",
-      "-verify_hostname",
-      "elsewhere.example",
-    ]);
+    const wrongName = await verifyServer(port, { caFile, hostname: "elsewhere.example" });
     assert.notEqual(wrongName.code, 0);
 
     const conn = await Deno.connectTls({
