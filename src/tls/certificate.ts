@@ -31,9 +31,9 @@ export async function describeCertificate(certPem: string): Promise<CertificateI
     cert = new x509.X509Certificate(certPem);
   } catch (error) {
     throw new Error(
-      `The TLS certificate is not a PEM X.509 certificate: check the file (${
+      `The TLS certificate is not a PEM X.509 certificate, check LABGATE_TLS_CERT_FILE: ${
         (error as Error).message
-      })`,
+      }`,
     );
   }
   return {

@@ -23,7 +23,7 @@ export type { CertificateInfo } from "./certificate.ts";
 export { type CertificateSource, type TlsSettings, tlsSettings } from "./settings.ts";
 
 /** The settings key announced when the certificate in use changes. */
-export const CERTIFICATE_CHANGED = "tls_certificate";
+const CERTIFICATE_CHANGED = "tls_certificate";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const WATCHED = new Set([CERTIFICATE_CHANGED, tlsSettings.key, sqlDoorSettings.key]);

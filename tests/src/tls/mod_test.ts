@@ -46,7 +46,7 @@ backendTest("ensureCertificate() replaces a certificate that expires within a da
   await t.svc.settings.set(tlsSettings, { source: "self_signed", validityDays: 3 });
   const old = await ensureCertificate(t.svc);
   t.advance(2 * DAY_MS + 60_000);
-  assert.equal((await getTlsMaterial(t.svc))?.cert !== old?.certPem, true);
+  assert.notEqual((await getTlsMaterial(t.svc))?.cert, old?.certPem);
   const fresh = await ensureCertificate(t.svc);
   assert.notEqual(fresh?.fingerprint, old?.fingerprint);
   assert.ok(fresh!.notAfter.getTime() - t.svc.now().getTime() > 2 * DAY_MS);
