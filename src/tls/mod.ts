@@ -9,7 +9,8 @@
  * two days) or when the host names change; several
  * instances rotate safely because the new certificate is made under a
  * transaction-scoped advisory lock, after checking again inside it.
- * `getTlsMaterial` answers from memory, for every new TLS connection.
+ * `getTlsMaterial` answers from memory, for every new TLS connection, and
+ * looks at the database again at most once a minute.
  */
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { Schema, TlsCertificatesTable } from "../db/schema.ts";
@@ -37,9 +38,17 @@ export interface TlsCertificate extends CertificateInfo {
 
 type CertificateRow = Selectable<TlsCertificatesTable>;
 
+/** How long a served certificate is used before the database is asked again (another instance may have rotated it). */
+const RECHECK_MS = 60_000;
+
 interface TlsState {
   configured: TlsCertificate | null;
-  material: Promise<TlsCertificate | null> | null;
+  /** What `getTlsMaterial` serves; dropped on every settings or certificate change. */
+  material: TlsCertificate | null;
+  /** When `material` was last checked against the settings and the database (ms). */
+  checkedAt: number;
+  /** The check under way, shared by the connections that wait for it. */
+  refresh: Promise<TlsCertificate | null> | null;
 }
 
 const states = new WeakMap<Services, TlsState>();
@@ -47,7 +56,7 @@ const states = new WeakMap<Services, TlsState>();
 function stateOf(svc: Services): TlsState {
   let state = states.get(svc);
   if (!state) {
-    const created: TlsState = { configured: null, material: null };
+    const created: TlsState = { configured: null, material: null, checkedAt: 0, refresh: null };
     svc.settings.onChange((key) => {
       if (WATCHED.has(key)) created.material = null;
     });
@@ -185,7 +194,8 @@ export async function ensureCertificate(svc: Services): Promise<TlsCertificate |
   const certificate = source === "self_signed"
     ? await unseal(svc, await currentRow(svc))
     : state.configured;
-  state.material = Promise.resolve(certificate);
+  state.material = certificate;
+  state.checkedAt = svc.now().getTime();
   return certificate;
 }
 
@@ -200,23 +210,23 @@ export async function selfSignedCertificate(svc: Services): Promise<SelfSignedIn
 }
 
 /**
- * Key and certificate PEM for a new TLS connection, from memory (refreshed on
- * every settings or certificate change, and by `ensureCertificate`).
+ * Key and certificate PEM for a new TLS connection, from memory: checked
+ * again after every settings or certificate change, when it is due for
+ * renewal, and once a minute (so a rotation by another instance is followed).
  */
 export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert: string } | null> {
   const state = stateOf(svc);
-  const cached = state.material;
-  let certificate = cached ? await cached.catch(() => null) : null;
-  const stale = !certificate ||
-    (certificate.source === "self_signed" && dueForRenewal(certificate, svc.now()));
-  if (stale) {
-    const pending = ensureCertificate(svc);
-    state.material = pending;
+  let certificate = state.material;
+  const now = svc.now();
+  const due = !certificate ||
+    (certificate.source === "self_signed" && dueForRenewal(certificate, now));
+  if (due || now.getTime() - state.checkedAt >= RECHECK_MS) {
+    state.refresh ??= ensureCertificate(svc).finally(() => (state.refresh = null));
     try {
-      certificate = await pending;
+      certificate = await state.refresh;
     } catch (error) {
-      if (state.material === pending) state.material = null;
-      throw error;
+      // A failed routine check keeps serving the certificate that is still good.
+      if (due) throw error;
     }
   }
   return certificate && { key: certificate.keyPem, cert: certificate.certPem };
