@@ -6,9 +6,9 @@
  *
  * `ensureCertificate` (run at start and hourly) rotates the self-signed
  * certificate a day before it expires (halfway, for certificates valid under
- * two days) or when the host names change; several
- * instances rotate safely because the new certificate is made under a
- * transaction-scoped advisory lock, after checking again inside it.
+ * two days) or when the host names change; several instances rotate safely
+ * because the new certificate is made under a transaction-scoped advisory
+ * lock, after checking again inside it.
  * `getTlsMaterial` answers from memory, for every new TLS connection, and
  * looks at the database again at most once a minute.
  */
