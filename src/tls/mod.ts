@@ -27,6 +27,8 @@ export { type CertificateSource, type TlsSettings, tlsSettings } from "./setting
 const CERTIFICATE_CHANGED = "tls_certificate";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long a certificate is served before asking the database again (others may rotate it). */
+const RECHECK_MS = 60_000;
 const WATCHED = new Set([CERTIFICATE_CHANGED, tlsSettings.key, sqlDoorSettings.key]);
 
 /** A certificate with its private key: server-side only, never sent to a client. */
@@ -37,9 +39,6 @@ export interface TlsCertificate extends CertificateInfo {
 }
 
 type CertificateRow = Selectable<TlsCertificatesTable>;
-
-/** How long a served certificate is used before the database is asked again (another instance may have rotated it). */
-const RECHECK_MS = 60_000;
 
 interface TlsState {
   configured: TlsCertificate | null;
@@ -94,7 +93,7 @@ export function configuredCertificate(svc: Services): CertificateInfo | null {
  * Names a self-signed certificate is made for: the host name override, else
  * the host of LABGATE_BASE_URL, then `localhost`, `127.0.0.1` and `::1`.
  */
-export function certificateHosts(svc: Services, settings: SqlDoorSettings): string[] {
+function certificateHosts(svc: Services, settings: SqlDoorSettings): string[] {
   const own = settings.hostOverride ??
     (svc.config.baseUrl ? new URL(svc.config.baseUrl).hostname.replace(/^\[|\]$/g, "") : null);
   return [...new Set([own, "localhost", "127.0.0.1", "::1"].filter((h): h is string => !!h))];

@@ -1,11 +1,11 @@
-/** Where the SQL door's TLS certificate comes from (admin page "External Analytics Connections"). */
+/** Where the SQL door's TLS certificate comes from (page "External Analytics Connections"). */
 import { badRequest } from "../errors.ts";
 import type { SettingsSection } from "../settings.ts";
 
 export type CertificateSource = "files" | "self_signed";
 
 export interface TlsSettings {
-  /** `files`: LABGATE_TLS_CERT_FILE/LABGATE_TLS_KEY_FILE; `self_signed`: generated and rotated here. */
+  /** `files`: LABGATE_TLS_CERT_FILE and _KEY_FILE; `self_signed`: made and rotated here. */
   source: CertificateSource;
   /** Validity of newly generated self-signed certificates, 1–3650 days. */
   validityDays: number;
