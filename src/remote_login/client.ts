@@ -168,11 +168,13 @@ export class RemoteLoginClient {
     return token && email !== null ? { token, email } : null;
   }
 
-  /** `url` without the token and email, to redirect to once they are stored. */
+  /** `url` without the token and email (the rest kept as sent), to redirect to once stored. */
   stripReturn(url: string | URL): string {
     const result = new URL(url);
-    result.searchParams.delete(TOKEN_PARAM);
-    result.searchParams.delete(EMAIL_PARAM);
+    result.search = result.search.slice(1).split("&").filter((part) => {
+      const name = [...new URLSearchParams(part).keys()][0];
+      return part && name !== TOKEN_PARAM && name !== EMAIL_PARAM;
+    }).join("&");
     return result.href;
   }
 
