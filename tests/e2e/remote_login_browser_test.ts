@@ -26,7 +26,7 @@ function serve(handler: Deno.ServeHandler): { server: Deno.HttpServer; url: stri
 }
 
 backendTest(
-  "remote login signs in through labgate and ends with the labgate session in a browser",
+  "examples/remote_login_app.ts signs in through labgate and ends with the labgate session",
   async (t) => {
     const app = createApp(t.svc);
     const labgate = serve((request, info) =>
@@ -70,6 +70,19 @@ backendTest(
 
       await page.goto(`${example.url}/protected?folder=/secret`);
       assert.equal(await page.textContent("h1"), "Permission denied");
+
+      await Promise.all([page.waitForURL(`${example.url}/`), page.click("#logout")]);
+      assert.equal(
+        await t.svc.db.selectFrom("remote_login_tokens").select("id").executeTakeFirst(),
+        undefined,
+        "the example's logout invalidated the token",
+      );
+      await page.goto(`${example.url}/protected?folder=/home`);
+      assert.equal(
+        await page.textContent("h1"),
+        "You may READ /home",
+        "still signed in to labgate",
+      );
 
       await page.goto(`${labgate.url}/account`);
       await Promise.all([page.waitForURL(/\/login/), page.click("text=Sign out")]);
