@@ -157,7 +157,6 @@ export interface RemoteLoginTokensTable {
   user_id: number;
   /** The browser session the token lives and dies with. */
   session_id: string;
-  return_origin: string;
   created_at: CreatedAt;
   expires_at: Timestamp;
 }

@@ -157,7 +157,6 @@ export async function createToken(svc: Services, actor: Actor, returnUrl: URL): 
     token_hash: hash,
     user_id: actor.userId,
     session_id: actor.session.id,
-    return_origin: returnUrl.origin,
     created_at: now,
     expires_at: new Date(now.getTime() + settings.tokenMinutes * 60_000),
   }).execute();

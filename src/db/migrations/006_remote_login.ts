@@ -15,7 +15,6 @@ const statements = [
     token_hash text not null unique,
     user_id integer not null references lg_app.users(id) on delete cascade,
     session_id text not null references lg_app.sessions(id) on delete cascade,
-    return_origin text not null,
     created_at timestamptz not null default now(),
     expires_at timestamptz not null
   )`,
