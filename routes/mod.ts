@@ -13,9 +13,11 @@ import { type AppContext, csrfProtection, type Env, withActor } from "./context.
 import { adminPages } from "./pages/admin.tsx";
 import { folderPages } from "./pages/folders.tsx";
 import { loginPages } from "./pages/login.tsx";
+import { remoteSitesPages } from "./pages/remote_sites.tsx";
 import { page } from "./pages/render.tsx";
 import { sqlDoorPages } from "./pages/sql_door.tsx";
 import { STYLESHEET } from "./pages/style.ts";
+import { remoteLoginDoor, remoteLoginError } from "./remote_login.ts";
 
 export interface AppOptions {
   /** Where one JSON line per request goes (stdout in production); nothing when absent. */
@@ -49,6 +51,8 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
   if (isApi(c)) {
     return c.json({ error: { status, message, ...(details ? { details } : {}) } }, status as 400);
   }
+  const xml = remoteLoginError(c, status, message);
+  if (xml) return xml;
   if (status === 401) {
     return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
   }
@@ -117,9 +121,11 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
 
   app.get("/", (c) => c.redirect(c.get("actor") ? "/folders" : "/login", 303));
   app.route("/", loginPages());
+  app.route("/", remoteLoginDoor());
   app.route("/", folderPages());
   app.route("/", adminPages());
   app.route("/", sqlDoorPages());
+  app.route("/", remoteSitesPages());
   app.route("/api", apiApp());
 
   app.notFound(async (c) => {

@@ -160,8 +160,34 @@ export interface TlsTables {
   tls_certificates: TlsCertificatesTable;
 }
 
+export interface RemoteSitesTable {
+  id: Generated<number>;
+  name: string;
+  /** Allowed returnUrl origins or URL prefixes, e.g. ["https://app.example", "http://x/app/"]. */
+  prefixes: Json<string[]>;
+  created_at: CreatedAt;
+  created_by: number | null;
+}
+
+export interface RemoteLoginTokensTable {
+  /** Short non-secret id for the audit log (start of the hash). */
+  id: string;
+  /** SHA-256 of the token; the token itself is never stored. */
+  token_hash: string;
+  user_id: number;
+  /** The browser session the token lives and dies with. */
+  session_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
+export interface RemoteLoginTables {
+  remote_sites: RemoteSitesTable;
+  remote_login_tokens: RemoteLoginTokensTable;
+}
+
 /** Every table of labgate's own schema (`lg_app`); each door adds its tables here. */
-export type Schema = CoreTables & TlsTables;
+export type Schema = CoreTables & TlsTables & RemoteLoginTables;
 
 export type Container = Selectable<ContainersTable>;
 export type User = Selectable<UsersTable>;
@@ -172,3 +198,5 @@ export type List = Selectable<ListsTable>;
 export type ListColumn = Selectable<ListColumnsTable>;
 export type Session = Selectable<SessionsTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
+export type RemoteSite = Selectable<RemoteSitesTable>;
+export type RemoteLoginToken = Selectable<RemoteLoginTokensTable>;
