@@ -26,6 +26,8 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
     href: "/admin/sql-door",
     label: "External Analytics Connections",
     description: "The SQL door: port, host name, TLS and its certificate",
+  },
+  {
     href: "/admin/remote-sites",
     label: "Remote login sites",
     description: "Cooperating websites that sign users in through labgate",
