@@ -22,6 +22,12 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
   { href: "/admin/users", label: "Users", description: "Named users and external app users" },
   { href: "/admin/groups", label: "Groups", description: "Site groups and their members" },
   { href: "/admin/audit", label: "Audit log", description: "Every access through every door" },
+  { href: "/admin/keys", label: "API keys", description: "Key settings; every user's keys" },
+  {
+    href: "/admin/compliance",
+    label: "Login declarations",
+    description: "Terms of use, IRB number and PHI level asked at login",
+  },
 ];
 
 async function adminOnly(c: AppContext) {
