@@ -98,7 +98,7 @@ interface Connection {
 
 /** Ready-to-paste settings for each tool; `key` fills the secret when one was just made. */
 export function connectionSnippets(conn: Connection, baseUrl: string, key = "<your key>") {
-  const db = conn.folders[0] ?? "/home";
+  const db = conn.folders.find((f) => f !== "/") ?? conn.folders[0] ?? "/home";
   const ssl = conn.requireTls ? "require" : "prefer";
   return {
     psql:
