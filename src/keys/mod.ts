@@ -6,7 +6,6 @@
  * effect within that time, and at once on the instance that made it.
  */
 import type { Actor } from "../auth/actor.ts";
-import { actorFor } from "../auth/credentials.ts";
 import {
   getLiveSession,
   type LiveSession,
@@ -84,7 +83,7 @@ async function insertKey(
   svc: Services,
   actor: Actor,
   kind: KeyKind,
-  fields: { sessionId: string | null; expiresAt: Date | null; description: string },
+  fields: { now: Date; sessionId: string | null; expiresAt: Date | null; description: string },
 ): Promise<{ key: string; view: KeyView }> {
   const { key, id, secretHash } = await generateKey(kind);
   const row = await svc.db.insertInto("keys").values({
@@ -94,7 +93,7 @@ async function insertKey(
     user_id: actor.userId,
     session_id: fields.sessionId,
     description: fields.description.trim().slice(0, 200),
-    created_at: svc.now(),
+    created_at: fields.now,
     expires_at: fields.expiresAt,
   }).returningAll().executeTakeFirstOrThrow();
   svc.audit.record({
@@ -127,8 +126,10 @@ export async function createApiKey(
     );
   }
   const days = EXPIRY_CHOICES[expiry].days;
-  const expiresAt = days === null ? null : new Date(svc.now().getTime() + days * 86_400_000);
+  const now = svc.now();
+  const expiresAt = days === null ? null : new Date(now.getTime() + days * 86_400_000);
   return await insertKey(svc, actor, "api_key", {
+    now,
     sessionId: null,
     expiresAt,
     description: options.description ?? "",
@@ -147,6 +148,7 @@ export async function createSessionKey(
     throw forbidden("Session keys are turned off on this site: ask a site admin");
   }
   return await insertKey(svc, actor, "session_key", {
+    now: svc.now(),
     sessionId: session.id,
     expiresAt: null,
     description: options.description ?? "",
@@ -322,12 +324,17 @@ export async function verifyKey(
       .execute();
   }
   const liveUser = entry.live?.user ?? user;
-  return actorFor(liveUser, {
+  // Built here rather than with credentials.ts's actorFor: that module imports this one.
+  return {
+    userId: liveUser.id,
+    email: liveUser.email,
+    displayName: liveUser.display_name,
+    userType: liveUser.user_type,
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     impersonatorId: session?.impersonator_id ?? null,
     mustChangePassword: liveUser.must_change_password,
     door: context.door,
     clientAddr: context.clientAddr,
-  });
+  };
 }
