@@ -2,7 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import { auditActor } from "../src/auth/actor.ts";
 import { presentedKey } from "../src/keys/door.ts";
-import { KeyRefused } from "../src/keys/mod.ts";
+import { KeyRefused, parseKey } from "../src/keys/mod.ts";
 import { clientAddr, type Env } from "./context.ts";
 
 /** Folder a request names in `?path=`, when it names one. */
@@ -12,7 +12,8 @@ function folderOf(url: URL): string | null {
 }
 
 export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
-  if (presentedKey(c.req.raw.headers) === null) return await next();
+  const key = presentedKey(c.req.raw.headers);
+  if (key === null) return await next();
   await next();
   const url = new URL(c.req.url);
   const common = {
@@ -32,12 +33,14 @@ export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
     return;
   }
   const refused = c.error instanceof KeyRefused ? c.error : null;
+  // An unverified key's public id still says which key someone tried.
+  const parsed = parseKey(key);
   c.get("svc").audit.record({
     ...common,
     door: "key",
     outcome: "denied",
     userId: refused?.userId ?? null,
-    credential: refused?.credential ?? { kind: "api_key", id: null },
+    credential: refused?.credential ?? (parsed ? { kind: parsed.kind, id: parsed.id } : null),
     clientAddr: clientAddr(c),
     message: refused?.message ?? `HTTP ${status}`,
   });

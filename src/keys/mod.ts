@@ -189,11 +189,27 @@ export async function listKeys(
     .innerJoin("users", "users.id", "keys.user_id")
     .leftJoin("sessions", "sessions.id", "keys.session_id")
     .selectAll("keys")
-    .select(["users.email", "sessions.ended_at as session_ended_at"])
+    .select([
+      "users.email",
+      "sessions.ended_at as session_ended_at",
+      "sessions.end_reason as session_end_reason",
+      "sessions.expires_at as session_expires_at",
+      "sessions.last_seen_at as session_last_seen_at",
+    ])
     .orderBy("keys.created_at", "desc").orderBy("keys.id");
   if (!options.all) query = query.where("keys.user_id", "=", actor.userId);
   const rows = await query.execute();
-  return rows.map((r) => toView(svc, r, r.email, r.session_ended_at !== null));
+  const now = svc.now();
+  return rows.map((r) => {
+    const sessionEnded = r.session_expires_at !== null && r.session_last_seen_at !== null &&
+      sessionEndReason(svc, {
+          ended_at: r.session_ended_at,
+          end_reason: r.session_end_reason,
+          expires_at: r.session_expires_at,
+          last_seen_at: r.session_last_seen_at,
+        }, now) !== null;
+    return toView(svc, r, r.email, sessionEnded);
+  });
 }
 
 async function requireAdmin(svc: Services, actor: Actor): Promise<void> {

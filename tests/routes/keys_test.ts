@@ -121,6 +121,10 @@ backendTest("keys are refused with an exact 401 for each reason", async (t) => {
     refused("Session key's browser session has ended"),
   );
   assert.equal((await withKey(t, basic(bobApiKey.key))).status, 200, "API keys outlive sessions");
+  const listed: { id: string; status: string }[] =
+    await (await admin.browser.get("/api/keys?all=true")).json();
+  assert.equal(listed.find((k) => k.id === bobSessionKey.id)!.status, "session ended");
+  assert.equal(listed.find((k) => k.id === revoked.id)!.status, "revoked");
   const bobUser = (await actorOf(t.svc, BOB)).userId;
   await updateUser(t.svc, t.admin, bobUser, { active: false });
   t.advance(1_001);
@@ -149,6 +153,9 @@ backendTest("keys are refused with an exact 401 for each reason", async (t) => {
   ) {
     assert.ok(messages.includes(m), `refusal "${m}" is audited`);
   }
+  const unknownUse = log.find((e) => e.credential_id === "0123456789abcdef")!;
+  assert.equal(unknownUse.message, "Unknown API key");
+  assert.equal(unknownUse.user_id, null, "an unverified key names no user");
   const revokedUse = log.find((e) => e.message === "API key revoked")!;
   assert.equal(revokedUse.credential_id, revoked.id);
   assert.equal(revokedUse.detail, "GET /api/me");

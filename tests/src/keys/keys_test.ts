@@ -13,9 +13,9 @@ import {
   verifyKey,
 } from "../../../src/keys/mod.ts";
 import { keySettings } from "../../../src/keys/settings.ts";
-import { fromBase64Url } from "../../_support/keys.ts";
 import { sqlDoorSettings } from "../../../src/sql_door/settings.ts";
 import { backendTest, type TestContext } from "../../_support/backends.ts";
+import { fromBase64Url } from "../../_support/keys.ts";
 
 /** The admin as signed in through a browser session, which keys need. */
 async function browserAdmin(t: TestContext): Promise<Actor> {
