@@ -99,10 +99,10 @@ interface Connection {
 /** Ready-to-paste settings for each tool; `key` fills the secret when one was just made. */
 export function connectionSnippets(conn: Connection, baseUrl: string, key = "<your key>") {
   const db = conn.folders.find((f) => f !== "/") ?? conn.folders[0] ?? "/home";
-  const ssl = conn.requireTls ? "require" : "prefer";
+  // A key is a password: the SQL door takes it only inside TLS, whatever the site requires.
   return {
     psql:
-      `psql "host=${conn.host} port=${conn.port} dbname=${db} user=${KEY_LOGIN} sslmode=${ssl}"`,
+      `psql "host=${conn.host} port=${conn.port} dbname=${db} user=${KEY_LOGIN} sslmode=require"`,
     odbc: [
       "[labgate]",
       "Driver=PostgreSQL Unicode",
@@ -111,11 +111,11 @@ export function connectionSnippets(conn: Connection, baseUrl: string, key = "<yo
       `Database=${db}`,
       `Username=${KEY_LOGIN}`,
       `Password=${key}`,
-      `SSLmode=${ssl}`,
+      `SSLmode=require`,
     ].join("\n"),
     jdbc: `jdbc:postgresql://${conn.host}:${conn.port}/${
       encodeURIComponent(db)
-    }?sslmode=${ssl}&user=${KEY_LOGIN}`,
+    }?sslmode=require&user=${KEY_LOGIN}`,
     netrc: `machine ${conn.host}\nlogin ${KEY_LOGIN}\npassword ${key}`,
     r: `library(Rlabkey)\nlabkey.setDefaults(apiKey = "${key}")\nlabkey.setDefaults(baseUrl = "${baseUrl}")`,
     python: `from labkey.api_wrapper import APIWrapper\napi = APIWrapper("${

@@ -277,8 +277,8 @@ backendTest("GET /account/external-tools shows the key once and connection snipp
   const html = await created.text();
   const key = /<code id="key-value">(lgs_[^<]+)<\/code>/.exec(html)![1];
   const text = textOf(html);
-  assert.match(text, /psql "host=localhost port=5435 dbname=\/home user=apikey sslmode=prefer"/);
-  assert.match(text, /jdbc:postgresql:\/\/localhost:5435\/%2Fhome\?sslmode=prefer/);
+  assert.match(text, /psql "host=localhost port=5435 dbname=\/home user=apikey sslmode=require"/);
+  assert.match(text, /jdbc:postgresql:\/\/localhost:5435\/%2Fhome\?sslmode=require/);
   assert.ok(text.includes(`machine localhost login apikey password ${key}`));
   assert.ok(text.includes(`labkey.setDefaults(apiKey = "${key}")`));
   assert.match(html, /href="\/sql-door\/certificate.pem"/);
