@@ -97,7 +97,7 @@ interface Connection {
 }
 
 /** Ready-to-paste settings for each tool; `key` fills the secret when one was just made. */
-export function connectionSnippets(conn: Connection, baseUrl: string, key = "<your key>") {
+function connectionSnippets(conn: Connection, baseUrl: string, key = "<your key>") {
   const db = conn.folders.find((f) => f !== "/") ?? conn.folders[0] ?? "/home";
   // A key is a password: the SQL door takes it only inside TLS, whatever the site requires.
   return {
@@ -116,7 +116,7 @@ export function connectionSnippets(conn: Connection, baseUrl: string, key = "<yo
     jdbc: `jdbc:postgresql://${conn.host}:${conn.port}/${
       encodeURIComponent(db)
     }?sslmode=require&user=${KEY_LOGIN}`,
-    netrc: `machine ${conn.host}\nlogin ${KEY_LOGIN}\npassword ${key}`,
+    netrc: `machine ${new URL(baseUrl).hostname}\nlogin ${KEY_LOGIN}\npassword ${key}`,
     r: `library(Rlabkey)\nlabkey.setDefaults(apiKey = "${key}")\nlabkey.setDefaults(baseUrl = "${baseUrl}")`,
     python: `from labkey.api_wrapper import APIWrapper\napi = APIWrapper("${
       new URL(baseUrl).host
