@@ -191,6 +191,10 @@ backendTest("a key acts with its user's permissions: 403 without Admin on a fold
   assert.equal(use.outcome, "denied");
   assert.equal(use.user_id, bobUser.id);
   assert.equal(use.credential_kind, "api_key");
+  const read = await t.svc.db.selectFrom("audit_log").selectAll().where("event", "=", "key.use")
+    .where("detail", "=", "GET /api/folders").executeTakeFirstOrThrow();
+  assert.equal(read.outcome, "ok");
+  assert.equal(read.container_path, "/home");
 });
 
 backendTest("revokeKey() takes effect within 1 s on another instance's cache", async (t) => {
