@@ -10,8 +10,11 @@ import { LabgateError } from "../src/errors.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
 import { type AppContext, csrfProtection, type Env, withActor } from "./context.ts";
+import { keyApi } from "./api/keys.ts";
+import { keyUseAudit } from "./key_audit.ts";
 import { adminPages } from "./pages/admin.tsx";
 import { folderPages } from "./pages/folders.tsx";
+import { keyPages } from "./pages/keys.tsx";
 import { loginPages } from "./pages/login.tsx";
 import { remoteSitesPages } from "./pages/remote_sites.tsx";
 import { page } from "./pages/render.tsx";
@@ -102,6 +105,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
       },
     }),
   );
+  app.use("*", keyUseAudit);
   app.use("/api/*", withActor("api"));
   app.use("*", async (c, next) => {
     if (!c.get("door")) return await withActor("web")(c, next);
@@ -126,6 +130,8 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", adminPages());
   app.route("/", sqlDoorPages());
   app.route("/", remoteSitesPages());
+  app.route("/", keyPages());
+  app.route("/api/keys", keyApi());
   app.route("/api", apiApp());
 
   app.notFound(async (c) => {

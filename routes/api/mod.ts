@@ -7,6 +7,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { sql } from "kysely";
 import { setCookie } from "hono/cookie";
+import { checkDeclarations } from "../../src/auth/compliance.ts";
 import { checkPasswordLogin } from "../../src/auth/login.ts";
 import { createSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
 import {
@@ -164,8 +165,10 @@ export function apiApp(): OpenAPIHono<Env> {
     async (c) => {
       const svc = c.get("svc");
       const input = c.req.valid("json");
+      const compliance = await checkDeclarations(svc, input.compliance);
       const user = await checkPasswordLogin(svc, {
-        ...input,
+        email: input.email,
+        password: input.password,
         clientAddr: clientAddr(c),
         door: "api",
       });
@@ -173,6 +176,7 @@ export function apiApp(): OpenAPIHono<Env> {
         userId: user.id,
         clientAddr: clientAddr(c),
         userAgent: c.req.header("user-agent"),
+        compliance,
       });
       setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(svc));
       svc.audit.record({
@@ -182,6 +186,7 @@ export function apiApp(): OpenAPIHono<Env> {
         userId: user.id,
         userEmail: user.email,
         credential: { kind: "session", id: session.id },
+        compliance: compliance as Record<string, unknown> | null,
         clientAddr: clientAddr(c),
       });
       return c.json({

@@ -140,7 +140,17 @@ export const NewGroup = z.object({
   description: z.string().optional(),
 }).openapi("NewGroup");
 
-export const Login = z.object({ email: z.string(), password: z.string() }).openapi("Login");
+export const Login = z.object({
+  email: z.string(),
+  password: z.string(),
+  compliance: z.object({
+    termsAccepted: z.boolean().optional(),
+    irbNumber: z.string().optional(),
+    phiLevel: z.enum(["none", "limited", "full"]).optional(),
+  }).optional().openapi({
+    description: "Declarations, when the site requires them at login (GET /admin/compliance)",
+  }),
+}).openapi("Login");
 
 export const Me = z.object({
   user: User,

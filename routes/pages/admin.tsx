@@ -32,6 +32,12 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
     label: "Remote login sites",
     description: "Cooperating websites that sign users in through labgate",
   },
+  { href: "/admin/keys", label: "API keys", description: "Key settings; every user's keys" },
+  {
+    href: "/admin/compliance",
+    label: "Login declarations",
+    description: "Terms of use, IRB number and PHI level asked at login",
+  },
 ];
 
 async function adminOnly(c: AppContext) {

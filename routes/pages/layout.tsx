@@ -39,6 +39,7 @@ export function Layout(props: PageProps) {
             <div class="me">
               <span>{actor.email}</span>
               <a href="/account">Account</a>
+              <a href="/account/external-tools">External tool access</a>
               <form class="inline" method="post" action="/logout">
                 <CsrfField actor={actor} />
                 <button class="secondary" type="submit">Sign out</button>

@@ -1,7 +1,13 @@
 /** Sign in, sign out, and the account page (change password). */
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { auditActor } from "../../src/auth/actor.ts";
+import { auditActor, type Compliance } from "../../src/auth/actor.ts";
+import {
+  checkDeclarations,
+  type ComplianceSettings,
+  complianceSettings,
+  PHI_LEVELS,
+} from "../../src/auth/compliance.ts";
 import { checkPasswordLogin } from "../../src/auth/login.ts";
 import { createSession, endSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
 import { changeOwnPassword, getUser } from "../../src/data/users.ts";
@@ -19,7 +25,28 @@ import {
 import { CsrfField } from "./layout.tsx";
 import { field, formError, page, redirectWith, safeNext } from "./render.tsx";
 
-function LoginForm(props: { csrf: string; email?: string; next: string }) {
+/** The declarations a login must make when the site requires them. */
+function DeclarationFields(props: { settings: ComplianceSettings }) {
+  return (
+    <fieldset>
+      <legend>Declarations (terms version {props.settings.termsVersion})</legend>
+      <pre class="terms">{props.settings.termsText}</pre>
+      <label>
+        <input type="checkbox" name="terms_accepted" required /> I accept the terms of use
+      </label>
+      <label for="irb_number">IRB number</label>
+      <input id="irb_number" name="irb_number" required maxlength={100} />
+      <label for="phi_level">PHI level</label>
+      <select id="phi_level" name="phi_level" required>
+        {Object.entries(PHI_LEVELS).map(([value, label]) => <option value={value}>{label}</option>)}
+      </select>
+    </fieldset>
+  );
+}
+
+function LoginForm(
+  props: { csrf: string; email?: string; next: string; compliance: ComplianceSettings },
+) {
   return (
     <div class="login card">
       <h1>Sign in to labgate</h1>
@@ -43,6 +70,7 @@ function LoginForm(props: { csrf: string; email?: string; next: string }) {
           autocomplete="current-password"
           required
         />
+        {props.compliance.required && <DeclarationFields settings={props.compliance} />}
         <p>
           <button type="submit">Sign in</button>
         </p>
@@ -64,12 +92,13 @@ export function sessionCookieOptions(svc: Services) {
 export function loginPages(): Hono<Env> {
   const app = new Hono<Env>();
 
-  app.get("/login", (c) => {
+  app.get("/login", async (c) => {
     const next = safeNext(c.req.query("next"));
     if (c.get("actor")) return c.redirect(next, 303);
+    const compliance = await c.get("svc").settings.get(complianceSettings);
     return page(c, {
       title: "Sign in",
-      children: <LoginForm csrf={preSessionCsrf(c)} next={next} />,
+      children: <LoginForm csrf={preSessionCsrf(c)} next={next} compliance={compliance} />,
     });
   });
 
@@ -80,6 +109,11 @@ export function loginPages(): Hono<Env> {
     const next = safeNext(field(body, "next"));
     try {
       await checkPreSessionCsrf(c);
+      const compliance = await checkDeclarations(svc, {
+        termsAccepted: field(body, "terms_accepted"),
+        irbNumber: field(body, "irb_number"),
+        phiLevel: field(body, "phi_level"),
+      });
       const user = await checkPasswordLogin(svc, {
         email,
         password: field(body, "password"),
@@ -90,13 +124,21 @@ export function loginPages(): Hono<Env> {
         c,
         user.id,
         user.must_change_password ? `/account?next=${encodeURIComponent(next)}` : next,
+        compliance,
       );
     } catch (error) {
       const { error: message, status } = formError(error);
       return page(c, {
         title: "Sign in",
         error: message,
-        children: <LoginForm csrf={preSessionCsrf(c)} email={email} next={next} />,
+        children: (
+          <LoginForm
+            csrf={preSessionCsrf(c)}
+            email={email}
+            next={next}
+            compliance={await svc.settings.get(complianceSettings)}
+          />
+        ),
       }, status);
     }
   });
@@ -192,12 +234,18 @@ function AccountPage(props: { csrfActor: ReturnType<typeof requireActor>; next?:
 }
 
 /** Creates the session, sets its cookie, audits the login and redirects. */
-export async function startSession(c: AppContext, userId: number, location: string) {
+export async function startSession(
+  c: AppContext,
+  userId: number,
+  location: string,
+  compliance: Compliance | null = null,
+) {
   const svc = c.get("svc");
   const { cookie, session } = await createSession(svc, {
     userId,
     clientAddr: clientAddr(c),
     userAgent: c.req.header("user-agent"),
+    compliance,
   });
   setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(svc));
   const user = (await getUser(svc, userId))!;
@@ -208,6 +256,7 @@ export async function startSession(c: AppContext, userId: number, location: stri
     userId,
     userEmail: user.email,
     credential: { kind: "session", id: session.id },
+    compliance: compliance as Record<string, unknown> | null,
     clientAddr: clientAddr(c),
   });
   return c.redirect(location, 303);

@@ -7,6 +7,8 @@ export type CredentialKind = "session" | "password" | "api_key" | "session_key" 
 /** Declarations a user makes at login when a folder or the site requires them. */
 export interface Compliance {
   termsAccepted?: boolean;
+  /** Which version of the terms of use was accepted. */
+  termsVersion?: string;
   irbNumber?: string;
   phiLevel?: "none" | "limited" | "full";
 }

@@ -1,12 +1,13 @@
 /**
  * The one place that turns what a request presents into an Actor. Every
- * door asks here: the browser session cookie now; API keys, session keys and
- * auth tokens plug into `CREDENTIAL_SOURCES` in the order they are tried.
+ * door asks here: API keys and session keys (src/keys/), the browser session
+ * cookie; auth tokens plug into `CREDENTIAL_SOURCES` in the order they are tried.
  */
 import type { Door } from "../audit/mod.ts";
 import type { User } from "../db/schema.ts";
 import type { Services } from "../services.ts";
 import type { Actor, Compliance } from "./actor.ts";
+import { keyCredentials } from "../keys/door.ts";
 import { resolveSessionCookie, SESSION_COOKIE } from "./sessions.ts";
 
 /** What a request presents, in web-standard terms. */
@@ -56,7 +57,7 @@ const sessionCookie: CredentialSource = async (svc, req) => {
 };
 
 /** Tried in order; explicit credentials (keys, tokens) go before the cookie. */
-export const CREDENTIAL_SOURCES: CredentialSource[] = [sessionCookie];
+export const CREDENTIAL_SOURCES: CredentialSource[] = [keyCredentials, sessionCookie];
 
 /** The actor for a request, or null for an anonymous one. */
 export async function resolveActor(svc: Services, req: Presented): Promise<Actor | null> {

@@ -50,7 +50,11 @@ export interface LiveSession {
 }
 
 /** Why a session is no longer valid at `now`, or null while it is. */
-export function sessionEndReason(svc: Services, session: Session, now: Date): EndReason | null {
+export function sessionEndReason(
+  svc: Services,
+  session: Pick<Session, "ended_at" | "end_reason" | "expires_at" | "last_seen_at">,
+  now: Date,
+): EndReason | null {
   if (session.ended_at) return (session.end_reason as EndReason) ?? "logout";
   if (now.getTime() >= session.expires_at.getTime()) return "expired";
   if (now.getTime() - session.last_seen_at.getTime() >= svc.config.sessionIdleMinutes * 60_000) {

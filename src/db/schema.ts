@@ -187,7 +187,29 @@ export interface RemoteLoginTables {
 }
 
 /** Every table of labgate's own schema (`lg_app`); each door adds its tables here. */
-export type Schema = CoreTables & TlsTables & RemoteLoginTables;
+export type Schema = CoreTables & TlsTables & KeyTables & RemoteLoginTables;
+export type KeyKind = "api_key" | "session_key";
+
+export interface KeysTable {
+  /** Public, non-secret id: the part of the key before the dot. */
+  id: string;
+  kind: KeyKind;
+  /** SHA-256 (hex) of the secret part; the key itself is never stored. */
+  secret_hash: string;
+  user_id: number;
+  /** The browser session a session key lives and dies with. */
+  session_id: string | null;
+  description: Generated<string>;
+  created_at: CreatedAt;
+  expires_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  revoked_by: number | null;
+}
+
+export interface KeyTables {
+  keys: KeysTable;
+}
 
 export type Container = Selectable<ContainersTable>;
 export type User = Selectable<UsersTable>;
@@ -200,3 +222,4 @@ export type Session = Selectable<SessionsTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
 export type RemoteSite = Selectable<RemoteSitesTable>;
 export type RemoteLoginToken = Selectable<RemoteLoginTokensTable>;
+export type Key = Selectable<KeysTable>;

@@ -1,0 +1,47 @@
+/** One audit entry per request that presents a key: who, which key, what, and how it ended. */
+import type { MiddlewareHandler } from "hono";
+import { auditActor } from "../src/auth/actor.ts";
+import { presentedKey } from "../src/keys/door.ts";
+import { KeyRefused, parseKey } from "../src/keys/mod.ts";
+import { clientAddr, type Env } from "./context.ts";
+
+/** Folder a request names in `?path=`, when it names one. */
+function folderOf(url: URL): string | null {
+  const path = url.searchParams.get("path");
+  return path?.startsWith("/") ? path : null;
+}
+
+export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
+  const key = presentedKey(c.req.raw.headers);
+  if (key === null) return await next();
+  await next();
+  const url = new URL(c.req.url);
+  const common = {
+    event: "key.use",
+    detail: `${c.req.method} ${url.pathname}`,
+    containerPath: folderOf(url),
+  };
+  const actor = c.get("actor");
+  const status = c.res.status;
+  if (actor && actor.credential.kind !== "session") {
+    c.get("svc").audit.record({
+      ...auditActor(actor),
+      ...common,
+      outcome: status < 400 ? "ok" : status === 401 || status === 403 ? "denied" : "failed",
+      message: status < 400 ? null : `HTTP ${status}`,
+    });
+    return;
+  }
+  const refused = c.error instanceof KeyRefused ? c.error : null;
+  // An unverified key's public id still says which key someone tried.
+  const parsed = parseKey(key);
+  c.get("svc").audit.record({
+    ...common,
+    door: "key",
+    outcome: "denied",
+    userId: refused?.userId ?? null,
+    credential: refused?.credential ?? (parsed ? { kind: parsed.kind, id: parsed.id } : null),
+    clientAddr: clientAddr(c),
+    message: refused?.message ?? `HTTP ${status}`,
+  });
+};
