@@ -15,6 +15,8 @@ import { folderPages } from "./pages/folders.tsx";
 import { loginPages } from "./pages/login.tsx";
 import { page } from "./pages/render.tsx";
 import { STYLESHEET } from "./pages/style.ts";
+import { tokenPages } from "./pages/tokens.tsx";
+import { tokenRoutes } from "./tokens/mod.ts";
 
 export interface AppOptions {
   /** Where one JSON line per request goes (stdout in production); nothing when absent. */
@@ -25,7 +27,8 @@ export interface AppOptions {
 const PASSWORD_CHANGE_PATHS = ["/account", "/logout", "/static/", "/api/me", "/api/logout"];
 
 function isApi(c: AppContext): boolean {
-  return c.req.path.startsWith("/api/") || c.req.path === "/api";
+  return c.req.path.startsWith("/api/") || c.req.path === "/api" ||
+    c.req.path.startsWith("/actions/");
 }
 
 /** One place that turns an error into a response: JSON for the API, a page otherwise. */
@@ -98,6 +101,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
     }),
   );
   app.use("/api/*", withActor("api"));
+  app.use("/actions/*", withActor("token"));
   app.use("*", async (c, next) => {
     if (!c.get("door")) return await withActor("web")(c, next);
     await next();
@@ -118,6 +122,8 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", loginPages());
   app.route("/", folderPages());
   app.route("/", adminPages());
+  app.route("/", tokenRoutes());
+  app.route("/", tokenPages());
   app.route("/api", apiApp());
 
   app.notFound(async (c) => {

@@ -22,6 +22,8 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
   { href: "/admin/users", label: "Users", description: "Named users and external app users" },
   { href: "/admin/groups", label: "Groups", description: "Site groups and their members" },
   { href: "/admin/audit", label: "Audit log", description: "Every access through every door" },
+  { href: "/admin/external-apps", label: "External apps", description: "Apps that use tokens" },
+  { href: "/admin/auth-tokens", label: "Auth tokens", description: "Tokens of external apps" },
 ];
 
 async function adminOnly(c: AppContext) {
@@ -220,7 +222,7 @@ export function adminPages(): Hono<Env> {
   return app;
 }
 
-function UserFields(props: { user?: ReturnType<typeof userView> }) {
+function UserFields(props: { user?: ReturnType<typeof userView>; apps: string[] }) {
   const u = props.user;
   return (
     <div class="row">
@@ -245,12 +247,10 @@ function UserFields(props: { user?: ReturnType<typeof userView> }) {
       </div>
       <div>
         <label for="external_app_id">External app (external app users only)</label>
-        <input
-          id="external_app_id"
-          name="external_app_id"
-          type="text"
-          value={u?.externalAppId ?? ""}
-        />
+        <select id="external_app_id" name="external_app_id">
+          <option value="">none</option>
+          {props.apps.map((a) => <option value={a} selected={u?.externalAppId === a}>{a}</option>)}
+        </select>
       </div>
       <div>
         <label for="password">
@@ -260,6 +260,12 @@ function UserFields(props: { user?: ReturnType<typeof userView> }) {
       </div>
     </div>
   );
+}
+
+async function appIds(c: AppContext): Promise<string[]> {
+  const apps = await c.get("svc").db.selectFrom("external_apps").select("id").orderBy("id")
+    .execute();
+  return apps.map((a) => a.id);
 }
 
 async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
@@ -310,7 +316,7 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
           <h2>Add a user</h2>
           <form method="post" action="/admin/users">
             <CsrfField actor={actor} />
-            <UserFields />
+            <UserFields apps={await appIds(c)} />
             <p>
               <button type="submit">Add user</button>
             </p>
@@ -337,7 +343,7 @@ async function userPage(c: AppContext, id: number, error?: ReturnType<typeof for
         <h1>{user.display_name}</h1>
         <form method="post">
           <CsrfField actor={actor} />
-          <UserFields user={view} />
+          <UserFields user={view} apps={await appIds(c)} />
           <label>
             <input type="checkbox" name="active" value="on" checked={user.active} /> Active
           </label>

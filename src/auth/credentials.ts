@@ -8,6 +8,7 @@ import type { User } from "../db/schema.ts";
 import type { Services } from "../services.ts";
 import type { Actor, Compliance } from "./actor.ts";
 import { resolveSessionCookie, SESSION_COOKIE } from "./sessions.ts";
+import { tokenSource } from "../tokens/resolve.ts";
 
 /** What a request presents, in web-standard terms. */
 export interface Presented {
@@ -16,6 +17,8 @@ export interface Presented {
   url: URL;
   clientAddr: string | null;
   door: Door;
+  /** The HTTP method, for policies that allow only reads. */
+  method?: string;
 }
 
 /**
@@ -56,7 +59,7 @@ const sessionCookie: CredentialSource = async (svc, req) => {
 };
 
 /** Tried in order; explicit credentials (keys, tokens) go before the cookie. */
-export const CREDENTIAL_SOURCES: CredentialSource[] = [sessionCookie];
+export const CREDENTIAL_SOURCES: CredentialSource[] = [tokenSource, sessionCookie];
 
 /** The actor for a request, or null for an anonymous one. */
 export async function resolveActor(svc: Services, req: Presented): Promise<Actor | null> {
