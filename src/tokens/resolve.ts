@@ -10,13 +10,13 @@ import type { Actor } from "../auth/actor.ts";
 import type { CredentialSource, Presented } from "../auth/credentials.ts";
 import type { AuthToken, ExternalApp, User } from "../db/schema.ts";
 import { getUser, getUserByEmail } from "../data/users.ts";
-import { forbidden, LabgateError, unauthorized } from "../errors.ts";
+import { forbidden, LabgateError, tooManyRequests, unauthorized } from "../errors.ts";
 import { sha256Hex, timingSafeEqual } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { sqlDoorSettings } from "../sql_door/settings.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint, getApp } from "./apps.ts";
 import { tokenSettings } from "./settings.ts";
-import { parseTokenValue, TOKEN_STATUSES } from "./tokens.ts";
+import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
 export const TOKEN_COOKIE = "token";
 export const PROCESS_AS_HEADER = "x-process-as";
@@ -130,14 +130,22 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
       }),
       message: message ?? null,
     });
+  const failures = use.clientAddr ? `token-addr:${use.clientAddr}` : null;
   try {
-    if (!parsed) throw unauthorized("This is not a labgate auth token (lgt_<id>.<secret>)");
-    token = await svc.db.selectFrom("auth_tokens").selectAll().where("id", "=", parsed.id)
-      .executeTakeFirst();
-    const hash = await sha256Hex(parsed.secret);
-    if (!token || !timingSafeEqual(hash, token.secret_hash)) {
+    if (failures && svc.loginFailures.retryAfterMs(failures, svc.config.loginFailureLimit * 4)) {
+      throw tooManyRequests("Too many unknown auth tokens from this address: try again later");
+    }
+    token = parsed
+      ? await svc.db.selectFrom("auth_tokens").selectAll().where("id", "=", parsed.id)
+        .executeTakeFirst()
+      : undefined;
+    const hash = await sha256Hex(parsed?.secret ?? "");
+    if (!parsed || !token || !timingSafeEqual(hash, token.secret_hash)) {
       token = undefined;
-      throw unauthorized("Unknown auth token");
+      if (failures) svc.loginFailures.hit(failures);
+      throw unauthorized(
+        parsed ? "Unknown auth token" : "This is not a labgate auth token (lgt_<id>.<secret>)",
+      );
     }
     app = await getApp(svc, token.app_id);
     appUser = await getUser(svc, token.app_user_id);
@@ -198,31 +206,37 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
   };
 }
 
+/** Doors whose requests are the REST query API (`/api/*`, LabKey-style query routes). */
+const REST_DOORS = new Set<Door>(["api", "key"]);
+
 /** The token a request presents (header, cookie, then URL parameter), or null. */
 async function presentedToken(svc: Services, req: Presented): Promise<string | null> {
+  const header = /^Token\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
   const param = req.url.searchParams.get(TOKEN_COOKIE);
+  if (!REST_DOORS.has(req.door) && req.door !== "token") {
+    // Browser pages never take tokens; a stray cookie is left alone, a presented token refused.
+    if (header || param?.startsWith(TOKEN_PREFIX)) {
+      throw forbidden("Auth tokens are not accepted on browser pages: use the API or /actions");
+    }
+    return null;
+  }
   if (param !== null && !(await svc.settings.get(tokenSettings)).allowTokenInRequest) {
     throw unauthorized(
       "Tokens in the request URL are turned off by the security policy: send the header Authorization: Token <value>",
     );
   }
-  const header = /^Token\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
-  const cookie = req.door === "web" ? undefined : req.cookies[TOKEN_COOKIE];
-  return header ?? cookie ?? param;
+  return header ?? req.cookies[TOKEN_COOKIE] ?? param;
 }
 
 /**
  * The token credential source: `Authorization: Token …`, cookie `token`, or
  * (when the security policy allows) `?token=`. The entry point follows the
- * door: `api` is the REST query API, `token` the action endpoint. Browser
- * pages never accept tokens.
+ * door: `api` and `key` are the REST query API, `token` the action endpoint.
+ * Browser pages never accept tokens.
  */
 export const tokenSource: CredentialSource = async (svc, req) => {
   const value = await presentedToken(svc, req);
   if (value === null) return null;
-  if (req.door !== "api" && req.door !== "token") {
-    throw forbidden("Auth tokens are not accepted on browser pages: use the API or /actions");
-  }
   return await authenticate(svc, value, {
     entry: req.door === "token" ? "action" : "rest",
     door: req.door,

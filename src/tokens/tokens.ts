@@ -33,7 +33,7 @@ export const PERMITTED: Record<PermittedActions, string> = {
   restricted: "Restricted (listed actions)",
   roles: "Defined by the acting user's roles",
 };
-/** What a restricted token may list: action endpoint names and REST read/write. */
+/** What a restricted token may list: action endpoint names, REST read/write, the SQL door. */
 export const ACTIONS = [
   "selectRows",
   "insertRows",
@@ -41,6 +41,7 @@ export const ACTIONS = [
   "checkPermissions",
   "rest.read",
   "rest.write",
+  "sql",
 ] as const;
 
 export interface TokenInput {

@@ -285,6 +285,8 @@ backendTest("browser pages and login refuse external app users and tokens", asyn
   const { value } = await world.token();
   const page = await app.request("/folders", { headers: { authorization: `Token ${value}` } });
   assert.equal(page.status, 403);
+  const param = await app.request(`/folders?token=${value}`);
+  assert.equal(param.status, 403);
   const browser = new TestBrowser(app);
   const login = await browser.signIn(APP_USER, APP_PASSWORD);
   assert.equal(login.status, 403);
@@ -350,4 +352,16 @@ backendTest("admin pages add apps and tokens, showing the value once", async (t)
   });
   assert.equal(mismatched.status, 400);
   assert.match(await mismatched.text(), /Choose an app user of pipeline/);
+});
+
+backendTest("tokenSource() rate-limits unknown tokens per client address", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
+  const { value } = await world.token();
+  const limit = t.config.loginFailureLimit * 4;
+  for (let i = 0; i < limit; i++) {
+    assert.equal((await call(`${value.slice(0, -2)}zz`)).status, 401);
+  }
+  assert.equal((await call(`${value}x`)).status, 429);
+  assert.equal((await call(value)).status, 429);
 });
