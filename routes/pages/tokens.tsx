@@ -157,7 +157,13 @@ export function tokenPages(): Hono<Env> {
         await approveToken(svc, actor, id);
         return redirectWith(c, "/admin/auth-tokens", `Token ${id} approved`);
       }
-      await updateToken(svc, actor, id, tokenInput(body));
+      const input = tokenInput(body);
+      const current = await getToken(svc, id);
+      // The form shows the date only: an unchanged date keeps the stored time of day.
+      if (current && field(body, "expires_at") === day(current.expires_at)) {
+        input.expiresAt = undefined;
+      }
+      await updateToken(svc, actor, id, input);
       return redirectWith(c, `/admin/auth-tokens/${id}`, `Token ${id} saved`);
     } catch (error) {
       return tokenPage(c, id, formError(error));

@@ -209,20 +209,45 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
 /** Doors whose requests are the REST query API (`/api/*`, LabKey-style query routes). */
 const REST_DOORS = new Set<Door>(["api", "key"]);
 
+/** Audits a token refused before it is looked up (wrong place, URL parameter turned off). */
+function refuseEarly(svc: Services, req: Presented, value: string, error: LabgateError): never {
+  svc.audit.record({
+    door: req.door,
+    event: "token.use",
+    outcome: "denied",
+    credential: { kind: "token", id: parseTokenValue(value)?.id ?? null },
+    clientAddr: req.clientAddr,
+    detail: JSON.stringify({ action: `${req.method ?? ""} ${req.url.pathname}`.trim() }),
+    message: error.message,
+  });
+  throw error;
+}
+
 /** The token a request presents (header, cookie, then URL parameter), or null. */
 async function presentedToken(svc: Services, req: Presented): Promise<string | null> {
   const header = /^Token\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
   const param = req.url.searchParams.get(TOKEN_COOKIE);
   if (!REST_DOORS.has(req.door) && req.door !== "token") {
     // Browser pages never take tokens; a stray cookie is left alone, a presented token refused.
-    if (header || param?.startsWith(TOKEN_PREFIX)) {
-      throw forbidden("Auth tokens are not accepted on browser pages: use the API or /actions");
+    const shown = header ?? (param?.startsWith(TOKEN_PREFIX) ? param : undefined);
+    if (shown) {
+      refuseEarly(
+        svc,
+        req,
+        shown,
+        forbidden("Auth tokens are not accepted on browser pages: use the API or /actions"),
+      );
     }
     return null;
   }
   if (param !== null && !(await svc.settings.get(tokenSettings)).allowTokenInRequest) {
-    throw unauthorized(
-      "Tokens in the request URL are turned off by the security policy: send the header Authorization: Token <value>",
+    refuseEarly(
+      svc,
+      req,
+      param,
+      unauthorized(
+        "Tokens in the request URL are turned off by the security policy: send the header Authorization: Token <value>",
+      ),
     );
   }
   return header ?? req.cookies[TOKEN_COOKIE] ?? param;

@@ -233,11 +233,6 @@ export async function requestToken(
   },
 ): Promise<{ token: AuthToken; value: string }> {
   const email = input.email.trim();
-  checkLoginRate(svc, email, input.clientAddr);
-  const user = email ? await getUserByEmail(svc, email) : undefined;
-  const ok = user?.password_verifier
-    ? await verifyPassword(parseVerifier(user.password_verifier), input.password)
-    : false;
   const refuse = (message: string, outcome: "failed" | "denied") => {
     svc.audit.record({
       door: "token",
@@ -249,6 +244,16 @@ export async function requestToken(
       message,
     });
   };
+  try {
+    checkLoginRate(svc, email, input.clientAddr);
+  } catch (error) {
+    refuse("rate limited", "denied");
+    throw error;
+  }
+  const user = email ? await getUserByEmail(svc, email) : undefined;
+  const ok = user?.password_verifier
+    ? await verifyPassword(parseVerifier(user.password_verifier), input.password)
+    : false;
   if (!ok || !user) {
     recordLoginFailure(svc, email, input.clientAddr);
     refuse(WRONG_CREDENTIALS, "failed");

@@ -296,10 +296,16 @@ backendTest("browser pages and login refuse external app users and tokens", asyn
 backendTest("tokenSource() refuses a token in the URL while the policy is off", async (t) => {
   const world = await tokenWorld(t);
   const app = createApp(t.svc);
-  const { value } = await world.token();
+  const { id, value } = await world.token();
   const response = await app.request(`/api/folders?token=${value}`);
   assert.equal(response.status, 401);
   assert.match((await response.json()).error.message, /turned off by the security policy/);
+  await t.svc.audit.flush();
+  const refused = await t.svc.db.selectFrom("audit_log").selectAll()
+    .where("event", "=", "token.use").where("outcome", "=", "denied").execute();
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].credential_id, id);
+  assert.ok(!JSON.stringify(refused).includes(value.split(".")[1]));
 });
 
 backendTest("tokenSource() refuses every request after a revocation completes", async (t) => {
