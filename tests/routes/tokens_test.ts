@@ -351,6 +351,30 @@ backendTest("admin pages add apps and tokens, showing the value once", async (t)
   const value = /lgt_[0-9a-f]{16}\.[A-Za-z0-9_-]+/.exec(await created.text())?.[0];
   assert.ok(value);
   assert.equal((await caller(createApp(t.svc))(value)).status, 200);
+  const id = /lgt_([0-9a-f]{16})\./.exec(value)![1];
+  const edit = await (await browser.get(`/admin/auth-tokens/${id}`)).text();
+  assert.match(edit, /Token [0-9a-f]{16} \(Active\)/);
+  assert.ok(!edit.includes(value.split(".")[1]));
+  const saved = await browser.postForm(`/admin/auth-tokens/${id}`, {
+    _csrf: csrf,
+    app_user: String(world.appUser.id),
+    description: "Plate reader",
+    status: "active",
+    expires_at: /name="expires_at" type="date" value="([^"]+)"/.exec(edit)![1],
+    process_as: "never",
+    permitted: "full",
+  });
+  assert.equal(saved.status, 303);
+  assert.equal((await caller(createApp(t.svc))(value)).status, 200);
+  for (const path of ["/admin/site", "/admin/external-apps", "/admin/auth-tokens"]) {
+    const html = await (await browser.get(path)).text();
+    assert.match(html, /External apps|lab-app/, path);
+  }
+  const apps = await (await browser.get("/admin/external-apps")).text();
+  assert.match(apps, /pipeline/);
+  assert.match(await (await browser.get("/admin/external-apps/remote-sync")).text(), /view-only/);
+  const users = await (await browser.get("/admin/users")).text();
+  assert.match(users, /<option value="lab-app"/);
   const mismatched = await browser.postForm("/admin/auth-tokens/new", {
     _csrf: csrf,
     app: "pipeline",
