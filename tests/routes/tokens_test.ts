@@ -146,7 +146,7 @@ const PERMITTED_CASES: { name: string; input: TokenInput; refusesInsert: boolean
 ];
 
 backendTest(
-  "insertRows through /actions respects process-as × permitted actions, changing nothing when refused",
+  "tokenRoutes() insertRows respects process-as × permitted actions, changing nothing when refused",
   async (t) => {
     const world = await tokenWorld(t);
     const call = caller(createApp(t.svc));
@@ -215,44 +215,47 @@ backendTest("tokenSource() enforces entry points and the REST policy", async (t)
   assert.equal((await call(value)).status, 200);
 });
 
-backendTest("request-token API: pending until an admin approves it", async (t) => {
-  await tokenWorld(t);
-  const app = createApp(t.svc);
-  const call = caller(app);
-  const basic = `Basic ${btoa(`${APP_USER}:${APP_PASSWORD}`)}`;
-  const wrong = await app.request("/api/tokens/request", {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${APP_USER}:nope-nope`)}` },
-  });
-  assert.equal(wrong.status, 401);
-  const response = await app.request("/api/tokens/request", {
-    method: "POST",
-    headers: { authorization: basic, "content-type": "application/json" },
-    body: JSON.stringify({ reason: "Nightly upload" }),
-  });
-  assert.equal(response.status, 201);
-  const { id, token, status } = await response.json();
-  assert.equal(status, "pending");
-  assert.equal((await call(token)).status, 401);
+backendTest(
+  "requestToken() makes a pending token that works once an admin approves it",
+  async (t) => {
+    await tokenWorld(t);
+    const app = createApp(t.svc);
+    const call = caller(app);
+    const basic = `Basic ${btoa(`${APP_USER}:${APP_PASSWORD}`)}`;
+    const wrong = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa(`${APP_USER}:nope-nope`)}` },
+    });
+    assert.equal(wrong.status, 401);
+    const response = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: basic, "content-type": "application/json" },
+      body: JSON.stringify({ reason: "Nightly upload" }),
+    });
+    assert.equal(response.status, 201);
+    const { id, token, status } = await response.json();
+    assert.equal(status, "pending");
+    assert.equal((await call(token)).status, 401);
 
-  const browser = new TestBrowser(app);
-  await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
-  const list = await (await browser.get("/admin/auth-tokens")).text();
-  assert.ok(list.indexOf(id) < list.indexOf("Nightly upload"));
-  assert.match(list, /Pending Approval/);
-  const approved = await browser.postForm(`/admin/auth-tokens/${id}`, {
-    _csrf: await browser.sessionCsrf(),
-    _action: "approve",
-  });
-  assert.equal(approved.status, 303);
-  assert.equal((await call(token)).status, 200);
+    const browser = new TestBrowser(app);
+    await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const list = await (await browser.get("/admin/auth-tokens")).text();
+    assert.ok(list.indexOf(id) < list.indexOf("Nightly upload"));
+    assert.match(list, /Pending Approval/);
+    const approved = await browser.postForm(`/admin/auth-tokens/${id}`, {
+      _csrf: await browser.sessionCsrf(),
+      _action: "approve",
+    });
+    assert.equal(approved.status, 303);
+    assert.equal((await call(token)).status, 200);
 
-  const named = await app.request("/api/tokens/request", {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`)}` },
-  });
-  assert.equal(named.status, 403);
-});
+    const named = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`)}` },
+    });
+    assert.equal(named.status, 403);
+  },
+);
 
 backendTest(
   "tokenSource() expires tokens and reactivates only with a new date and Active",
@@ -279,19 +282,22 @@ backendTest(
   },
 );
 
-backendTest("browser pages and login refuse external app users and tokens", async (t) => {
-  const world = await tokenWorld(t);
-  const app = createApp(t.svc);
-  const { value } = await world.token();
-  const page = await app.request("/folders", { headers: { authorization: `Token ${value}` } });
-  assert.equal(page.status, 403);
-  const param = await app.request(`/folders?token=${value}`);
-  assert.equal(param.status, 403);
-  const browser = new TestBrowser(app);
-  const login = await browser.signIn(APP_USER, APP_PASSWORD);
-  assert.equal(login.status, 403);
-  assert.ok((await login.text()).includes(APP_USER_REFUSED.split(":")[0]));
-});
+backendTest(
+  "tokenSource() refuses tokens on pages and checkPasswordLogin() refuses app users",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const app = createApp(t.svc);
+    const { value } = await world.token();
+    const page = await app.request("/folders", { headers: { authorization: `Token ${value}` } });
+    assert.equal(page.status, 403);
+    const param = await app.request(`/folders?token=${value}`);
+    assert.equal(param.status, 403);
+    const browser = new TestBrowser(app);
+    const login = await browser.signIn(APP_USER, APP_PASSWORD);
+    assert.equal(login.status, 403);
+    assert.ok((await login.text()).includes(APP_USER_REFUSED.split(":")[0]));
+  },
+);
 
 backendTest("tokenSource() refuses a token in the URL while the policy is off", async (t) => {
   const world = await tokenWorld(t);
@@ -319,7 +325,7 @@ backendTest("tokenSource() refuses every request after a revocation completes", 
   assert.deepEqual(new Set(after.map((r) => r.status)), new Set([401]));
 });
 
-backendTest("admin pages add apps and tokens, showing the value once", async (t) => {
+backendTest("tokenPages() add apps and tokens, showing the value once", async (t) => {
   const world = await tokenWorld(t);
   const browser = new TestBrowser(createApp(t.svc));
   await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -394,4 +400,47 @@ backendTest("tokenSource() rate-limits unknown tokens per client address", async
   }
   assert.equal((await call(`${value}x`)).status, 429);
   assert.equal((await call(value)).status, 429);
+});
+
+backendTest("tokenRoutes() runs selectRows, updateRows and checkPermissions", async (t) => {
+  const world = await tokenWorld(t);
+  const app = createApp(t.svc);
+  const { value } = await world.token({ processAs: "any" });
+  const act = async (name: string, body: unknown, processAs?: string) => {
+    const headers: Record<string, string> = { authorization: `Token ${value}` };
+    if (processAs) headers["x-process-as"] = processAs;
+    const r = await app.request(`/actions/${name}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const filtered = await act("selectRows", {
+    folder: FOLDER,
+    list: LIST,
+    filters: [{ column: "Name", op: "eq", value: "first" }],
+  });
+  assert.equal(filtered.status, 200);
+  assert.deepEqual(filtered.body, { rows: [{ Id: 1, Name: "first" }], total: 1 });
+  // The app user is an Author: no updates; Ana (Editor) may.
+  const update = { folder: FOLDER, list: LIST, rows: [{ Id: 1, Name: "renamed" }] };
+  assert.equal((await act("updateRows", update)).status, 403);
+  const updated = await act("updateRows", update, ANA);
+  assert.equal(updated.status, 200);
+  assert.deepEqual(updated.body.rows, [{ Id: 1, Name: "renamed" }]);
+  const own = await act("checkPermissions", { folder: FOLDER });
+  assert.deepEqual(own.body, {
+    folder: FOLDER,
+    user: APP_USER,
+    permissions: 3,
+    names: ["READ", "INSERT"],
+  });
+  assert.equal((await act("checkPermissions", { folder: FOLDER, user: RITA })).status, 403);
+  const asAdmin = await act("checkPermissions", { folder: FOLDER, user: RITA }, ADMIN_EMAIL);
+  assert.equal(asAdmin.body.permissions, 1);
+  const unknown = await act("dropEverything", {});
+  assert.equal(unknown.status, 404);
+  const session = await app.request("/actions/selectRows", { method: "POST", body: "{}" });
+  assert.equal(session.status, 401);
 });
