@@ -37,6 +37,7 @@ export function presented(c: AppContext, door: Door): Presented {
     url: new URL(c.req.url),
     clientAddr: clientAddr(c),
     door,
+    method: c.req.method,
   };
 }
 

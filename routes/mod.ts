@@ -21,6 +21,8 @@ import { page } from "./pages/render.tsx";
 import { sqlDoorPages } from "./pages/sql_door.tsx";
 import { STYLESHEET } from "./pages/style.ts";
 import { remoteLoginDoor, remoteLoginError } from "./remote_login.ts";
+import { tokenPages } from "./pages/tokens.tsx";
+import { tokenRoutes } from "./tokens/mod.ts";
 
 export interface AppOptions {
   /** Where one JSON line per request goes (stdout in production); nothing when absent. */
@@ -31,7 +33,8 @@ export interface AppOptions {
 const PASSWORD_CHANGE_PATHS = ["/account", "/logout", "/static/", "/api/me", "/api/logout"];
 
 function isApi(c: AppContext): boolean {
-  return c.req.path.startsWith("/api/") || c.req.path === "/api";
+  return c.req.path.startsWith("/api/") || c.req.path === "/api" ||
+    c.req.path.startsWith("/actions/");
 }
 
 /** One place that turns an error into a response: JSON for the API, a page otherwise. */
@@ -107,6 +110,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   );
   app.use("*", keyUseAudit);
   app.use("/api/*", withActor("api"));
+  app.use("/actions/*", withActor("token"));
   app.use("*", async (c, next) => {
     if (!c.get("door")) return await withActor("web")(c, next);
     await next();
@@ -132,6 +136,8 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", remoteSitesPages());
   app.route("/", keyPages());
   app.route("/api/keys", keyApi());
+  app.route("/", tokenRoutes());
+  app.route("/", tokenPages());
   app.route("/api", apiApp());
 
   app.notFound(async (c) => {

@@ -38,6 +38,8 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
     label: "Login declarations",
     description: "Terms of use, IRB number and PHI level asked at login",
   },
+  { href: "/admin/external-apps", label: "External apps", description: "Apps that use tokens" },
+  { href: "/admin/auth-tokens", label: "Auth tokens", description: "Tokens of external apps" },
 ];
 
 async function adminOnly(c: AppContext) {
@@ -236,7 +238,7 @@ export function adminPages(): Hono<Env> {
   return app;
 }
 
-function UserFields(props: { user?: ReturnType<typeof userView> }) {
+function UserFields(props: { user?: ReturnType<typeof userView>; apps: string[] }) {
   const u = props.user;
   return (
     <div class="row">
@@ -261,12 +263,10 @@ function UserFields(props: { user?: ReturnType<typeof userView> }) {
       </div>
       <div>
         <label for="external_app_id">External app (external app users only)</label>
-        <input
-          id="external_app_id"
-          name="external_app_id"
-          type="text"
-          value={u?.externalAppId ?? ""}
-        />
+        <select id="external_app_id" name="external_app_id">
+          <option value="">none</option>
+          {props.apps.map((a) => <option value={a} selected={u?.externalAppId === a}>{a}</option>)}
+        </select>
       </div>
       <div>
         <label for="password">
@@ -276,6 +276,12 @@ function UserFields(props: { user?: ReturnType<typeof userView> }) {
       </div>
     </div>
   );
+}
+
+async function appIds(c: AppContext): Promise<string[]> {
+  const apps = await c.get("svc").db.selectFrom("external_apps").select("id").orderBy("id")
+    .execute();
+  return apps.map((a) => a.id);
 }
 
 async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
@@ -326,7 +332,7 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
           <h2>Add a user</h2>
           <form method="post" action="/admin/users">
             <CsrfField actor={actor} />
-            <UserFields />
+            <UserFields apps={await appIds(c)} />
             <p>
               <button type="submit">Add user</button>
             </p>
@@ -353,7 +359,7 @@ async function userPage(c: AppContext, id: number, error?: ReturnType<typeof for
         <h1>{user.display_name}</h1>
         <form method="post">
           <CsrfField actor={actor} />
-          <UserFields user={view} />
+          <UserFields user={view} apps={await appIds(c)} />
           <label>
             <input type="checkbox" name="active" value="on" checked={user.active} /> Active
           </label>

@@ -30,6 +30,18 @@ export interface Actor {
   /** Which door the request came through, and from where: for the audit log. */
   door: Door;
   clientAddr: string | null;
+  /** Present when an auth token authenticated the request (token door). */
+  token?: TokenScope;
+}
+
+/** What an auth token lets its caller do; `userId` above is the process-as user. */
+export interface TokenScope {
+  id: string;
+  appId: string;
+  appUserEmail: string;
+  permitted: "full" | "restricted" | "roles";
+  /** The listed actions when `permitted` is "restricted". */
+  actions: string[];
 }
 
 /** The audit fields that say who did something and how. */

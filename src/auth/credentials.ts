@@ -9,6 +9,7 @@ import type { Services } from "../services.ts";
 import type { Actor, Compliance } from "./actor.ts";
 import { keyCredentials } from "../keys/door.ts";
 import { resolveSessionCookie, SESSION_COOKIE } from "./sessions.ts";
+import { tokenSource } from "../tokens/resolve.ts";
 
 /** What a request presents, in web-standard terms. */
 export interface Presented {
@@ -17,6 +18,8 @@ export interface Presented {
   url: URL;
   clientAddr: string | null;
   door: Door;
+  /** The HTTP method, for policies that allow only reads. */
+  method?: string;
 }
 
 /**
@@ -57,7 +60,7 @@ const sessionCookie: CredentialSource = async (svc, req) => {
 };
 
 /** Tried in order; explicit credentials (keys, tokens) go before the cookie. */
-export const CREDENTIAL_SOURCES: CredentialSource[] = [keyCredentials, sessionCookie];
+export const CREDENTIAL_SOURCES: CredentialSource[] = [keyCredentials, tokenSource, sessionCookie];
 
 /** The actor for a request, or null for an anonymous one. */
 export async function resolveActor(svc: Services, req: Presented): Promise<Actor | null> {

@@ -76,7 +76,11 @@ export interface UserInput {
   mustChangePassword?: boolean;
 }
 
-function checkUserType(type: UserType, appId: string | null | undefined): void {
+async function checkUserType(
+  svc: Services,
+  type: UserType,
+  appId: string | null | undefined,
+): Promise<void> {
   if (type !== "normal" && type !== "app") {
     throw badRequest(`User type must be "normal" or "app", got "${type}"`);
   }
@@ -85,6 +89,13 @@ function checkUserType(type: UserType, appId: string | null | undefined): void {
   }
   if (type === "normal" && appId) {
     throw badRequest("Only external app users belong to an external app");
+  }
+  if (
+    appId &&
+    !await svc.db.selectFrom("external_apps").select("id").where("id", "=", appId)
+      .executeTakeFirst()
+  ) {
+    throw badRequest(`No external app "${appId}": register it on the External apps page first`);
   }
 }
 
@@ -98,7 +109,7 @@ export async function createUser(
   const email = input.email.trim();
   if (!EMAIL.test(email) || email.length > 254) throw badRequest(`"${email}" is not a valid email`);
   const userType = input.userType ?? "normal";
-  checkUserType(userType, input.externalAppId);
+  await checkUserType(svc, userType, input.externalAppId);
   if (await getUserByEmail(svc, email)) throw conflict(`A user with email ${email} already exists`);
   const verifier = input.password ? await passwordVerifier(svc, input.password) : null;
   const user = await svc.db.transaction().execute(async (trx) => {
@@ -139,7 +150,7 @@ export async function updateUser(
   if (!user) throw notFound(`No user with id ${id}`);
   const userType = input.userType ?? user.user_type;
   const appId = input.externalAppId !== undefined ? input.externalAppId : user.external_app_id;
-  checkUserType(userType, userType === "normal" && input.userType ? null : appId);
+  await checkUserType(svc, userType, userType === "normal" && input.userType ? null : appId);
   if (input.active === false && id === actor.userId) {
     throw badRequest("You cannot deactivate your own account");
   }

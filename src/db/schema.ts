@@ -187,7 +187,7 @@ export interface RemoteLoginTables {
 }
 
 /** Every table of labgate's own schema (`lg_app`); each door adds its tables here. */
-export type Schema = CoreTables & TlsTables & KeyTables & RemoteLoginTables;
+export type Schema = CoreTables & TlsTables & KeyTables & TokenTables & RemoteLoginTables;
 export type KeyKind = "api_key" | "session_key";
 
 export interface KeysTable {
@@ -210,6 +210,54 @@ export interface KeysTable {
 export interface KeyTables {
   keys: KeysTable;
 }
+export type AppStatus = "active" | "disabled";
+
+export interface ExternalAppsTable {
+  id: string;
+  description: Generated<string>;
+  status: Generated<AppStatus>;
+  entry_rest: Generated<boolean>;
+  entry_sql: Generated<boolean>;
+  entry_action: Generated<boolean>;
+  /** REST calls limited to GET/HEAD. */
+  rest_read_only: Generated<boolean>;
+  /** Allowed REST path patterns (`*` wildcards); empty allows every path. */
+  rest_paths: ColumnType<string[], string | undefined, string>;
+  default_expiry_days: Generated<number>;
+  /** Shipped with labgate: view-only. */
+  built_in: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: CreatedAt;
+}
+
+export type TokenStatus = "pending" | "disabled" | "active" | "expired";
+export type ProcessAs = "never" | "any" | "specific" | "department" | "role";
+export type PermittedActions = "full" | "restricted" | "roles";
+
+export interface AuthTokensTable {
+  id: string;
+  /** SHA-256 (hex) of the secret part; the value itself is never stored. */
+  secret_hash: string;
+  app_id: string;
+  app_user_id: number;
+  description: Generated<string>;
+  request_reason: Generated<string>;
+  status: TokenStatus;
+  expires_at: Timestamp;
+  process_as: Generated<ProcessAs>;
+  /** User id (specific), department name (department) or role name (role). */
+  process_as_target: string | null;
+  permitted: Generated<PermittedActions>;
+  permitted_list: ColumnType<string[], string | undefined, string>;
+  created_at: CreatedAt;
+  created_by: number | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface TokenTables {
+  external_apps: ExternalAppsTable;
+  auth_tokens: AuthTokensTable;
+}
 
 export type Container = Selectable<ContainersTable>;
 export type User = Selectable<UsersTable>;
@@ -223,3 +271,5 @@ export type AuditEntry = Selectable<AuditLogTable>;
 export type RemoteSite = Selectable<RemoteSitesTable>;
 export type RemoteLoginToken = Selectable<RemoteLoginTokensTable>;
 export type Key = Selectable<KeysTable>;
+export type ExternalApp = Selectable<ExternalAppsTable>;
+export type AuthToken = Selectable<AuthTokensTable>;

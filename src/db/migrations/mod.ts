@@ -2,6 +2,7 @@ import type { Migration } from "kysely/migration";
 import * as core from "./001_core.ts";
 import * as tls from "./003_tls.ts";
 import * as keys from "./004_keys.ts";
+import * as tokens from "./005_tokens.ts";
 import * as remoteLogin from "./006_remote_login.ts";
 
 /** Every migration, by name; names sort in the order they run. */
@@ -9,5 +10,6 @@ export const migrations: Record<string, Migration> = {
   "001_core": core,
   "003_tls": tls,
   "004_keys": keys,
+  "005_tokens": tokens,
   "006_remote_login": remoteLogin,
 };

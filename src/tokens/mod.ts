@@ -1,0 +1,5 @@
+/** The token door: external apps, their auth tokens, and using them. */
+export * from "./apps.ts";
+export * from "./resolve.ts";
+export * from "./settings.ts";
+export * from "./tokens.ts";

@@ -1,0 +1,446 @@
+import assert from "node:assert/strict";
+import type { Hono } from "hono";
+import type { Env } from "../../routes/context.ts";
+import { createApp } from "../../routes/mod.ts";
+import { APP_USER_REFUSED } from "../../src/auth/login.ts";
+import type { ProcessAs, TokenStatus } from "../../src/db/schema.ts";
+import {
+  type TokenInput,
+  tokenSettings,
+  updateExternalApp,
+  updateToken,
+} from "../../src/tokens/mod.ts";
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  backendTest,
+  type TestContext,
+} from "../_support/backends.ts";
+import { TestBrowser } from "../_support/http.ts";
+import {
+  ANA,
+  APP_PASSWORD,
+  APP_USER,
+  FOLDER,
+  LIST,
+  NOBODY,
+  RITA,
+  tokenWorld,
+} from "../_support/tokens.ts";
+
+type Presentation = "header" | "cookie" | "param-on" | "param-off";
+type Entry = "rest" | "action";
+
+/** Calls the app with a token presented one way, on one entry point. */
+function caller(app: Hono<Env>) {
+  return async (
+    value: string,
+    options: {
+      presentation?: Presentation;
+      entry?: Entry;
+      action?: string;
+      body?: unknown;
+      processAs?: string;
+      method?: string;
+      path?: string;
+    } = {},
+  ): Promise<Response> => {
+    const presentation = options.presentation ?? "header";
+    const headers = new Headers({ "content-type": "application/json" });
+    if (presentation === "header") headers.set("authorization", `Token ${value}`);
+    if (presentation === "cookie") headers.set("cookie", `token=${value}`);
+    if (options.processAs) headers.set("x-process-as", options.processAs);
+    let path = options.path ??
+      ((options.entry ?? "rest") === "rest"
+        ? "/api/folders"
+        : `/actions/${options.action ?? "selectRows"}`);
+    if (presentation.startsWith("param")) path += `?token=${encodeURIComponent(value)}`;
+    const action = path.startsWith("/actions/");
+    const response = await app.request(path, {
+      method: options.method ?? (action ? "POST" : "GET"),
+      headers,
+      body: action ? JSON.stringify(options.body ?? { folder: FOLDER, list: LIST }) : undefined,
+    }, { clientAddr: "127.0.0.1" });
+    await response.body?.cancel();
+    return response;
+  };
+}
+
+async function setStatus(t: TestContext, id: string, status: TokenStatus, past: boolean) {
+  const day = 86_400_000;
+  await t.svc.db.updateTable("auth_tokens").set({
+    status,
+    expires_at: new Date(t.svc.now().getTime() + (past ? -day : 30 * day)),
+  }).where("id", "=", id).execute();
+}
+
+backendTest(
+  "tokenSource() answers status × expiry × presentation × entry point with the exact status",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const call = caller(createApp(t.svc));
+    const { id, value } = await world.token();
+    const before = await world.rowCount();
+    const statuses: TokenStatus[] = ["pending", "disabled", "active", "expired"];
+    const presentations: Presentation[] = ["header", "cookie", "param-on", "param-off"];
+    for (const presentation of presentations) {
+      await t.svc.settings.set(tokenSettings, {
+        maxApps: 20,
+        allowTokenInRequest: presentation === "param-on",
+      });
+      for (const status of statuses) {
+        for (const past of [true, false]) {
+          for (const entry of ["rest", "action"] as Entry[]) {
+            await setStatus(t, id, status, past);
+            const expected = presentation === "param-off"
+              ? 401
+              : status === "active" && !past
+              ? 200
+              : 401;
+            const response = await call(value, { presentation, entry });
+            assert.equal(
+              response.status,
+              expected,
+              `${status} ${past ? "past" : "future"} ${presentation} ${entry}`,
+            );
+          }
+        }
+      }
+    }
+    assert.equal(await world.rowCount(), before);
+  },
+);
+
+const PROCESS_AS_CASES: {
+  mode: ProcessAs;
+  target?: string;
+  header?: string;
+  expected: number;
+}[] = [
+  { mode: "never", expected: 200 },
+  { mode: "never", header: ANA, expected: 403 },
+  { mode: "any", header: ANA, expected: 200 },
+  { mode: "any", header: NOBODY, expected: 404 },
+  { mode: "specific", target: ANA, expected: 200 },
+  { mode: "specific", target: ANA, header: RITA, expected: 403 },
+  { mode: "department", target: "Chemistry", header: ANA, expected: 200 },
+  { mode: "department", target: "Chemistry", header: RITA, expected: 403 },
+  { mode: "role", target: "editor", header: ANA, expected: 200 },
+  { mode: "role", target: "editor", header: RITA, expected: 403 },
+  { mode: "role", target: "reader", header: RITA, expected: 403 },
+];
+
+const PERMITTED_CASES: { name: string; input: TokenInput; refusesInsert: boolean }[] = [
+  { name: "full", input: { permitted: "full" }, refusesInsert: false },
+  { name: "roles", input: { permitted: "roles" }, refusesInsert: false },
+  {
+    name: "restricted to insertRows",
+    input: { permitted: "restricted", actions: ["insertRows"] },
+    refusesInsert: false,
+  },
+  {
+    name: "restricted to selectRows",
+    input: { permitted: "restricted", actions: ["selectRows"] },
+    refusesInsert: true,
+  },
+];
+
+backendTest(
+  "tokenRoutes() insertRows respects process-as × permitted actions, changing nothing when refused",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const call = caller(createApp(t.svc));
+    for (const permitted of PERMITTED_CASES) {
+      for (const c of PROCESS_AS_CASES) {
+        const { value } = await world.token({
+          processAs: c.mode,
+          processAsTarget: c.target,
+          ...permitted.input,
+        });
+        const before = await world.rowCount();
+        const response = await call(value, {
+          entry: "action",
+          action: "insertRows",
+          processAs: c.header,
+          body: { folder: FOLDER, list: LIST, rows: [{ Name: "x" }] },
+        });
+        const expected = permitted.refusesInsert ? 403 : c.expected;
+        const label = `${permitted.name} / ${c.mode} ${c.target ?? ""} as ${c.header ?? "-"}`;
+        assert.equal(response.status, expected, label);
+        assert.equal(await world.rowCount(), before + (expected === 200 ? 1 : 0), label);
+      }
+    }
+    await t.svc.audit.flush();
+    const uses = await t.svc.db.selectFrom("audit_log").selectAll()
+      .where("event", "=", "token.use").execute();
+    assert.ok(uses.some((u) => u.outcome === "ok" && u.user_email === ANA));
+    assert.ok(uses.some((u) => u.outcome === "denied" && u.message?.includes("process as")));
+    assert.ok(uses.every((u) => u.credential_kind === "token" && u.credential_id));
+  },
+);
+
+backendTest("tokenSource() stops every token of a disabled app at once", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
+  const { value } = await world.token();
+  assert.equal((await call(value)).status, 200);
+  const edit = { entryPoints: ["rest", "action"] as ("rest" | "action")[] };
+  await updateExternalApp(t.svc, t.admin, world.app.id, { ...edit, status: "disabled" });
+  assert.equal((await call(value)).status, 403);
+  assert.equal((await call(value, { entry: "action" })).status, 403);
+  await updateExternalApp(t.svc, t.admin, world.app.id, { ...edit, status: "active" });
+  assert.equal((await call(value)).status, 200);
+});
+
+backendTest("tokenSource() enforces entry points and the REST policy", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
+  const { value } = await world.token();
+  await updateExternalApp(t.svc, t.admin, world.app.id, {
+    entryPoints: ["rest"],
+    restReadOnly: true,
+    restPaths: ["/api/folders*"],
+  });
+  const action = await caller(createApp(t.svc))(value, { entry: "action" });
+  assert.equal(action.status, 403);
+  const app = createApp(t.svc);
+  const refused = await app.request("/actions/selectRows", {
+    method: "POST",
+    headers: { authorization: `Token ${value}` },
+    body: "{}",
+  });
+  assert.match((await refused.json()).error.message, /may not use the Action endpoint/);
+  assert.equal((await call(value, { method: "POST", body: {} })).status, 403);
+  assert.equal((await call(value, { path: "/api/users" })).status, 403);
+  assert.equal((await call(value)).status, 200);
+});
+
+backendTest(
+  "requestToken() makes a pending token that works once an admin approves it",
+  async (t) => {
+    await tokenWorld(t);
+    const app = createApp(t.svc);
+    const call = caller(app);
+    const basic = `Basic ${btoa(`${APP_USER}:${APP_PASSWORD}`)}`;
+    const wrong = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa(`${APP_USER}:nope-nope`)}` },
+    });
+    assert.equal(wrong.status, 401);
+    const response = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: basic, "content-type": "application/json" },
+      body: JSON.stringify({ reason: "Nightly upload" }),
+    });
+    assert.equal(response.status, 201);
+    const { id, token, status } = await response.json();
+    assert.equal(status, "pending");
+    assert.equal((await call(token)).status, 401);
+
+    const browser = new TestBrowser(app);
+    await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const list = await (await browser.get("/admin/auth-tokens")).text();
+    assert.ok(list.indexOf(id) < list.indexOf("Nightly upload"));
+    assert.match(list, /Pending Approval/);
+    const approved = await browser.postForm(`/admin/auth-tokens/${id}`, {
+      _csrf: await browser.sessionCsrf(),
+      _action: "approve",
+    });
+    assert.equal(approved.status, 303);
+    assert.equal((await call(token)).status, 200);
+
+    const named = await app.request("/api/tokens/request", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`)}` },
+    });
+    assert.equal(named.status, 403);
+  },
+);
+
+backendTest(
+  "tokenSource() expires tokens and reactivates only with a new date and Active",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const call = caller(createApp(t.svc));
+    const day = 86_400_000;
+    const { id, value } = await world.token({ expiresAt: new Date(t.svc.now().getTime() + day) });
+    assert.equal((await call(value)).status, 200);
+    t.advance(2 * day);
+    assert.equal((await call(value)).status, 401);
+    const row = await t.svc.db.selectFrom("auth_tokens").select("status").where("id", "=", id)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.status, "expired");
+    await assert.rejects(
+      updateToken(t.svc, t.admin, id, { status: "active" }),
+      /set a new expiry date/,
+    );
+    const later = new Date(t.svc.now().getTime() + 10 * day);
+    await updateToken(t.svc, t.admin, id, { expiresAt: later });
+    assert.equal((await call(value)).status, 401);
+    await updateToken(t.svc, t.admin, id, { status: "active" });
+    assert.equal((await call(value)).status, 200);
+  },
+);
+
+backendTest(
+  "tokenSource() refuses tokens on pages and checkPasswordLogin() refuses app users",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const app = createApp(t.svc);
+    const { value } = await world.token();
+    const page = await app.request("/folders", { headers: { authorization: `Token ${value}` } });
+    assert.equal(page.status, 403);
+    const param = await app.request(`/folders?token=${value}`);
+    assert.equal(param.status, 403);
+    const browser = new TestBrowser(app);
+    const login = await browser.signIn(APP_USER, APP_PASSWORD);
+    assert.equal(login.status, 403);
+    assert.ok((await login.text()).includes(APP_USER_REFUSED.split(":")[0]));
+  },
+);
+
+backendTest("tokenSource() refuses a token in the URL while the policy is off", async (t) => {
+  const world = await tokenWorld(t);
+  const app = createApp(t.svc);
+  const { id, value } = await world.token();
+  const response = await app.request(`/api/folders?token=${value}`);
+  assert.equal(response.status, 401);
+  assert.match((await response.json()).error.message, /turned off by the security policy/);
+  await t.svc.audit.flush();
+  const refused = await t.svc.db.selectFrom("audit_log").selectAll()
+    .where("event", "=", "token.use").where("outcome", "=", "denied").execute();
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].credential_id, id);
+  assert.ok(!JSON.stringify(refused).includes(value.split(".")[1]));
+});
+
+backendTest("tokenSource() refuses every request after a revocation completes", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
+  const { id, value } = await world.token();
+  const during = Array.from({ length: 20 }, () => call(value).then((r) => r.status));
+  await updateToken(t.svc, t.admin, id, { status: "disabled" });
+  for (const status of await Promise.all(during)) assert.ok(status === 200 || status === 401);
+  const after = await Promise.all(Array.from({ length: 20 }, () => call(value)));
+  assert.deepEqual(new Set(after.map((r) => r.status)), new Set([401]));
+});
+
+backendTest("tokenPages() add apps and tokens, showing the value once", async (t) => {
+  const world = await tokenWorld(t);
+  const browser = new TestBrowser(createApp(t.svc));
+  await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+  const csrf = await browser.sessionCsrf();
+  const builtIn = await browser.postForm("/admin/external-apps/remote-sync", {
+    _csrf: csrf,
+    description: "changed",
+  });
+  assert.equal(builtIn.status, 403);
+  assert.match(await builtIn.text(), /built-in app and is view-only/);
+  const added = await browser.postForm("/admin/external-apps", {
+    _csrf: csrf,
+    id: "pipeline",
+    entry: "action",
+    default_expiry_days: "7",
+  });
+  assert.equal(added.status, 303);
+  const form = await (await browser.get(`/admin/auth-tokens/new?app=${world.app.id}`)).text();
+  assert.match(form, new RegExp(APP_USER));
+  const created = await browser.postForm("/admin/auth-tokens/new", {
+    _csrf: csrf,
+    app: world.app.id,
+    app_user: String(world.appUser.id),
+    status: "active",
+    process_as: "never",
+    permitted: "full",
+  });
+  assert.equal(created.status, 200);
+  const value = /lgt_[0-9a-f]{16}\.[A-Za-z0-9_-]+/.exec(await created.text())?.[0];
+  assert.ok(value);
+  assert.equal((await caller(createApp(t.svc))(value)).status, 200);
+  const id = /lgt_([0-9a-f]{16})\./.exec(value)![1];
+  const edit = await (await browser.get(`/admin/auth-tokens/${id}`)).text();
+  assert.match(edit, /Token [0-9a-f]{16} \(Active\)/);
+  assert.ok(!edit.includes(value.split(".")[1]));
+  const saved = await browser.postForm(`/admin/auth-tokens/${id}`, {
+    _csrf: csrf,
+    app_user: String(world.appUser.id),
+    description: "Plate reader",
+    status: "active",
+    expires_at: /name="expires_at" type="date" value="([^"]+)"/.exec(edit)![1],
+    process_as: "never",
+    permitted: "full",
+  });
+  assert.equal(saved.status, 303);
+  assert.equal((await caller(createApp(t.svc))(value)).status, 200);
+  for (const path of ["/admin/site", "/admin/external-apps", "/admin/auth-tokens"]) {
+    const html = await (await browser.get(path)).text();
+    assert.match(html, /External apps|lab-app/, path);
+  }
+  const apps = await (await browser.get("/admin/external-apps")).text();
+  assert.match(apps, /pipeline/);
+  assert.match(await (await browser.get("/admin/external-apps/remote-sync")).text(), /view-only/);
+  const users = await (await browser.get("/admin/users")).text();
+  assert.match(users, /<option value="lab-app"/);
+  const mismatched = await browser.postForm("/admin/auth-tokens/new", {
+    _csrf: csrf,
+    app: "pipeline",
+    app_user: String(world.appUser.id),
+  });
+  assert.equal(mismatched.status, 400);
+  assert.match(await mismatched.text(), /Choose an app user of pipeline/);
+});
+
+backendTest("tokenSource() rate-limits unknown tokens per client address", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
+  const { value } = await world.token();
+  const limit = t.config.loginFailureLimit * 4;
+  for (let i = 0; i < limit; i++) {
+    assert.equal((await call(`${value.slice(0, -2)}zz`)).status, 401);
+  }
+  assert.equal((await call(`${value}x`)).status, 429);
+  assert.equal((await call(value)).status, 429);
+});
+
+backendTest("tokenRoutes() runs selectRows, updateRows and checkPermissions", async (t) => {
+  const world = await tokenWorld(t);
+  const app = createApp(t.svc);
+  const { value } = await world.token({ processAs: "any" });
+  const act = async (name: string, body: unknown, processAs?: string) => {
+    const headers: Record<string, string> = { authorization: `Token ${value}` };
+    if (processAs) headers["x-process-as"] = processAs;
+    const r = await app.request(`/actions/${name}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const filtered = await act("selectRows", {
+    folder: FOLDER,
+    list: LIST,
+    filters: [{ column: "Name", op: "eq", value: "first" }],
+  });
+  assert.equal(filtered.status, 200);
+  assert.deepEqual(filtered.body, { rows: [{ Id: 1, Name: "first" }], total: 1 });
+  // The app user is an Author: no updates; Ana (Editor) may.
+  const update = { folder: FOLDER, list: LIST, rows: [{ Id: 1, Name: "renamed" }] };
+  assert.equal((await act("updateRows", update)).status, 403);
+  const updated = await act("updateRows", update, ANA);
+  assert.equal(updated.status, 200);
+  assert.deepEqual(updated.body.rows, [{ Id: 1, Name: "renamed" }]);
+  const own = await act("checkPermissions", { folder: FOLDER });
+  assert.deepEqual(own.body, {
+    folder: FOLDER,
+    user: APP_USER,
+    permissions: 3,
+    names: ["READ", "INSERT"],
+  });
+  assert.equal((await act("checkPermissions", { folder: FOLDER, user: RITA })).status, 403);
+  const asAdmin = await act("checkPermissions", { folder: FOLDER, user: RITA }, ADMIN_EMAIL);
+  assert.equal(asAdmin.body.permissions, 1);
+  const unknown = await act("dropEverything", {});
+  assert.equal(unknown.status, 404);
+  const session = await app.request("/actions/selectRows", { method: "POST", body: "{}" });
+  assert.equal(session.status, 401);
+});
