@@ -194,7 +194,9 @@ export function parseValue(type: ColumnTypeName, value: unknown): Parsed {
     return { ok: true, text: null };
   }
   const result = COLUMN_TYPES[type].parse(value);
-  return result instanceof Error ? { ok: false, error: result.message } : { ok: true, text: result };
+  return result instanceof Error
+    ? { ok: false, error: result.message }
+    : { ok: true, text: result };
 }
 
 export function outputValue(type: ColumnTypeName, text: string | null): JsonValue {

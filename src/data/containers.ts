@@ -23,7 +23,10 @@ export function parentPath(path: string): string | null {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
-export async function getContainerByPath(svc: Services, path: string): Promise<Container | undefined> {
+export async function getContainerByPath(
+  svc: Services,
+  path: string,
+): Promise<Container | undefined> {
   let normalized: string;
   try {
     normalized = normalizePath(path);
@@ -126,9 +129,8 @@ export async function deleteContainer(svc: Services, actor: Actor, path: string)
     throw badRequest(`Folder ${container.path} cannot be deleted`);
   }
   const doomed = await svc.db.selectFrom("containers").select("id")
-    .where((eb) =>
-      eb.or([eb("id", "=", container.id), eb("path", "like", `${container.path}/%`)])
-    ).execute();
+    .where((eb) => eb.or([eb("id", "=", container.id), eb("path", "like", `${container.path}/%`)]))
+    .execute();
   await svc.db.transaction().execute(async (trx) => {
     for (const { id } of doomed) await dropFolderSchema(svc, trx, id);
     await trx.deleteFrom("containers").where("id", "=", container.id).execute();
@@ -211,7 +213,8 @@ export async function setPolicy(
   }
   const ids = [...new Set(input.assignments.map((a) => a.principalId))];
   if (ids.length) {
-    const found = await svc.db.selectFrom("principals").select("id").where("id", "in", ids).execute();
+    const found = await svc.db.selectFrom("principals").select("id").where("id", "in", ids)
+      .execute();
     const missing = ids.filter((id) => !found.some((f) => f.id === id));
     if (missing.length) throw badRequest(`No user or group with id ${missing.join(", ")}`);
   }
@@ -269,7 +272,9 @@ export async function ensureFolderSchema(
   const schema = folderSchema(containerId);
   const role = folderRole(svc.database.installId, containerId);
   await sql.raw(`create schema if not exists ${schema}`).execute(trx);
-  const exists = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`
+  const exists = await sql<
+    { n: number }
+  >`select count(*)::int as n from pg_roles where rolname = ${role}`
     .execute(trx);
   if (exists.rows[0].n === 0) {
     await sql.raw(`create role ${role} nologin`).execute(trx);
@@ -284,7 +289,9 @@ async function dropFolderSchema(
 ): Promise<void> {
   const role = folderRole(svc.database.installId, containerId);
   await sql.raw(`drop schema if exists ${folderSchema(containerId)} cascade`).execute(trx);
-  const exists = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`
+  const exists = await sql<
+    { n: number }
+  >`select count(*)::int as n from pg_roles where rolname = ${role}`
     .execute(trx);
   if (exists.rows[0].n > 0) {
     await sql.raw(`drop owned by ${role}`).execute(trx);

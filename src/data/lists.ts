@@ -56,7 +56,9 @@ export async function createList(
   if (!Array.isArray(input.columns) || columns.length === 0) {
     throw badRequest("A list needs at least one column");
   }
-  if (columns.length > MAX_COLUMNS) throw badRequest(`A list can have at most ${MAX_COLUMNS} columns`);
+  if (columns.length > MAX_COLUMNS) {
+    throw badRequest(`A list can have at most ${MAX_COLUMNS} columns`);
+  }
   const seen = new Map<string, string>();
   const checked = columns.map((c, i) => {
     const columnName = physicalName(c.name?.trim() ?? "", "column");

@@ -44,7 +44,9 @@ export function physicalName(name: string, what: "list" | "column"): string | Er
     return new Error(`"${name}" is a reserved SQL word: choose another ${what} name`);
   }
   if (lower.startsWith("lg_") || lower.startsWith("pg_")) {
-    return new Error(`${what === "list" ? "List" : "Column"} names may not start with "${lower.slice(0, 3)}"`);
+    return new Error(
+      `${what === "list" ? "List" : "Column"} names may not start with "${lower.slice(0, 3)}"`,
+    );
   }
   return lower;
 }

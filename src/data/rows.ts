@@ -405,7 +405,11 @@ export async function deleteRows(
   const texts = keys.map((k, i) => {
     const parsed = parseValue(key.type, k);
     if (!parsed.ok || parsed.text === null) {
-      errors.push({ row: i + 1, column: key.name, message: parsed.ok ? "key is empty" : parsed.error });
+      errors.push({
+        row: i + 1,
+        column: key.name,
+        message: parsed.ok ? "key is empty" : parsed.error,
+      });
     }
     return parsed.ok ? parsed.text : null;
   });
@@ -420,7 +424,9 @@ export async function deleteRows(
     const missing = [...new Set(texts)].filter((t) => !found.has(t as string));
     if (missing.length) {
       throw notFound(
-        `Delete failed, nothing was changed: no row has ${key.name} = ${missing.slice(0, 10).join(", ")}`,
+        `Delete failed, nothing was changed: no row has ${key.name} = ${
+          missing.slice(0, 10).join(", ")
+        }`,
       );
     }
     return rows.map((r) => toRow(def.columns, r));
@@ -460,11 +466,15 @@ export async function importRows(
       quote: format === "tsv" ? false : '"',
     }) as string[][];
   } catch (error) {
-    throw badRequest(`Import failed, nothing was changed: the file is not valid ${format.toUpperCase()}: ${
-      (error as Error).message
-    }`);
+    throw badRequest(
+      `Import failed, nothing was changed: the file is not valid ${format.toUpperCase()}: ${
+        (error as Error).message
+      }`,
+    );
   }
-  if (records.length < 2) throw badRequest("Import failed: the file needs a header row and at least one data row");
+  if (records.length < 2) {
+    throw badRequest("Import failed: the file needs a header row and at least one data row");
+  }
   const [header, ...data] = records;
   const unknown = header.filter((h) => !findColumn(def, h));
   if (unknown.length) {
@@ -477,7 +487,9 @@ export async function importRows(
   if (data.length > MAX_ROWS_PER_REQUEST * 10) {
     throw badRequest(`Import failed: at most ${MAX_ROWS_PER_REQUEST * 10} rows per file`);
   }
-  const objects = data.map((cells) => Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""])));
+  const objects = data.map((cells) =>
+    Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
+  );
   const { values, errors } = checkRows(def, objects, "insert");
   const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
   if (!def.list.key_auto) {

@@ -216,7 +216,12 @@ export interface PrincipalChoice {
 
 /** Active named users and all groups, for role-assignment pickers (folder admins use it). */
 export async function listPrincipals(svc: Services): Promise<PrincipalChoice[]> {
-  const users = await svc.db.selectFrom("users").select(["id", "email", "display_name", "user_type"])
+  const users = await svc.db.selectFrom("users").select([
+    "id",
+    "email",
+    "display_name",
+    "user_type",
+  ])
     .where("active", "=", true).orderBy(sql`lower(email)`).execute();
   const groups = await svc.db.selectFrom("groups").select(["id", "name"]).orderBy(sql`lower(name)`)
     .execute();
