@@ -7,9 +7,11 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { sql } from "kysely";
 import { LabgateError } from "../src/errors.ts";
+import { errorBody } from "../src/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
 import { type AppContext, csrfProtection, type Env, withActor } from "./context.ts";
+import { labkeyAction, labkeyApp } from "./labkey/mod.ts";
 import { adminPages } from "./pages/admin.tsx";
 import { folderPages } from "./pages/folders.tsx";
 import { loginPages } from "./pages/login.tsx";
@@ -45,6 +47,7 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
       error: String((error as Error)?.stack ?? error),
     }));
   }
+  if (labkeyAction(c.req.path)) return c.json(errorBody(status, message), status as 400);
   if (isApi(c)) {
     return c.json({ error: { status, message, ...(details ? { details } : {}) } }, status as 400);
   }
@@ -119,6 +122,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", folderPages());
   app.route("/", adminPages());
   app.route("/api", apiApp());
+  app.route("/", labkeyApp());
 
   app.notFound(async (c) => {
     if (isApi(c)) return c.json({ error: { status: 404, message: "No such API endpoint" } }, 404);
