@@ -477,7 +477,7 @@ export function labkeyApp(): Hono<Env> {
       outcome: "ok" | "denied" | "failed" | "error",
       message?: string,
     ) => {
-      if (!actor || route.action === "login-whoami") return;
+      if (!actor) return;
       svc.audit.record({
         ...auditActor(actor),
         event: route.action.replace("-", "."),

@@ -109,6 +109,8 @@ function commaList(params: LabKeyParams, name: string): string[] {
     .filter((s) => s !== "");
 }
 
+const MULTI_VALUE_OPS = new Set(["in", "notin", "containsoneof", "containsnoneof"]);
+
 /** LabKey's row query parameters (all rows unless a limit is given): `query.columns`, `query.<col>~<op>`, `query.sort`, paging. */
 export function rowQueryFromParams(params: LabKeyParams, prefix = "query."): RowQuery {
   const filters: Filter[] = [];
@@ -119,9 +121,17 @@ export function rowQueryFromParams(params: LabKeyParams, prefix = "query."): Row
     if (!(FILTER_OPS as readonly string[]).includes(lower)) {
       throw badRequest(`Unknown filter "${op}" on ${column}: use one of ${FILTER_OPS.join(", ")}`);
     }
-    for (const value of params.getAll(name)) {
-      filters.push({ column, op: lower as FilterOp, value: value ?? "" });
+    const values = params.getAll(name);
+    if (MULTI_VALUE_OPS.has(lower) && values.length > 1) {
+      // Repeated parameters (`query.Name~in=a&query.Name~in=b`) are one filter with all values.
+      filters.push({
+        column,
+        op: lower as FilterOp,
+        value: values.flatMap((v) => String(v ?? "").split(";")),
+      });
+      continue;
     }
+    for (const value of values) filters.push({ column, op: lower as FilterOp, value: value ?? "" });
   }
   const sort = commaList(params, `${prefix}sort`).map((s) =>
     s.startsWith("-") ? { column: s.slice(1), descending: true } : { column: s }

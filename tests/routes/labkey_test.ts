@@ -168,6 +168,7 @@ backendTest("selectRows() filters, sorts and pages as LabKey clients ask", async
   assert.deepEqual(await rows("query.Grams~lte=1.5&query.sort=-Grams"), ["alpha", "gamma"]);
   assert.deepEqual(await rows("query.Name~in=alpha;delta"), ["alpha", "delta"]);
   assert.deepEqual(await rows("query.Name~notin=alpha;delta"), ["beta", "gamma"]);
+  assert.deepEqual(await rows("query.Name~in=alpha&query.Name~in=beta"), ["alpha", "beta"]);
   assert.deepEqual(await rows("query.Name~startswith=AL"), ["alpha"]);
   assert.deepEqual(await rows("query.Name~contains=ET"), ["beta"]);
   assert.deepEqual(await rows("query.Name~doesnotcontain=a&query.sort=Name"), []);
