@@ -14,9 +14,10 @@ import { createList, getList, type ListDefinition, listLists } from "../../src/d
 import { folderSchema } from "../../src/data/physical.ts";
 import { deleteRows, findColumn, insertRows, selectRows, updateRows } from "../../src/data/rows.ts";
 import { getUser } from "../../src/data/users.ts";
+import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
 import { badRequest, LabgateError, notFound, unauthorized } from "../../src/errors.ts";
-import { runReadOnly } from "../../src/labkey/execute_sql.ts";
+import { runReadOnly, type SqlScope } from "../../src/labkey/execute_sql.ts";
 import {
   apiVersion,
   LabKeyParams,
@@ -199,13 +200,17 @@ const ACTIONS: Record<string, Action> = {
     const text = call.params.string("sql");
     if (!text?.trim()) throw badRequest("Missing parameter sql");
     const { container } = await requireContainer(call.svc, actor, { path: call.containerPath });
-    const lists = await call.svc.db.selectFrom("lists").select("table_name")
-      .where("container_id", "=", container.id).execute();
-    const scope = {
-      lists: new Map(
-        lists.map((l) => [l.table_name, `${folderSchema(container.id)}.${l.table_name}`]),
-      ),
-    };
+    const columns = await call.svc.db.selectFrom("lists as l")
+      .leftJoin("list_columns as c", "c.list_id", "l.id")
+      .select(["l.table_name", "c.column_name", "c.name", "c.type"])
+      .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
+    const scope: SqlScope = { lists: new Map(), columns: new Map() };
+    for (const c of columns) {
+      scope.lists.set(c.table_name, `${folderSchema(container.id)}.${c.table_name}`);
+      if (c.column_name && !scope.columns.has(c.column_name)) {
+        scope.columns.set(c.column_name, { name: c.name!, type: c.type as ColumnTypeName });
+      }
+    }
     const result = await runReadOnly(call.svc, container, text, scope, {
       maxRows: call.params.number("maxRows", "query.maxRows", "limit"),
       offset: call.params.number("offset", "query.offset"),

@@ -21,9 +21,12 @@ import { badRequest } from "../errors.ts";
 import type { Services } from "../services.ts";
 import type { ResultField } from "./responses.ts";
 
-/** The lists a statement may read: user-facing table name → physical `schema.table`. */
+/** What a statement may read, and how to name its results. */
 export interface SqlScope {
+  /** User-facing table name → physical `schema.table`. */
   lists: Map<string, string>;
+  /** Physical column name → the column as its list names it (results use these names). */
+  columns: Map<string, { name: string; type: ColumnTypeName }>;
 }
 
 const STATEMENT_TIMEOUT_MS = 30_000;
@@ -163,6 +166,27 @@ function inferType(values: JsonValue[]): ColumnTypeName {
   return "JSON";
 }
 
+/** How each column type comes back from `to_json`: a list column's type is kept when it matches. */
+const TYPE_GROUP: Record<ColumnTypeName, string> = {
+  Text: "string",
+  UUID: "string",
+  Date: "string",
+  DateTime: "string",
+  Timestamp: "string",
+  Integer: "number",
+  BigInteger: "number",
+  Decimal: "number",
+  Double: "number",
+  Boolean: "boolean",
+  JSON: "json",
+};
+
+/** Date-times as selectRows writes them (`2024-01-03 11:00:00`), not JSON's `T` form. */
+function sameAsSelectRows(type: ColumnTypeName, value: JsonValue): JsonValue {
+  const dateTime = type === "DateTime" || type === "Timestamp";
+  return dateTime && typeof value === "string" ? value.replace("T", " ") : value;
+}
+
 export interface SqlResult {
   fields: ResultField[];
   rows: Record<string, JsonValue>[];
@@ -204,6 +228,21 @@ export async function runReadOnly(
     throw error;
   });
   const columns = rows.length ? Object.keys(rows[0]) : [];
-  const fields = columns.map((name) => ({ name, type: inferType(rows.map((r) => r[name])) }));
-  return { fields, rows, rowCount: total };
+  const fields = columns.map((key) => {
+    const inferred = inferType(rows.map((r) => r[key]));
+    const listed = scope.columns.get(key);
+    if (!listed) return { key, name: key, type: inferred };
+    return {
+      key,
+      name: listed.name,
+      type: TYPE_GROUP[listed.type] === TYPE_GROUP[inferred] ? listed.type : inferred,
+    };
+  });
+  return {
+    fields: fields.map(({ name, type }) => ({ name, type })),
+    rows: rows.map((row) =>
+      Object.fromEntries(fields.map((f) => [f.name, sameAsSelectRows(f.type, row[f.key])]))
+    ),
+    rowCount: total,
+  };
 }

@@ -51,13 +51,27 @@ export function parseLabKeyPath(path: string): LabKeyRoute | null {
   return null;
 }
 
+/** The marker Rlabkey puts before values it hides from web application firewalls. */
+const WAF_PREFIX = "/*{{base64/x-www-form-urlencoded/wafText}}*/";
+
+/** Undoes Rlabkey's firewall encoding: base64 of the URI-encoded value after `WAF_PREFIX`. */
+export function wafDecode(value: unknown): unknown {
+  if (typeof value !== "string" || !value.startsWith(WAF_PREFIX)) return value;
+  try {
+    const bytes = Uint8Array.from(atob(value.slice(WAF_PREFIX.length)), (c) => c.charCodeAt(0));
+    return decodeURIComponent(new TextDecoder().decode(bytes).replaceAll("+", "%20"));
+  } catch {
+    throw badRequest("A parameter is marked as firewall-encoded but is not valid base64");
+  }
+}
+
 /** Request parameters: query string, then form or JSON body fields (later ones win). */
 export class LabKeyParams {
   readonly #values = new Map<string, unknown[]>();
 
   constructor(sources: Iterable<[string, unknown]>) {
     for (const [name, value] of sources) {
-      const values = Array.isArray(value) ? value : [value];
+      const values = (Array.isArray(value) ? value : [value]).map(wafDecode);
       this.#values.set(name, [...(this.#values.get(name) ?? []), ...values]);
     }
   }

@@ -293,14 +293,28 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
   );
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.deepEqual(ok.body.rows, [
-    { name: "alpha", double_grams: 3 },
-    { name: "beta", double_grams: 6 },
+    { Name: "alpha", double_grams: 3 },
+    { Name: "beta", double_grams: 6 },
   ]);
   assert.equal(ok.body.rowCount, 2);
   assert.deepEqual(
-    ok.body.metaData.fields.map((f: { name: string }) => f.name),
-    ["name", "double_grams"],
+    ok.body.metaData.fields.map((f: { name: string; type: string }) => `${f.name}:${f.type}`),
+    ["Name:string", "double_grams:int"],
   );
+  assert.deepEqual(ok.body.columnModel.map((c: { dataIndex: string }) => c.dataIndex), [
+    "Name",
+    "double_grams",
+  ]);
+
+  // Rlabkey: JSON body, the SQL hidden from web application firewalls.
+  const hidden = "select Taken from samples where Id = 2";
+  const rlabkey = await api.postJson("/home/lab/query-executeSql.api", {
+    schemaName: "lists",
+    sql: "/*{{base64/x-www-form-urlencoded/wafText}}*/" + btoa(encodeURIComponent(hidden)),
+    apiVersion: "8.3",
+  });
+  assert.deepEqual(rlabkey.body.rows, [{ Taken: "2024-01-03 11:00:00" }]);
+  assert.equal(rlabkey.body.metaData.fields[0].type, "date");
 
   const old = await api.postJson("/query/home/lab/executeSql.api", {
     schemaName: "lists",
@@ -311,7 +325,7 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
   assert.deepEqual(old.body.rows, [{ n: { value: 2 } }]);
 
   const paged = await run("select name from samples order by id", { maxRows: 2, offset: 1 });
-  assert.deepEqual(paged.body.rows, [{ name: "beta" }, { name: "gamma" }]);
+  assert.deepEqual(paged.body.rows, [{ Name: "beta" }, { Name: "gamma" }]);
   assert.equal(paged.body.rowCount, 4);
 
   for (
