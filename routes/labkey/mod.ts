@@ -228,26 +228,29 @@ const ACTIONS: Record<string, Action> = {
 
   "query-insertRows": async (call) => {
     requirePost(call);
+    const actor = requireSignedIn(call);
     const def = await listOf(call);
     return writeAnswer(
       def,
       "insert",
-      await insertRows(call.svc, call.actor!, def, rowsArray(call)),
+      await insertRows(call.svc, actor, def, rowsArray(call)),
     );
   },
 
   "query-updateRows": async (call) => {
     requirePost(call);
+    const actor = requireSignedIn(call);
     const def = await listOf(call);
     return writeAnswer(
       def,
       "update",
-      await updateRows(call.svc, call.actor!, def, rowsArray(call)),
+      await updateRows(call.svc, actor, def, rowsArray(call)),
     );
   },
 
   "query-deleteRows": async (call) => {
     requirePost(call);
+    const actor = requireSignedIn(call);
     const def = await listOf(call);
     const key = keyName(def);
     const keys = rowsArray(call).map((row, i) => {
@@ -255,7 +258,7 @@ const ACTIONS: Record<string, Action> = {
       if (!name) throw badRequest(`Row ${i + 1} has no ${key}: deleteRows needs each row's key`);
       return row[name];
     });
-    return writeAnswer(def, "delete", await deleteRows(call.svc, call.actor!, def, keys));
+    return writeAnswer(def, "delete", await deleteRows(call.svc, actor, def, keys));
   },
 
   "query-getSchemas": async (call) => {
@@ -312,10 +315,8 @@ const ACTIONS: Record<string, Action> = {
     };
   },
 
-  // deno-lint-ignore require-await
-  "login-whoami": async (call) => {
-    const actor = call.actor;
-    return {
+  "login-whoami": ({ actor }) =>
+    Promise.resolve({
       body: actor
         ? {
           id: actor.userId,
@@ -325,8 +326,7 @@ const ACTIONS: Record<string, Action> = {
           success: true,
         }
         : { id: 0, displayName: "guest", email: "guest", CSRF: "", success: true },
-    };
-  },
+    }),
 
   "project-getContainers": async (call) => {
     const actor = requireSignedIn(call);

@@ -21,6 +21,9 @@ export interface LabKeyRoute {
   action: string;
 }
 
+/** First path segments that belong to other doors and pages, never to a folder here. */
+const OTHER_DOORS = new Set(["api", "login", "admin", "folders", "static", "account", "logout"]);
+
 const DASH_ACTION = /^([A-Za-z]+)-([A-Za-z]+)\.(api|view)$/;
 const PLAIN_ACTION = /^([A-Za-z]+)\.(api|view)$/;
 
@@ -30,9 +33,14 @@ const PLAIN_ACTION = /^([A-Za-z]+)\.(api|view)$/;
  * `/login/...` pages belong to the remote-login door.
  */
 export function parseLabKeyPath(path: string): LabKeyRoute | null {
-  const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  } catch {
+    return null;
+  }
   const last = parts.at(-1);
-  if (!last) return null;
+  if (!last || (parts.length > 1 && OTHER_DOORS.has(parts[0]))) return null;
   const dash = DASH_ACTION.exec(last);
   if (dash) {
     return {
