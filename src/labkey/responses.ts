@@ -117,25 +117,35 @@ export interface RowsResult {
   rowCount: number;
 }
 
-/** A selectRows/executeSql answer; 9.1 and later wrap each value as `{value}`. */
+/**
+ * A selectRows/executeSql answer in the format the client asked for: 8.3
+ * plain values; 9.1 each value as `{value}`; after 13.2 (16.2, 17.1) each row
+ * as `{data: {…}, links}` with field keys and the schema name as arrays of parts.
+ */
 export function rowsResponse(result: RowsResult, version: number) {
   const wrapped = version >= 9.1;
+  const parts = version > 13.2;
   const key = result.fields.find((f) => f.isKey);
+  const wrap = (row: Record<string, JsonValue>) =>
+    Object.fromEntries(Object.entries(row).map(([name, value]) => [name, { value }]));
   return {
-    schemaName: result.schemaName,
+    schemaName: parts ? [result.schemaName] : result.schemaName,
     queryName: result.queryName,
     formatVersion: wrapped ? version : 8.3,
     metaData: {
       root: "rows",
       totalProperty: "rowCount",
       ...(key ? { id: key.name } : {}),
-      fields: result.fields.map(fieldMetadata),
+      fields: result.fields.map((f) => ({
+        ...fieldMetadata(f),
+        ...(parts ? { fieldKey: [f.name] } : {}),
+      })),
     },
     columnModel: result.fields.map(columnModel),
-    rows: wrapped
-      ? result.rows.map((row) =>
-        Object.fromEntries(Object.entries(row).map(([name, value]) => [name, { value }]))
-      )
+    rows: parts
+      ? result.rows.map((row) => ({ data: wrap(row), links: null }))
+      : wrapped
+      ? result.rows.map(wrap)
       : result.rows,
     rowCount: result.rowCount,
   };

@@ -130,11 +130,16 @@ backendTest("selectRows() answers both URL styles in LabKey's 8.3 and 9.1 shapes
   });
   assert.equal(python.status, 200);
   assert.deepEqual(python.body.rows, [{
-    Id: { value: 2 },
-    Name: { value: "beta" },
-    Grams: { value: 3 },
-    Taken: { value: "2024-01-03 11:00:00" },
+    data: {
+      Id: { value: 2 },
+      Name: { value: "beta" },
+      Grams: { value: 3 },
+      Taken: { value: "2024-01-03 11:00:00" },
+    },
+    links: null,
   }]);
+  assert.deepEqual(python.body.schemaName, ["lists"]);
+  assert.deepEqual(python.body.metaData.fields[1].fieldKey, ["Name"]);
 
   // The JavaScript API: a JSON body.
   const js = await api.postJson("/query/home/lab/selectRows.api", {
