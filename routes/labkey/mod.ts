@@ -494,6 +494,9 @@ export function labkeyApp(): Hono<Env> {
         message: message ?? null,
       });
     };
+    if (!actor && route.action !== "login-whoami") {
+      throw unauthorized("Sign in first: send an API key or a session cookie");
+    }
     let params: LabKeyParams | undefined;
     try {
       params = await readParams(c);

@@ -47,21 +47,53 @@ const REFUSED_NODES: Record<string, string> = {
   RangeFunction: "Functions in FROM are not supported",
   RangeTableFunc: "XMLTABLE is not supported",
   LockingClause: "FOR UPDATE/SHARE locks rows: executeSql is read-only",
+  InsertStmt: "INSERT changes data: executeSql is read-only",
+  UpdateStmt: "UPDATE changes data: executeSql is read-only",
+  DeleteStmt: "DELETE changes data: executeSql is read-only",
+  MergeStmt: "MERGE changes data: executeSql is read-only",
 };
 
 let parserReady: Promise<void> | undefined;
 
 type Node = Record<string, unknown>;
 
-function visit(node: unknown, fn: (type: string, body: Node) => void): void {
+type Visitor = (type: string, body: Node, ctes: ReadonlySet<string>) => void;
+
+/**
+ * Calls `fn` on every parse node with the WITH names in scope there, as
+ * PostgreSQL scopes them: a non-recursive CTE sees only the CTEs before it,
+ * a recursive one sees all, and the statement body sees all.
+ */
+function visit(node: unknown, fn: Visitor, ctes: ReadonlySet<string> = new Set()): void {
   if (Array.isArray(node)) {
-    for (const item of node) visit(item, fn);
-  } else if (node && typeof node === "object") {
-    for (const [key, value] of Object.entries(node)) {
-      if (/^[A-Z]/.test(key) && value && typeof value === "object" && !Array.isArray(value)) {
-        fn(key, value as Node);
-      }
-      visit(value, fn);
+    for (const item of node) visit(item, fn, ctes);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  for (const [key, value] of Object.entries(node)) {
+    if (!/^[A-Z]/.test(key) || !value || typeof value !== "object" || Array.isArray(value)) {
+      visit(value, fn, ctes);
+      continue;
+    }
+    const body = value as Node;
+    fn(key, body, ctes);
+    const withClause = body.withClause as
+      | { ctes?: { CommonTableExpr?: Node }[]; recursive?: boolean }
+      | undefined;
+    if (key !== "SelectStmt" || !withClause) {
+      visit(body, fn, ctes);
+      continue;
+    }
+    const defined = (withClause.ctes ?? []).map((c) => c.CommonTableExpr ?? {});
+    const all = new Set([...ctes, ...defined.map((c) => String(c.ctename))]);
+    defined.forEach((cte, i) => {
+      const visible = withClause.recursive
+        ? all
+        : new Set([...ctes, ...defined.slice(0, i).map((c) => String(c.ctename))]);
+      visit(cte, fn, visible);
+    });
+    for (const [field, child] of Object.entries(body)) {
+      if (field !== "withClause") visit(child, fn, all);
     }
   }
 }
@@ -89,12 +121,8 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
   if (!statement.stmt || !("SelectStmt" in statement.stmt)) {
     throw badRequest("Only SELECT statements can be run: executeSql is read-only");
   }
-  const ctes = new Set<string>();
-  visit(statement.stmt, (type, body) => {
-    if (type === "CommonTableExpr") ctes.add(String(body.ctename));
-  });
   const replacements: { location: number; physical: string }[] = [];
-  visit(statement.stmt, (type, body) => {
+  visit(statement.stmt, (type, body, ctes) => {
     if (type in REFUSED_NODES) throw badRequest(REFUSED_NODES[type]);
     if (type === "SelectStmt" && body.intoClause) {
       throw badRequest("SELECT INTO writes a table: executeSql is read-only");

@@ -328,6 +328,11 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
     apiVersion: 9.1,
   });
   assert.deepEqual(old.body.rows, [{ n: { value: 2 } }]);
+  const recursive = await run(
+    "with recursive n(i) as (select 1 union all select i + 1 from n where i < 3) " +
+      "select i from n order by i",
+  );
+  assert.deepEqual(recursive.body.rows, [{ i: 1 }, { i: 2 }, { i: 3 }]);
 
   const paged = await run("select name from samples order by id", { maxRows: 2, offset: 1 });
   assert.deepEqual(paged.body.rows, [{ Name: "beta" }, { Name: "gamma" }]);
@@ -344,6 +349,15 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
       ["select * into lists.copy from samples", /read-only/],
       ["select * from samples for update", /read-only/],
       ["select * from nothere", /No list named nothere/],
+      ["with x as (delete from samples returning *) select * from x", /DELETE changes data/],
+      [
+        "with pg_roles as (select * from pg_roles) select * from pg_roles",
+        /No list named pg_roles/,
+      ],
+      [
+        "select * from (with pg_roles as (select 1) select * from pg_roles) a, pg_roles",
+        /No list named pg_roles/,
+      ],
       ["select from where", /syntax error/],
     ] as const
   ) {
@@ -379,6 +393,8 @@ backendTest("an unreadable folder answers 404 exactly like a missing one", async
   const body = await r.json();
   assert.equal(body.exceptionClass, "org.labkey.api.view.UnauthorizedException");
   assert.equal(body.success, false);
+  const badSchema = await anonymous.get("/home/lab/query-selectRows.api?schemaName=nope");
+  assert.equal(badSchema.status, 401);
   const guest = await (await anonymous.get("/login-whoami.api")).json();
   assert.equal(guest.displayName, "guest");
 });
