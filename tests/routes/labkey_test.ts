@@ -476,3 +476,74 @@ backendTest("metadata, folder and domain actions answer as LabKey does", async (
   const some = await api.get("/home/lab/user-getUsers.api?name=ri");
   assert.deepEqual(some.body.users.map((u: { displayName: string }) => u.displayName), ["Rita"]);
 });
+
+backendTest(
+  "every action answers both URL styles alike and POST needs the CSRF header",
+  async (t) => {
+    await setUp(t);
+    const api = await client(t);
+    const reads = [
+      ["query", "selectRows", SELECT],
+      ["query", "getQuery", `${SELECT}&apiVersion=9.1`],
+      ["query", "executeSql", "schemaName=lists&sql=select%20name%20from%20samples"],
+      ["query", "getSchemas", "apiVersion=9.3"],
+      ["query", "getQueries", "schemaName=lists"],
+      ["query", "getQueryDetails", "schemaName=lists&queryName=samples"],
+      ["project", "getContainers", "includeSubfolders=true"],
+      ["property", "getDomain", "schemaName=lists&queryName=samples"],
+      ["user", "getUsers", ""],
+    ];
+    for (const [controller, action, query] of reads) {
+      for (const suffix of ["api", "view"]) {
+        const dash = await api.get(`/home/lab/${controller}-${action}.${suffix}?${query}`);
+        const old = await api.get(`/${controller}/home/lab/${action}.${suffix}?${query}`);
+        assert.equal(dash.status, 200, `${controller}-${action}: ${JSON.stringify(dash.body)}`);
+        assert.deepEqual(old, dash, `${controller}-${action}`);
+      }
+    }
+
+    const writes: [string, unknown][] = [
+      ["query-insertRows", { schemaName: "lists", queryName: "samples", rows: [{ Name: "x" }] }],
+      ["query-updateRows", {
+        schemaName: "lists",
+        queryName: "samples",
+        rows: [{ Id: 1, Name: "x" }],
+      }],
+      ["query-deleteRows", { schemaName: "lists", queryName: "samples", rows: [{ Id: 1 }] }],
+      ["core-createContainer", { name: "forged" }],
+      ["property-createDomain", {
+        kind: "VarList",
+        domainDesign: { name: "forged", fields: [{ name: "Code" }] },
+        options: { keyName: "Code" },
+      }],
+    ];
+    for (const [action, body] of writes) {
+      const [controller, name] = action.split("-");
+      const dash = await api.postJson(`/home/lab/${action}.api`, body, {});
+      const old = await api.postJson(`/${controller}/home/lab/${name}.api`, body, {});
+      assert.equal(dash.status, 403, action);
+      assert.equal(old.status, 403, action);
+      assert.equal(dash.body.success, false);
+    }
+    assert.deepEqual(await names(t), ["alpha", "beta", "gamma", "delta"]);
+    const tree = await api.get("/home/lab/project-getContainers.view?includeSubfolders=true");
+    assert.deepEqual(tree.body.children, []);
+    const queries = await api.get("/home/lab/query-getQueries.api?schemaName=lists");
+    assert.deepEqual(queries.body.queries.map((q: { name: string }) => q.name), ["samples"]);
+
+    const created = await api.postJson("/core/home/lab/createContainer.api", { name: "plate2" });
+    assert.equal(created.status, 200);
+    const domain = await api.postJson("/property/home/lab/createDomain.api", {
+      kind: "VarList",
+      domainDesign: { name: "codes", fields: [{ name: "Code" }, { name: "Label" }] },
+      options: { keyName: "Code" },
+    });
+    assert.equal(domain.status, 200, JSON.stringify(domain.body));
+    assert.deepEqual(
+      domain.body.fields.map((f: { name: string; isPrimaryKey: boolean }) =>
+        `${f.name}:${f.isPrimaryKey}`
+      ),
+      ["Code:true", "Label:false"],
+    );
+  },
+);
