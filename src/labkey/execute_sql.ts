@@ -176,6 +176,9 @@ function spliceTables(
   for (const r of replacements.toSorted((a, b) => a.location - b.location)) {
     const i = tokens.findIndex((t) => t.start === r.location);
     const last = tokens[i + 1]?.text === "." ? tokens[i + 2] : tokens[i];
+    if (i < 0 || !last) {
+      throw badRequest("Could not place a table name in the SQL: write it plainly");
+    }
     out += decoder.decode(bytes.slice(at, r.location)) + r.physical;
     at = last.end;
   }

@@ -328,6 +328,10 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
     apiVersion: 9.1,
   });
   assert.deepEqual(old.body.rows, [{ n: { value: 2 } }]);
+  const unicode = await run(
+    "select 'μg → ✓' as unit, n.name from lists . \"samples\" n where n.id = 1",
+  );
+  assert.deepEqual(unicode.body.rows, [{ unit: "μg → ✓", Name: "alpha" }]);
   const recursive = await run(
     "with recursive n(i) as (select 1 union all select i + 1 from n where i < 3) " +
       "select i from n order by i",
