@@ -109,7 +109,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.use("*", async (c, next) => {
     const actor = c.get("actor");
     if (actor?.mustChangePassword && !PASSWORD_CHANGE_PATHS.some((p) => c.req.path.startsWith(p))) {
-      if (isApi(c)) {
+      if (isApi(c) || labkeyAction(c.req.path)) {
         throw new LabgateError(403, "Change your one-time password first (POST /api/me/password)");
       }
       return c.redirect(`/account?next=${encodeURIComponent(c.req.path)}`, 303);
