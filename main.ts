@@ -7,6 +7,7 @@ import { bootstrapAdmin } from "./src/bootstrap.ts";
 import { loadConfig } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
+import { ensureCertificate, useConfiguredCertificate } from "./src/tls/mod.ts";
 
 if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
@@ -15,6 +16,19 @@ if (import.meta.main) {
   );
   const svc = createServices(config, database);
   await bootstrapAdmin(svc, (message) => console.log(message));
+  if (config.tlsCertFile && config.tlsKeyFile) {
+    await useConfiguredCertificate(svc, {
+      certPem: await Deno.readTextFile(config.tlsCertFile),
+      keyPem: await Deno.readTextFile(config.tlsKeyFile),
+    });
+  }
+  // Renews the SQL door's self-signed certificate before it expires, here and hourly.
+  const checkCertificate = () =>
+    ensureCertificate(svc).catch((error) =>
+      console.error(`labgate: TLS certificate check failed: ${(error as Error).message}`)
+    );
+  await checkCertificate();
+  const certificateTimer = setInterval(checkCertificate, 60 * 60 * 1000);
   const app = createApp(svc, {
     log: config.logRequests ? (line) => console.log(JSON.stringify(line)) : undefined,
   });
@@ -29,6 +43,7 @@ if (import.meta.main) {
       ),
   }, (request, info) => app.fetch(request, { clientAddr: info.remoteAddr.hostname }));
   const shutdown = async () => {
+    clearInterval(certificateTimer);
     await server.shutdown();
     await svc.audit.flush();
     await database.close();

@@ -16,6 +16,7 @@ import { adminPages } from "./pages/admin.tsx";
 import { folderPages } from "./pages/folders.tsx";
 import { loginPages } from "./pages/login.tsx";
 import { page } from "./pages/render.tsx";
+import { sqlDoorPages } from "./pages/sql_door.tsx";
 import { STYLESHEET } from "./pages/style.ts";
 
 export interface AppOptions {
@@ -121,6 +122,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", loginPages());
   app.route("/", folderPages());
   app.route("/", adminPages());
+  app.route("/", sqlDoorPages());
   app.route("/api", apiApp());
   app.route("/", labkeyApp());
 

@@ -29,6 +29,11 @@ export interface Config {
   loginWindowMinutes: number;
   /** Write one JSON line per request to stdout. */
   logRequests: boolean;
+  /** PEM certificate and key files for the SQL door's TLS (main.ts reads them). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Secret that encrypts stored private keys (AES-GCM); keys are stored in clear without it. */
+  secretKey?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -52,6 +57,9 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 }
 
 export function loadConfig(env: Env): Config {
+  if (!env.LABGATE_TLS_CERT_FILE !== !env.LABGATE_TLS_KEY_FILE) {
+    throw new Error("Set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither");
+  }
   return {
     port: integer(env, "PORT", 8080, 1, 65535),
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
@@ -68,5 +76,8 @@ export function loadConfig(env: Env): Config {
     loginFailureLimit: integer(env, "LABGATE_LOGIN_FAILURE_LIMIT", 5, 1, 1000),
     loginWindowMinutes: integer(env, "LABGATE_LOGIN_WINDOW_MINUTES", 15, 1, 24 * 60),
     logRequests: flag(env, "LABGATE_LOG_REQUESTS", true),
+    tlsCertFile: env.LABGATE_TLS_CERT_FILE || undefined,
+    tlsKeyFile: env.LABGATE_TLS_KEY_FILE || undefined,
+    secretKey: env.LABGATE_SECRET_KEY || undefined,
   };
 }

@@ -22,6 +22,11 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
   { href: "/admin/users", label: "Users", description: "Named users and external app users" },
   { href: "/admin/groups", label: "Groups", description: "Site groups and their members" },
   { href: "/admin/audit", label: "Audit log", description: "Every access through every door" },
+  {
+    href: "/admin/sql-door",
+    label: "External Analytics Connections",
+    description: "The SQL door: port, host name, TLS and its certificate",
+  },
 ];
 
 async function adminOnly(c: AppContext) {

@@ -140,8 +140,28 @@ export interface CoreTables {
   audit_log: AuditLogTable;
 }
 
+/** A self-signed certificate for the SQL door; the newest row is the one in use. */
+export interface TlsCertificatesTable {
+  id: Generated<number>;
+  created_at: CreatedAt;
+  not_before: Timestamp;
+  not_after: Timestamp;
+  /** SHA-256 of the DER certificate, lower-case hex. */
+  fingerprint: string;
+  /** The names and addresses in the subjectAltName, comma-separated, sorted. */
+  hosts: string;
+  cert_pem: string;
+  /** PKCS#8 PEM, or its AES-GCM sealing when `key_encrypted`. Never leaves the server. */
+  key_pem: string;
+  key_encrypted: boolean;
+}
+
+export interface TlsTables {
+  tls_certificates: TlsCertificatesTable;
+}
+
 /** Every table of labgate's own schema (`lg_app`); each door adds its tables here. */
-export type Schema = CoreTables;
+export type Schema = CoreTables & TlsTables;
 
 export type Container = Selectable<ContainersTable>;
 export type User = Selectable<UsersTable>;

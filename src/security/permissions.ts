@@ -59,6 +59,24 @@ interface CachedBits {
 const CACHE_LIMIT = 100_000;
 
 /**
+ * CTEs `principal` (the user if active, or the group) and `holders` (it plus
+ * the groups the user belongs to): whose role assignments count.
+ */
+function holders(principalId: number) {
+  return sql`
+    principal as (
+      select id from lg_app.users where id = ${principalId} and active
+      union all
+      select id from lg_app.groups where id = ${principalId}
+    ),
+    holders as (
+      select id from principal
+      union
+      select gm.group_id from lg_app.group_members gm join principal p on p.id = gm.user_id
+    )`;
+}
+
+/**
  * Resolves effective permissions: the union of the roles held by the user
  * and by the groups they belong to, on the policy that applies to the folder
  * (its own, or the nearest ancestor's that has one), plus site roles.
@@ -101,12 +119,10 @@ export class PermissionResolver {
     if (cached && cached.epoch === this.#epoch) return cached.bits !== 0;
     const epoch = this.#epoch;
     const { rows } = await sql<{ n: number }>`
+      with ${holders(userId)}
       select count(*)::int as n from lg_app.role_assignments ra
       join lg_app.containers c on c.id = ra.container_id and c.path = '/'
-      where ra.role = 'site_admin'
-        and (ra.principal_id = ${userId}
-          or ra.principal_id in (select group_id from lg_app.group_members where user_id = ${userId}))
-        and exists (select 1 from lg_app.users u where u.id = ${userId} and u.active)
+      where ra.role = 'site_admin' and ra.principal_id in (select id from holders)
     `.execute(this.#db);
     const admin = rows[0].n > 0;
     if (epoch === this.#epoch) this.#cache.set(key, { epoch, bits: admin ? 1 : 0 });
@@ -123,16 +139,7 @@ export class PermissionResolver {
         join policy_of p on c.parent_id = p.id
         where c.inherit_policy
       ),
-      principal as (
-        select id from lg_app.users where id = ${principalId} and active
-        union all
-        select id from lg_app.groups where id = ${principalId}
-      ),
-      holders as (
-        select id from principal
-        union
-        select gm.group_id from lg_app.group_members gm join principal p on p.id = gm.user_id
-      ),
+      ${holders(principalId)},
       site_roles as (
         select ra.role from lg_app.role_assignments ra
         join lg_app.containers c on c.id = ra.container_id and c.path = '/'
@@ -162,16 +169,7 @@ export class PermissionResolver {
       ),
       policy as (select id from chain order by depth desc limit 1),
       site as (select id from lg_app.containers where path = '/'),
-      principal as (
-        select id from lg_app.users where id = ${principalId} and active
-        union all
-        select id from lg_app.groups where id = ${principalId}
-      ),
-      holders as (
-        select id from principal
-        union
-        select gm.group_id from lg_app.group_members gm join principal p on p.id = gm.user_id
-      )
+      ${holders(principalId)}
       select ra.role, true as found
       from lg_app.role_assignments ra
       where ra.principal_id in (select id from holders)
