@@ -7,11 +7,13 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { sql } from "kysely";
 import { LabgateError } from "../src/errors.ts";
+import { errorBody } from "../src/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
 import { type AppContext, csrfProtection, type Env, withActor } from "./context.ts";
 import { keyApi } from "./api/keys.ts";
 import { keyUseAudit } from "./key_audit.ts";
+import { labkeyAction, labkeyApp } from "./labkey/mod.ts";
 import { adminPages } from "./pages/admin.tsx";
 import { folderPages } from "./pages/folders.tsx";
 import { keyPages } from "./pages/keys.tsx";
@@ -54,6 +56,7 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
       error: String((error as Error)?.stack ?? error),
     }));
   }
+  if (labkeyAction(c.req.path)) return c.json(errorBody(status, message), status as 400);
   if (isApi(c)) {
     return c.json({ error: { status, message, ...(details ? { details } : {}) } }, status as 400);
   }
@@ -112,14 +115,15 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.use("/api/*", withActor("api"));
   app.use("/actions/*", withActor("token"));
   app.use("*", async (c, next) => {
-    if (!c.get("door")) return await withActor("web")(c, next);
+    // LabKey-style query URLs are API calls (keys and tokens welcome); the rest are pages.
+    if (!c.get("door")) return await withActor(labkeyAction(c.req.path) ? "api" : "web")(c, next);
     await next();
   });
   app.use("*", csrfProtection);
   app.use("*", async (c, next) => {
     const actor = c.get("actor");
     if (actor?.mustChangePassword && !PASSWORD_CHANGE_PATHS.some((p) => c.req.path.startsWith(p))) {
-      if (isApi(c)) {
+      if (isApi(c) || labkeyAction(c.req.path)) {
         throw new LabgateError(403, "Change your one-time password first (POST /api/me/password)");
       }
       return c.redirect(`/account?next=${encodeURIComponent(c.req.path)}`, 303);
@@ -139,6 +143,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", tokenRoutes());
   app.route("/", tokenPages());
   app.route("/api", apiApp());
+  app.route("/", labkeyApp());
 
   app.notFound(async (c) => {
     if (isApi(c)) return c.json({ error: { status: 404, message: "No such API endpoint" } }, 404);

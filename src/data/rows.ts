@@ -31,13 +31,27 @@ export const FILTER_OPS = [
   "notin",
   "isblank",
   "isnonblank",
+  "neqornull",
+  "dateeq",
+  "dateneq",
+  "dategt",
+  "dategte",
+  "datelt",
+  "datelte",
+  "between",
+  "notbetween",
+  "containsoneof",
+  "containsnoneof",
 ] as const;
 export type FilterOp = typeof FILTER_OPS[number];
 
 export interface Filter {
   column: string;
   op: FilterOp;
-  /** One value, or several for `in`/`notin`; none for `isblank`/`isnonblank`. */
+  /**
+   * One value; several for `in`/`notin`/`containsoneof`/`containsnoneof` (array or `;`-separated)
+   * and two for `between`/`notbetween` (array or `,`-separated); none for `isblank`/`isnonblank`.
+   */
   value?: unknown;
 }
 
@@ -126,11 +140,34 @@ function filterSql(def: ListDefinition, filter: Filter): RawBuilder<unknown> {
     }
     return escapeLike(String(filter.value));
   };
-  const values = () => {
-    const list = Array.isArray(filter.value) ? filter.value : String(filter.value ?? "").split(";");
-    if (!list.length) throw badRequest(`Filter ${filter.op} on ${column.name} needs values`);
-    return sql.join(list.map((v) => typedValue(column, v)));
+  const list = (separator: string) => {
+    const items = Array.isArray(filter.value)
+      ? filter.value
+      : String(filter.value ?? "").split(separator).filter((v) => v !== "");
+    if (!items.length) throw badRequest(`Filter ${filter.op} on ${column.name} needs values`);
+    return items;
   };
+  const values = () => sql.join(list(";").map((v) => typedValue(column, v)));
+  const range = () => {
+    const bounds = list(",");
+    if (bounds.length !== 2) {
+      throw badRequest(`Filter ${filter.op} on ${column.name} needs two values: low,high`);
+    }
+    return sql`${typedValue(column, bounds[0])} and ${typedValue(column, bounds[1])}`;
+  };
+  const anyLike = () =>
+    sql.join(
+      list(";").map((v) => sql`${col}::text ilike ${"%" + escapeLike(String(v)) + "%"}`),
+      sql` or `,
+    );
+  const day = () => {
+    const parsed = parseValue("Date", String(filter.value ?? "").slice(0, 10));
+    if (!parsed.ok || parsed.text === null) {
+      throw badRequest(`Filter ${filter.op} on ${column.name} needs a date (YYYY-MM-DD)`);
+    }
+    return sql`cast(${parsed.text} as date)`;
+  };
+  const colDay = sql`cast(${col} as date)`;
   switch (filter.op) {
     case "eq":
       return sql`${col} = ${typedValue(column, filter.value)}`;
@@ -160,6 +197,28 @@ function filterSql(def: ListDefinition, filter: Filter): RawBuilder<unknown> {
       return sql`${col} is null`;
     case "isnonblank":
       return sql`${col} is not null`;
+    case "neqornull":
+      return sql`${col} is distinct from ${typedValue(column, filter.value)}`;
+    case "dateeq":
+      return sql`${colDay} = ${day()}`;
+    case "dateneq":
+      return sql`${colDay} is distinct from ${day()}`;
+    case "dategt":
+      return sql`${colDay} > ${day()}`;
+    case "dategte":
+      return sql`${colDay} >= ${day()}`;
+    case "datelt":
+      return sql`${colDay} < ${day()}`;
+    case "datelte":
+      return sql`${colDay} <= ${day()}`;
+    case "between":
+      return sql`${col} between ${range()}`;
+    case "notbetween":
+      return sql`(${col} is null or ${col} not between ${range()})`;
+    case "containsoneof":
+      return sql`(${anyLike()})`;
+    case "containsnoneof":
+      return sql`(${col} is null or not (${anyLike()}))`;
     default:
       throw badRequest(`Unknown filter "${filter.op}": use one of ${FILTER_OPS.join(", ")}`);
   }
