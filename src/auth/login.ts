@@ -39,18 +39,19 @@ export function recordLoginFailure(svc: Services, email: string, clientAddr: str
 }
 
 /**
- * Checks an email and password for a browser or API login. Returns the user,
- * or throws 401 (wrong), 403 (inactive or external app account) or 429.
+ * Checks an email and password: rate limits first, the same work and answer
+ * for an unknown email as for a wrong password, inactive accounts refused.
+ * Failures are audited as `event`. Returns the user, or throws 401, 403 or 429.
  */
-export async function checkPasswordLogin(
+export async function verifyEmailPassword(
   svc: Services,
-  input: { email: string; password: string; clientAddr: string | null; door: Door },
-): Promise<User> {
+  input: { email: string; password: string; clientAddr: string | null; door: Door; event: string },
+): Promise<{ user: User; refuse: (message: string) => never }> {
   const email = input.email.trim();
-  const failed = (message: string, outcome: "failed" | "denied" = "failed") => {
+  const failed = (message: string, outcome: "failed" | "denied") => {
     svc.audit.record({
       door: input.door,
-      event: "login",
+      event: input.event,
       outcome,
       userEmail: email.slice(0, 254),
       clientAddr: input.clientAddr,
@@ -70,18 +71,29 @@ export async function checkPasswordLogin(
     !!user?.password_verifier;
   if (!ok || !user) {
     recordLoginFailure(svc, email, input.clientAddr);
-    failed(WRONG_CREDENTIALS);
+    failed(WRONG_CREDENTIALS, "failed");
     throw unauthorized(WRONG_CREDENTIALS);
   }
-  if (!user.active) {
-    failed("account deactivated", "denied");
-    throw forbidden("This account is deactivated: ask a site admin");
-  }
-  if (user.user_type === "app") {
-    failed("external app account", "denied");
-    throw forbidden(APP_USER_REFUSED);
-  }
+  /** Refuses the (correct) credentials for a reason the caller names, audited. */
+  const refuse = (message: string): never => {
+    failed(message, "denied");
+    throw forbidden(message);
+  };
+  if (!user.active) refuse("This account is deactivated: ask a site admin");
   svc.loginFailures.reset(`account:${email.toLowerCase()}`);
+  return { user, refuse };
+}
+
+/**
+ * Checks an email and password for a browser or API login. Returns the user,
+ * or throws 401 (wrong), 403 (inactive or external app account) or 429.
+ */
+export async function checkPasswordLogin(
+  svc: Services,
+  input: { email: string; password: string; clientAddr: string | null; door: Door },
+): Promise<User> {
+  const { user, refuse } = await verifyEmailPassword(svc, { ...input, event: "login" });
+  if (user.user_type === "app") refuse(APP_USER_REFUSED);
   await svc.db.updateTable("users").set({ last_login_at: svc.now() }).where("id", "=", user.id)
     .execute();
   return user;

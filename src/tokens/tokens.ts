@@ -4,12 +4,11 @@
  */
 import { sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
-import { checkLoginRate, recordLoginFailure, WRONG_CREDENTIALS } from "../auth/login.ts";
+import { verifyEmailPassword } from "../auth/login.ts";
 import type { AuthToken, PermittedActions, ProcessAs, TokenStatus, User } from "../db/schema.ts";
 import { getUser, getUserByEmail, requireSiteAdmin } from "../data/users.ts";
-import { badRequest, forbidden, notFound, unauthorized } from "../errors.ts";
+import { badRequest, notFound } from "../errors.ts";
 import { isRoleName } from "../security/permissions.ts";
-import { parseVerifier, verifyPassword } from "../security/scram.ts";
 import { randomBase64Url, randomHex, sha256Hex } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { requireApp } from "./apps.ts";
@@ -232,42 +231,18 @@ export async function requestToken(
     clientAddr: string | null;
   },
 ): Promise<{ token: AuthToken; value: string }> {
-  const email = input.email.trim();
-  const refuse = (message: string, outcome: "failed" | "denied") => {
-    svc.audit.record({
-      door: "token",
-      event: "token.request",
-      outcome,
-      userEmail: email.slice(0, 254),
-      clientAddr: input.clientAddr,
-      credential: { kind: "password", id: null },
-      message,
-    });
-  };
-  try {
-    checkLoginRate(svc, email, input.clientAddr);
-  } catch (error) {
-    refuse("rate limited", "denied");
-    throw error;
+  const { user, refuse } = await verifyEmailPassword(svc, {
+    email: input.email,
+    password: input.password,
+    clientAddr: input.clientAddr,
+    door: "token",
+    event: "token.request",
+  });
+  if (user.user_type !== "app" || !user.external_app_id) {
+    refuse("Only active external app users can request a token");
   }
-  const user = email ? await getUserByEmail(svc, email) : undefined;
-  const ok = user?.password_verifier
-    ? await verifyPassword(parseVerifier(user.password_verifier), input.password)
-    : false;
-  if (!ok || !user) {
-    recordLoginFailure(svc, email, input.clientAddr);
-    refuse(WRONG_CREDENTIALS, "failed");
-    throw unauthorized(WRONG_CREDENTIALS);
-  }
-  if (!user.active || user.user_type !== "app" || !user.external_app_id) {
-    refuse("not an active external app user", "denied");
-    throw forbidden("Only active external app users can request a token");
-  }
-  const app = await requireApp(svc, user.external_app_id);
-  if (app.status !== "active") {
-    refuse(`app ${app.id} is disabled`, "denied");
-    throw forbidden(`External app ${app.id} is disabled`);
-  }
+  const app = await requireApp(svc, user.external_app_id!);
+  if (app.status !== "active") refuse(`External app ${app.id} is disabled`);
   const { id, value, hash } = await newSecret();
   const token = await svc.db.insertInto("auth_tokens").values({
     id,
