@@ -6,7 +6,7 @@ import { sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
-import { Permission } from "../security/permissions.ts";
+import { hasPermission, Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
 import { ensureFolderSchema, requireContainer } from "./containers.ts";
@@ -163,19 +163,60 @@ async function loadDefinition(
   };
 }
 
-/** A list by folder and name (any case); needs Read on the folder. */
+/** How long another instance's list or folder deletion may go unseen here. */
+export const DEFINITION_CACHE_MS = 1_000;
+
+interface CachedDefinition {
+  def: ListDefinition;
+  at: number;
+  epoch: number;
+}
+
+const definitions = new WeakMap<Services, Map<string, CachedDefinition>>();
+
+function definitionCache(svc: Services): Map<string, CachedDefinition> {
+  let cache = definitions.get(svc);
+  if (!cache) {
+    cache = new Map();
+    definitions.set(svc, cache);
+  }
+  return cache;
+}
+
+/**
+ * A list by folder and name (any case); needs Read on the folder. The
+ * definition is kept for a second (dropped at once by any folder, role or
+ * list change here); the permission is checked on every call.
+ */
 export async function getList(
   svc: Services,
   actor: Actor | null,
   folderPath: string,
   name: string,
 ): Promise<ListDefinition> {
+  const key = `${folderPath.toLowerCase()}\n${name.toLowerCase()}`;
+  const cache = definitionCache(svc);
+  const cached = cache.get(key);
+  if (
+    cached && cached.epoch === svc.permissions.epoch &&
+    performance.now() - cached.at < DEFINITION_CACHE_MS
+  ) {
+    const bits = actor ? await svc.permissions.resolve(actor.userId, cached.def.container.id) : 0;
+    if (!hasPermission(bits, Permission.READ)) {
+      throw notFound(`Folder ${folderPath} does not exist or you cannot read it`);
+    }
+    return cached.def;
+  }
+  const epoch = svc.permissions.epoch;
   const { container } = await requireContainer(svc, actor, { path: folderPath });
   const list = await svc.db.selectFrom("lists").selectAll()
     .where("container_id", "=", container.id)
     .where("table_name", "=", name.toLowerCase()).executeTakeFirst();
   if (!list) throw notFound(`List ${name} does not exist in ${container.path}`);
-  return await loadDefinition(svc, container, list);
+  const def = await loadDefinition(svc, container, list);
+  if (cache.size >= 10_000) cache.clear();
+  cache.set(key, { def, at: performance.now(), epoch });
+  return def;
 }
 
 /** A list by id; needs Read on its folder. */
@@ -243,6 +284,7 @@ export async function deleteList(
     await sql.raw(`drop table if exists ${def.qualifiedTable}`).execute(trx);
     await trx.withSchema("lg_app").deleteFrom("lists").where("id", "=", def.list.id).execute();
   });
+  definitionCache(svc).clear();
   svc.audit.record({
     ...auditActor(actor),
     event: "list.delete",

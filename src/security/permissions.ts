@@ -98,6 +98,11 @@ export class PermissionResolver {
     this.#cache.clear();
   }
 
+  /** Goes up with every `invalidate()`: other caches of folder facts key on it. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** Bits principal `principalId` (user or group) holds on container `containerId`. */
   async resolve(principalId: number, containerId: number): Promise<number> {
     const key = `${principalId}:${containerId}`;
