@@ -1,8 +1,4 @@
-/**
- * Random secrets, hashes and comparisons: Web Crypto and built-ins, plus
- * `node:crypto`'s hash, which every server runtime labgate targets provides.
- */
-import { createHash } from "node:crypto";
+/** Random secrets, hashes and comparisons: Web Crypto and built-ins only. */
 
 const encoder = new TextEncoder();
 
@@ -41,10 +37,8 @@ export function toBase64Url(bytes: Uint8Array): string {
 }
 
 /** SHA-256 of the UTF-8 text, as lower-case hex: how every secret is stored. */
-export function sha256Hex(text: string): Promise<string> {
-  // Synchronous node:crypto: ~1 µs where Web Crypto's digest() costs ~35 µs per call, and
-  // every key, token and remote-login check hashes the presented secret.
-  return Promise.resolve(createHash("sha256").update(text, "utf8").digest("hex"));
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
 }
 
 /** Compares two strings in time that depends only on their lengths. */
