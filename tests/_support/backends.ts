@@ -75,6 +75,15 @@ export async function testDatabase(
     dispose: async () => {
       await database.close();
       try {
+        // Wait for the pool's sessions to leave so nothing is killed mid-close.
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await admin.query(
+            `select count(*)::int as n from pg_stat_activity where datname = $1`,
+            [name],
+          );
+          if (rows[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await admin.query(`drop database if exists ${name} with (force)`);
         const roles = await admin.query<{ rolname: string }>(
           `select rolname from pg_roles where rolname like $1`,
