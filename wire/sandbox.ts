@@ -138,7 +138,7 @@ function charIndex(text: string, byteOffset: number): number {
 export function analyze(text: string, scope: FolderScope): Analysis {
   let tree: { stmts?: { stmt?: unknown }[] };
   try {
-    tree = parseSync(text);
+    tree = text ? parseSync(text) : {};
   } catch (error) {
     const details = (error as { sqlDetails?: { message: string; cursorPosition: number } })
       .sqlDetails;

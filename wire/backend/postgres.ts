@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { ScramClientExchange } from "../../src/security/scram.ts";
-import { concat, decodeText, Reader, readInt32 } from "../bytes.ts";
+import { concat, decodeText, encodeText, Reader, readInt32 } from "../bytes.ts";
 import { ErrorField, SqlState, WireError } from "../errors.ts";
 import { MessageBuffer } from "../message_buffer.ts";
 import { AuthCode, BackendCode } from "../message_codes.ts";
@@ -134,13 +134,14 @@ export class PgBackend implements Lease {
             const salt = r.bytes(4);
             const inner = md5Hex(target.password + target.user);
             this.#transport.write(passwordMessage(
-              "md5" + md5Hex(concat([new TextEncoder().encode(inner), salt])),
+              "md5" + md5Hex(concat([encodeText(inner), salt])),
             ));
           } else if (code === AuthCode.SASL) {
             scram = new ScramClientExchange(target.password);
             this.#transport.write(saslInitialResponse("SCRAM-SHA-256", scram.clientFirst()));
           } else if (code === AuthCode.SASLContinue && scram) {
-            this.#transport.write(passwordMessage(await scram.clientFinal(decodeText(r.rest()))));
+            const final = await scram.clientFinal(decodeText(r.rest()));
+            this.#transport.write(passwordMessage(encodeText(final)));
           } else if (code === AuthCode.SASLFinal && scram) {
             if (!scram.verifyServerFinal(decodeText(r.rest()))) {
               throw new WireError(
