@@ -150,6 +150,13 @@ export class Reader {
     return decodeText(this.cbytes());
   }
 
+  /** Throws unless every byte was read. */
+  end(): void {
+    if (this.#pos !== this.#buf.length) {
+      throw new ProtocolError("Message is longer than its fields");
+    }
+  }
+
   rest(): Uint8Array {
     const out = this.#buf.subarray(this.#pos);
     this.#pos = this.#buf.length;

@@ -222,16 +222,24 @@ export function readTarget(message: Uint8Array): { kind: number; name: string } 
       `Invalid ${String.fromCharCode(message[0])} target "${String.fromCharCode(kind)}"`,
     );
   }
-  return { kind, name: r.cstr() };
+  const name = r.cstr();
+  r.end();
+  return { kind, name };
 }
 
 export function readExecute(message: Uint8Array): { portal: string; maxRows: number } {
   const r = new Reader(message, 5);
-  return { portal: r.cstr(), maxRows: r.i32() };
+  const portal = r.cstr();
+  const maxRows = r.i32();
+  r.end();
+  return { portal, maxRows };
 }
 
 export function readQuery(message: Uint8Array): string {
-  return new Reader(message, 5).cstr();
+  const r = new Reader(message, 5);
+  const text = r.cstr();
+  r.end();
+  return text;
 }
 
 /** The text values of a DataRow (the door reads only its own small queries' rows). */

@@ -631,7 +631,7 @@ export class Session {
   }
 
   Execute(message: Uint8Array): void {
-    const portal = message[5] === 0 ? "" : readExecute(message).portal;
+    const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
     const statement = this.#portals.get(portal);
     this.#push({
       code: FrontendCode.Execute,
