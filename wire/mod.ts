@@ -47,6 +47,8 @@ export class SqlDoor {
   #listener: Deno.Listener | null = null;
   #listening = "";
   readonly #sessions = new Set<Session>();
+  /** Connections being served, so close() can wait for them to finish. */
+  readonly #running = new Set<Promise<void>>();
   readonly #byPid = new Map<number, Session>();
   readonly #perUser = new Map<number, number>();
   readonly #scopeKeys = new Map<string, string>();
@@ -77,6 +79,11 @@ export class SqlDoor {
     });
     door.#apply();
     return door;
+  }
+
+  /** Client connections open now, logged in or not. */
+  get connections(): number {
+    return this.#sessions.size;
   }
 
   /** The port it listens on, or null while switched off. */
@@ -127,7 +134,10 @@ export class SqlDoor {
 
   async #accept(listener: Deno.Listener): Promise<void> {
     try {
-      for await (const conn of listener) void this.#connection(conn);
+      for await (const conn of listener) {
+        const running = this.#connection(conn).finally(() => this.#running.delete(running));
+        this.#running.add(running);
+      }
     } catch {
       // the listener was closed
     }
@@ -256,6 +266,12 @@ export class SqlDoor {
     clearInterval(this.#sweeper);
     this.#stopListening();
     for (const session of this.#sessions) session.shutdown("The SQL door is shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#running]),
+      new Promise((resolve) => timer = setTimeout(resolve, 5000)),
+    ]);
+    clearTimeout(timer);
     await this.#engine.close();
   }
 }

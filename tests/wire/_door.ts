@@ -60,46 +60,49 @@ export const SAMPLES = [
   },
 ];
 
-let material: Promise<(TlsMaterial & { certPath: string }) | null> | undefined;
+/** A new self-signed certificate for localhost and 127.0.0.1, or null without openssl. */
+export async function makeCertificate(): Promise<(TlsMaterial & { certPath: string }) | null> {
+  const dir = await Deno.makeTempDir({ prefix: "labgate-tls-" });
+  try {
+    const { success } = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!success) return null;
+  } catch {
+    return null;
+  }
+  return {
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    certPath: `${dir}/cert.pem`,
+  };
+}
 
-/** A self-signed certificate for localhost and 127.0.0.1, or null without openssl. */
-export function testCertificate(): Promise<(TlsMaterial & { certPath: string }) | null> {
-  material ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "labgate-tls-" });
-    try {
-      const { success } = await new Deno.Command("openssl", {
-        args: [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:prime256v1",
-          "-nodes",
-          "-keyout",
-          `${dir}/key.pem`,
-          "-out",
-          `${dir}/cert.pem`,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (!success) return null;
-    } catch {
-      return null;
-    }
-    return {
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      certPath: `${dir}/cert.pem`,
-    };
-  })();
+let material: ReturnType<typeof makeCertificate> | undefined;
+
+/** One certificate per test process. */
+export function testCertificate(): ReturnType<typeof makeCertificate> {
+  material ??= makeCertificate();
   return material;
 }
 
@@ -168,7 +171,13 @@ export async function openDoor(
     setTls(material) {
       current = material;
     },
-    [Symbol.asyncDispose]: () => door.close(),
+    async [Symbol.asyncDispose]() {
+      // Clients that just said goodbye get a moment to go, so they are not sent a shutdown error.
+      for (let i = 0; i < 100 && door.connections > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await door.close();
+    },
   };
 }
 
