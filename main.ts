@@ -7,6 +7,7 @@ import { bootstrapAdmin } from "./src/bootstrap.ts";
 import { loadConfig } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
+import { startSqlDoor } from "./wire/mod.ts";
 
 if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
@@ -26,7 +27,14 @@ if (import.meta.main) {
         }`,
       ),
   }, app.fetch);
+  const sqlDoor = await startSqlDoor(svc, {
+    hostname: config.hostname,
+    // The certificate module answers here once it lands; until then SSLRequest gets 'N'.
+    getTlsMaterial: () => Promise.resolve(null),
+    log: (message) => console.log(message),
+  });
   const shutdown = async () => {
+    await sqlDoor.close();
     await server.shutdown();
     await svc.audit.flush();
     await database.close();
