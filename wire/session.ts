@@ -225,7 +225,9 @@ export class Session {
 
   #lease: Lease | null = null;
   #lastLease: Lease | null = null;
-  #acquiring: AbortController | null = null;
+  /** Waiting for a backend; a cancel request aborts the wait through #abort. */
+  #acquiring = false;
+  #abort: AbortController | null = null;
   #status: number = TxStatus.Idle;
 
   #items: (Pending | undefined)[] = [];
@@ -475,11 +477,16 @@ export class Session {
         return; // outside COPY FROM STDIN, which the door never starts, PostgreSQL ignores them too
     }
     if (code === FrontendCode.Close && message[5] === 0x53) return this.Close(message);
-    if (this.#lease) return this.#handle(code, message);
-    return this.#acquire().then(
-      () => this.#lease ? this.#handle(code, message) : undefined,
-      (error) => this.#acquireFailed(code, error),
-    );
+    if (!this.#lease) {
+      const waiting = this.#acquire();
+      if (waiting) {
+        return waiting.then(
+          () => this.#lease ? this.#handle(code, message) : undefined,
+          (error) => this.#acquireFailed(code, error),
+        );
+      }
+    }
+    return this.#handle(code, message);
   }
 
   #handle(code: number, message: Uint8Array): void {
@@ -748,24 +755,37 @@ export class Session {
 
   // ---- leases ----
 
-  async #acquire(): Promise<void> {
-    const abort = new AbortController();
-    this.#acquiring = abort;
-    let lease: Lease;
+  /** Leases a backend: at once when one is ready (no promise), else after waiting. */
+  #acquire(): void | Promise<void> {
+    this.#abort ??= new AbortController();
+    let lease: Lease | Promise<Lease>;
     try {
-      lease = await this.#ctx.engine.acquire(this.#setup, this, {
-        signal: abort.signal,
+      lease = this.#ctx.engine.acquire(this.#setup, this, {
+        signal: this.#abort.signal,
         prefer: this.#lastLease,
       });
     } catch (error) {
-      if (error instanceof WireError && error.severity === "FATAL") {
-        throw new WireError(error.code, this.#hide(error.message), error);
-      }
-      throw error;
-    } finally {
-      this.#acquiring = null;
+      return Promise.reject(error);
     }
-    if (this.closed) return lease.release(true);
+    if (!(lease instanceof Promise)) return this.#leased(lease);
+    this.#acquiring = true;
+    return lease.then(
+      (lease) => {
+        this.#acquiring = false;
+        if (this.closed) return lease.release(true);
+        this.#leased(lease);
+      },
+      (error) => {
+        this.#acquiring = false;
+        if (error instanceof WireError && error.severity === "FATAL") {
+          throw new WireError(error.code, this.#hide(error.message), error);
+        }
+        throw error;
+      },
+    );
+  }
+
+  #leased(lease: Lease): void {
     this.#lease = lease;
     this.#lastLease = lease;
     this.#status = TxStatus.Idle;
@@ -1103,8 +1123,10 @@ export class Session {
 
   /** A CancelRequest for this connection. */
   cancel(): void {
-    if (this.#acquiring) this.#acquiring.abort();
-    else if (this.#lease && this.#inFlight > 0) this.#lease.cancel();
+    if (this.#acquiring) {
+      this.#abort?.abort();
+      this.#abort = null;
+    } else if (this.#lease && this.#inFlight > 0) this.#lease.cancel();
   }
 
   /** Closes the connection if it sat idle too long; called about once a second. */
@@ -1140,7 +1162,7 @@ export class Session {
   #cleanup(): void {
     if (this.closed) return;
     this.closed = true;
-    this.#acquiring?.abort();
+    this.#abort?.abort();
     const lease = this.#lease;
     this.#lease = null;
     if (lease) {

@@ -67,14 +67,15 @@ export interface Engine {
   readonly kind: "pglite" | "postgres";
   info(): Promise<EngineInfo>;
   /**
-   * A backend set up for `scope`, waiting when all are busy. Rejects with a
+   * A backend set up for `scope`: at once (no promise) when an idle one is
+   * ready, else a promise that waits when all are busy and rejects with a
    * WireError when the database is unreachable or the setup fails.
    */
   acquire(
     scope: ScopeSetup,
     owner: BackendOwner,
     options: { signal?: AbortSignal; prefer?: Lease | null },
-  ): Promise<Lease>;
+  ): Lease | Promise<Lease>;
   /** Closes idle backends unused for `idleMs`. */
   sweep(idleMs: number): void;
   close(): Promise<void>;

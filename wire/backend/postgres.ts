@@ -337,16 +337,26 @@ export class PostgresEngine implements Engine {
     return backend;
   }
 
-  async acquire(
+  acquire(
     scope: ScopeSetup,
     owner: BackendOwner,
     options: { signal?: AbortSignal; prefer?: Lease | null },
+  ): Lease | Promise<Lease> {
+    const ready = this.#closed ? undefined : this.#takeIdle(scope.key, options.prefer);
+    if (!ready) return this.#acquireSlowly(scope, owner, options.signal);
+    ready.owner = owner;
+    return ready;
+  }
+
+  async #acquireSlowly(
+    scope: ScopeSetup,
+    owner: BackendOwner,
+    signal?: AbortSignal,
   ): Promise<Lease> {
     if (this.#closed) throw new WireError(SqlState.AdminShutdown, "The SQL door is shutting down");
-    const backend = this.#takeIdle(scope.key, options.prefer) ??
-      (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
+    const backend = (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
       this.#idle.shift() ??
-      await this.#wait(options.signal);
+      await this.#wait(signal);
     try {
       await this.#setUp(backend, scope);
     } catch (error) {
@@ -360,11 +370,16 @@ export class PostgresEngine implements Engine {
 
   /** An idle backend already set up for `key`: the preferred one, else the most recent. */
   #takeIdle(key: string, prefer?: Lease | null): PgBackend | undefined {
-    let index = prefer ? this.#idle.indexOf(prefer as PgBackend) : -1;
-    if (index < 0 || this.#idle[index].state.scopeKey !== key) {
-      index = this.#idle.findLastIndex((b) => b.state.scopeKey === key);
+    const idle = this.#idle;
+    let index = idle.length - 1;
+    if (idle[index] !== prefer || idle[index]?.state.scopeKey !== key) {
+      index = prefer ? idle.indexOf(prefer as PgBackend) : -1;
+      if (index < 0 || idle[index].state.scopeKey !== key) {
+        index = idle.findLastIndex((b) => b.state.scopeKey === key);
+      }
     }
-    return index < 0 ? undefined : this.#idle.splice(index, 1)[0];
+    if (index < 0) return undefined;
+    return index === idle.length - 1 ? idle.pop() : idle.splice(index, 1)[0];
   }
 
   #wait(signal?: AbortSignal): Promise<PgBackend> {
