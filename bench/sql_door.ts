@@ -59,9 +59,26 @@ async function pgbench(
   );
   const out = await new Deno.Command("pgbench", {
     args: [
-      "-n", "-f", `${dir}/select.sql`, "-c", String(CLIENTS), "-j", String(THREADS),
-      "-T", String(SECONDS), "-M", mode, "-l", `--log-prefix=${dir}/log`,
-      "-h", "127.0.0.1", "-p", String(conn.port), "-U", conn.user, conn.database,
+      "-n",
+      "-f",
+      `${dir}/select.sql`,
+      "-c",
+      String(CLIENTS),
+      "-j",
+      String(THREADS),
+      "-T",
+      String(SECONDS),
+      "-M",
+      mode,
+      "-l",
+      `--log-prefix=${dir}/log`,
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(conn.port),
+      "-U",
+      conn.user,
+      conn.database,
     ],
     env: { PGPASSWORD: conn.password, PGSSLMODE: "disable" },
     stdout: "piped",
@@ -82,7 +99,8 @@ async function pgbench(
   }
   await Deno.remove(dir, { recursive: true });
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] / 1000;
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] / 1000;
   return { target, mode, tps, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
@@ -119,7 +137,12 @@ function relay(port: number): { port: number; close: () => void } {
 }
 
 async function main() {
-  if (!await new Deno.Command("pgbench", { args: ["--version"], stdout: "null" }).output().then((o) => o.success, () => false)) {
+  if (
+    !await new Deno.Command("pgbench", { args: ["--version"], stdout: "null" }).output().then(
+      (o) => o.success,
+      () => false,
+    )
+  ) {
     console.error("pgbench is not installed: apt-get install postgresql-client, then run again");
     Deno.exit(1);
   }
@@ -129,9 +152,16 @@ async function main() {
   await admin.query(`create database ${name}`);
   const url = new URL(SERVER);
   url.pathname = `/${name}`;
-  const server = { port: Number(url.port || 5432), user: decodeURIComponent(url.username) || "postgres", password: decodeURIComponent(url.password) };
+  const server = {
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username) || "postgres",
+    password: decodeURIComponent(url.password),
+  };
   const database = await openDatabase({ url: url.toString(), poolSize: 4 });
-  const config = loadConfig({ LABGATE_ADMIN_PASSWORD: "bench-admin-1", LABGATE_LOG_REQUESTS: "false" });
+  const config = loadConfig({
+    LABGATE_ADMIN_PASSWORD: "bench-admin-1",
+    LABGATE_LOG_REQUESTS: "false",
+  });
   const svc = createServices(config, database);
   const results: Result[] = [];
   try {
@@ -145,19 +175,39 @@ async function main() {
       clientAddr: null,
     });
     const user = await createUser(svc, actor, USER);
-    const folder = await createContainer(svc, actor, { parentPath: "/home", name: "bench", inheritPolicy: false });
-    await setPolicy(svc, actor, FOLDER, { inherit: false, assignments: [{ principalId: user.id, role: "reader" }] });
+    const folder = await createContainer(svc, actor, {
+      parentPath: "/home",
+      name: "bench",
+      inheritPolicy: false,
+    });
+    await setPolicy(svc, actor, FOLDER, {
+      inherit: false,
+      assignments: [{ principalId: user.id, role: "reader" }],
+    });
     await createList(svc, actor, FOLDER, {
       name: "accounts",
       key: "id",
-      columns: [{ name: "id", type: "Integer" }, { name: "balance", type: "Integer" }, { name: "note", type: "Text" }],
+      columns: [{ name: "id", type: "Integer" }, { name: "balance", type: "Integer" }, {
+        name: "note",
+        type: "Text",
+      }],
     });
     const table = `${folderSchema(folder.id)}.accounts`;
-    await sql.raw(`insert into ${table} select g, g % 1000, md5(g::text) from generate_series(1, ${ROWS}) g`)
+    await sql.raw(
+      `insert into ${table} select g, g % 1000, md5(g::text) from generate_series(1, ${ROWS}) g`,
+    )
       .execute(database.root);
     await sql.raw(`analyze ${table}`).execute(database.root);
-    await svc.settings.set(sqlDoorSettings, { ...sqlDoorSettings.defaults, enabled: true, backendConnections: CLIENTS });
-    const door = await startSqlDoor(svc, { hostname: "127.0.0.1", port: 0, getTlsMaterial: () => Promise.resolve(null) });
+    await svc.settings.set(sqlDoorSettings, {
+      ...sqlDoorSettings.defaults,
+      enabled: true,
+      backendConnections: CLIENTS,
+    });
+    const door = await startSqlDoor(svc, {
+      hostname: "127.0.0.1",
+      port: 0,
+      getTlsMaterial: () => Promise.resolve(null),
+    });
     const tcp = relay(server.port);
     try {
       for (const mode of MODES) {
@@ -165,31 +215,52 @@ async function main() {
           results.push(await pgbench("postgres", mode, { ...server, database: name }, table));
         }
         if (TARGETS.includes("relay")) {
-          results.push(await pgbench("tcp relay", mode, { ...server, port: tcp.port, database: name }, table));
+          results.push(
+            await pgbench("tcp relay", mode, { ...server, port: tcp.port, database: name }, table),
+          );
         }
         if (TARGETS.includes("door")) {
-          results.push(await pgbench("sql door", mode, { port: door.port!, ...USER, user: USER.email, database: FOLDER }, "lists.accounts"));
+          results.push(
+            await pgbench("sql door", mode, {
+              port: door.port!,
+              ...USER,
+              user: USER.email,
+              database: FOLDER,
+            }, "lists.accounts"),
+          );
         }
       }
     } finally {
       tcp.close();
       await door.close();
     }
-    const audited = await svc.db.selectFrom("audit_log").select((eb) => eb.fn.countAll<number>().as("n"))
+    const audited = await svc.db.selectFrom("audit_log").select((eb) =>
+      eb.fn.countAll<number>().as("n")
+    )
       .where("event", "=", "sql.query").executeTakeFirstOrThrow();
-    console.log(`\n${CLIENTS} clients, ${THREADS} pgbench threads, ${SECONDS} s per run, ${ROWS} rows, ${navigator.hardwareConcurrency} CPUs`);
+    console.log(
+      `\n${CLIENTS} clients, ${THREADS} pgbench threads, ${SECONDS} s per run, ${ROWS} rows, ${navigator.hardwareConcurrency} CPUs`,
+    );
     console.log("mode      target      TPS       p50 ms  p99 ms  vs direct");
     for (const r of results) {
       const direct = results.find((d) => d.mode === r.mode && d.target === "postgres");
       console.log(
-        `${r.mode.padEnd(9)} ${r.target.padEnd(10)} ${r.tps.toFixed(0).padStart(7)}  ${r.p50Ms.toFixed(3).padStart(6)}  ${r.p99Ms.toFixed(3).padStart(6)}  ${direct ? (r.tps / direct.tps).toFixed(2) + "×" : ""}`,
+        `${r.mode.padEnd(9)} ${r.target.padEnd(10)} ${r.tps.toFixed(0).padStart(7)}  ${
+          r.p50Ms.toFixed(3).padStart(6)
+        }  ${r.p99Ms.toFixed(3).padStart(6)}  ${
+          direct ? (r.tps / direct.tps).toFixed(2) + "×" : ""
+        }`,
       );
     }
     console.log(`audit entries written for the door runs: ${audited.n}`);
     await Deno.mkdir("bench/results", { recursive: true });
     await Deno.writeTextFile(
       `bench/results/sql_door_${new Date().toISOString().replaceAll(":", "-")}.json`,
-      JSON.stringify({ clients: CLIENTS, threads: THREADS, seconds: SECONDS, rows: ROWS, results }, null, 2),
+      JSON.stringify(
+        { clients: CLIENTS, threads: THREADS, seconds: SECONDS, rows: ROWS, results },
+        null,
+        2,
+      ),
     );
   } finally {
     await svc.audit.flush();

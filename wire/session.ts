@@ -798,7 +798,9 @@ export class Session {
 
   /** Puts the client's own settings on the backend, each in its own batch so one bad value stays alone. */
   #replaySettings(lease: Lease): void {
+    if (lease.state.settings === this.#settings) return;
     const changes = settingsDiff(lease.state.settings, this.#settings);
+    lease.state.settings = this.#settings; // maps are replaced, never changed in place
     if (!changes.length) return;
     lease.write(SET_CONFIG_PARSE);
     this.#push({ code: FrontendCode.Parse, injected: true, quiet: true });
@@ -815,7 +817,6 @@ export class Session {
       lease.write(SYNC);
       this.#push({ code: FrontendCode.Sync, injected: true, quiet: true });
     }
-    lease.state.settings = this.#settings;
     lease.state.unnamedKey = null;
   }
 

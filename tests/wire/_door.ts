@@ -118,7 +118,12 @@ export interface DoorFixture extends AsyncDisposable {
 /** Test users, folders and the samples list, then a door on an ephemeral port. */
 export async function openDoor(
   t: TestContext,
-  options: { tls?: boolean; settings?: Partial<SqlDoorSettings> } = {},
+  options: {
+    tls?: boolean;
+    settings?: Partial<SqlDoorSettings>;
+    /** Listen on the port setting instead of an ephemeral port. */
+    portFromSettings?: boolean;
+  } = {},
 ): Promise<DoorFixture> {
   const { svc, admin } = t;
   const alice = await createUser(svc, admin, { email: ALICE.email, password: ALICE.password });
@@ -161,12 +166,14 @@ export async function openDoor(
   let current: TlsMaterial | null = options.tls ? await testCertificate() : null;
   const door = await startSqlDoor(svc, {
     hostname: "127.0.0.1",
-    port: 0,
+    port: options.portFromSettings ? undefined : 0,
     getTlsMaterial: () => Promise.resolve(current),
   });
   return {
     door,
-    port: door.port!,
+    get port() {
+      return door.port!;
+    },
     tls: options.tls ? await testCertificate() : null,
     setTls(material) {
       current = material;

@@ -367,3 +367,16 @@ backendTest("statements are audited with user, folder, text and rows", async (t)
   assert.ok(queries.every((r) => r.user_email === ALICE.email && r.container_path === FOLDER));
   assert.equal(rows.filter((r) => r.event === "login" && r.outcome === "ok").length, 1);
 });
+
+backendTest("the statement timeout ends long statements", async (t) => {
+  if (t.backend === "pglite") {
+    // PGlite has no timer signals: statement_timeout cannot interrupt a running statement.
+    return console.log("SKIPPED on PGlite: statement_timeout does not fire (see wire/README.md)");
+  }
+  await using fx = await openDoor(t, { settings: { statementTimeoutSeconds: 1 } });
+  await using client = await RawClient.connect(fx.port, login);
+  client.send(query("select pg_sleep(5)"));
+  const error = (await client.until()).find((m) => m.type === "E")!;
+  assert.equal(errorOf(error).code, "57014");
+  assert.match(errorOf(error).message, /statement timeout/);
+});

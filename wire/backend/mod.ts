@@ -127,7 +127,7 @@ export class StatementCache {
   /** Backend names to Close before the next client message. */
   takeEvicted(): string[] {
     const evicted = this.#evicted;
-    this.#evicted = [];
+    if (evicted.length) this.#evicted = [];
     return evicted;
   }
 

@@ -354,9 +354,10 @@ export class PostgresEngine implements Engine {
     signal?: AbortSignal,
   ): Promise<Lease> {
     if (this.#closed) throw new WireError(SqlState.AdminShutdown, "The SQL door is shutting down");
-    const backend = (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
-      this.#idle.shift() ??
-      await this.#wait(signal);
+    const backend =
+      (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
+        this.#idle.shift() ??
+        await this.#wait(signal);
     try {
       await this.#setUp(backend, scope);
     } catch (error) {
