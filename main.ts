@@ -7,7 +7,8 @@ import { bootstrapAdmin } from "./src/bootstrap.ts";
 import { loadConfig } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
-import { ensureCertificate, useConfiguredCertificate } from "./src/tls/mod.ts";
+import { ensureCertificate, getTlsMaterial, useConfiguredCertificate } from "./src/tls/mod.ts";
+import { startSqlDoor } from "./wire/mod.ts";
 
 if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
@@ -42,8 +43,14 @@ if (import.meta.main) {
         }`,
       ),
   }, (request, info) => app.fetch(request, { clientAddr: info.remoteAddr.hostname }));
+  const sqlDoor = await startSqlDoor(svc, {
+    hostname: config.hostname,
+    getTlsMaterial: () => getTlsMaterial(svc),
+    log: (message) => console.log(message),
+  });
   const shutdown = async () => {
     clearInterval(certificateTimer);
+    await sqlDoor.close();
     await server.shutdown();
     await svc.audit.flush();
     await database.close();

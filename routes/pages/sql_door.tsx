@@ -89,6 +89,7 @@ export function sqlDoorPages(): Hono<Env> {
     try {
       // Both sections are checked before either is stored: a refused form changes nothing.
       const door = sqlDoorSettings.validate({
+        ...await svc.settings.get(sqlDoorSettings),
         enabled: values.enabled,
         port: values.port,
         hostOverride: values.hostOverride,

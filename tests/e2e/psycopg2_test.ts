@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { backendTest } from "../_support/backends.ts";
+import { ALICE, BOB, FOLDER, openDoor } from "../wire/_door.ts";
+import { installed, PYTHON, run, skipped } from "./_clients.ts";
+
+/** What psycopg2 (libpq, simple Query only) does through the door, as JSON. */
+const SCRIPT = `
+import json, sys, threading
+import psycopg2
+
+port, user, password, db, backend, other, other_password = sys.argv[1:8]
+out = {}
+
+def connect(user, password):
+    return psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password,
+                            dbname=db, sslmode="disable", connect_timeout=10)
+
+conn = connect(user, password)
+out["server_version"] = conn.server_version
+cur = conn.cursor()
+cur.execute("select * from lists.samples order by id")
+out["columns"] = [d.name for d in cur.description]
+out["rows"] = [[None if v is None else str(v) for v in row] for row in cur.fetchall()]
+cur.execute("select label from lists.samples where id = %s and label like %s", (2, "beta%"))
+out["param"] = cur.fetchone()[0]
+conn.rollback()
+
+named = conn.cursor(name="srv_cursor")
+named.itersize = 2
+named.execute("select id from lists.samples order by id")
+out["named"] = [r[0] for r in named]
+named.close()
+conn.rollback()
+
+try:
+    conn.cursor().execute("insert into lists.samples (id) values (42)")
+except psycopg2.Error as e:
+    out["insert"] = e.pgcode
+conn.rollback()
+
+if backend == "postgres":
+    conn.autocommit = True
+    timer = threading.Timer(0.5, conn.cancel)
+    timer.start()
+    try:
+        conn.cursor().execute("select pg_sleep(30)")
+    except psycopg2.Error as e:
+        out["cancel"] = e.pgcode
+    cur = conn.cursor()
+    cur.execute("select 1")
+    out["after_cancel"] = cur.fetchone()[0]
+
+for key, (u, p) in {"bad_password": (user, "wrong"), "no_folder": (other, other_password)}.items():
+    try:
+        connect(u, p)
+    except psycopg2.OperationalError as e:
+        out[key] = str(e)
+print(json.dumps(out))
+`;
+
+backendTest(
+  "psycopg2 reads every column type, interpolates parameters, uses named cursors",
+  async (t) => {
+    if (!await installed(PYTHON, ["-c", "import psycopg2"])) return skipped("python3-psycopg2");
+    await using fx = await openDoor(t);
+    const script = await Deno.makeTempFile({ suffix: ".py" });
+    await Deno.writeTextFile(script, SCRIPT);
+    const result = await run(PYTHON, [
+      script,
+      String(fx.port),
+      ALICE.email,
+      ALICE.password,
+      FOLDER,
+      t.backend,
+      BOB.email,
+      BOB.password,
+    ]);
+    assert.equal(result.stderr, "");
+    const out = JSON.parse(result.stdout);
+    assert.ok(out.server_version >= 150000, `server_version ${out.server_version}`);
+    assert.deepEqual(out.columns, [
+      "id",
+      "label",
+      "big",
+      "amount",
+      "ratio",
+      "ok",
+      "day",
+      "taken",
+      "stamped",
+      "uid",
+      "meta",
+    ]);
+    assert.deepEqual(out.rows[0], [
+      "1",
+      "alpha",
+      "9007199254740993",
+      "12.345",
+      "0.5",
+      "True",
+      "2024-01-15",
+      "2024-01-15 10:30:00",
+      "2024-01-15 10:30:00+00:00",
+      "0b6f1c3e-8f4a-4d8e-9a57-1c2d3e4f5a6b",
+      "{'plate': 1, 'wells': [1, 2]}",
+    ]);
+    assert.deepEqual(out.rows[2].slice(1), [
+      "gamma",
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
+    assert.equal(out.param, 'beta, "quoted"');
+    assert.deepEqual(out.named, [1, 2, 3]);
+    assert.equal(out.insert, "25006");
+    if (t.backend === "postgres") {
+      assert.equal(out.cancel, "57014");
+      assert.equal(out.after_cancel, 1);
+    }
+    assert.match(out.bad_password, /Password authentication failed/);
+    assert.match(out.no_folder, new RegExp(`database "${FOLDER}" does not exist`));
+  },
+);

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { backendTest } from "../../_support/backends.ts";
+import { AuditLog } from "../../../src/audit/mod.ts";
+
+backendTest("flush() writes a batch with every field as given", async (t) => {
+  const log = new AuditLog(t.svc.db, { flushMs: 100_000 });
+  log.record({
+    door: "sql",
+    event: "sql.query",
+    outcome: "ok",
+    userId: 2,
+    userEmail: "a@example.org",
+    credential: { kind: "api_key", id: "k1" },
+    compliance: { irbNumber: "IRB-1", termsAccepted: true },
+    containerId: 3,
+    containerPath: "/home/x",
+    detail: "select 'é', \\, \"q\"",
+    rows: 7,
+    durationMs: 1.25,
+    clientAddr: "::1",
+    message: "m",
+  });
+  log.record({ door: "web", event: "test.empty", outcome: "failed" });
+  await log.flush();
+  const rows = await t.svc.db.selectFrom("audit_log").selectAll()
+    .where("event", "in", ["sql.query", "test.empty"]).orderBy("id").execute();
+  assert.equal(rows.length, 2);
+  const [full, empty] = rows;
+  assert.deepEqual(
+    [
+      full.door,
+      full.outcome,
+      full.user_id,
+      full.user_email,
+      full.credential_kind,
+      full.credential_id,
+      full.container_id,
+      full.container_path,
+      full.detail,
+      full.rows,
+      full.duration_ms,
+      full.client_addr,
+      full.message,
+    ],
+    [
+      "sql",
+      "ok",
+      2,
+      "a@example.org",
+      "api_key",
+      "k1",
+      3,
+      "/home/x",
+      "select 'é', \\, \"q\"",
+      7,
+      1.25,
+      "::1",
+      "m",
+    ],
+  );
+  assert.deepEqual(full.compliance, { irbNumber: "IRB-1", termsAccepted: true });
+  assert.ok(full.at instanceof Date);
+  assert.equal(empty.user_id, null);
+  assert.equal(empty.compliance, null);
+});

@@ -1,0 +1,196 @@
+/**
+ * Authentication on the SQL door. Email logins run SCRAM-SHA-256 against
+ * the stored verifier; an unknown email gets a made-up verifier with a
+ * stable salt, so the exchange looks the same and fails at the proof with
+ * the same message. `apikey` and `token` logins send their secret as a
+ * cleartext password, which is asked for only over TLS.
+ */
+import type { Compliance, CredentialKind } from "../src/auth/actor.ts";
+import { checkLoginRate, recordLoginFailure } from "../src/auth/login.ts";
+import { getUserByEmail } from "../src/data/users.ts";
+import type { User } from "../src/db/schema.ts";
+import { LabgateError } from "../src/errors.ts";
+import {
+  parseVerifier,
+  ScramError,
+  ScramServerExchange,
+  type ScramVerifier,
+} from "../src/security/scram.ts";
+import { randomBytes } from "../src/security/secrets.ts";
+import type { Services } from "../src/services.ts";
+import { appUserMayUseSqlDoor, resolveSecretLogin } from "../src/sql_door/hooks.ts";
+import { decodeText, Reader } from "./bytes.ts";
+import { fatal, SqlState } from "./errors.ts";
+import { AuthCode, FrontendCode } from "./message_codes.ts";
+import { authentication, authenticationSasl } from "./messages.ts";
+
+/** How the session exchanges authentication messages with its client. */
+export interface Conversation {
+  send(bytes: Uint8Array): void;
+  /** The client's next message (any type; the caller checks). */
+  receive(): Promise<Uint8Array>;
+}
+
+export interface Authenticated {
+  user: User;
+  credential: { kind: CredentialKind; id: string | null };
+  compliance: Compliance | null;
+}
+
+export interface AuthRequest {
+  /** The StartupMessage `user`. */
+  name: string;
+  tls: boolean;
+  clientAddr: string | null;
+  /** Cleartext secrets may come without TLS (loopback clients, when the admin allows it). */
+  cleartextAllowed: boolean;
+}
+
+const SECRET_LOGINS = new Set(["apikey", "token"]);
+
+function passwordFailed(name: string) {
+  return fatal(SqlState.InvalidPassword, `Password authentication failed for user "${name}"`);
+}
+
+/** A verifier that no password matches, with a salt that does not change between attempts. */
+async function decoyVerifier(svc: Services, name: string): Promise<ScramVerifier> {
+  const seed = new TextEncoder().encode(`labgate-scram-decoy:${svc.database.installId}:${name}`);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", seed));
+  return {
+    iterations: svc.config.scramIterations,
+    salt: digest.slice(0, 16),
+    storedKey: randomBytes(32),
+    serverKey: randomBytes(32),
+  };
+}
+
+async function password(conversation: Conversation): Promise<Uint8Array> {
+  const message = await conversation.receive();
+  if (message[0] !== FrontendCode.Password) {
+    throw fatal(
+      SqlState.ProtocolViolation,
+      `Expected a password message, got message type "${String.fromCharCode(message[0])}"`,
+    );
+  }
+  return message.subarray(5);
+}
+
+/** Runs the login for `request`; throws a FATAL WireError when it fails (after auditing it). */
+export async function authenticate(
+  svc: Services,
+  conversation: Conversation,
+  request: AuthRequest,
+): Promise<Authenticated> {
+  const { name, clientAddr } = request;
+  const failed = (message: string, outcome: "failed" | "denied", kind = "password") =>
+    svc.audit.record({
+      door: "sql",
+      event: "login",
+      outcome,
+      userEmail: name.slice(0, 254),
+      clientAddr,
+      credential: { kind, id: null },
+      message,
+    });
+  if (!name) {
+    throw fatal(
+      SqlState.InvalidAuthorization,
+      "No user name given: connect with your labgate email as the user name",
+    );
+  }
+  // Secret logins share one user name, so their failures count per client address.
+  const account = SECRET_LOGINS.has(name) ? `${name}@${clientAddr}` : name;
+  try {
+    checkLoginRate(svc, account, clientAddr);
+  } catch (error) {
+    if (!(error instanceof LabgateError)) throw error;
+    failed("rate limited", "denied");
+    throw fatal(SqlState.InvalidAuthorization, error.message);
+  }
+  if (SECRET_LOGINS.has(name)) {
+    if (!request.tls && !request.cleartextAllowed) {
+      failed("secret login without TLS", "denied", name);
+      throw fatal(
+        SqlState.InvalidAuthorization,
+        `Logging in as ${name} sends a secret: connect with TLS (sslmode=require)`,
+      );
+    }
+    return await secretLogin(svc, conversation, request, () => {
+      recordLoginFailure(svc, account, clientAddr);
+      failed("unknown, expired or revoked secret", "failed", name);
+    });
+  }
+
+  const user = await getUserByEmail(svc, name);
+  const verifier = user?.password_verifier
+    ? parseVerifier(user.password_verifier)
+    : await decoyVerifier(svc, name.trim().toLowerCase());
+  conversation.send(authenticationSasl());
+  const initial = new Reader(await password(conversation));
+  const mechanism = initial.cstr();
+  if (mechanism !== "SCRAM-SHA-256") {
+    throw fatal(
+      SqlState.InvalidAuthorization,
+      `SASL mechanism ${mechanism} is not supported: use SCRAM-SHA-256`,
+    );
+  }
+  const exchange = new ScramServerExchange(verifier);
+  try {
+    const length = initial.i32();
+    conversation.send(authentication(
+      AuthCode.SASLContinue,
+      exchange.serverFirst(decodeText(initial.bytes(length))),
+    ));
+    const final = await exchange.serverFinal(decodeText(await password(conversation)));
+    if (!user?.password_verifier) throw new ScramError("No password set", true);
+    conversation.send(authentication(AuthCode.SASLFinal, final));
+  } catch (error) {
+    if (!(error instanceof ScramError)) throw error;
+    if (!error.badPassword) throw fatal(SqlState.ProtocolViolation, error.message);
+    recordLoginFailure(svc, name, clientAddr);
+    failed("wrong password or unknown user", "failed");
+    throw passwordFailed(name);
+  }
+  if (!user.active) {
+    failed("account deactivated", "denied");
+    throw fatal(SqlState.InvalidAuthorization, "This account is deactivated: ask a site admin");
+  }
+  if (user.user_type === "app" && !await appUserMayUseSqlDoor(svc, user)) {
+    failed("external app account", "denied");
+    throw fatal(
+      SqlState.InvalidAuthorization,
+      "External app accounts can use the SQL door only when their app allows it: ask an admin to enable the SQL entry point",
+    );
+  }
+  svc.loginFailures.reset(`account:${name.trim().toLowerCase()}`);
+  return { user, credential: { kind: "password", id: null }, compliance: null };
+}
+
+async function secretLogin(
+  svc: Services,
+  conversation: Conversation,
+  request: AuthRequest,
+  failed: () => void,
+): Promise<Authenticated> {
+  const kind = request.name as "apikey" | "token";
+  conversation.send(authentication(AuthCode.CleartextPassword));
+  const bytes = await password(conversation);
+  const secret = decodeText(bytes.subarray(0, Math.max(0, bytes.indexOf(0))));
+  const login = secret
+    ? await resolveSecretLogin(svc, {
+      kind,
+      secret,
+      tls: request.tls,
+      clientAddr: request.clientAddr,
+    })
+    : null;
+  if (!login) {
+    failed();
+    throw passwordFailed(kind);
+  }
+  return {
+    user: login.user,
+    credential: login.credential,
+    compliance: login.compliance as Compliance | null,
+  };
+}

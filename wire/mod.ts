@@ -1,0 +1,281 @@
+/**
+ * The SQL door: a PostgreSQL wire-protocol server in front of labgate's
+ * database. It listens while the `sql_door` setting says so (re-listening
+ * when the port changes), upgrades connections to TLS with whatever
+ * certificate `getTlsMaterial` returns at that moment, counts connections
+ * against the caps, routes cancel requests, and closes idle connections.
+ */
+import tls from "node:tls";
+import type { Services } from "../src/services.ts";
+import { type SqlDoorSettings, sqlDoorSettings } from "../src/sql_door/settings.ts";
+import type { Engine, EngineInfo } from "./backend/mod.ts";
+import { PgliteEngine } from "./backend/pglite.ts";
+import { PostgresEngine } from "./backend/postgres.ts";
+import { fatal, SqlState, WireError } from "./errors.ts";
+import { errorResponse } from "./messages.ts";
+import { loadSandbox } from "./sandbox.ts";
+import { type DoorContext, Session } from "./session.ts";
+import { negotiate } from "./startup.ts";
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+}
+
+export interface SqlDoorOptions {
+  /** Address to listen on; all interfaces when absent. */
+  hostname?: string;
+  /** Overrides the port setting (tests pass 0 for an ephemeral port). */
+  port?: number;
+  /** The certificate and key to offer now, or null to answer SSLRequest with 'N'. */
+  getTlsMaterial: () => Promise<TlsMaterial | null>;
+  log?: (message: string) => void;
+}
+
+/** How long a PGlite lease may sit idle: meanwhile the app and every other client wait. */
+const PGLITE_MAX_IDLE_LEASE_MS = 5_000;
+/** Idle PostgreSQL backends are closed after this long. */
+const BACKEND_IDLE_MS = 5 * 60_000;
+
+export class SqlDoor {
+  readonly #svc: Services;
+  readonly #options: SqlDoorOptions;
+  readonly #engine: Engine;
+  readonly #log: (message: string) => void;
+  #settings: SqlDoorSettings;
+  #info: Promise<EngineInfo> | undefined;
+  #listener: Deno.Listener | null = null;
+  #listening = "";
+  readonly #sessions = new Set<Session>();
+  /** Connections being served, so close() can wait for them to finish. */
+  readonly #running = new Set<Promise<void>>();
+  readonly #byPid = new Map<number, Session>();
+  readonly #perUser = new Map<number, number>();
+  readonly #scopeKeys = new Map<string, string>();
+  #nextPid = 1000 + Math.floor(Math.random() * 100_000);
+  #tls: (TlsMaterial & { context: tls.SecureContext }) | null = null;
+  #sweeper: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  private constructor(svc: Services, options: SqlDoorOptions, settings: SqlDoorSettings) {
+    this.#svc = svc;
+    this.#options = options;
+    this.#settings = settings;
+    this.#log = options.log ?? (() => {});
+    const engine = svc.database.engine;
+    this.#engine = engine.kind === "pglite"
+      ? new PgliteEngine(engine.pglite, engine.lock)
+      : new PostgresEngine(engine.url, { size: () => this.#settings.backendConnections });
+    this.#sweeper = setInterval(() => this.#sweep(), 1000);
+    Deno.unrefTimer(this.#sweeper as unknown as number);
+  }
+
+  /** Starts the door; it listens once the settings enable it. */
+  static async start(svc: Services, options: SqlDoorOptions): Promise<SqlDoor> {
+    await loadSandbox();
+    const door = new SqlDoor(svc, options, await svc.settings.get(sqlDoorSettings));
+    svc.settings.onChange((key) => {
+      if (key === sqlDoorSettings.key) void door.#reload();
+    });
+    door.#apply();
+    return door;
+  }
+
+  /** Client connections open now, logged in or not. */
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** The port it listens on, or null while switched off. */
+  get port(): number | null {
+    return this.#listener ? (this.#listener.addr as Deno.NetAddr).port : null;
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#closed) return;
+    this.#settings = await this.#svc.settings.get(sqlDoorSettings);
+    this.#apply();
+  }
+
+  #apply(): void {
+    const settings = this.#settings;
+    if (!settings.enabled) {
+      this.#stopListening();
+      for (const session of this.#sessions) {
+        session.shutdown("The SQL door was switched off by an administrator");
+      }
+      return;
+    }
+    const hostname = this.#options.hostname ?? "0.0.0.0";
+    const port = this.#options.port ?? settings.port;
+    const where = `${hostname}:${port}`;
+    if (this.#listener && this.#listening === where) return;
+    this.#stopListening();
+    try {
+      this.#listener = Deno.listen({ hostname, port });
+    } catch (error) {
+      this.#log(`labgate: SQL door cannot listen on ${where}: ${(error as Error).message}`);
+      return;
+    }
+    this.#listening = where;
+    this.#log(`labgate: SQL door listening on ${hostname}:${this.port}`);
+    void this.#accept(this.#listener);
+  }
+
+  #stopListening(): void {
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    this.#listener = null;
+    this.#listening = "";
+  }
+
+  async #accept(listener: Deno.Listener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        const running = this.#connection(conn).finally(() => this.#running.delete(running));
+        this.#running.add(running);
+      }
+    } catch {
+      // the listener was closed
+    }
+  }
+
+  async #connection(conn: Deno.Conn): Promise<void> {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const clientAddr = remote.hostname ?? null;
+    (conn as Deno.TcpConn).setNoDelay(true);
+    const negotiated = await negotiate(conn, () => this.#tlsContext());
+    if (!negotiated) return;
+    if (negotiated.kind === "cancel") {
+      const session = this.#byPid.get(negotiated.pid);
+      if (session && session.secret === negotiated.secret) session.cancel();
+      return;
+    }
+    const { transport } = negotiated;
+    if (this.#sessions.size >= this.#settings.maxConnections || this.#closed) {
+      transport.write(errorResponse(fatal(
+        SqlState.TooManyConnections,
+        "Too many connections to the SQL door: try again later or close idle connections",
+      )));
+      return transport.end();
+    }
+    let info: EngineInfo;
+    try {
+      this.#info ??= this.#engine.info();
+      info = await this.#info;
+    } catch (error) {
+      this.#info = undefined;
+      transport.write(errorResponse(
+        error instanceof WireError
+          ? error
+          : fatal(SqlState.CannotConnectNow, "The database is not available: try again later"),
+      ));
+      return transport.end();
+    }
+    const session = new Session(this.#context(info), transport, {
+      params: negotiated.params,
+      minor: negotiated.minor,
+      buffer: negotiated.buffer,
+      clientAddr,
+      loopback: clientAddr === "127.0.0.1" || clientAddr === "::1",
+    });
+    this.#sessions.add(session);
+    await session.run();
+  }
+
+  #context(info: EngineInfo): DoorContext {
+    return {
+      svc: this.#svc,
+      engine: this.#engine,
+      info,
+      settings: () => this.#settings,
+      maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,
+      scopeKey: (setupSql) => {
+        let key = this.#scopeKeys.get(setupSql);
+        if (!key) {
+          key = `s${this.#scopeKeys.size + 1}`;
+          this.#scopeKeys.set(setupSql, key);
+        }
+        return key;
+      },
+      admit: (session, userId) => this.#admit(session, userId),
+      leave: (session) => this.#leave(session),
+      log: this.#log,
+    };
+  }
+
+  #admit(session: Session, userId: number): { pid: number; secret: number } | WireError {
+    const count = this.#perUser.get(userId) ?? 0;
+    if (count >= this.#settings.maxConnectionsPerUser) {
+      return fatal(
+        SqlState.TooManyConnections,
+        `You have ${count} connections to the SQL door, the most allowed: close some and retry`,
+      );
+    }
+    this.#perUser.set(userId, count + 1);
+    const pid = this.#nextPid;
+    this.#nextPid = pid >= 0x7ffffff0 ? 1000 : pid + 1;
+    const secret = crypto.getRandomValues(new Int32Array(1))[0];
+    this.#byPid.set(pid, session);
+    return { pid, secret };
+  }
+
+  #leave(session: Session): void {
+    this.#sessions.delete(session);
+    if (session.pid && this.#byPid.get(session.pid) === session) {
+      this.#byPid.delete(session.pid);
+      const count = (this.#perUser.get(session.userId!) ?? 1) - 1;
+      if (count > 0) this.#perUser.set(session.userId!, count);
+      else this.#perUser.delete(session.userId!);
+    }
+  }
+
+  /** The TLS context for a new connection, rebuilt when the certificate changed. */
+  async #tlsContext(): Promise<tls.SecureContext | null> {
+    let material: TlsMaterial | null;
+    try {
+      material = await this.#options.getTlsMaterial();
+    } catch (error) {
+      this.#log(`labgate: SQL door has no TLS certificate: ${(error as Error).message}`);
+      return null;
+    }
+    if (!material) return null;
+    if (this.#tls?.cert !== material.cert || this.#tls.key !== material.key) {
+      try {
+        this.#tls = { ...material, context: tls.createSecureContext(material) };
+      } catch (error) {
+        this.#log(`labgate: SQL door cannot use its TLS certificate: ${(error as Error).message}`);
+        return null;
+      }
+    }
+    return this.#tls.context;
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const session of this.#sessions) session.checkIdle(now, this.#settings);
+    this.#engine.sweep(BACKEND_IDLE_MS);
+  }
+
+  /** Stops listening, ends every connection and closes the backends. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    this.#stopListening();
+    for (const session of this.#sessions) session.shutdown("The SQL door is shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#running]),
+      new Promise((resolve) => timer = setTimeout(resolve, 5000)),
+    ]);
+    clearTimeout(timer);
+    await this.#engine.close();
+  }
+}
+
+export function startSqlDoor(svc: Services, options: SqlDoorOptions): Promise<SqlDoor> {
+  return SqlDoor.start(svc, options);
+}

@@ -1,0 +1,1191 @@
+/**
+ * One client connection of the SQL door, after startup negotiation:
+ * authentication, then the query loop. Client messages are checked and
+ * rewritten one by one (a handler per frontend message) and forwarded to a
+ * leased backend; replies stream back as received. A FIFO of pending
+ * messages keeps the door's own answers (a cached ParseComplete, a refusal)
+ * in protocol order with the backend's, and tells which reply ends which
+ * message (a handler per backend message).
+ */
+import type { AuditRecord, Outcome } from "../src/audit/mod.ts";
+import { getContainerByPath } from "../src/data/containers.ts";
+import { Permission } from "../src/security/permissions.ts";
+import type { Services } from "../src/services.ts";
+import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
+import { authenticate, type Authenticated } from "./auth.ts";
+import { decodeText, ProtocolError, readInt32 } from "./bytes.ts";
+import {
+  CAPTURE_SQL,
+  capturedSettings,
+  type Engine,
+  type EngineInfo,
+  type Lease,
+  REPORTED_SETTINGS,
+  type ScopeSetup,
+} from "./backend/mod.ts";
+import { ErrorField, fatal, SqlState, WireError } from "./errors.ts";
+import { MessageBuffer } from "./message_buffer.ts";
+import { AuthCode, BackendCode, FrontendCode, TxStatus } from "./message_codes.ts";
+import {
+  authentication,
+  backendKeyData,
+  bindText,
+  CLOSE_COMPLETE,
+  decodeFields,
+  encodeFields,
+  errorResponse,
+  execute,
+  negotiateProtocolVersion,
+  parameterStatus,
+  parse,
+  PARSE_COMPLETE,
+  query,
+  readBind,
+  readDataRow,
+  readExecute,
+  readParse,
+  readQuery,
+  readTarget,
+  readyForQuery,
+  rebind,
+  SYNC,
+  target,
+} from "./messages.ts";
+import {
+  analyze,
+  type FolderScope,
+  folderScope,
+  hidePhysicalNames,
+  sessionResetSql,
+  sessionSetupSql,
+  type SqlRefusal,
+  type StatementInfo,
+} from "./sandbox.ts";
+import type { Transport } from "./transport.ts";
+
+/** What sessions share: provided by the door. */
+export interface DoorContext {
+  readonly svc: Services;
+  readonly engine: Engine;
+  readonly info: EngineInfo;
+  settings(): SqlDoorSettings;
+  /** Longest a lease may sit idle (PGlite: everyone else waits meanwhile). */
+  readonly maxIdleLeaseMs: number;
+  /** A short key for setup SQL: equal SQL, equal key. */
+  scopeKey(setupSql: string): string;
+  /** Counts the session against the caps and gives it cancel keys, or says why not. */
+  admit(session: Session, userId: number): { pid: number; secret: number } | WireError;
+  leave(session: Session): void;
+  log(message: string): void;
+}
+
+/** What the listener learned before the StartupMessage was read. */
+export interface StartupInfo {
+  params: Map<string, string>;
+  /** Protocol minor version the client asked for (3.x). */
+  minor: number;
+  buffer: MessageBuffer;
+  clientAddr: string | null;
+  loopback: boolean;
+}
+
+/** A statement the client prepared (or the unnamed one). */
+interface ClientStatement {
+  name: string;
+  /** As the client wrote it: for the audit log. */
+  text: string;
+  /** As the backend runs it. */
+  sql: string;
+  paramTypes: Uint8Array;
+  /** Identifies the backend statement: scope, SQL and parameter types. */
+  key: string;
+  positionMap: (pos: number) => number;
+}
+
+interface Audit {
+  text: string;
+  started: number;
+  rows: number;
+  outcome: Outcome;
+}
+
+/** A message whose reply has not arrived yet, or an answer of the door's own. */
+interface Pending {
+  /** The frontend message code, or 0 for an answer of the door's own. */
+  code: number;
+  /** Sent to the client when this reaches the head. */
+  local?: Uint8Array;
+  /** The door's own message: the client does not see its normal reply. */
+  injected?: boolean;
+  /** Not even its error. */
+  quiet?: boolean;
+  /** The backend's error for this message is replaced by this one. */
+  refusal?: WireError;
+  positionMap?: (pos: number) => number;
+  /** Collects the rows of the door's own query. */
+  rows?: (string | null)[][];
+  audit?: Audit;
+  onDone?: () => void;
+  /** The message failed, or was skipped because an earlier one in its batch did. */
+  onError?: (fields: [number, string][] | null) => void;
+}
+
+const MAX_MESSAGE_LENGTH = 64 * 1024 * 1024;
+/** Client output beyond this pauses reading from the backend. */
+const HIGH_WATER = 1024 * 1024;
+const NO_TYPES = new Uint8Array(2);
+/** Makes the backend fail where the door refused, so transaction and batch state follow PostgreSQL. */
+const POISON = "lg_refused";
+const POISON_QUERY = query(POISON);
+const POISON_PARSE = parse("", POISON, NO_TYPES);
+const CAPTURE_QUERY = query(CAPTURE_SQL);
+const SET_CONFIG_PARSE = parse("", "select pg_catalog.set_config($1, $2, false)", NO_TYPES);
+const EXECUTE_UNNAMED = execute("");
+const COPY_FAIL = new Uint8Array([
+  FrontendCode.CopyFail,
+  ...new Uint8Array([0, 0, 0, 0]),
+  ...new TextEncoder().encode("COPY FROM STDIN is not allowed through the SQL door\0"),
+]);
+new DataView(COPY_FAIL.buffer).setInt32(1, COPY_FAIL.length - 1);
+
+/** Error and notice fields that may carry physical names. */
+const TEXT_FIELDS: Set<number> = new Set([
+  ErrorField.Message,
+  ErrorField.Detail,
+  ErrorField.Hint,
+  ErrorField.Where,
+  ErrorField.InternalQuery,
+  ErrorField.Schema,
+  ErrorField.Table,
+  ErrorField.Column,
+  ErrorField.DataType,
+  ErrorField.Constraint,
+]);
+
+/** Startup parameters applied as session settings (lower-case name → setting name). */
+const STARTUP_SETTINGS: Record<string, string> = {
+  application_name: "application_name",
+  client_encoding: "client_encoding",
+  datestyle: "DateStyle",
+  intervalstyle: "IntervalStyle",
+  timezone: "TimeZone",
+  extra_float_digits: "extra_float_digits",
+  bytea_output: "bytea_output",
+};
+
+function refusalError(refusal: SqlRefusal): WireError {
+  return new WireError(refusal.code, refusal.message, refusal);
+}
+
+/** Session settings to change on a backend that has `current` so it has `wanted` (null resets). */
+function settingsDiff(
+  current: Map<string, string>,
+  wanted: Map<string, string>,
+): [string, string | null][] {
+  const changes: [string, string | null][] = [];
+  for (const [name, value] of wanted) if (current.get(name) !== value) changes.push([name, value]);
+  for (const name of current.keys()) if (!wanted.has(name)) changes.push([name, null]);
+  return changes;
+}
+
+function typesKey(paramTypes: Uint8Array): string {
+  let key = "";
+  for (const byte of paramTypes) key += byte.toString(16).padStart(2, "0");
+  return key;
+}
+
+export class Session {
+  readonly #ctx: DoorContext;
+  readonly #transport: Transport;
+  readonly #startup: StartupInfo;
+  readonly #buffer: MessageBuffer;
+  readonly started = performance.now();
+  lastActivity = performance.now();
+  pid = 0;
+  secret = 0;
+  userId: number | null = null;
+  ready = false;
+  closed = false;
+
+  #auth!: Authenticated;
+  #scope!: FolderScope;
+  #setup!: ScopeSetup;
+  #auditBase!: Omit<AuditRecord, "outcome" | "detail" | "rows" | "durationMs">;
+
+  readonly #statements = new Map<string, ClientStatement>();
+  readonly #portals = new Map<string, ClientStatement>();
+  /** The client's own session settings (beyond the scope's setup), as the backend reports them. */
+  #settings = new Map<string, string>();
+  #settingsDirty = false;
+  #holdCursors = false;
+  #pinned = false;
+  /** A setting the setup owns changed: the backend must not be reused as is. */
+  #tampered = false;
+  #startupError: string | null = null;
+
+  #lease: Lease | null = null;
+  #lastLease: Lease | null = null;
+  /** Waiting for a backend; a cancel request aborts the wait through #abort. */
+  #acquiring = false;
+  #abort: AbortController | null = null;
+  #status: number = TxStatus.Idle;
+
+  #items: (Pending | undefined)[] = [];
+  #head = 0;
+  /** An extended-protocol error happened: client messages are skipped until Sync. */
+  #discarding = false;
+
+  #out: Uint8Array[] = [];
+  #chunk: Uint8Array = new Uint8Array(0);
+  #runStart = 0;
+  #runEnd = 0;
+  #msgEnd = 0;
+
+  constructor(ctx: DoorContext, transport: Transport, startup: StartupInfo) {
+    this.#ctx = ctx;
+    this.#transport = transport;
+    this.#startup = startup;
+    this.#buffer = startup.buffer;
+  }
+
+  get #inFlight(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Serves the connection until it ends. */
+  async run(): Promise<void> {
+    try {
+      await this.#begin();
+      await this.#serve();
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#cleanup();
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.closed) return;
+    let reply: WireError;
+    if (error instanceof WireError) reply = error;
+    else if (error instanceof ProtocolError) {
+      reply = fatal(SqlState.ProtocolViolation, error.message);
+    } else {
+      this.#ctx.log(
+        `SQL door: connection ended by an internal error: ${(error as Error)?.stack ?? error}`,
+      );
+      reply = fatal(SqlState.InternalError, "Internal error in the SQL door: reconnect and retry");
+    }
+    this.#terminate(reply);
+  }
+
+  /** Sends a FATAL error and ends the connection. */
+  #terminate(error: WireError): void {
+    if (this.closed) return;
+    this.#emit(
+      errorResponse(
+        new WireError(error.code, this.#scope ? this.#hide(error.message) : error.message, {
+          severity: "FATAL",
+          detail: error.detail,
+          hint: error.hint,
+        }),
+      ),
+    );
+    this.#flushClient();
+    this.#cleanup();
+  }
+
+  // ---- startup ----
+
+  /** The client's next message during authentication. */
+  async #receive(): Promise<Uint8Array> {
+    for (;;) {
+      const message = this.#buffer.next();
+      if (message) return message;
+      const chunk = await this.#transport.read();
+      if (!chunk) {
+        throw fatal(SqlState.ConnectionFailure, "Client closed the connection during login");
+      }
+      this.#buffer.push(chunk);
+    }
+  }
+
+  async #begin(): Promise<void> {
+    const { params, minor, clientAddr, loopback } = this.#startup;
+    const { svc } = this.#ctx;
+    const settings = this.#ctx.settings();
+    if (minor > 0) {
+      const unknown = [...params.keys()].filter((name) => name.startsWith("_pq_."));
+      this.#transport.write(negotiateProtocolVersion(0, unknown));
+    }
+    if (settings.requireTls && !this.#transport.tls) {
+      throw fatal(
+        SqlState.InvalidAuthorization,
+        "This SQL door requires TLS: connect with sslmode=require (or verify-full)",
+      );
+    }
+    const replication = params.get("replication");
+    if (replication && replication !== "false" && replication !== "0") {
+      throw fatal(
+        SqlState.FeatureNotSupported,
+        "Replication connections are not supported by the SQL door",
+      );
+    }
+    const name = params.get("user") ?? "";
+    this.#auth = await authenticate(svc, {
+      send: (bytes) => this.#transport.write(bytes),
+      receive: () => this.#receive(),
+    }, {
+      name,
+      tls: this.#transport.tls,
+      clientAddr,
+      cleartextAllowed: loopback && settings.allowLoopbackCleartext,
+    });
+    const user = this.#auth.user;
+    this.#transport.write(authentication(AuthCode.Ok));
+    this.#buffer.maxLength = MAX_MESSAGE_LENGTH;
+
+    const database = params.get("database") || name;
+    const container = await getContainerByPath(svc, database);
+    const bits = container ? await svc.permissions.resolve(user.id, container.id) : 0;
+    if (!container || !(bits & Permission.READ)) {
+      throw fatal(SqlState.InvalidCatalogName, `database "${database}" does not exist`, {
+        hint: "The database name is the path of a folder you can read, e.g. /home",
+      });
+    }
+    const admitted = this.#ctx.admit(this, user.id);
+    if (admitted instanceof WireError) throw admitted;
+    this.pid = admitted.pid;
+    this.secret = admitted.secret;
+    this.userId = user.id;
+
+    this.#scope = await folderScope(svc, user, container);
+    const setupSql = sessionSetupSql(this.#scope, {
+      statementTimeoutMs: settings.statementTimeoutSeconds * 1000,
+    });
+    this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
+    this.#auditBase = {
+      door: "sql",
+      event: "sql.query",
+      userId: user.id,
+      userEmail: user.email,
+      credential: this.#auth.credential,
+      compliance: this.#auth.compliance as Record<string, unknown> | null,
+      containerId: container.id,
+      containerPath: container.path,
+      clientAddr,
+    };
+    this.#settings = this.#startupSettings(params);
+    await this.#hello();
+    svc.audit.record({ ...this.#auditBase, event: "login", outcome: "ok" });
+
+    const reported = this.#reported();
+    const constant: [string, string][] = [
+      ["default_transaction_read_only", "on"],
+      ["in_hot_standby", "off"],
+      ["integer_datetimes", "on"],
+      ["is_superuser", "off"],
+      ["server_encoding", "UTF8"],
+      ["server_version", `${/^[\d.]+/.exec(this.#ctx.info.serverVersion)?.[0] ?? "15"} (labgate)`],
+      ["session_authorization", user.email],
+    ];
+    for (const [key, value] of [...reported, ...constant].sort(([a], [b]) => a.localeCompare(b))) {
+      this.#transport.write(parameterStatus(key, value));
+    }
+    this.#transport.write(backendKeyData(this.pid, this.secret));
+    this.#transport.write(readyForQuery(TxStatus.Idle));
+    this.ready = true;
+    this.lastActivity = performance.now();
+  }
+
+  #startupSettings(params: Map<string, string>): Map<string, string> {
+    const settings = new Map<string, string>();
+    for (const [key, value] of params) {
+      const name = STARTUP_SETTINGS[key.toLowerCase()];
+      if (!name) continue;
+      if (name === "client_encoding") {
+        const encoding = value.toUpperCase().replace(/[-_]/g, "");
+        if (encoding === "UTF8" || encoding === "UNICODE") continue;
+        if (encoding !== "SQLASCII") {
+          throw fatal(
+            SqlState.InvalidParameterValue,
+            `Client encoding "${value}" is not supported: use UTF8`,
+          );
+        }
+      }
+      if (this.#ctx.info.settings.get(name) !== value) settings.set(name, value);
+    }
+    return settings;
+  }
+
+  /**
+   * A first lease at login: proves the folder's session can be set up, and
+   * applies and normalizes startup settings (a bad one fails the login, as
+   * in PostgreSQL).
+   */
+  async #hello(): Promise<void> {
+    await this.#acquire();
+    if (this.#settings.size || this.#inFlight > 0) {
+      await new Promise<void>((resolve) => this.#capture(null, resolve));
+    }
+    this.#maybeRelease();
+    if (this.#startupError) throw fatal(SqlState.InvalidParameterValue, this.#startupError);
+  }
+
+  #reported(): Map<string, string> {
+    return new Map(REPORTED_SETTINGS.map((name) => [
+      name,
+      this.#settings.get(name) ?? this.#ctx.info.settings.get(name) ?? "",
+    ]));
+  }
+
+  // ---- the query loop ----
+
+  async #serve(): Promise<void> {
+    for (;;) {
+      let message: Uint8Array | null;
+      while (!this.closed && (message = this.#buffer.next())) {
+        const wait = this.#dispatch(message);
+        if (wait) {
+          this.#flushClient();
+          await wait;
+        }
+      }
+      if (this.closed) return;
+      this.#lease?.flush();
+      this.#flushClient();
+      const chunk = await this.#transport.read();
+      if (!chunk) return;
+      this.lastActivity = performance.now();
+      this.#buffer.push(chunk);
+    }
+  }
+
+  /** One dispatch on the frontend message type. */
+  #dispatch(message: Uint8Array): void | Promise<void> {
+    const code = message[0];
+    if (code === FrontendCode.Terminate) return this.#cleanup();
+    if (this.#discarding && code !== FrontendCode.Sync) return;
+    switch (code) {
+      case FrontendCode.Sync:
+        return this.Sync(message);
+      case FrontendCode.Flush:
+        return this.#lease?.write(message);
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        return; // outside COPY FROM STDIN, which the door never starts, PostgreSQL ignores them too
+    }
+    if (code === FrontendCode.Close && message[5] === 0x53) return this.Close(message);
+    if (!this.#lease) {
+      const waiting = this.#acquire();
+      if (waiting) {
+        return waiting.then(
+          () => this.#lease ? this.#handle(code, message) : undefined,
+          (error) => this.#acquireFailed(code, error),
+        );
+      }
+    }
+    return this.#handle(code, message);
+  }
+
+  #handle(code: number, message: Uint8Array): void {
+    switch (code) {
+      case FrontendCode.Query:
+        return this.Query(message);
+      case FrontendCode.Parse:
+        return this.Parse(message);
+      case FrontendCode.Bind:
+        return this.Bind(message);
+      case FrontendCode.Describe:
+        return this.Describe(message);
+      case FrontendCode.Execute:
+        return this.Execute(message);
+      case FrontendCode.Close:
+        return this.Close(message);
+      case FrontendCode.FunctionCall:
+        return this.#refuse(
+          FrontendCode.Query,
+          new WireError(
+            SqlState.FeatureNotSupported,
+            "The function call protocol is not supported: use SELECT",
+          ),
+        );
+      default:
+        throw new ProtocolError(`Invalid frontend message type "${String.fromCharCode(code)}"`);
+    }
+  }
+
+  #acquireFailed(code: number, error: unknown): void {
+    if (!(error instanceof WireError) || error.severity === "FATAL") throw error;
+    this.#emit(errorResponse(error));
+    if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
+      this.#emit(readyForQuery(this.#status));
+    } else this.#discarding = true;
+  }
+
+  // ---- frontend message handlers ----
+
+  Query(message: Uint8Array): void {
+    const text = readQuery(message);
+    const audit: Audit = { text, started: performance.now(), rows: 0, outcome: "ok" };
+    const analysis = analyze(text, this.#scope);
+    if (!analysis.ok) {
+      return this.#refuse(FrontendCode.Query, refusalError(analysis.refusal), audit);
+    }
+    const lease = this.#lease!;
+    this.#note(analysis.statements);
+    this.#deallocate(lease, analysis.statements);
+    lease.state.unnamedKey = null; // a simple Query drops the unnamed statement
+    this.#push({ code: FrontendCode.Query, audit, positionMap: analysis.positionMap });
+    lease.write(analysis.text === text ? message : query(analysis.text));
+  }
+
+  Parse(message: Uint8Array): void {
+    const { name, text, paramTypes } = readParse(message);
+    const audit: Audit = { text, started: performance.now(), rows: 0, outcome: "ok" };
+    if (name.startsWith("lg_")) {
+      return this.#refuse(
+        FrontendCode.Parse,
+        new WireError(
+          SqlState.InsufficientPrivilege,
+          `Prepared statement names starting with lg_ are reserved: rename "${name}"`,
+        ),
+      );
+    }
+    if (name && this.#statements.has(name)) {
+      return this.#refuse(
+        FrontendCode.Parse,
+        new WireError(
+          SqlState.DuplicatePreparedStatement,
+          `Prepared statement "${name}" already exists`,
+        ),
+      );
+    }
+    const analysis = analyze(text, this.#scope);
+    if (!analysis.ok) {
+      return this.#refuse(FrontendCode.Parse, refusalError(analysis.refusal), audit);
+    }
+    this.#note(analysis.statements);
+    const lease = this.#lease!;
+    const state = lease.state;
+    const statement: ClientStatement = {
+      name,
+      text,
+      sql: analysis.text,
+      paramTypes,
+      key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
+      positionMap: analysis.positionMap,
+    };
+    this.#statements.set(name, statement);
+    const forget = () => {
+      if (this.#statements.get(name) === statement) this.#statements.delete(name);
+    };
+    const positionMap = analysis.positionMap;
+    if (name === "") {
+      state.unnamedKey = statement.key;
+      this.#push({
+        code: FrontendCode.Parse,
+        positionMap,
+        audit,
+        onError: () => {
+          state.unnamedKey = null;
+          forget();
+        },
+      });
+      lease.write(analysis.text === text ? message : parse("", statement.sql, paramTypes));
+      return;
+    }
+    if (state.statements.get(statement.key) !== undefined) {
+      return this.#local(PARSE_COMPLETE, forget);
+    }
+    const backendName = state.statements.add(statement.key);
+    this.#push({
+      code: FrontendCode.Parse,
+      positionMap,
+      audit,
+      onError: () => {
+        state.statements.delete(statement.key);
+        forget();
+      },
+    });
+    lease.write(parse(backendName, statement.sql, paramTypes));
+  }
+
+  Bind(message: Uint8Array): void {
+    const bind = readBind(message);
+    const statement = this.#statements.get(bind.statement);
+    if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(bind.statement));
+    const lease = this.#lease!;
+    const backendName = this.#prepare(lease, statement);
+    this.#portals.set(bind.portal.length ? decodeText(bind.portal) : "", statement);
+    this.#push({ code: FrontendCode.Bind, positionMap: statement.positionMap });
+    lease.write(backendName === bind.statement ? message : rebind(bind, backendName));
+  }
+
+  Describe(message: Uint8Array): void {
+    const { kind, name } = readTarget(message);
+    const lease = this.#lease!;
+    if (kind === 0x50) {
+      this.#push({ code: FrontendCode.Describe });
+      return lease.write(message);
+    }
+    const statement = this.#statements.get(name);
+    if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(name));
+    const backendName = this.#prepare(lease, statement);
+    this.#push({ code: FrontendCode.Describe });
+    lease.write(backendName === name ? message : target(FrontendCode.Describe, "S", backendName));
+  }
+
+  Execute(message: Uint8Array): void {
+    const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
+    const statement = this.#portals.get(portal);
+    this.#push({
+      code: FrontendCode.Execute,
+      positionMap: statement?.positionMap,
+      audit: {
+        text: statement?.text ?? `FETCH FROM "${portal}"`,
+        started: performance.now(),
+        rows: 0,
+        outcome: "ok",
+      },
+    });
+    this.#lease!.write(message);
+  }
+
+  Close(message: Uint8Array): void {
+    const { kind, name } = readTarget(message);
+    if (kind === 0x53) {
+      // Backend statements are shared by every client with the same SQL: only the client's name goes.
+      this.#statements.delete(name);
+      return this.#local(CLOSE_COMPLETE);
+    }
+    this.#portals.delete(name);
+    this.#push({ code: FrontendCode.Close });
+    this.#lease!.write(message);
+  }
+
+  Sync(message: Uint8Array): void {
+    this.#discarding = false;
+    if (!this.#lease) return this.#local(readyForQuery(this.#status));
+    this.#push({ code: FrontendCode.Sync });
+    this.#lease.write(message);
+  }
+
+  /** Session-level effects the door tracks, from a statement's analysis. */
+  #note(statements: StatementInfo[]): void {
+    for (const s of statements) {
+      if (s.changesSettings) this.#settingsDirty = true;
+      if (s.holdCursor) this.#holdCursors = true;
+      if (s.pins) this.#pinned = true;
+    }
+  }
+
+  /**
+   * DEALLOCATE of a protocol-level statement: the backend knows it under
+   * another name, so the door creates the client's name there first and lets
+   * the client's DEALLOCATE drop it.
+   */
+  #deallocate(lease: Lease, statements: StatementInfo[]): void {
+    for (const { deallocate: name } of statements) {
+      if (name === undefined) continue;
+      if (name === null) {
+        for (const key of [...this.#statements.keys()]) {
+          if (key !== "") this.#statements.delete(key);
+        }
+        lease.state.statements.clear();
+        continue;
+      }
+      if (!this.#statements.delete(name)) continue;
+      lease.write(target(FrontendCode.Close, "S", name));
+      this.#push({ code: FrontendCode.Close, injected: true, quiet: true });
+      lease.write(parse(name, "SELECT 1", NO_TYPES));
+      this.#push({ code: FrontendCode.Parse, injected: true, quiet: true });
+      lease.write(SYNC);
+      this.#push({ code: FrontendCode.Sync, injected: true, quiet: true });
+    }
+  }
+
+  /** The statement's name on the leased backend, parsing it there first when needed. */
+  #prepare(lease: Lease, statement: ClientStatement): string {
+    const state = lease.state;
+    if (statement.name === "") {
+      if (state.unnamedKey !== statement.key) {
+        state.unnamedKey = statement.key;
+        this.#push({
+          code: FrontendCode.Parse,
+          injected: true,
+          onError: () => (state.unnamedKey = null),
+        });
+        lease.write(parse("", statement.sql, statement.paramTypes));
+      }
+      return "";
+    }
+    let name = state.statements.get(statement.key);
+    if (name === undefined) {
+      name = state.statements.add(statement.key);
+      this.#push({
+        code: FrontendCode.Parse,
+        injected: true,
+        onError: () => state.statements.delete(statement.key),
+      });
+      lease.write(parse(name, statement.sql, statement.paramTypes));
+    }
+    return name;
+  }
+
+  /**
+   * Answers `error` in place of a message. The backend gets a statement
+   * that fails at the same point, so a transaction aborts and the rest of
+   * an extended batch is skipped exactly as PostgreSQL would; its error is
+   * replaced by this one.
+   */
+  #refuse(code: number, error: WireError, audit?: Audit): void {
+    const lease = this.#lease!;
+    lease.state.unnamedKey = null;
+    if (audit) audit.outcome = "denied";
+    if (code === FrontendCode.Query) {
+      this.#push({ code, refusal: error, audit });
+      lease.write(POISON_QUERY);
+    } else {
+      this.#push({ code: FrontendCode.Parse, refusal: error, audit });
+      lease.write(POISON_PARSE);
+    }
+  }
+
+  // ---- leases ----
+
+  /** Leases a backend: at once when one is ready (no promise), else after waiting. */
+  #acquire(): void | Promise<void> {
+    this.#abort ??= new AbortController();
+    let lease: Lease | Promise<Lease>;
+    try {
+      lease = this.#ctx.engine.acquire(this.#setup, this, {
+        signal: this.#abort.signal,
+        prefer: this.#lastLease,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!(lease instanceof Promise)) return this.#leased(lease);
+    this.#acquiring = true;
+    return lease.then(
+      (lease) => {
+        this.#acquiring = false;
+        if (this.closed) return lease.release(true);
+        this.#leased(lease);
+      },
+      (error) => {
+        this.#acquiring = false;
+        if (error instanceof WireError && error.severity === "FATAL") {
+          throw new WireError(error.code, this.#hide(error.message), error);
+        }
+        throw error;
+      },
+    );
+  }
+
+  #leased(lease: Lease): void {
+    this.#lease = lease;
+    this.#lastLease = lease;
+    this.#status = TxStatus.Idle;
+    for (const name of lease.state.statements.takeEvicted()) {
+      lease.write(target(FrontendCode.Close, "S", name));
+      this.#push({ code: FrontendCode.Close, injected: true, quiet: true });
+    }
+    this.#replaySettings(lease);
+  }
+
+  /** Puts the client's own settings on the backend, each in its own batch so one bad value stays alone. */
+  #replaySettings(lease: Lease): void {
+    if (lease.state.settings === this.#settings) return;
+    const changes = settingsDiff(lease.state.settings, this.#settings);
+    lease.state.settings = this.#settings; // maps are replaced, never changed in place
+    if (!changes.length) return;
+    lease.write(SET_CONFIG_PARSE);
+    this.#push({ code: FrontendCode.Parse, injected: true, quiet: true });
+    for (const [name, value] of changes) {
+      lease.write(bindText("", "", [name, value]));
+      this.#push({ code: FrontendCode.Bind, injected: true, quiet: true });
+      lease.write(EXECUTE_UNNAMED);
+      this.#push({
+        code: FrontendCode.Execute,
+        injected: true,
+        quiet: true,
+        onError: (fields) => this.#dropSetting(lease, name, fields),
+      });
+      lease.write(SYNC);
+      this.#push({ code: FrontendCode.Sync, injected: true, quiet: true });
+    }
+    lease.state.unnamedKey = null;
+  }
+
+  #dropSetting(lease: Lease, name: string, fields: [number, string][] | null): void {
+    const settings = new Map(this.#settings);
+    settings.delete(name);
+    this.#settings = settings;
+    lease.state.settings = settings;
+    const message = fields?.find(([code]) => code === ErrorField.Message)?.[1];
+    if (message && !this.ready) this.#startupError ??= `Startup parameter ${name}: ${message}`;
+  }
+
+  /**
+   * Reads back the session's settings and open cursors after statements
+   * that may have changed them, tells the client what changed, then sends
+   * the held ReadyForQuery (`rfq`) or calls `done`.
+   */
+  #capture(rfq: Uint8Array | null, done?: () => void): void {
+    const lease = this.#lease!;
+    const rows: (string | null)[][] = [];
+    lease.state.unnamedKey = null;
+    this.#push({
+      code: FrontendCode.Query,
+      injected: true,
+      quiet: true,
+      rows,
+      onDone: () => {
+        this.#captured(lease, rows);
+        if (rfq) this.#emit(rfq);
+        done?.();
+        if (this.#inFlight === 0) this.#maybeRelease();
+      },
+    });
+    lease.write(CAPTURE_QUERY);
+    lease.flush();
+  }
+
+  #captured(lease: Lease, rows: (string | null)[][]): void {
+    const before = this.#reported();
+    const captured = capturedSettings(rows);
+    const baseline = lease.state.baseline;
+    const settings = new Map<string, string>();
+    for (const [name, value] of captured) if (!baseline.has(name)) settings.set(name, value);
+    for (const [name, value] of baseline) if (captured.get(name) !== value) this.#tampered = true;
+    this.#settings = settings;
+    lease.state.settings = settings;
+    this.#settingsDirty = false;
+    this.#holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;
+    if (!this.ready) return;
+    for (const [name, value] of this.#reported()) {
+      if (before.get(name) !== value) this.#emit(parameterStatus(name, value));
+    }
+  }
+
+  /** Gives the backend back when the client has no session state on it. */
+  #maybeRelease(): void {
+    const lease = this.#lease;
+    if (
+      !lease || this.#inFlight > 0 || this.#status !== TxStatus.Idle || this.#holdCursors ||
+      this.#pinned || this.#settingsDirty
+    ) return;
+    this.#lease = null;
+    lease.release(!this.#tampered);
+    this.#tampered = false;
+  }
+
+  // ---- the pending FIFO ----
+
+  #push(item: Pending): void {
+    this.#items.push(item);
+  }
+
+  /** An answer of the door's own, in order after everything pending. */
+  #local(bytes: Uint8Array, onError?: () => void): void {
+    if (this.#inFlight === 0) this.#emit(bytes);
+    else this.#push({ code: 0, local: bytes, onError });
+  }
+
+  #peek(): Pending | undefined {
+    return this.#items[this.#head];
+  }
+
+  #take(): Pending {
+    const item = this.#items[this.#head]!;
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items.length = 0;
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  /** The head item is answered; the door's own answers right behind it go out too. */
+  #complete(): void {
+    const item = this.#take();
+    if (item.audit && item.code !== FrontendCode.Parse) this.#record(item.audit);
+    item.onDone?.();
+    while (this.#peek()?.local) {
+      const local = this.#take();
+      this.#emit(local.local!);
+      local.onDone?.();
+    }
+  }
+
+  // ---- backend replies ----
+
+  onBackendData(bytes: Uint8Array): void | Promise<void> {
+    if (this.closed) return;
+    this.#chunk = bytes;
+    this.#runStart = this.#runEnd = 0;
+    try {
+      for (let at = 0; at < bytes.length;) {
+        const end = at + 1 + readInt32(bytes, at + 1);
+        this.#msgEnd = end;
+        this.#reply(bytes[at], at, end);
+        at = end;
+      }
+      this.#emitRun();
+    } catch (error) {
+      this.#chunk = new Uint8Array(0);
+      this.#fail(error);
+      return;
+    }
+    this.#chunk = new Uint8Array(0);
+    this.#runStart = this.#runEnd = 0;
+    this.#flushClient();
+    if (this.#transport.backlog > HIGH_WATER) return this.#transport.drained();
+  }
+
+  onBackendLost(error: WireError): void {
+    this.#lease = null;
+    this.#lastLease = null;
+    this.#terminate(error);
+  }
+
+  /** One dispatch on the backend message type. */
+  #reply(code: number, at: number, end: number): void {
+    const head = this.#peek();
+    switch (code) {
+      case BackendCode.DataRow:
+        if (head?.rows) {
+          head.rows.push(readDataRow(this.#chunk.subarray(at, end)));
+          return this.#drop();
+        }
+        if (head?.audit) head.audit.rows++;
+        return this.#forward(head);
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended:
+        this.#forward(head);
+        if (head?.code === FrontendCode.Execute) this.#complete();
+        return;
+      case BackendCode.RowDescription:
+      case BackendCode.NoData:
+        this.#forward(head);
+        if (head?.code === FrontendCode.Describe) this.#complete();
+        return;
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete:
+        this.#forward(head);
+        if (head && head.code !== FrontendCode.Query) this.#complete();
+        return;
+      case BackendCode.ParameterDescription:
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyData:
+      case BackendCode.CopyDone:
+        return this.#forward(head);
+      case BackendCode.ReadyForQuery:
+        return this.ReadyForQuery(head, at);
+      case BackendCode.ErrorResponse:
+        return this.ErrorResponse(head, this.#chunk.subarray(at, end));
+      case BackendCode.NoticeResponse:
+        if (!head || head.injected) return this.#drop();
+        return this.#replace(this.#filter(this.#chunk.subarray(at, end), head.positionMap));
+      case BackendCode.CopyInResponse:
+        this.#drop();
+        this.#lease?.write(COPY_FAIL);
+        return this.#lease?.flush();
+      default:
+        // ParameterStatus (the door reports settings itself), notifications, anything else
+        return this.#drop();
+    }
+  }
+
+  ReadyForQuery(head: Pending | undefined, at: number): void {
+    this.#status = this.#chunk[at + 5];
+    this.lastActivity = performance.now();
+    if (!head || (head.code !== FrontendCode.Sync && head.code !== FrontendCode.Query)) {
+      return this.#drop();
+    }
+    if (head.injected) {
+      this.#drop();
+      return this.#complete();
+    }
+    if (
+      this.#inFlight === 1 && this.#status === TxStatus.Idle &&
+      (this.#settingsDirty || this.#holdCursors)
+    ) {
+      const rfq = this.#chunk.slice(at, this.#msgEnd);
+      this.#drop();
+      this.#complete();
+      return this.#capture(rfq);
+    }
+    this.#pass();
+    this.#complete();
+    if (this.#inFlight === 0) this.#maybeRelease();
+  }
+
+  ErrorResponse(head: Pending | undefined, frame: Uint8Array): void {
+    if (!head) return this.#replace(this.#filter(frame));
+    if (head.quiet) this.#drop();
+    else {this.#replace(
+        head.refusal ? errorResponse(head.refusal) : this.#filter(frame, head.positionMap),
+      );}
+    if (head.audit) head.audit.outcome = head.refusal ? "denied" : "error";
+    if (head.code === FrontendCode.Query) return; // ReadyForQuery follows
+    // Extended protocol: the backend skips the rest of the batch until Sync.
+    const failed = this.#take();
+    if (failed.audit) this.#record(failed.audit);
+    failed.onError?.(decodeFields(frame));
+    for (let item = this.#peek(); item && item.code !== FrontendCode.Sync; item = this.#peek()) {
+      this.#take().onError?.(null);
+    }
+    if (!this.#peek()) this.#discarding = true;
+  }
+
+  // ---- output ----
+
+  /** The current backend message goes to the client with the ones around it, uncopied. */
+  #pass(): void {
+    this.#runEnd = this.#msgEnd;
+  }
+
+  #drop(): void {
+    this.#emitRun();
+    this.#runStart = this.#runEnd = this.#msgEnd;
+  }
+
+  #forward(head: Pending | undefined): void {
+    if (!head || head.injected) this.#drop();
+    else this.#pass();
+  }
+
+  #replace(bytes: Uint8Array): void {
+    this.#drop();
+    this.#out.push(bytes);
+  }
+
+  #emitRun(): void {
+    if (this.#runEnd > this.#runStart) {
+      this.#out.push(this.#chunk.subarray(this.#runStart, this.#runEnd));
+    }
+    this.#runStart = this.#runEnd;
+  }
+
+  /** Sends bytes of the door's own after whatever is ahead of them. */
+  #emit(bytes: Uint8Array): void {
+    this.#emitRun();
+    this.#out.push(bytes);
+  }
+
+  #flushClient(): void {
+    if (!this.#out.length) return;
+    const out = this.#out;
+    this.#out = [];
+    for (const part of out) this.#transport.write(part);
+  }
+
+  /** A backend error or notice with positions mapped back and physical names hidden. */
+  #filter(frame: Uint8Array, positionMap?: (pos: number) => number): Uint8Array {
+    const fields = decodeFields(frame);
+    for (const field of fields) {
+      if (field[0] === ErrorField.Position && positionMap) {
+        field[1] = String(positionMap(Number(field[1])));
+      } else if (TEXT_FIELDS.has(field[0])) field[1] = this.#hide(field[1]);
+    }
+    return encodeFields(frame[0], fields);
+  }
+
+  /** Physical names and the door's statement names replaced by what the client knows. */
+  #hide(text: string): string {
+    let out = hidePhysicalNames(text, this.#scope);
+    const cache = this.#lease?.state.statements;
+    if (cache && out.includes('"lg_p')) {
+      for (const statement of this.#statements.values()) {
+        const name = cache.peek(statement.key);
+        if (name) out = out.replaceAll(`"${name}"`, `"${statement.name}"`);
+      }
+    }
+    return out;
+  }
+
+  #record(audit: Audit): void {
+    this.#ctx.svc.audit.record({
+      ...this.#auditBase,
+      outcome: audit.outcome,
+      detail: audit.text,
+      rows: audit.rows,
+      durationMs: Math.round((performance.now() - audit.started) * 1000) / 1000,
+    });
+  }
+
+  // ---- from the door ----
+
+  /** A CancelRequest for this connection. */
+  cancel(): void {
+    if (this.#acquiring) {
+      this.#abort?.abort();
+      this.#abort = null;
+    } else if (this.#lease && this.#inFlight > 0) this.#lease.cancel();
+  }
+
+  /** Closes the connection if it sat idle too long; called about once a second. */
+  checkIdle(now: number, settings: SqlDoorSettings): void {
+    if (this.closed || this.#acquiring || this.#inFlight > 0) return;
+    const idle = now - this.lastActivity;
+    if (!this.ready) {
+      if (idle > 60_000) {
+        this.#terminate(fatal(SqlState.ProtocolViolation, "Login took too long: reconnect"));
+      }
+    } else if (this.#lease) {
+      if (idle > Math.min(settings.idleInTransactionSeconds * 1000, this.#ctx.maxIdleLeaseMs)) {
+        this.#terminate(fatal(
+          SqlState.IdleInTransactionTimeout,
+          "Terminating connection because it was idle in a transaction for too long: commit or roll back sooner",
+        ));
+      }
+    } else if (idle > settings.idleTimeoutMinutes * 60_000) {
+      this.#terminate(
+        fatal(
+          SqlState.IdleSessionTimeout,
+          "Terminating connection after it was idle for too long: reconnect",
+        ),
+      );
+    }
+  }
+
+  /** Ends the connection (SQL door switched off, shutdown). */
+  shutdown(message: string): void {
+    this.#terminate(fatal(SqlState.AdminShutdown, message));
+  }
+
+  #cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#abort?.abort();
+    const lease = this.#lease;
+    this.#lease = null;
+    if (lease) {
+      const busy = this.#inFlight > 0;
+      if (busy) lease.cancel();
+      lease.release(
+        !busy && this.#status === TxStatus.Idle && !this.#holdCursors && !this.#pinned &&
+          !this.#tampered,
+      );
+    }
+    this.#items = [];
+    this.#head = 0;
+    this.#ctx.leave(this);
+    this.#transport.end();
+  }
+}
+
+function missingStatement(name: string): WireError {
+  return new WireError(
+    SqlState.InvalidSqlStatementName,
+    name
+      ? `Prepared statement "${name}" does not exist`
+      : "Unnamed prepared statement does not exist",
+  );
+}
