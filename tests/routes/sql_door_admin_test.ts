@@ -55,6 +55,7 @@ backendTest("POST /admin/sql-door saves the settings and audits the change", asy
   assert.equal(saved.status, 303);
   assert.equal(saved.headers.get("location"), `${PAGE}?notice=Settings+saved`);
   assert.deepEqual(await t.svc.settings.get(sqlDoorSettings), {
+    ...sqlDoorSettings.defaults,
     enabled: true,
     port: 6543,
     hostOverride: "db.lab.example",

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
+import { getContainerByPath, getPolicy, setPolicy } from "../../src/data/containers.ts";
 import { createUser, updateUser } from "../../src/data/users.ts";
+import { createExternalApp, updateExternalApp } from "../../src/tokens/apps.ts";
 import { Reader } from "../../wire/bytes.ts";
 import { AuthCode } from "../../wire/message_codes.ts";
 import { query, saslInitialResponse, startupMessage } from "../../wire/messages.ts";
@@ -88,11 +90,12 @@ backendTest(
     });
     assert.equal(inactive.code, "28000");
     assert.match(inactive.message, /deactivated/);
-    await createUser(t.svc, t.admin, {
+    const lims = await createExternalApp(t.svc, t.admin, { id: "lims", entryPoints: ["rest"] });
+    const robot = await createUser(t.svc, t.admin, {
       email: "robot@example.org",
       password: "robot-password-1",
       userType: "app",
-      externalAppId: "lims",
+      externalAppId: lims.id,
     });
     const app = await refusal(fx.port, {
       user: "robot@example.org",
@@ -101,6 +104,23 @@ backendTest(
     });
     assert.equal(app.code, "28000");
     assert.match(app.message, /External app accounts/);
+    // Once the app allows the SQL entry point, its user signs in like anyone else.
+    await updateExternalApp(t.svc, t.admin, lims.id, { entryPoints: ["rest", "sql"] });
+    await setPolicy(t.svc, t.admin, FOLDER, {
+      inherit: false,
+      assignments: [
+        ...(await getPolicy(t.svc, (await getContainerByPath(t.svc, FOLDER))!))
+          .assignments,
+        { principalId: robot.id, role: "reader" },
+      ],
+    });
+    await using allowed = await RawClient.connect(fx.port, {
+      user: "robot@example.org",
+      password: "robot-password-1",
+      database: FOLDER,
+    });
+    allowed.send(query("select count(*) from lists.samples"));
+    assert.deepEqual(rowsOf(await allowed.until()), [["3"]]);
   },
 );
 
