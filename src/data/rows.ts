@@ -1,0 +1,517 @@
+/**
+ * Rows of a list: select with filters, sort and paging; insert, update and
+ * delete in one transaction each; CSV/TSV import that either loads every
+ * row or changes nothing; CSV export.
+ */
+import { parse as parseCsv } from "csv-parse/sync";
+import { type RawBuilder, sql } from "kysely";
+import { type Actor, auditActor } from "../auth/actor.ts";
+import { badRequest, LabgateError, notFound } from "../errors.ts";
+import { Permission } from "../security/permissions.ts";
+import type { Services } from "../services.ts";
+import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
+import { requireContainer } from "./containers.ts";
+import type { ListDefinition } from "./lists.ts";
+
+export type Row = Record<string, JsonValue>;
+type Column = ListDefinition["columns"][number];
+
+export const FILTER_OPS = [
+  "eq",
+  "neq",
+  "gt",
+  "gte",
+  "lt",
+  "lte",
+  "contains",
+  "doesnotcontain",
+  "startswith",
+  "doesnotstartwith",
+  "in",
+  "notin",
+  "isblank",
+  "isnonblank",
+] as const;
+export type FilterOp = typeof FILTER_OPS[number];
+
+export interface Filter {
+  column: string;
+  op: FilterOp;
+  /** One value, or several for `in`/`notin`; none for `isblank`/`isnonblank`. */
+  value?: unknown;
+}
+
+export interface RowQuery {
+  /** Column names to return; all when absent. */
+  columns?: string[];
+  filters?: Filter[];
+  sort?: { column: string; descending?: boolean }[];
+  limit?: number;
+  offset?: number;
+}
+
+export interface RowError {
+  /** 1-based: the data row of an import (header not counted), or the index in a request. */
+  row: number;
+  column?: string;
+  message: string;
+}
+
+export const MAX_ROWS_PER_REQUEST = 100_000;
+const MAX_REPORTED_ERRORS = 100;
+
+/** Finds a column by its name or physical name, ignoring case. */
+export function findColumn(def: ListDefinition, name: string): Column | undefined {
+  const lower = name.trim().toLowerCase();
+  return def.columns.find((c) => c.column_name === lower || c.name.toLowerCase() === lower);
+}
+
+function requireColumn(def: ListDefinition, name: string): Column {
+  const column = findColumn(def, name);
+  if (!column) {
+    throw badRequest(
+      `List ${def.list.name} has no column "${name}" (columns: ${
+        def.columns.map((c) => c.name).join(", ")
+      })`,
+    );
+  }
+  return column;
+}
+
+const table = (def: ListDefinition) => sql.table(def.qualifiedTable);
+const ref = (c: Column) => sql.ref(c.column_name);
+
+function selectList(columns: Column[]): RawBuilder<unknown> {
+  return sql.join(columns.map((c) => sql`${ref(c)}::text as ${sql.ref(c.column_name)}`));
+}
+
+function toRow(columns: Column[], record: Record<string, string | null>): Row {
+  const row: Row = {};
+  for (const c of columns) row[c.name] = outputValue(c.type, record[c.column_name]);
+  return row;
+}
+
+function typedValue(column: Column, value: unknown): RawBuilder<unknown> {
+  const parsed = parseValue(column.type, value);
+  if (!parsed.ok) throw badRequest(`Filter on ${column.name}: ${parsed.error}`);
+  return sql`cast(${parsed.text} as ${sql.raw(typeSql(column))})`;
+}
+
+function typeSql(column: Column): string {
+  return {
+    Text: "text",
+    Integer: "integer",
+    BigInteger: "bigint",
+    Decimal: "numeric",
+    Double: "double precision",
+    Boolean: "boolean",
+    Date: "date",
+    DateTime: "timestamp",
+    Timestamp: "timestamptz",
+    UUID: "uuid",
+    JSON: "jsonb",
+  }[column.type];
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (m) => "\\" + m);
+}
+
+function filterSql(def: ListDefinition, filter: Filter): RawBuilder<unknown> {
+  const column = requireColumn(def, filter.column);
+  const col = ref(column);
+  const text = () => {
+    if (filter.value === undefined || filter.value === null) {
+      throw badRequest(`Filter ${filter.op} on ${column.name} needs a value`);
+    }
+    return escapeLike(String(filter.value));
+  };
+  const values = () => {
+    const list = Array.isArray(filter.value) ? filter.value : String(filter.value ?? "").split(";");
+    if (!list.length) throw badRequest(`Filter ${filter.op} on ${column.name} needs values`);
+    return sql.join(list.map((v) => typedValue(column, v)));
+  };
+  switch (filter.op) {
+    case "eq":
+      return sql`${col} = ${typedValue(column, filter.value)}`;
+    case "neq":
+      return sql`${col} is distinct from ${typedValue(column, filter.value)}`;
+    case "gt":
+      return sql`${col} > ${typedValue(column, filter.value)}`;
+    case "gte":
+      return sql`${col} >= ${typedValue(column, filter.value)}`;
+    case "lt":
+      return sql`${col} < ${typedValue(column, filter.value)}`;
+    case "lte":
+      return sql`${col} <= ${typedValue(column, filter.value)}`;
+    case "contains":
+      return sql`${col}::text ilike ${"%" + text() + "%"}`;
+    case "doesnotcontain":
+      return sql`(${col} is null or ${col}::text not ilike ${"%" + text() + "%"})`;
+    case "startswith":
+      return sql`${col}::text ilike ${text() + "%"}`;
+    case "doesnotstartwith":
+      return sql`(${col} is null or ${col}::text not ilike ${text() + "%"})`;
+    case "in":
+      return sql`${col} in (${values()})`;
+    case "notin":
+      return sql`(${col} is null or ${col} not in (${values()}))`;
+    case "isblank":
+      return sql`${col} is null`;
+    case "isnonblank":
+      return sql`${col} is not null`;
+    default:
+      throw badRequest(`Unknown filter "${filter.op}": use one of ${FILTER_OPS.join(", ")}`);
+  }
+}
+
+/** Rows matching `query`, and how many match in all. Needs Read. */
+export async function selectRows(
+  svc: Services,
+  actor: Actor | null,
+  def: ListDefinition,
+  query: RowQuery = {},
+): Promise<{ rows: Row[]; total: number; columns: Column[] }> {
+  await requireContainer(svc, actor, { id: def.container.id }, Permission.READ);
+  const columns = query.columns?.length
+    ? query.columns.map((c) => requireColumn(def, c))
+    : def.columns;
+  const filters = (query.filters ?? []).map((f) => filterSql(def, f));
+  const where = filters.length ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
+  const keyColumn = def.columns.find((c) => c.column_name === def.list.key_column)!;
+  const sorts = [
+    ...(query.sort ?? []).map((s) =>
+      sql`${ref(requireColumn(def, s.column))} ${sql.raw(s.descending ? "desc" : "asc")}`
+    ),
+    sql`${ref(keyColumn)} asc`,
+  ];
+  const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
+  const offset = Math.max(query.offset ?? 0, 0);
+  const root = svc.database.root;
+  const { rows } = await sql<Record<string, string | null>>`
+    select ${selectList(columns)} from ${table(def)} ${where}
+    order by ${sql.join(sorts)} limit ${limit} offset ${offset}
+  `.execute(root);
+  const count = await sql<{ n: number }>`select count(*)::int as n from ${table(def)} ${where}`
+    .execute(root);
+  return { rows: rows.map((r) => toRow(columns, r)), total: count.rows[0].n, columns };
+}
+
+/** Checks input rows against the columns: database texts per column, or every error found. */
+function checkRows(
+  def: ListDefinition,
+  rows: Record<string, unknown>[],
+  mode: "insert" | "update",
+): { values: Map<Column, string | null>[]; errors: RowError[] } {
+  const errors: RowError[] = [];
+  const values = rows.map((input, index) => {
+    const row = new Map<Column, string | null>();
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      errors.push({ row: index + 1, message: "Each row must be an object of column: value" });
+      return row;
+    }
+    for (const [name, value] of Object.entries(input)) {
+      const column = findColumn(def, name);
+      if (!column) {
+        errors.push({ row: index + 1, column: name, message: `Unknown column "${name}"` });
+        continue;
+      }
+      if (column.column_name === def.list.key_column && def.list.key_auto && mode === "insert") {
+        if (value !== null && value !== undefined && value !== "") {
+          errors.push({
+            row: index + 1,
+            column: column.name,
+            message: `${column.name} is assigned automatically; leave it out`,
+          });
+        }
+        continue;
+      }
+      const parsed = parseValue(column.type, value);
+      if (!parsed.ok) {
+        errors.push({ row: index + 1, column: column.name, message: parsed.error });
+        continue;
+      }
+      row.set(column, parsed.text);
+    }
+    for (const column of def.columns) {
+      const auto = def.list.key_auto && column.column_name === def.list.key_column;
+      const isKey = column.column_name === def.list.key_column;
+      const missing = row.has(column) ? row.get(column) === null : mode === "insert" || isKey;
+      const needed = mode === "insert" ? column.required && !auto : isKey || column.required;
+      if (missing && needed && !(mode === "update" && !row.has(column) && !isKey)) {
+        errors.push({ row: index + 1, column: column.name, message: `${column.name} is required` });
+      }
+    }
+    return row;
+  });
+  return { values, errors };
+}
+
+function rowErrors(action: string, errors: RowError[]): LabgateError {
+  const first = errors[0];
+  const where = `Row ${first.row}${first.column ? `, column ${first.column}` : ""}`;
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more errors)` : "";
+  return badRequest(`${action} failed, nothing was changed: ${where}: ${first.message}${more}`, {
+    errors: errors.slice(0, MAX_REPORTED_ERRORS),
+  });
+}
+
+/** Turns a database error on list data into a clear message with no physical names. */
+function dataError(def: ListDefinition, error: unknown, action: string): LabgateError {
+  const e = error as { code?: string; detail?: string; message?: string };
+  const detail = (e.detail ?? "").replaceAll(def.qualifiedTable, def.list.name);
+  if (e.code === "23505") {
+    return badRequest(`${action} failed, nothing was changed: ${detail || "duplicate key"}`);
+  }
+  if (e.code?.startsWith("22") || e.code?.startsWith("23")) {
+    const message = (e.message ?? "").replaceAll(def.qualifiedTable, def.list.name);
+    return badRequest(`${action} failed, nothing was changed: ${message}`);
+  }
+  throw error;
+}
+
+async function insertChecked(
+  svc: Services,
+  def: ListDefinition,
+  values: Map<Column, string | null>[],
+): Promise<Row[]> {
+  const inserted: Row[] = [];
+  const columns = def.columns;
+  await svc.database.root.transaction().execute(async (trx) => {
+    const width = Math.max(columns.length, 1);
+    const batchSize = Math.max(1, Math.floor(30_000 / width));
+    for (let start = 0; start < values.length; start += batchSize) {
+      const batch = values.slice(start, start + batchSize);
+      const given = columns.filter((c) => batch.some((row) => row.has(c)));
+      const statement = given.length
+        ? sql`insert into ${table(def)} (${sql.join(given.map(ref))}) values ${
+          sql.join(batch.map((row) =>
+            sql`(${
+              sql.join(given.map((c) =>
+                row.has(c) ? sql`cast(${row.get(c)} as ${sql.raw(typeSql(c))})` : sql`default`
+              ))
+            })`
+          ))
+        } returning ${selectList(columns)}`
+        : sql`insert into ${table(def)} default values returning ${selectList(columns)}`;
+      const { rows } = await statement.execute(trx);
+      for (const r of rows as Record<string, string | null>[]) inserted.push(toRow(columns, r));
+    }
+  });
+  return inserted;
+}
+
+function audit(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  event: string,
+  rows: number,
+) {
+  svc.audit.record({
+    ...auditActor(actor),
+    event,
+    outcome: "ok",
+    containerId: def.container.id,
+    containerPath: def.container.path,
+    detail: def.list.name,
+    rows,
+  });
+}
+
+/** Inserts rows in one transaction and returns them as stored. Needs Insert. */
+export async function insertRows(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  rows: Record<string, unknown>[],
+): Promise<Row[]> {
+  await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
+  if (!Array.isArray(rows) || rows.length === 0) throw badRequest("No rows to insert");
+  if (rows.length > MAX_ROWS_PER_REQUEST) {
+    throw badRequest(`At most ${MAX_ROWS_PER_REQUEST} rows per request`);
+  }
+  const { values, errors } = checkRows(def, rows, "insert");
+  if (errors.length) throw rowErrors("Insert", errors);
+  let inserted: Row[];
+  try {
+    inserted = await insertChecked(svc, def, values);
+  } catch (error) {
+    throw dataError(def, error, "Insert");
+  }
+  audit(svc, actor, def, "rows.insert", inserted.length);
+  return inserted;
+}
+
+/** Updates rows by key in one transaction; every key must exist. Needs Update. */
+export async function updateRows(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  rows: Record<string, unknown>[],
+): Promise<Row[]> {
+  await requireContainer(svc, actor, { id: def.container.id }, Permission.UPDATE);
+  if (!Array.isArray(rows) || rows.length === 0) throw badRequest("No rows to update");
+  const { values, errors } = checkRows(def, rows, "update");
+  if (errors.length) throw rowErrors("Update", errors);
+  const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
+  const updated: Row[] = [];
+  try {
+    await svc.database.root.transaction().execute(async (trx) => {
+      for (const [index, row] of values.entries()) {
+        const sets = [...row].filter(([c]) => c !== key).map(([c, v]) =>
+          sql`${ref(c)} = cast(${v} as ${sql.raw(typeSql(c))})`
+        );
+        const keyValue = sql`cast(${row.get(key)} as ${sql.raw(typeSql(key))})`;
+        const { rows: changed } = sets.length
+          ? await sql<Record<string, string | null>>`update ${table(def)} set ${sql.join(sets)}
+              where ${ref(key)} = ${keyValue} returning ${selectList(def.columns)}`.execute(trx)
+          : await sql<Record<string, string | null>>`select ${selectList(def.columns)}
+              from ${table(def)} where ${ref(key)} = ${keyValue}`.execute(trx);
+        if (!changed.length) {
+          throw rowErrors("Update", [{
+            row: index + 1,
+            column: key.name,
+            message: `no row has ${key.name} = ${row.get(key)}`,
+          }]);
+        }
+        updated.push(toRow(def.columns, changed[0]));
+      }
+    });
+  } catch (error) {
+    if (error instanceof LabgateError) throw error;
+    throw dataError(def, error, "Update");
+  }
+  audit(svc, actor, def, "rows.update", updated.length);
+  return updated;
+}
+
+/** Deletes rows by key in one transaction; every key must exist. Needs Delete. */
+export async function deleteRows(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  keys: unknown[],
+): Promise<Row[]> {
+  await requireContainer(svc, actor, { id: def.container.id }, Permission.DELETE);
+  if (!Array.isArray(keys) || keys.length === 0) throw badRequest("No rows to delete");
+  const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
+  const errors: RowError[] = [];
+  const texts = keys.map((k, i) => {
+    const parsed = parseValue(key.type, k);
+    if (!parsed.ok || parsed.text === null) {
+      errors.push({ row: i + 1, column: key.name, message: parsed.ok ? "key is empty" : parsed.error });
+    }
+    return parsed.ok ? parsed.text : null;
+  });
+  if (errors.length) throw rowErrors("Delete", errors);
+  const deleted = await svc.database.root.transaction().execute(async (trx) => {
+    const { rows } = await sql<Record<string, string | null>>`delete from ${table(def)}
+      where ${ref(key)} in (${
+      sql.join(texts.map((t) => sql`cast(${t} as ${sql.raw(typeSql(key))})`))
+    })
+      returning ${selectList(def.columns)}`.execute(trx);
+    const found = new Set(rows.map((r) => r[key.column_name]));
+    const missing = [...new Set(texts)].filter((t) => !found.has(t as string));
+    if (missing.length) {
+      throw notFound(
+        `Delete failed, nothing was changed: no row has ${key.name} = ${missing.slice(0, 10).join(", ")}`,
+      );
+    }
+    return rows.map((r) => toRow(def.columns, r));
+  });
+  audit(svc, actor, def, "rows.delete", deleted.length);
+  return deleted;
+}
+
+export type ImportFormat = "csv" | "tsv";
+
+/** Guesses the delimiter from the header line. */
+export function detectFormat(text: string): ImportFormat {
+  const header = text.slice(0, text.search(/\r?\n|$/));
+  return header.split("\t").length > header.split(",").length ? "tsv" : "csv";
+}
+
+/**
+ * Imports CSV/TSV text (header row of column names, then data rows). Every
+ * row is checked first; if any is bad, or the database refuses one, nothing
+ * is imported and every error found is reported with its row number.
+ */
+export async function importRows(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  input: { text: string; format?: ImportFormat },
+): Promise<{ inserted: number }> {
+  await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
+  const format = input.format ?? detectFormat(input.text);
+  let records: string[][];
+  try {
+    records = parseCsv(input.text, {
+      delimiter: format === "tsv" ? "\t" : ",",
+      bom: true,
+      skip_empty_lines: true,
+      relax_quotes: format === "tsv",
+      quote: format === "tsv" ? false : '"',
+    }) as string[][];
+  } catch (error) {
+    throw badRequest(`Import failed, nothing was changed: the file is not valid ${format.toUpperCase()}: ${
+      (error as Error).message
+    }`);
+  }
+  if (records.length < 2) throw badRequest("Import failed: the file needs a header row and at least one data row");
+  const [header, ...data] = records;
+  const unknown = header.filter((h) => !findColumn(def, h));
+  if (unknown.length) {
+    throw badRequest(
+      `Import failed, nothing was changed: unknown column${unknown.length > 1 ? "s" : ""} ${
+        unknown.map((u) => `"${u}"`).join(", ")
+      } (the list has: ${def.columns.map((c) => c.name).join(", ")})`,
+    );
+  }
+  if (data.length > MAX_ROWS_PER_REQUEST * 10) {
+    throw badRequest(`Import failed: at most ${MAX_ROWS_PER_REQUEST * 10} rows per file`);
+  }
+  const objects = data.map((cells) => Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""])));
+  const { values, errors } = checkRows(def, objects, "insert");
+  const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
+  if (!def.list.key_auto) {
+    const firstSeen = new Map<string | null, number>();
+    values.forEach((row, i) => {
+      const k = row.get(key) ?? null;
+      if (k === null) return;
+      const earlier = firstSeen.get(k);
+      if (earlier !== undefined) {
+        errors.push({
+          row: i + 1,
+          column: key.name,
+          message: `duplicate key ${k} (also on row ${earlier})`,
+        });
+      } else firstSeen.set(k, i + 1);
+    });
+  }
+  if (errors.length) {
+    errors.sort((a, b) => a.row - b.row);
+    throw rowErrors("Import", errors);
+  }
+  try {
+    await insertChecked(svc, def, values);
+  } catch (error) {
+    throw dataError(def, error, "Import");
+  }
+  audit(svc, actor, def, "rows.import", values.length);
+  return { inserted: values.length };
+}
+
+function csvCell(value: JsonValue): string {
+  if (value === null) return "";
+  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) || /^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** CSV text of `rows` with a header of column names. */
+export function toCsv(columns: { name: string }[], rows: Row[]): string {
+  const lines = [columns.map((c) => csvCell(c.name)).join(",")];
+  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c.name] ?? null)).join(","));
+  return lines.join("\r\n") + "\r\n";
+}

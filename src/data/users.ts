@@ -1,0 +1,209 @@
+/** Users and their passwords. Managing other users needs Site Admin. */
+import { sql } from "kysely";
+import { type Actor, auditActor } from "../auth/actor.ts";
+import type { User, UserType } from "../db/schema.ts";
+import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
+import { createVerifier, formatVerifier } from "../security/scram.ts";
+import type { Services } from "../services.ts";
+
+const EMAIL = /^[^\s@<>"',;]+@[^\s@<>"',;]+$/;
+export const MIN_PASSWORD_LENGTH = 8;
+
+/** A user as shown to admins and APIs: never the verifier. */
+export interface UserView {
+  id: number;
+  email: string;
+  displayName: string;
+  department: string;
+  active: boolean;
+  userType: UserType;
+  externalAppId: string | null;
+  hasPassword: boolean;
+  createdAt: Date;
+  lastLoginAt: Date | null;
+}
+
+export function userView(u: User): UserView {
+  return {
+    id: u.id,
+    email: u.email,
+    displayName: u.display_name,
+    department: u.department,
+    active: u.active,
+    userType: u.user_type,
+    externalAppId: u.external_app_id,
+    hasPassword: u.password_verifier !== null,
+    createdAt: u.created_at,
+    lastLoginAt: u.last_login_at,
+  };
+}
+
+export async function requireSiteAdmin(svc: Services, actor: Actor): Promise<void> {
+  if (!await svc.permissions.isSiteAdmin(actor.userId)) {
+    throw forbidden("Only a site admin can do that");
+  }
+}
+
+export async function getUserByEmail(svc: Services, email: string): Promise<User | undefined> {
+  return await svc.db.selectFrom("users").selectAll()
+    .where(sql`lower(email)`, "=", email.trim().toLowerCase()).executeTakeFirst();
+}
+
+export async function getUser(svc: Services, id: number): Promise<User | undefined> {
+  return await svc.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw badRequest(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (password.length > 1024) throw badRequest("Password must be at most 1024 characters");
+}
+
+export async function passwordVerifier(svc: Services, password: string): Promise<string> {
+  checkPassword(password);
+  return formatVerifier(await createVerifier(password, { iterations: svc.config.scramIterations }));
+}
+
+export interface UserInput {
+  email: string;
+  displayName?: string;
+  department?: string;
+  active?: boolean;
+  userType?: UserType;
+  externalAppId?: string | null;
+  password?: string;
+  mustChangePassword?: boolean;
+}
+
+function checkUserType(type: UserType, appId: string | null | undefined): void {
+  if (type !== "normal" && type !== "app") {
+    throw badRequest(`User type must be "normal" or "app", got "${type}"`);
+  }
+  if (type === "app" && !appId) {
+    throw badRequest("An external app user must name its external app");
+  }
+  if (type === "normal" && appId) {
+    throw badRequest("Only external app users belong to an external app");
+  }
+}
+
+/** Creates a user; `actor` null only for the first-start bootstrap. */
+export async function createUser(
+  svc: Services,
+  actor: Actor | null,
+  input: UserInput,
+): Promise<User> {
+  if (actor) await requireSiteAdmin(svc, actor);
+  const email = input.email.trim();
+  if (!EMAIL.test(email) || email.length > 254) throw badRequest(`"${email}" is not a valid email`);
+  const userType = input.userType ?? "normal";
+  checkUserType(userType, input.externalAppId);
+  if (await getUserByEmail(svc, email)) throw conflict(`A user with email ${email} already exists`);
+  const verifier = input.password ? await passwordVerifier(svc, input.password) : null;
+  const user = await svc.db.transaction().execute(async (trx) => {
+    const { id } = await trx.insertInto("principals").values({ kind: "user" }).returning("id")
+      .executeTakeFirstOrThrow();
+    return await trx.insertInto("users").values({
+      id,
+      email,
+      display_name: input.displayName?.trim() || email.split("@")[0],
+      department: input.department?.trim() ?? "",
+      active: input.active ?? true,
+      user_type: userType,
+      external_app_id: userType === "app" ? input.externalAppId! : null,
+      password_verifier: verifier,
+      must_change_password: input.mustChangePassword ?? false,
+    }).returningAll().executeTakeFirstOrThrow();
+  });
+  if (actor) {
+    svc.audit.record({
+      ...auditActor(actor),
+      event: "user.create",
+      outcome: "ok",
+      detail: `${user.email} (${user.user_type})`,
+    });
+  }
+  return user;
+}
+
+/** Changes a user's profile, type, active flag or password; needs Site Admin. */
+export async function updateUser(
+  svc: Services,
+  actor: Actor,
+  id: number,
+  input: Partial<UserInput>,
+): Promise<User> {
+  await requireSiteAdmin(svc, actor);
+  const user = await getUser(svc, id);
+  if (!user) throw notFound(`No user with id ${id}`);
+  const userType = input.userType ?? user.user_type;
+  const appId = input.externalAppId !== undefined ? input.externalAppId : user.external_app_id;
+  checkUserType(userType, userType === "normal" && input.userType ? null : appId);
+  if (input.active === false && id === actor.userId) {
+    throw badRequest("You cannot deactivate your own account");
+  }
+  let email = user.email;
+  if (input.email !== undefined && input.email.trim() !== user.email) {
+    email = input.email.trim();
+    if (!EMAIL.test(email)) throw badRequest(`"${email}" is not a valid email`);
+    const other = await getUserByEmail(svc, email);
+    if (other && other.id !== id) throw conflict(`A user with email ${email} already exists`);
+  }
+  const updated = await svc.db.updateTable("users").set({
+    email,
+    display_name: input.displayName?.trim() || user.display_name,
+    department: input.department?.trim() ?? user.department,
+    active: input.active ?? user.active,
+    user_type: userType,
+    external_app_id: userType === "app" ? appId : null,
+    ...(input.password ? { password_verifier: await passwordVerifier(svc, input.password) } : {}),
+    ...(input.mustChangePassword !== undefined
+      ? { must_change_password: input.mustChangePassword }
+      : {}),
+  }).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+  svc.permissions.invalidate();
+  svc.audit.record({
+    ...auditActor(actor),
+    event: "user.update",
+    outcome: "ok",
+    detail: JSON.stringify({
+      user: updated.email,
+      changed: Object.keys(input).filter((k) => k !== "password").concat(
+        input.password ? ["password"] : [],
+      ),
+    }),
+  });
+  return updated;
+}
+
+/** A user changes their own password, proving the current one. */
+export async function changeOwnPassword(
+  svc: Services,
+  actor: Actor,
+  input: { newPassword: string },
+): Promise<void> {
+  const verifier = await passwordVerifier(svc, input.newPassword);
+  await svc.db.updateTable("users")
+    .set({ password_verifier: verifier, must_change_password: false })
+    .where("id", "=", actor.userId).execute();
+  svc.audit.record({ ...auditActor(actor), event: "password.change", outcome: "ok" });
+}
+
+export async function listUsers(
+  svc: Services,
+  actor: Actor,
+  options: { userType?: UserType } = {},
+): Promise<UserView[]> {
+  await requireSiteAdmin(svc, actor);
+  let query = svc.db.selectFrom("users").selectAll().orderBy(sql`lower(email)`);
+  if (options.userType) query = query.where("user_type", "=", options.userType);
+  return (await query.execute()).map(userView);
+}
+
+/** Named users: the seat count, which leaves external app users out. */
+export async function countSeats(svc: Services): Promise<number> {
+  const row = await svc.db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("user_type", "=", "normal").where("active", "=", true).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
