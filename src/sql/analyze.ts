@@ -326,7 +326,7 @@ function checkGuarded(
       return;
     case "standard_conforming_strings":
       if (!TRUE_WORDS.has(text)) {
-        rw.refuse("0A000", "standard_conforming_strings must stay on in the SQL door", {
+        rw.refuse("0A000", "Setting standard_conforming_strings must stay on in the SQL door", {
           hint: "Write backslashes in E'...' strings instead",
         });
       }
@@ -339,7 +339,7 @@ function checkGuarded(
       const ms = durationMs(values[0]);
       const max = rw.scope.statementTimeoutMs;
       if (ms === undefined || ms <= 0 || ms > max) {
-        rw.refuse("42501", `statement_timeout can only be lowered, to at most ${max} ms`, {
+        rw.refuse("42501", `The statement timeout can only be lowered, to at most ${max} ms`, {
           hint: `Give a time from 1 ms to ${max} ms, e.g. SET statement_timeout = '30s'`,
         });
       }
@@ -348,7 +348,7 @@ function checkGuarded(
     case "search_path": {
       const allowed = ["lists", "$user", "public", "pg_catalog"];
       if (!values.every((v) => typeof v === "string" && allowed.includes(v))) {
-        rw.refuse("42501", "search_path can only name lists and pg_catalog in the SQL door", {
+        rw.refuse("42501", "The search path can only name lists and pg_catalog in the SQL door", {
           hint: "Write core.<view> and information_schema.<view> in full",
         });
       }

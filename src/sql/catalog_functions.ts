@@ -423,7 +423,7 @@ export function shadowFunctions(): string[] {
       begin
         if $1 > ${MAX_SLEEP_SECONDS} then
           raise exception using errcode = '42501',
-            message = 'pg_sleep() can wait at most ${MAX_SLEEP_SECONDS} seconds through the SQL door';
+            message = 'Sleeps through the SQL door can last at most ${MAX_SLEEP_SECONDS} seconds';
         end if;
         if timeout_ms > 0 and $1 * 1000 > timeout_ms then
           perform pg_catalog.pg_sleep(timeout_ms / 1000);

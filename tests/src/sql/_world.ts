@@ -12,7 +12,13 @@ import { createList } from "../../../src/data/lists.ts";
 import { folderRole, folderSchema } from "../../../src/data/physical.ts";
 import { insertRows } from "../../../src/data/rows.ts";
 import { createUser } from "../../../src/data/users.ts";
-import { type FolderScope, sessionResetSql, sessionSetupSql } from "../../../src/sql/mod.ts";
+import {
+  analyze,
+  type FolderScope,
+  hidePhysicalNames,
+  sessionResetSql,
+  sessionSetupSql,
+} from "../../../src/sql/mod.ts";
 
 export const READER = "reader@example.org";
 export const SECRET_VALUE = "TOPSECRET-7731";
@@ -236,4 +242,36 @@ export async function openSandbox(t: TestContext, scope: FolderScope): Promise<S
       }
     },
   };
+}
+
+/**
+ * Client SQL as the wire server will run it: analysed, rewritten, run, and
+ * errors (refusals, which may echo names the client typed, or the engine's)
+ * with physical names hidden and their position in the client's text.
+ */
+export async function clientQuery(box: Sandbox, scope: FolderScope, text: string) {
+  const analysis = analyze(text, scope);
+  if (!analysis.ok) {
+    const { message, code, position } = analysis.refusal;
+    throw new EngineError(hidePhysicalNames(message, scope), code, position);
+  }
+  try {
+    return await box.exec(analysis.text);
+  } catch (error) {
+    if (!(error instanceof EngineError)) throw error;
+    const position = error.position === undefined
+      ? undefined
+      : analysis.positionMap(error.position);
+    throw new EngineError(hidePhysicalNames(error.message, scope), error.code, position);
+  }
+}
+
+/** The markers of the other folder and of physical names found in answers. */
+export function leaks(answers: Answer[], world: World): string[] {
+  const text = JSON.stringify(
+    answers.map((a) => [a.fields.map((f) => f.name), a.rows]),
+    (_, v) => typeof v === "bigint" ? v.toString() : v,
+  );
+  return ["lg_", SECRET_VALUE, "secret", "/home/b", world.other.role]
+    .filter((marker) => text.includes(marker));
 }

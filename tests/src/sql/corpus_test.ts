@@ -13,10 +13,12 @@ import { analyze, type FolderScope, hidePhysicalNames } from "../../../src/sql/m
 import {
   type Answer,
   buildWorld,
+  clientQuery,
   EngineError,
+  leaks,
   openSandbox,
   READER,
-  SECRET_VALUE,
+  type Sandbox,
   type World,
 } from "./_world.ts";
 
@@ -128,30 +130,17 @@ function sampleValue(type: string): string {
   return values[type] ?? "'A%'";
 }
 
-function leaks(answers: Answer[], world: World): string[] {
-  const text = JSON.stringify(
-    answers.map((a) => [a.fields.map((f) => f.name), a.rows]),
-    (_, v) => typeof v === "bigint" ? v.toString() : v,
-  );
-  return ["lg_", SECRET_VALUE, "secret", "/home/b", world.other.role]
-    .filter((marker) => text.includes(marker));
-}
-
 /** Runs one entry as the wire server would; returns its answers. */
 async function run(
-  box: Awaited<ReturnType<typeof openSandbox>>,
+  box: Sandbox,
   entry: Entry,
   text: string,
   scope: FolderScope,
   n: number,
 ): Promise<Answer[]> {
   const analysis = analyze(text, scope);
-  if (!analysis.ok) {
-    const { code, message } = analysis.refusal;
-    throw new EngineError(`refused: ${message}`, code);
-  }
-  if (!entry.paramTypes || analysis.statements[0].kind !== "select") {
-    return await box.exec(analysis.text);
+  if (!analysis.ok || !entry.paramTypes || analysis.statements[0].kind !== "select") {
+    return await clientQuery(box, scope, text);
   }
   // Extended protocol: prepare with the client's parameter types, then
   // execute with a value of each type the engine settled on.
@@ -208,9 +197,7 @@ backendTest("analyze() and the engine answer every statement real clients send",
           if (!(error instanceof EngineError)) throw error;
           const message = hidePhysicalNames(error.message, world.scope);
           if (message.includes("lg_")) failures.push(`${label}: error names ${message}`);
-          if (error.code !== expected) {
-            failures.push(`${label}: ${error.code} ${message}`);
-          }
+          if (error.code !== expected) failures.push(`${label}: ${error.code} ${message}`);
         }
       }
     } finally {
