@@ -441,7 +441,7 @@ const MISSING: Record<string, { code: string; message: (name: string) => string 
   regnamespace: { code: "3F000", message: (n) => `schema "${n}" does not exist` },
 };
 
-export function shadowName(name: string): string {
+function shadowName(name: string): string {
   return `${CATALOG_SCHEMA}."${name}"`;
 }
 
