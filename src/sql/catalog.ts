@@ -25,6 +25,8 @@ interface ShadowView {
   owned?: string;
   /** Columns older clients read, appended when this engine lacks them. */
   compat?: Record<string, string>;
+  /** No rows. */
+  empty?: boolean;
 }
 
 const VISIBLE = "(select lg_catalog.visible_namespaces())::oid[]";
@@ -43,7 +45,8 @@ const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowVie
     ...extra,
   },
 });
-const EMPTY: ShadowView = { where: "false" };
+/** Catalogs with nothing a reader may see: no row, and the real one is not read. */
+const EMPTY: ShadowView = { empty: true };
 const ALL: ShadowView = {};
 const definition = (column: string) =>
   `case when t.schemaname = 'lg_core' then null else lg_catalog.unphysical(t.${column}) end`;
@@ -119,6 +122,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_init_privs: EMPTY,
   pg_policies: EMPTY,
   pg_group: EMPTY,
+  pg_subscription: EMPTY,
   pg_database: {
     from: "pg_catalog.pg_database t cross join pg_catalog.json_to_recordset(" +
       "lg_catalog.context('folders')::json) f(id integer, path text)",
@@ -287,6 +291,12 @@ function catalogView(name: string, real: Column[], view: ShadowView): string {
     ? `case when t.${view.owned} = any((select lg_catalog.user_namespaces())::oid[]) ` +
       "then (select lg_catalog.user_oid()) else 10::oid end"
     : "10::oid";
+  if (view.empty) {
+    const nulls = real.map((c) =>
+      `null::${c.type === "anyarray" ? "text" : c.type} as ${quote(c.name)}`
+    );
+    return `create view lg_catalog.${name} as select ${nulls.join(", ")} where false`;
+  }
   const select = real.map((column) => {
     const expression = view.columns?.[column.name] ??
       (column.type === "aclitem[]"

@@ -167,6 +167,20 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       end`,
     ),
     plpgsql(
+      "namespace_named(text)",
+      "oid",
+      `declare found oid := case $1 when 'lists' then lg_catalog.folder_schema()::regnamespace
+          when 'core' then 'lg_core'::regnamespace when 'pg_catalog' then 'pg_catalog'::regnamespace
+          when 'information_schema' then 'information_schema'::regnamespace end;
+      begin
+        if found is null then
+          raise exception using errcode = '3F000',
+            message = pg_catalog.format('schema "%s" does not exist', $1);
+        end if;
+        return found;
+      end`,
+    ),
+    plpgsql(
       "relation_named(text)",
       "oid",
       `declare found oid := lg_catalog.find_relation($1);
@@ -377,6 +391,29 @@ export function shadowFunctions(): string[] {
     ...sizes.map((name) => byName(name, [], "bigint")),
     guarded("pg_relation_size", ["oid", "text"], "bigint", relation),
     byName("pg_relation_size", ["text"], "bigint"),
+    guarded("has_table_privilege", ["oid", "text"], "boolean", relation),
+    byName("has_table_privilege", ["text"], "boolean"),
+    sql(
+      "has_schema_privilege(oid, text)",
+      "boolean",
+      `select case when $1 = any(${VISIBLE}) then pg_catalog.has_schema_privilege($1, $2) end`,
+    ),
+    sql(
+      "has_schema_privilege(text, text)",
+      "boolean",
+      "select lg_catalog.has_schema_privilege(lg_catalog.namespace_named($1), $2)",
+    ),
+    sql(
+      "has_database_privilege(text, text)",
+      "boolean",
+      "select exists (select 1 from pg_catalog.json_to_recordset(lg_catalog.context('folders')" +
+        "::json) f(path text) where f.path = $1)",
+    ),
+    sql("pg_database_size(name)", "bigint", "select null::bigint"),
+    sql("pg_tablespace_location(oid)", "text", "select ''::text"),
+    // The user holds no roles but their own.
+    sql("pg_has_role(name, text)", "boolean", "select $1 = lg_catalog.user_email()"),
+    sql("pg_has_role(oid, text)", "boolean", "select $1 = lg_catalog.user_oid()"),
     guarded("pg_relation_is_publishable", ["oid"], "boolean", relation),
     byName("pg_relation_is_publishable", [], "boolean"),
     sql(
