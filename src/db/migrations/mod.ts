@@ -1,5 +1,6 @@
 import type { Migration } from "kysely/migration";
 import * as core from "./001_core.ts";
+import * as sqlCatalog from "./002_sql_catalog.ts";
 import * as tls from "./003_tls.ts";
 import * as keys from "./004_keys.ts";
 import * as tokens from "./005_tokens.ts";
@@ -8,6 +9,7 @@ import * as remoteLogin from "./006_remote_login.ts";
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
   "001_core": core,
+  "002_sql_catalog": sqlCatalog,
   "003_tls": tls,
   "004_keys": keys,
   "005_tokens": tokens,

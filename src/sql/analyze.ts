@@ -1,0 +1,465 @@
+/**
+ * The SQL door's first wall: every statement a client sends is parsed with
+ * PostgreSQL's grammar, checked against what a reader may do, and rewritten
+ * to the physical names of the connected folder before the engine sees it.
+ */
+import { type AstNode, parse, type RawStatement } from "./parser.ts";
+import {
+  FREE_SETTINGS,
+  GUARDED_SETTINGS,
+  type GuardedSetting,
+  VIRTUAL_SETTINGS,
+  VISIBLE_SETTINGS,
+} from "./policy.ts";
+import { CATALOG_SCHEMA, commandTag, Refused, Rewriter } from "./rewriter.ts";
+import { SourceText } from "./source.ts";
+
+/** Who is connected to which folder: everything the sandbox needs. */
+export interface FolderScope {
+  containerId: number;
+  /** The database name the client used, e.g. "/home/assays". */
+  containerPath: string;
+  /** Physical schema, folderSchema(containerId). */
+  schema: string;
+  /** Folder role, folderRole(installId, containerId). */
+  role: string;
+  userId: number;
+  /** What current_user, session_user and pg_roles show. */
+  userEmail: string;
+  /** What pg_database and core.containers list. */
+  readableFolders: { id: number; path: string }[];
+  /** The longest a statement may run; clients may only lower it. */
+  statementTimeoutMs: number;
+}
+
+/** Why a client's SQL is not run, as an ErrorResponse would carry it. */
+export interface SqlRefusal {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  /** 1-based character offset in the client's text, like PostgreSQL. */
+  position?: number;
+}
+
+export type StatementKind =
+  | "select"
+  | "show"
+  | "set"
+  | "reset"
+  | "begin"
+  | "commit"
+  | "rollback"
+  | "savepoint"
+  | "release"
+  | "rollback_to"
+  | "declare"
+  | "fetch"
+  | "move"
+  | "close"
+  | "deallocate"
+  | "discard"
+  | "copy_to"
+  | "prepare"
+  | "execute"
+  | "explain"
+  | "empty";
+
+export interface StatementInfo {
+  kind: StatementKind;
+  /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
+  holdCursor?: boolean;
+}
+
+export type Analysis =
+  | {
+    ok: true;
+    /** Rewritten SQL for the backend; the same statements in the same order. */
+    text: string;
+    statements: StatementInfo[];
+    /** Maps an engine error position (1-based, in `text`) to the client's text. */
+    positionMap: (backendPosition: number) => number;
+  }
+  | { ok: false; refusal: SqlRefusal };
+
+const CACHE_SIZE = 2000;
+/** Longer texts are analysed every time (they rarely repeat). */
+const CACHE_TEXT_LIMIT = 64 * 1024;
+const cache = new Map<string, Analysis>();
+
+/**
+ * Checks and rewrites a client's SQL for the folder in `scope`. Results are
+ * cached by folder and text (an LRU of the most recent few thousand).
+ */
+export function analyze(text: string, scope: FolderScope): Analysis {
+  if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
+  const key = `${scope.containerId}:${scope.statementTimeoutMs}:${text}`;
+  const cached = cache.get(key);
+  if (cached) {
+    cache.delete(key);
+    cache.set(key, cached);
+    return cached;
+  }
+  const analysis = analyzeText(text, scope);
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, analysis);
+  return analysis;
+}
+
+function analyzeText(text: string, scope: FolderScope): Analysis {
+  const parsed = parse(text);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      refusal: { code: "42601", message: parsed.message, position: parsed.cursor + 1 },
+    };
+  }
+  const source = new SourceText(text);
+  const rewriter = new Rewriter(source, scope);
+  try {
+    const statements: StatementInfo[] = parsed.statements.length === 0
+      ? [{ kind: "empty" }]
+      : parsed.statements.map((raw) => statement(rewriter, raw));
+    return { ok: true, statements, ...source.apply(rewriter.splices) };
+  } catch (error) {
+    if (error instanceof Refused) return { ok: false, refusal: error.refusal };
+    return {
+      ok: false,
+      refusal: {
+        code: "XX000",
+        message: `The SQL door could not analyze this statement: ${(error as Error).message}`,
+        hint: "Report this statement to your labgate administrator",
+      },
+    };
+  }
+}
+
+const READ_ONLY_HINT = "Change data in the labgate web UI or through the HTTP API";
+
+/** Statements that are not writes but reach outside the user's data. */
+const NOT_WRITES = new Set([
+  "DoStmt",
+  "CallStmt",
+  "LoadStmt",
+  "ListenStmt",
+  "UnlistenStmt",
+  "NotifyStmt",
+  "CheckPointStmt",
+  "AlterSystemStmt",
+]);
+
+const EXPLAIN_OPTIONS = new Set([
+  "analyze",
+  "costs",
+  "buffers",
+  "timing",
+  "summary",
+  "format",
+  "wal",
+  "memory",
+  "serialize",
+  "generic_plan",
+]);
+
+function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
+  const [type, body] = Object.entries(raw.stmt)[0] as [string, AstNode];
+  const start = raw.stmt_location ?? 0;
+  const span = { start, end: raw.stmt_len ? start + raw.stmt_len : rw.source.byteLength };
+  const replaceStatement = (text: string) => rw.replace(span.start, span.end, text);
+  rw.shadowed = false;
+  switch (type) {
+    case "SelectStmt":
+      rw.visit(raw.stmt);
+      return { kind: "select" };
+    case "VariableShowStmt":
+      return show(rw, body.name as string, replaceStatement);
+    case "VariableSetStmt":
+      return set(rw, body, replaceStatement);
+    case "TransactionStmt":
+      return transaction(rw, body);
+    case "DeclareCursorStmt":
+      query(rw, body.query as AstNode, "DECLARE CURSOR");
+      return { kind: "declare", holdCursor: ((body.options as number) & CURSOR_OPT_HOLD) !== 0 };
+    case "FetchStmt":
+      return { kind: body.ismove ? "move" : "fetch" };
+    case "ClosePortalStmt":
+      return { kind: "close" };
+    case "DeallocateStmt":
+      return { kind: "deallocate" };
+    case "DiscardStmt":
+      if (body.target === "DISCARD_ALL") replaceStatement(`CALL ${CATALOG_SCHEMA}.discard_all()`);
+      return { kind: "discard" };
+    case "CopyStmt":
+      return copy(rw, body);
+    case "PrepareStmt":
+      query(rw, body.query as AstNode, "PREPARE");
+      rw.visit(body.argtypes);
+      return { kind: "prepare" };
+    case "ExecuteStmt":
+      rw.visit(body.params);
+      return { kind: "execute" };
+    case "ExplainStmt":
+      return explain(rw, body);
+    default:
+      if (NOT_WRITES.has(type)) {
+        rw.refuse("42501", `${commandTag(type)} is not available through the SQL door`, {
+          hint: "The SQL door runs queries: SELECT, SHOW, SET, cursors and transactions",
+        });
+      }
+      rw.refuse(
+        "25006",
+        `Cannot run ${commandTag(type)} through the SQL door: it is read-only`,
+        { hint: READ_ONLY_HINT },
+      );
+  }
+}
+
+const CURSOR_OPT_HOLD = 0x0020;
+
+/** The query of DECLARE, PREPARE and COPY: a SELECT, VALUES or WITH. */
+function query(rw: Rewriter, node: AstNode, what: string): void {
+  if (!("SelectStmt" in node)) {
+    rw.refuse(
+      "25006",
+      `Cannot ${what} ${commandTag(Object.keys(node)[0])} through the SQL door: it is read-only`,
+      { hint: READ_ONLY_HINT },
+    );
+  }
+  rw.visit(node);
+}
+
+function show(rw: Rewriter, name: string, replace: (text: string) => void): StatementInfo {
+  const lower = name.toLowerCase();
+  if (lower === "all") {
+    replace(
+      `SELECT name, setting, short_desc AS description FROM ${CATALOG_SCHEMA}.pg_settings ORDER BY name`,
+    );
+  } else if (VIRTUAL_SETTINGS.includes(lower)) {
+    replace(`SELECT ${CATALOG_SCHEMA}.current_setting('${lower}') AS ${lower}`);
+  } else if (!VISIBLE_SETTINGS.has(lower)) {
+    rw.refuse("42501", `Setting ${name} cannot be read through the SQL door`, {
+      hint: "SHOW ALL lists the settings you can read",
+    });
+  }
+  return { kind: "show" };
+}
+
+function set(rw: Rewriter, body: AstNode, replace: (text: string) => void): StatementInfo {
+  const kind = body.kind as string;
+  const name = ((body.name as string | undefined) ?? "").toLowerCase();
+  const local = body.is_local ? "LOCAL " : "";
+  if (kind === "VAR_RESET_ALL") {
+    replace(`CALL ${CATALOG_SCHEMA}.reset_all()`);
+    return { kind: "reset" };
+  }
+  if (kind === "VAR_SET_MULTI") {
+    if (name !== "transaction" && name !== "session characteristics") {
+      rw.refuse("42501", "Transaction snapshots cannot be imported through the SQL door");
+    }
+    for (const option of body.args as AstNode[]) {
+      const element = option.DefElem as AstNode;
+      if (element.defname === "transaction_read_only" && constant(element.arg) === 0) {
+        refuseReadWrite(rw);
+      }
+    }
+    return { kind: "set" };
+  }
+  const result: StatementInfo = { kind: kind === "VAR_RESET" ? "reset" : "set" };
+  if (FREE_SETTINGS.includes(name)) return result;
+  if ((GUARDED_SETTINGS as readonly string[]).includes(name)) {
+    const setting = name as GuardedSetting;
+    if (kind === "VAR_RESET" || kind === "VAR_SET_DEFAULT") {
+      replace(`SET ${local}${name} = ${guardedValue(setting, rw)}`);
+    } else if (kind === "VAR_SET_VALUE") {
+      checkGuarded(
+        rw,
+        setting,
+        (body.args as unknown[]).map(constant),
+        (value) => replace(`SET ${local}${name} = ${value}`),
+      );
+    }
+    return result;
+  }
+  if (name === "role" || name === "session_authorization") {
+    rw.refuse("42501", "The role cannot be changed through the SQL door", {
+      hint: "Connect again with the account you want to use",
+    });
+  }
+  rw.refuse("42501", `Setting ${body.name} cannot be changed through the SQL door`, {
+    hint: "SHOW ALL lists the settings you can read; date, time, number and client settings " +
+      "can be changed",
+  });
+}
+
+/** What RESET gives a guarded setting: its labgate value. */
+function guardedValue(setting: GuardedSetting, rw: Rewriter): string {
+  switch (setting) {
+    case "client_encoding":
+      return "'UTF8'";
+    case "standard_conforming_strings":
+    case "default_transaction_read_only":
+    case "transaction_read_only":
+      return "on";
+    case "statement_timeout":
+      return String(rw.scope.statementTimeoutMs);
+    case "search_path":
+      return `pg_catalog, ${rw.scope.schema}`;
+  }
+}
+
+const TRUE_WORDS = new Set(["on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"]);
+
+function checkGuarded(
+  rw: Rewriter,
+  setting: GuardedSetting,
+  values: (string | number | undefined)[],
+  rewrite: (value: string) => void,
+): void {
+  const text = String(values[0] ?? "").toLowerCase();
+  switch (setting) {
+    case "client_encoding":
+      if (!["utf8", "utf-8", "unicode", "utf_8"].includes(text)) {
+        rw.refuse("0A000", `Client encoding ${values[0]} is not supported by the SQL door`, {
+          hint: "Use UTF8",
+        });
+      }
+      return;
+    case "standard_conforming_strings":
+      if (!TRUE_WORDS.has(text)) {
+        rw.refuse("0A000", "Setting standard_conforming_strings must stay on in the SQL door", {
+          hint: "Write backslashes in E'...' strings instead",
+        });
+      }
+      return;
+    case "default_transaction_read_only":
+    case "transaction_read_only":
+      if (!TRUE_WORDS.has(text)) refuseReadWrite(rw);
+      return;
+    case "statement_timeout": {
+      const ms = durationMs(values[0]);
+      const max = rw.scope.statementTimeoutMs;
+      if (ms === undefined || ms <= 0 || ms > max) {
+        rw.refuse("42501", `The statement timeout can only be lowered, to at most ${max} ms`, {
+          hint: `Give a time from 1 ms to ${max} ms, e.g. SET statement_timeout = '30s'`,
+        });
+      }
+      return;
+    }
+    case "search_path": {
+      const allowed = ["lists", "$user", "public", "pg_catalog"];
+      if (!values.every((v) => typeof v === "string" && allowed.includes(v))) {
+        rw.refuse("42501", "The search path can only name lists and pg_catalog in the SQL door", {
+          hint: "Write core.<view> and information_schema.<view> in full",
+        });
+      }
+      rewrite(guardedValue(setting, rw));
+      return;
+    }
+  }
+}
+
+function refuseReadWrite(rw: Rewriter): never {
+  rw.refuse("25006", "Transactions through the SQL door are read-only", {
+    hint: READ_ONLY_HINT,
+  });
+}
+
+/** The value of an A_Const: a string or a number; 0 when PostgreSQL omits it. */
+function constant(node: unknown): string | number | undefined {
+  const value = (node as AstNode | undefined)?.A_Const as AstNode | undefined;
+  if (!value) return undefined;
+  if (value.sval) return (value.sval as { sval?: string }).sval ?? "";
+  if (value.ival) return (value.ival as { ival?: number }).ival ?? 0;
+  if (value.fval) return Number((value.fval as { fval?: string }).fval);
+  if (value.boolval) return (value.boolval as { boolval?: boolean }).boolval ? 1 : 0;
+  return undefined;
+}
+
+const UNITS: Record<string, number> = {
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A statement_timeout value in milliseconds: 5000, '5000', '5s', '1min'. */
+function durationMs(value: string | number | undefined): number | undefined {
+  if (typeof value === "number") return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value ?? "");
+  if (!match) return undefined;
+  const unit = UNITS[match[2].toLowerCase() || "ms"];
+  return unit === undefined ? undefined : Number(match[1]) * unit;
+}
+
+function transaction(rw: Rewriter, body: AstNode): StatementInfo {
+  switch (body.kind) {
+    case "TRANS_STMT_BEGIN":
+    case "TRANS_STMT_START":
+      for (const option of (body.options as AstNode[] | undefined) ?? []) {
+        const element = option.DefElem as AstNode;
+        if (element.defname === "transaction_read_only" && constant(element.arg) === 0) {
+          refuseReadWrite(rw);
+        }
+      }
+      return { kind: "begin" };
+    case "TRANS_STMT_COMMIT":
+      return { kind: "commit" };
+    case "TRANS_STMT_ROLLBACK":
+      return { kind: "rollback" };
+    case "TRANS_STMT_SAVEPOINT":
+      return { kind: "savepoint" };
+    case "TRANS_STMT_RELEASE":
+      return { kind: "release" };
+    case "TRANS_STMT_ROLLBACK_TO":
+      return { kind: "rollback_to" };
+    default:
+      rw.refuse("0A000", "Two-phase commit is not available through the SQL door", {
+        hint: "Use BEGIN and COMMIT",
+      });
+  }
+}
+
+function copy(rw: Rewriter, body: AstNode): StatementInfo {
+  if (body.is_from) {
+    rw.refuse("25006", "Cannot run COPY FROM through the SQL door: it is read-only", {
+      hint: READ_ONLY_HINT,
+    });
+  }
+  if (body.filename !== undefined || body.is_program) {
+    rw.refuse("42501", "COPY to a server file or program is not available through the SQL door", {
+      hint: "Use COPY ... TO STDOUT and save the output on your side",
+    });
+  }
+  if (body.query) query(rw, body.query as AstNode, "COPY");
+  else rw.visit(body.relation);
+  return { kind: "copy_to" };
+}
+
+function explain(rw: Rewriter, body: AstNode): StatementInfo {
+  for (const option of (body.options as AstNode[] | undefined) ?? []) {
+    const element = option.DefElem as AstNode;
+    const name = element.defname as string;
+    const off = ["false", "off", "0", "no"].includes(
+      String(stringValue(element.arg)).toLowerCase(),
+    );
+    if (!EXPLAIN_OPTIONS.has(name) && !off) {
+      rw.refuse("42501", `EXPLAIN ${name.toUpperCase()} is not available through the SQL door`, {
+        hint: "It would show labgate's physical names",
+      });
+    }
+  }
+  query(rw, body.query as AstNode, "EXPLAIN");
+  if (rw.shadowed) {
+    rw.refuse("0A000", "EXPLAIN is only available for queries that read lists", {
+      hint: "Catalog views and core views are computed by labgate: run the query itself",
+    });
+  }
+  return { kind: "explain" };
+}
+
+function stringValue(node: unknown): string | number | undefined {
+  const text = ((node as AstNode | undefined)?.String as { sval?: string } | undefined)?.sval;
+  return text ?? constant(node);
+}

@@ -1,0 +1,15 @@
+/**
+ * The SQL door's sandbox: what the wire protocol server calls to check and
+ * rewrite a client's SQL, to set up and reset a backend session, and to
+ * scrub physical names from the engine's messages.
+ */
+export {
+  type Analysis,
+  analyze,
+  type FolderScope,
+  type SqlRefusal,
+  type StatementInfo,
+  type StatementKind,
+} from "./analyze.ts";
+export { hidePhysicalNames, sessionResetSql, sessionSetupSql } from "./session.ts";
+export { installShadowCatalog } from "./catalog.ts";

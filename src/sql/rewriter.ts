@@ -1,0 +1,526 @@
+/**
+ * Walks one statement's parse tree and decides, for every name it meets,
+ * what the user may reach: lists and core views of the connected folder,
+ * and the shadow catalog. Anything else is refused. Allowed names are
+ * rewritten by splicing the client's text at the parser's locations.
+ */
+import type { FolderScope, SqlRefusal } from "./analyze.ts";
+import { type AstNode, scan, type Token } from "./parser.ts";
+import {
+  ALLOWED_FUNCTIONS,
+  CHECKED_REG_TYPES,
+  INFORMATION_SCHEMA_FUNCTIONS,
+  REG_TYPES,
+  SHADOWED_FUNCTIONS,
+  SHADOWED_KEYWORDS,
+} from "./policy.ts";
+import type { SourceText, Splice } from "./source.ts";
+
+/** Physical schemas of the shadow catalog and core views. */
+export const CATALOG_SCHEMA = "lg_catalog";
+export const INFORMATION_SCHEMA = "lg_information_schema";
+export const CORE_SCHEMA = "lg_core";
+
+/** A refusal on its way out of the walk. */
+export class Refused extends Error {
+  constructor(readonly refusal: SqlRefusal) {
+    super(refusal.message);
+  }
+}
+
+const NO_CTES: ReadonlySet<string> = new Set();
+
+export class Rewriter {
+  readonly source: SourceText;
+  readonly scope: FolderScope;
+  readonly splices: Splice[] = [];
+  /** The current statement reads the shadow catalog or a core view. */
+  shadowed = false;
+
+  constructor(source: SourceText, scope: FolderScope) {
+    this.source = source;
+    this.scope = scope;
+  }
+
+  refuse(
+    code: string,
+    message: string,
+    options: { hint?: string; detail?: string; at?: number } = {},
+  ): never {
+    const { at, ...rest } = options;
+    const position = at !== undefined && at >= 0 ? this.source.position(at) : undefined;
+    throw new Refused({ code, message, ...rest, ...(position ? { position } : {}) });
+  }
+
+  replace(start: number, end: number, text: string): void {
+    this.splices.push({ start, end, text });
+  }
+
+  /** Walks any part of a parse tree. */
+  visit(value: unknown, ctes: ReadonlySet<string> = NO_CTES): void {
+    if (Array.isArray(value)) {
+      for (const item of value) this.visit(item, ctes);
+      return;
+    }
+    if (typeof value !== "object" || value === null) return;
+    const node = value as AstNode;
+    const keys = Object.keys(node);
+    if (keys.length === 1 && isNodeType(keys[0])) {
+      this.#node(keys[0], node[keys[0]] as AstNode, ctes);
+    } else if ("relname" in node) {
+      this.#relation(node, ctes);
+    } else if ("typemod" in node) {
+      this.#typeName(node, ctes, false);
+    } else {
+      for (const key of keys) this.visit(node[key], ctes);
+    }
+  }
+
+  #node(type: string, body: AstNode, ctes: ReadonlySet<string>): void {
+    switch (type) {
+      case "SelectStmt":
+        return this.#select(body, ctes);
+      case "RangeVar":
+        return this.#relation(body, ctes);
+      case "FuncCall":
+        return this.#function(body, ctes);
+      case "SQLValueFunction":
+        return this.#keywordFunction(body);
+      case "TypeCast":
+        return this.#typeCast(body, ctes);
+      case "TypeName":
+        return this.#typeName(body, ctes, false);
+      case "ColumnRef":
+        return this.#columnRef(body);
+      case "A_Expr":
+        this.#operator(body.name, body.location);
+        break;
+      case "SortBy":
+        this.#operator(body.useOp, body.location);
+        break;
+      case "SubLink":
+        this.#operator(body.operName, body.location);
+        break;
+      case "CollateClause":
+        this.#collation(body);
+        break;
+      default:
+        if (type.endsWith("Stmt")) {
+          this.refuse(
+            "25006",
+            `Cannot run ${commandTag(type)} inside a query through the SQL door: it is read-only`,
+            { hint: "Change data in the labgate web UI or through the HTTP API" },
+          );
+        }
+    }
+    for (const key in body) this.visit(body[key], ctes);
+  }
+
+  #select(body: AstNode, ctes: ReadonlySet<string>): void {
+    if (body.intoClause) {
+      this.refuse("25006", "Cannot run SELECT INTO through the SQL door: it is read-only", {
+        hint: "Change data in the labgate web UI or through the HTTP API",
+      });
+    }
+    if (body.lockingClause) {
+      this.refuse(
+        "25006",
+        "Cannot lock rows (FOR UPDATE or FOR SHARE) through the SQL door: it is read-only",
+        { hint: "Remove the FOR UPDATE or FOR SHARE clause" },
+      );
+    }
+    const inner = body.withClause ? this.#with(body.withClause as AstNode, ctes) : ctes;
+    for (const key in body) if (key !== "withClause") this.visit(body[key], inner);
+  }
+
+  /** Visits the CTEs, each seeing the names PostgreSQL would let it see. */
+  #with(clause: AstNode, outer: ReadonlySet<string>): ReadonlySet<string> {
+    const ctes = (clause.ctes as AstNode[]).map((c) => c.CommonTableExpr as AstNode);
+    const names = ctes.map((c) => c.ctename as string);
+    const all = new Set([...outer, ...names]);
+    ctes.forEach((cte, i) => {
+      const query = cte.ctequery as AstNode;
+      if (!("SelectStmt" in query)) {
+        this.refuse(
+          "25006",
+          `Cannot run ${
+            commandTag(Object.keys(query)[0])
+          } in a WITH query through the SQL door: it is read-only`,
+          { at: cte.location as number },
+        );
+      }
+      this.visit(query, clause.recursive ? all : new Set([...outer, ...names.slice(0, i)]));
+    });
+    return all;
+  }
+
+  #relation(relation: AstNode, ctes: ReadonlySet<string>): void {
+    const at = relation.location as number;
+    const name = relation.relname as string;
+    const schema = relation.schemaname as string | undefined;
+    const catalog = relation.catalogname as string | undefined;
+    const shown = [catalog, schema, name].filter((n) => n !== undefined).join(".");
+    if (schema === undefined) {
+      if (ctes.has(name)) return;
+      const physical = name.startsWith("pg_") ? CATALOG_SCHEMA : this.scope.schema;
+      this.shadowed ||= physical === CATALOG_SCHEMA;
+      this.replace(at, at, `${physical}.`);
+      return;
+    }
+    const physical = relationSchema(schema, this.scope);
+    if (!physical) {
+      this.refuse("42P01", `relation "${shown}" does not exist`, { at });
+    }
+    const parts = this.#nameTokens(at, catalog === undefined ? 2 : 3);
+    if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
+    this.shadowed ||= physical !== this.scope.schema;
+    const schemaToken = parts[parts.length - 2];
+    this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */
+  #dropCatalog(catalog: string, parts: Token[], shown: string, at: number): void {
+    if (catalog !== this.scope.containerPath) {
+      this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
+    }
+    this.replace(parts[0].start, parts[1].start, "");
+  }
+
+  #function(call: AstNode, ctes: ReadonlySet<string>): void {
+    const names = strings(call.funcname);
+    const name = names[names.length - 1];
+    const at = call.location as number;
+    const schema = names.length > 1 ? names[names.length - 2] : undefined;
+    const shown = names.join(".");
+    if (call.funcformat === "COERCE_SQL_SYNTAX") {
+      // EXTRACT(...), TRIM(...), SYSTEM_USER: the grammar named the function.
+      if (!ALLOWED_FUNCTIONS.has(name)) this.#unavailable(name, at);
+    } else if (names.length > 2) {
+      this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
+    } else if (schema === "information_schema") {
+      if (!INFORMATION_SCHEMA_FUNCTIONS.has(name)) this.#unavailable(shown, at);
+    } else if (schema !== undefined && schema !== "pg_catalog") {
+      this.refuse("42883", `function ${shown} does not exist`, { at });
+    } else if (SHADOWED_FUNCTIONS.has(name)) {
+      const parts = this.#nameTokens(at, names.length);
+      this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
+      this.shadowed = true;
+    } else if (!ALLOWED_FUNCTIONS.has(name)) {
+      this.#unavailable(name, at);
+    }
+    for (const key of ["args", "agg_order", "agg_filter", "over"]) this.visit(call[key], ctes);
+  }
+
+  #unavailable(name: string, at: number): never {
+    this.refuse("42501", `Function ${name}() is not available through the SQL door`, {
+      at,
+      hint: "Use built-in functions that compute on values; server, file and session " +
+        "functions are not available",
+    });
+  }
+
+  /** `current_user`, `current_schema`, ...: keywords that call a function. */
+  #keywordFunction(call: AstNode): void {
+    const name = SHADOWED_KEYWORDS[call.op as string];
+    if (!name) return;
+    const token = this.source.tokens[this.#tokenIndex(call.location as number)];
+    this.replace(token.start, token.end, `${shadowName(name)}()`);
+    this.shadowed = true;
+  }
+
+  #typeCast(cast: AstNode, ctes: ReadonlySet<string>): void {
+    const typeName = cast.typeName as AstNode;
+    const reg = regType(typeName);
+    const literal = stringConstant(cast.arg);
+    if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
+    this.visit(cast.arg, ctes);
+    const token = this.source.tokens[this.#tokenIndex(cast.location as number)];
+    const operatorSyntax = this.source.slice(token.start, token.end) === "::";
+    this.#typeName(typeName, ctes, operatorSyntax);
+  }
+
+  /**
+   * `'lists.samples'::regclass`: names in literals are resolved like table
+   * names. Returns false when the literal is an OID or not a plain name; the
+   * cast then goes through the checking domain.
+   */
+  #regLiteral(
+    reg: string,
+    literal: { value: string; location: number },
+    cast: AstNode,
+  ): boolean {
+    const at = literal.location;
+    const name = plainName(literal.value, reg === "regclass" || reg === "regnamespace");
+    if (!name) return false;
+    if (reg === "regrole") this.#noRoles(at);
+    if (name.parts.length > 2) {
+      this.refuse("0A000", `cross-database references are not implemented: ${literal.value}`, {
+        at,
+      });
+    }
+    const missing = MISSING[reg] ?? MISSING.regtype;
+    if (reg === "regnamespace") {
+      const schema = name.parts[0].text;
+      if (schema === "pg_catalog" || schema === "information_schema") return true;
+      const physical = userSchema(schema, this.scope);
+      if (!physical) this.refuse(missing.code, missing.message(literal.value), { at });
+      // The OID, not the name: regnamespace would print the physical schema.
+      const typeName = cast.typeName as AstNode;
+      const parts = this.#nameTokens(typeName.location as number, strings(typeName.names).length);
+      const operator = this.source.tokens[this.#tokenIndex(cast.location as number)];
+      if (this.source.slice(operator.start, operator.end) !== "::") {
+        this.refuse("0A000", "Write schema names as 'name'::regnamespace, not with CAST", { at });
+      }
+      this.#replaceLiteral(at, physical);
+      this.replace(
+        parts[0].start,
+        parts[parts.length - 1].end,
+        "pg_catalog.regnamespace::pg_catalog.oid",
+      );
+      return true;
+    }
+    if (name.parts.length === 1) return true;
+    const schema = name.parts[0];
+    if (schema.text === "pg_catalog" || schema.text === "information_schema") return true;
+    const physical = userSchema(schema.text, this.scope);
+    if (!physical || (reg !== "regclass" && reg !== "regtype")) {
+      this.refuse(missing.code, missing.message(literal.value), { at });
+    }
+    const value = literal.value;
+    this.#replaceLiteral(at, value.slice(0, schema.start) + physical + value.slice(schema.end));
+    return true;
+  }
+
+  #replaceLiteral(at: number, value: string): void {
+    const token = this.source.tokens[this.#tokenIndex(at)];
+    this.replace(token.start, token.end, `'${value.replaceAll("'", "''")}'`);
+  }
+
+  #noRoles(at: number): never {
+    this.refuse("42501", "Roles are not available through the SQL door", {
+      at,
+      hint: "current_user names the account you connected with",
+    });
+  }
+
+  /**
+   * Type names: `lists.samples` is the list's row type; other schemas do not
+   * exist. Types that print object names become checking domains, which
+   * refuse OIDs of objects the user cannot see.
+   */
+  #typeName(typeName: AstNode, ctes: ReadonlySet<string>, castOperator: boolean): void {
+    this.visit(typeName.typmods, ctes);
+    const names = strings(typeName.names);
+    const at = typeName.location as number;
+    const shown = names.join(".");
+    if (names.length > 2) {
+      this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
+    }
+    const reg = regType(typeName);
+    if (reg === "regrole") this.#noRoles(at);
+    if (reg && CHECKED_REG_TYPES.has(reg)) {
+      const parts = this.#nameTokens(at, names.length);
+      const end = this.#arrayBoundsEnd(parts[parts.length - 1]);
+      const brackets = typeName.arrayBounds ? "[]" : "";
+      const back = castOperator && brackets ? `::pg_catalog.${reg}[]` : "";
+      this.replace(parts[0].start, end, `${CATALOG_SCHEMA}.${reg}${brackets}${back}`);
+      this.shadowed = true;
+      return;
+    }
+    if (names.length < 2) return;
+    const schema = names[0];
+    if (schema === "pg_catalog" || schema === "information_schema") return;
+    const physical = userSchema(schema, this.scope);
+    if (!physical) this.refuse("42704", `type "${shown}" does not exist`, { at });
+    const [schemaToken] = this.#nameTokens(at, 2);
+    this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /** Byte offset after `name[]`, `name[3][]`, ... */
+  #arrayBoundsEnd(last: Token): number {
+    const tokens = this.source.tokens;
+    let i = this.#tokenIndex(last.start) + 1;
+    let end = last.end;
+    while (i < tokens.length && this.#text(tokens[i]) === "[") {
+      while (i < tokens.length && this.#text(tokens[i]) !== "]") i++;
+      if (i < tokens.length) end = tokens[i++].end;
+    }
+    return end;
+  }
+
+  /** `lists.samples.label`: the schema of a qualified column follows its table's. */
+  #columnRef(ref: AstNode): void {
+    const names = (ref.fields as AstNode[]).map((f) =>
+      (f.String as { sval?: string } | undefined)?.sval
+    );
+    if (names.length < 3 || names[0] === undefined || names[1] === undefined) return;
+    const at = ref.location as number;
+    let first = 0;
+    if (names.length >= 4 && names[2] !== undefined) {
+      if (names[0] !== this.scope.containerPath) return;
+      const parts = this.#nameTokens(at, 2);
+      this.replace(parts[0].start, parts[1].start, "");
+      first = 1;
+    }
+    const physical = relationSchema(names[first]!, this.scope);
+    if (!physical || names[first + 1] === undefined) return;
+    const schemaToken = this.#nameTokens(at, first + 1)[first];
+    this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /** `OPERATOR(pg_catalog.~)`: operators live in pg_catalog only. */
+  #operator(name: unknown, location: unknown): void {
+    const names = strings(name);
+    if (names.length > 1 && names[0] !== "pg_catalog") {
+      this.refuse("42883", `operator does not exist: ${names.join(".")}`, {
+        at: location as number,
+      });
+    }
+  }
+
+  #collation(clause: AstNode): void {
+    const names = strings(clause.collname);
+    if (names.length > 1 && names[0] !== "pg_catalog") {
+      this.refuse("42704", `collation "${names.join(".")}" does not exist`, {
+        at: clause.location as number,
+      });
+    }
+  }
+
+  /** The tokens of a dotted name of `count` parts starting at byte `at`. */
+  #nameTokens(at: number, count: number): Token[] {
+    const tokens = this.source.tokens;
+    let i = this.#tokenIndex(at);
+    const parts: Token[] = [];
+    while (parts.length < count) {
+      if (i >= tokens.length || this.#text(tokens[i]) === ".") {
+        throw new Error(`Expected a name at byte ${at}`);
+      }
+      parts.push(tokens[i++]);
+      if (parts.length < count) {
+        if (i >= tokens.length || this.#text(tokens[i]) !== ".") {
+          throw new Error(`Expected a dotted name at byte ${at}`);
+        }
+        i++;
+      }
+    }
+    return parts;
+  }
+
+  #tokenIndex(at: number): number {
+    const index = this.source.tokenAt(at);
+    if (index < 0) throw new Error(`No token at byte ${at}`);
+    return index;
+  }
+
+  #text(token: Token): string {
+    return this.source.slice(token.start, token.end);
+  }
+}
+
+/** Where a client's schema name for relations lives; undefined: it does not exist. */
+function relationSchema(schema: string, scope: FolderScope): string | undefined {
+  if (schema === "pg_catalog") return CATALOG_SCHEMA;
+  if (schema === "information_schema") return INFORMATION_SCHEMA;
+  return userSchema(schema, scope);
+}
+
+/** The schemas that hold the user's own objects. */
+function userSchema(schema: string, scope: FolderScope): string | undefined {
+  if (schema === "lists") return scope.schema;
+  if (schema === "core") return CORE_SCHEMA;
+  return undefined;
+}
+
+/** How PostgreSQL says a name in a reg literal is missing. */
+const MISSING: Record<string, { code: string; message: (name: string) => string }> = {
+  regclass: { code: "42P01", message: (n) => `relation "${n}" does not exist` },
+  regtype: { code: "42704", message: (n) => `type "${n}" does not exist` },
+  regproc: { code: "42883", message: (n) => `function "${n}" does not exist` },
+  regprocedure: { code: "42883", message: (n) => `function "${n}" does not exist` },
+  regnamespace: { code: "3F000", message: (n) => `schema "${n}" does not exist` },
+};
+
+function shadowName(name: string): string {
+  return `${CATALOG_SCHEMA}."${name}"`;
+}
+
+function isNodeType(key: string): boolean {
+  const first = key.charCodeAt(0);
+  return first >= 65 && first <= 90;
+}
+
+/** The strings of a list of String nodes, e.g. a function's qualified name. */
+function strings(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((item) =>
+    ((item as AstNode).String as { sval?: string } | undefined)?.sval ?? ""
+  );
+}
+
+/** The reg type a type name names (plain or pg_catalog-qualified), if any. */
+function regType(typeName: AstNode): string | undefined {
+  const names = strings(typeName.names);
+  const base = names[names.length - 1];
+  const qualified = names.length === 2 && names[0] === "pg_catalog";
+  return (names.length === 1 || qualified) && REG_TYPES.has(base) ? base : undefined;
+}
+
+function stringConstant(node: unknown): { value: string; location: number } | undefined {
+  const constant = (node as AstNode | undefined)?.A_Const as AstNode | undefined;
+  const value = (constant?.sval as { sval?: string } | undefined)?.sval;
+  if (constant === undefined || constant.sval === undefined) return undefined;
+  return { value: value ?? "", location: constant.location as number };
+}
+
+interface NamePart {
+  /** The identifier as PostgreSQL folds it. */
+  text: string;
+  /** Where it is in the literal (UTF-16 indexes). */
+  start: number;
+  end: number;
+}
+
+/**
+ * The dotted identifier at the start of a reg literal's text, read with the
+ * SQL scanner. `whole`: nothing may follow it (regclass, regnamespace).
+ * Undefined for OIDs and anything that is not a plain name.
+ */
+function plainName(value: string, whole: boolean): { parts: NamePart[] } | undefined {
+  if (value === "" || value === "-" || /^[0-9]+$/.test(value)) return undefined;
+  let tokens: Token[];
+  try {
+    tokens = scan(value);
+  } catch {
+    return undefined;
+  }
+  const bytes = new TextEncoder().encode(value);
+  const decoder = new TextDecoder();
+  const textOf = (t: Token) => decoder.decode(bytes.subarray(t.start, t.end));
+  const indexOf = (byte: number) => decoder.decode(bytes.subarray(0, byte)).length;
+  const parts: NamePart[] = [];
+  let i = 0;
+  while (i < tokens.length) {
+    const token = tokens[i];
+    const text = textOf(token);
+    if (token.tokenName !== "IDENT" && !/^[A-Za-z_]/.test(text)) return undefined;
+    const folded = text.startsWith('"') ? text.slice(1, -1).replaceAll('""', '"') : text;
+    parts.push({
+      text: text.startsWith('"') ? folded : folded.toLowerCase(),
+      start: indexOf(token.start),
+      end: indexOf(token.end),
+    });
+    i++;
+    if (i < tokens.length && textOf(tokens[i]) === ".") i++;
+    else break;
+  }
+  if (parts.length === 0 || (whole && i < tokens.length)) return undefined;
+  // A dot after the name means the scanner and the engine may disagree.
+  if (tokens.slice(i).some((t) => textOf(t) === ".")) return undefined;
+  return { parts };
+}
+
+/** `InsertStmt` → `INSERT`, `CreateTableAsStmt` → `CREATE TABLE AS`. */
+export function commandTag(type: string): string {
+  return type.replace(/Stmt$/, "").replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase();
+}

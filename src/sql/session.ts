@@ -1,0 +1,67 @@
+/**
+ * The engine side of the sandbox: how a backend session is put into a
+ * folder's sandbox and taken out again, and how names in its messages are
+ * turned back into the names the user sees.
+ */
+import type { FolderScope } from "./analyze.ts";
+import { CATALOG_SCHEMA, CORE_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
+
+/**
+ * SQL (several statements, no result rows) that puts a backend session into
+ * the folder's sandbox: the per-user context the shadow catalog reads, the
+ * search path, read-only transactions, the statement timeout and, last, the
+ * folder's role. Run it as the app's database user, outside a transaction.
+ */
+export function sessionSetupSql(scope: FolderScope): string {
+  const context: Record<string, string> = {
+    folder_id: String(scope.containerId),
+    folder_path: scope.containerPath,
+    user_id: String(scope.userId),
+    user_email: scope.userEmail,
+    folders: JSON.stringify(scope.readableFolders.map(({ id, path }) => ({ id, path }))),
+    statement_timeout: String(scope.statementTimeoutMs),
+  };
+  return [
+    "SET standard_conforming_strings = on",
+    ...Object.entries(context).map(([name, value]) => `SET labgate.${name} = ${literal(value)}`),
+    `SET search_path = pg_catalog, ${identifier(scope.schema)}`,
+    "SET default_transaction_read_only = on",
+    `SET statement_timeout = ${Math.max(1, Math.floor(scope.statementTimeoutMs))}`,
+    `SET ROLE ${identifier(scope.role)}`,
+  ].join(";\n");
+}
+
+/**
+ * SQL that returns a backend session to neutral: the app's role and
+ * settings, no cursors, no prepared statements. Run it outside a
+ * transaction (ROLLBACK first if the client left one open).
+ */
+export function sessionResetSql(): string {
+  return "RESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
+}
+
+/**
+ * Rewrites the text of an ErrorResponse or NoticeResponse field so that no
+ * physical name reaches the client: the folder's schema reads `lists`, its
+ * role the user's email, the shadow schemas their catalog names, and any
+ * other `lg_` name `hidden`.
+ */
+export function hidePhysicalNames(text: string, scope: FolderScope): string {
+  if (!text.includes("lg_")) return text;
+  const names: Record<string, string> = {
+    [scope.schema]: "lists",
+    [scope.role]: scope.userEmail,
+    [CATALOG_SCHEMA]: "pg_catalog",
+    [INFORMATION_SCHEMA]: "information_schema",
+    [CORE_SCHEMA]: "core",
+  };
+  return text.replace(/(?<![\p{L}\p{N}_$])lg_[\p{L}\p{N}_$]*/gu, (name) => names[name] ?? "hidden");
+}
+
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function identifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

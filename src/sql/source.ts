@@ -1,0 +1,152 @@
+/**
+ * The client's SQL text as the parser sees it (UTF-8 byte offsets) and as
+ * JavaScript and PostgreSQL see it (UTF-16 indexes, 1-based character
+ * positions), with the splices that rewrite it.
+ */
+import { scan, type Token } from "./parser.ts";
+
+/** Replace bytes [start, end) of the client's text with `text`. */
+export interface Splice {
+  start: number;
+  end: number;
+  text: string;
+}
+
+const encoder = new TextEncoder();
+
+export class SourceText {
+  readonly text: string;
+  /** Length of the text in UTF-8 bytes. */
+  readonly byteLength: number;
+  /** UTF-16 index of each byte offset, or null when text is ASCII (they are equal). */
+  readonly #byteIndex: Int32Array | null;
+  #tokens: Token[] | undefined;
+
+  constructor(text: string) {
+    this.text = text;
+    this.#byteIndex = isAscii(text) ? null : byteIndex(text);
+    this.byteLength = this.#byteIndex ? this.#byteIndex.length - 1 : text.length;
+  }
+
+  /** UTF-16 index of a byte offset that starts a character. */
+  index(byte: number): number {
+    return this.#byteIndex ? this.#byteIndex[byte] : byte;
+  }
+
+  /** PostgreSQL's 1-based character position of a byte offset. */
+  position(byte: number): number {
+    return characterPosition(this.text, this.index(byte));
+  }
+
+  /** The text of bytes [start, end). */
+  slice(start: number, end: number): string {
+    return this.text.slice(this.index(start), this.index(end));
+  }
+
+  /** The scanner's tokens, comments excluded; computed on first use. */
+  get tokens(): Token[] {
+    this.#tokens ??= scan(this.text).filter((t) => !t.tokenName.endsWith("_COMMENT"));
+    return this.#tokens;
+  }
+
+  /** Index in `tokens` of the token starting at byte `start`, or -1. */
+  tokenAt(start: number): number {
+    const tokens = this.tokens;
+    let low = 0;
+    let high = tokens.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      const at = tokens[middle].start;
+      if (at === start) return middle;
+      if (at < start) low = middle + 1;
+      else high = middle - 1;
+    }
+    return -1;
+  }
+
+  /**
+   * The rewritten text and a map from a 1-based character position in it
+   * (as the engine reports errors) to the same position in the client's text.
+   */
+  apply(splices: Splice[]): { text: string; positionMap: (position: number) => number } {
+    if (splices.length === 0) return { text: this.text, positionMap: (p) => p };
+    const sorted = [...splices].sort((a, b) => a.start - b.start || a.end - b.end);
+    const segments: Segment[] = [];
+    let out = "";
+    let from = 0;
+    for (const splice of sorted) {
+      const start = this.index(splice.start);
+      if (start < from) throw new Error(`Overlapping rewrites at byte ${splice.start}`);
+      segments.push({ out: out.length, source: from, copied: true });
+      out += this.text.slice(from, start);
+      segments.push({ out: out.length, source: start, copied: false });
+      out += splice.text;
+      from = this.index(splice.end);
+    }
+    segments.push({ out: out.length, source: from, copied: true });
+    out += this.text.slice(from);
+    const rewritten = out;
+    return {
+      text: rewritten,
+      positionMap: (position) => {
+        const index = utf16Index(rewritten, position - 1);
+        let segment = segments[0];
+        for (const s of segments) {
+          if (s.out > index) break;
+          segment = s;
+        }
+        const source = segment.copied ? segment.source + index - segment.out : segment.source;
+        return characterPosition(this.text, Math.min(source, this.text.length));
+      },
+    };
+  }
+}
+
+interface Segment {
+  /** Where the segment starts in the rewritten text (UTF-16 index). */
+  out: number;
+  /** Where it starts in the client's text (UTF-16 index). */
+  source: number;
+  /** Copied from the client's text (else a replacement, mapped to its start). */
+  copied: boolean;
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function byteIndex(text: string): Int32Array {
+  const map = new Int32Array(encoder.encode(text).length + 1);
+  let byte = 0;
+  for (let i = 0; i < text.length; i++) {
+    map[byte] = i;
+    const code = text.codePointAt(i)!;
+    const width = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    for (let k = 1; k < width; k++) map[byte + k] = i;
+    byte += width;
+    if (code >= 0x10000) i++;
+  }
+  map[byte] = text.length;
+  return map;
+}
+
+/** 1-based count of characters (code points) up to a UTF-16 index. */
+function characterPosition(text: string, index: number): number {
+  let position = 1;
+  for (let i = 0; i < index; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0xd800 || code > 0xdbff) position++;
+  }
+  return position;
+}
+
+/** UTF-16 index of the character at 0-based code point offset `offset`. */
+function utf16Index(text: string, offset: number): number {
+  let index = 0;
+  for (let n = 0; n < offset && index < text.length; n++) {
+    const code = text.charCodeAt(index);
+    index += code >= 0xd800 && code <= 0xdbff ? 2 : 1;
+  }
+  return index;
+}
