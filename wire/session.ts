@@ -12,7 +12,7 @@ import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
 import { authenticate, type Authenticated } from "./auth.ts";
-import { concat, decodeText, ProtocolError } from "./bytes.ts";
+import { concat, decodeText, ProtocolError, Writer } from "./bytes.ts";
 import {
   CAPTURE_SQL,
   capturedSettings,
@@ -108,12 +108,8 @@ const POISON_PARSE = parse("", POISON, NO_TYPES);
 const CAPTURE_QUERY = query(CAPTURE_SQL);
 const SET_CONFIG_PARSE = parse("", "select pg_catalog.set_config($1, $2, false)", NO_TYPES);
 const EXECUTE_UNNAMED = execute("");
-const COPY_FAIL = new Uint8Array([
-  FrontendCode.CopyFail,
-  ...new Uint8Array([0, 0, 0, 0]),
-  ...new TextEncoder().encode("COPY FROM STDIN is not allowed through the SQL door\0"),
-]);
-new DataView(COPY_FAIL.buffer).setInt32(1, COPY_FAIL.length - 1);
+const COPY_FAIL = new Writer().begin(FrontendCode.CopyFail)
+  .str("COPY FROM STDIN is not allowed through the SQL door").end().take();
 
 /** Startup parameters applied as session settings (lower-case name → setting name). */
 const STARTUP_SETTINGS: Record<string, string> = {
@@ -152,7 +148,6 @@ export class Session {
   readonly #transport: Transport;
   readonly #startup: StartupInfo;
   readonly #buffer: MessageBuffer;
-  readonly started = performance.now();
   lastActivity = performance.now();
   pid = 0;
   secret = 0;
