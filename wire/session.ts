@@ -854,15 +854,14 @@ export class Session {
 
   /** Physical names and the door's statement names replaced by what the client knows. */
   #hide(text: string): string {
-    let out = hidePhysicalNames(text, this.#scope);
     const cache = this.#lease?.state.statements;
-    if (cache && out.includes('"lg_p')) {
+    if (cache && text.includes('"lg_p')) {
       for (const statement of this.#statements.values()) {
         const name = cache.peek(statement.key);
-        if (name) out = out.replaceAll(`"${name}"`, `"${statement.name}"`);
+        if (name) text = text.replaceAll(`"${name}"`, `"${statement.name}"`);
       }
     }
-    return out;
+    return hidePhysicalNames(text, this.#scope);
   }
 
   #record(audit: Audit): void {
