@@ -12,6 +12,7 @@
  * BENCH_THREADS (2), BENCH_MODES ("prepared,simple"), BENCH_TARGETS ("postgres,relay,door")
  * and BENCH_ROWS (100000) tune the run.
  */
+import process from "node:process";
 import { sql } from "kysely";
 import pg from "pg";
 import { loadConfig } from "../src/config.ts";
@@ -43,6 +44,8 @@ interface Result {
   tps: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time this process (relay or door) spent per transaction, in µs. */
+  cpuUs: number;
 }
 
 /** Runs pgbench with a one-statement script; latencies come from its per-transaction log. */
@@ -53,6 +56,7 @@ async function pgbench(
   table: string,
 ): Promise<Result> {
   const dir = await Deno.makeTempDir({ prefix: "labgate-bench-" });
+  const cpu = process.cpuUsage();
   await Deno.writeTextFile(
     `${dir}/select.sql`,
     `\\set id random(1, ${ROWS})\nSELECT balance FROM ${table} WHERE id = :id;\n`,
@@ -84,6 +88,7 @@ async function pgbench(
     stdout: "piped",
     stderr: "piped",
   }).output();
+  const used = process.cpuUsage(cpu);
   const stdout = new TextDecoder().decode(out.stdout);
   if (!out.success) {
     throw new Error(`pgbench against ${target} failed: ${new TextDecoder().decode(out.stderr)}`);
@@ -101,7 +106,8 @@ async function pgbench(
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] / 1000;
-  return { target, mode, tps, p50Ms: at(0.5), p99Ms: at(0.99) };
+  const cpuUs = (used.user + used.system) / latencies.length;
+  return { target, mode, tps, p50Ms: at(0.5), p99Ms: at(0.99), cpuUs };
 }
 
 /** A byte relay with no protocol work: the floor any gateway pays on this machine. */
@@ -241,15 +247,15 @@ async function main() {
     console.log(
       `\n${CLIENTS} clients, ${THREADS} pgbench threads, ${SECONDS} s per run, ${ROWS} rows, ${navigator.hardwareConcurrency} CPUs`,
     );
-    console.log("mode      target      TPS       p50 ms  p99 ms  vs direct");
+    console.log("mode      target      TPS       p50 ms  p99 ms  vs direct  CPU µs/tx here");
     for (const r of results) {
       const direct = results.find((d) => d.mode === r.mode && d.target === "postgres");
       console.log(
         `${r.mode.padEnd(9)} ${r.target.padEnd(10)} ${r.tps.toFixed(0).padStart(7)}  ${
           r.p50Ms.toFixed(3).padStart(6)
         }  ${r.p99Ms.toFixed(3).padStart(6)}  ${
-          direct ? (r.tps / direct.tps).toFixed(2) + "×" : ""
-        }`,
+          (direct ? (r.tps / direct.tps).toFixed(2) + "×" : "").padStart(9)
+        }  ${r.target === "postgres" ? "" : r.cpuUs.toFixed(1).padStart(6)}`,
       );
     }
     console.log(`audit entries written for the door runs: ${audited.n}`);
@@ -265,6 +271,15 @@ async function main() {
   } finally {
     await svc.audit.flush();
     await database.close();
+    // A closed pool's sessions may still be leaving: dropping "with (force)" would kill them.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await admin.query(
+        "select count(*)::int as n from pg_stat_activity where datname = $1",
+        [name],
+      );
+      if (rows[0].n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await admin.query(`drop database if exists ${name} with (force)`);
     const roles = await admin.query<{ rolname: string }>(
       "select rolname from pg_roles where rolname like $1",

@@ -9,13 +9,9 @@ import { AuthCode, BackendCode, FrontendCode, StartupCode } from "./message_code
 const fixed = (code: number) => new Uint8Array([code, 0, 0, 0, 4]);
 
 export const PARSE_COMPLETE = fixed(BackendCode.ParseComplete);
-export const BIND_COMPLETE = fixed(BackendCode.BindComplete);
 export const CLOSE_COMPLETE = fixed(BackendCode.CloseComplete);
-export const NO_DATA = fixed(BackendCode.NoData);
-export const EMPTY_QUERY = fixed(BackendCode.EmptyQueryResponse);
 export const SYNC = fixed(FrontendCode.Sync);
 export const FLUSH = fixed(FrontendCode.Flush);
-export const TERMINATE = fixed(FrontendCode.Terminate);
 
 // ---- backend messages the door sends ----
 
@@ -54,7 +50,7 @@ export function negotiateProtocolVersion(minor: number, unknown: string[]): Uint
 /** Fields of an ErrorResponse or NoticeResponse, in wire order. */
 export type ErrorFields = [code: number, value: string][];
 
-export function errorFields(error: WireError): ErrorFields {
+function errorFields(error: WireError): ErrorFields {
   const fields: ErrorFields = [
     [ErrorField.Severity, error.severity],
     [ErrorField.SeverityPlain, error.severity],

@@ -180,6 +180,13 @@ function checkStatement(kind: string, node: Node): string | null {
       return `Setting ${name} is managed by labgate and cannot be changed`;
     }
   }
+  const statementName = String(node.name ?? "");
+  if (
+    (kind === "PrepareStmt" || kind === "ExecuteStmt" || kind === "DeallocateStmt") &&
+    statementName.startsWith("lg_")
+  ) {
+    return `Prepared statement names starting with lg_ are reserved: rename "${statementName}"`;
+  }
   if (kind === "CopyStmt" && (node.is_from || node.filename || node.is_program)) {
     return "COPY can only send query results to the client: use COPY (SELECT …) TO STDOUT";
   }

@@ -2,18 +2,17 @@
  * One client connection of the SQL door, after startup negotiation:
  * authentication, then the query loop. Client messages are checked and
  * rewritten one by one (a handler per frontend message) and forwarded to a
- * leased backend; replies stream back as received. A FIFO of pending
- * messages keeps the door's own answers (a cached ParseComplete, a refusal)
- * in protocol order with the backend's, and tells which reply ends which
- * message (a handler per backend message).
+ * leased backend; the pipeline (pipeline.ts) orders the replies. The
+ * session holds the client's own state between leases: its prepared
+ * statements, portals and settings, replayed on whichever backend it gets.
  */
-import type { AuditRecord, Outcome } from "../src/audit/mod.ts";
+import type { AuditRecord } from "../src/audit/mod.ts";
 import { getContainerByPath } from "../src/data/containers.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
 import { authenticate, type Authenticated } from "./auth.ts";
-import { decodeText, ProtocolError, readInt32 } from "./bytes.ts";
+import { concat, decodeText, ProtocolError, Writer } from "./bytes.ts";
 import {
   CAPTURE_SQL,
   capturedSettings,
@@ -24,15 +23,13 @@ import {
   type ScopeSetup,
 } from "./backend/mod.ts";
 import { ErrorField, fatal, SqlState, WireError } from "./errors.ts";
-import { MessageBuffer } from "./message_buffer.ts";
-import { AuthCode, BackendCode, FrontendCode, TxStatus } from "./message_codes.ts";
+import type { MessageBuffer } from "./message_buffer.ts";
+import { AuthCode, FrontendCode, TxStatus } from "./message_codes.ts";
 import {
   authentication,
   backendKeyData,
   bindText,
   CLOSE_COMPLETE,
-  decodeFields,
-  encodeFields,
   errorResponse,
   execute,
   negotiateProtocolVersion,
@@ -41,7 +38,6 @@ import {
   PARSE_COMPLETE,
   query,
   readBind,
-  readDataRow,
   readExecute,
   readParse,
   readQuery,
@@ -51,6 +47,7 @@ import {
   SYNC,
   target,
 } from "./messages.ts";
+import { type Audit, Pipeline, type PipelineHost } from "./pipeline.ts";
 import {
   analyze,
   type FolderScope,
@@ -102,37 +99,7 @@ interface ClientStatement {
   positionMap: (pos: number) => number;
 }
 
-interface Audit {
-  text: string;
-  started: number;
-  rows: number;
-  outcome: Outcome;
-}
-
-/** A message whose reply has not arrived yet, or an answer of the door's own. */
-interface Pending {
-  /** The frontend message code, or 0 for an answer of the door's own. */
-  code: number;
-  /** Sent to the client when this reaches the head. */
-  local?: Uint8Array;
-  /** The door's own message: the client does not see its normal reply. */
-  injected?: boolean;
-  /** Not even its error. */
-  quiet?: boolean;
-  /** The backend's error for this message is replaced by this one. */
-  refusal?: WireError;
-  positionMap?: (pos: number) => number;
-  /** Collects the rows of the door's own query. */
-  rows?: (string | null)[][];
-  audit?: Audit;
-  onDone?: () => void;
-  /** The message failed, or was skipped because an earlier one in its batch did. */
-  onError?: (fields: [number, string][] | null) => void;
-}
-
 const MAX_MESSAGE_LENGTH = 64 * 1024 * 1024;
-/** Client output beyond this pauses reading from the backend. */
-const HIGH_WATER = 1024 * 1024;
 const NO_TYPES = new Uint8Array(2);
 /** Makes the backend fail where the door refused, so transaction and batch state follow PostgreSQL. */
 const POISON = "lg_refused";
@@ -141,26 +108,8 @@ const POISON_PARSE = parse("", POISON, NO_TYPES);
 const CAPTURE_QUERY = query(CAPTURE_SQL);
 const SET_CONFIG_PARSE = parse("", "select pg_catalog.set_config($1, $2, false)", NO_TYPES);
 const EXECUTE_UNNAMED = execute("");
-const COPY_FAIL = new Uint8Array([
-  FrontendCode.CopyFail,
-  ...new Uint8Array([0, 0, 0, 0]),
-  ...new TextEncoder().encode("COPY FROM STDIN is not allowed through the SQL door\0"),
-]);
-new DataView(COPY_FAIL.buffer).setInt32(1, COPY_FAIL.length - 1);
-
-/** Error and notice fields that may carry physical names. */
-const TEXT_FIELDS: Set<number> = new Set([
-  ErrorField.Message,
-  ErrorField.Detail,
-  ErrorField.Hint,
-  ErrorField.Where,
-  ErrorField.InternalQuery,
-  ErrorField.Schema,
-  ErrorField.Table,
-  ErrorField.Column,
-  ErrorField.DataType,
-  ErrorField.Constraint,
-]);
+const COPY_FAIL = new Writer().begin(FrontendCode.CopyFail)
+  .str("COPY FROM STDIN is not allowed through the SQL door").end().take();
 
 /** Startup parameters applied as session settings (lower-case name → setting name). */
 const STARTUP_SETTINGS: Record<string, string> = {
@@ -199,7 +148,6 @@ export class Session {
   readonly #transport: Transport;
   readonly #startup: StartupInfo;
   readonly #buffer: MessageBuffer;
-  readonly started = performance.now();
   lastActivity = performance.now();
   pid = 0;
   secret = 0;
@@ -228,28 +176,31 @@ export class Session {
   /** Waiting for a backend; a cancel request aborts the wait through #abort. */
   #acquiring = false;
   #abort: AbortController | null = null;
-  #status: number = TxStatus.Idle;
-
-  #items: (Pending | undefined)[] = [];
-  #head = 0;
-  /** An extended-protocol error happened: client messages are skipped until Sync. */
-  #discarding = false;
-
-  #out: Uint8Array[] = [];
-  #chunk: Uint8Array = new Uint8Array(0);
-  #runStart = 0;
-  #runEnd = 0;
-  #msgEnd = 0;
+  readonly #pipeline: Pipeline;
 
   constructor(ctx: DoorContext, transport: Transport, startup: StartupInfo) {
     this.#ctx = ctx;
     this.#transport = transport;
     this.#startup = startup;
     this.#buffer = startup.buffer;
+    const host: PipelineHost = {
+      hide: (text) => this.#hide(text),
+      record: (audit) => this.#record(audit),
+      holdsReady: (status) =>
+        status === TxStatus.Idle && (this.#settingsDirty || this.#holdCursors),
+      capture: (rfq) => this.#capture(rfq),
+      idle: () => this.#maybeRelease(),
+      copyIn: () => {
+        this.#lease?.write(COPY_FAIL);
+        this.#lease?.flush();
+      },
+      fail: (error) => this.#fail(error),
+    };
+    this.#pipeline = new Pipeline(host, transport);
   }
 
   get #inFlight(): number {
-    return this.#items.length - this.#head;
+    return this.#pipeline.inFlight;
   }
 
   /** Serves the connection until it ends. */
@@ -282,7 +233,7 @@ export class Session {
   /** Sends a FATAL error and ends the connection. */
   #terminate(error: WireError): void {
     if (this.closed) return;
-    this.#emit(
+    this.#pipeline.emit(
       errorResponse(
         new WireError(error.code, this.#scope ? this.#hide(error.message) : error.message, {
           severity: "FATAL",
@@ -291,7 +242,7 @@ export class Session {
         }),
       ),
     );
-    this.#flushClient();
+    this.#pipeline.flush();
     this.#cleanup();
   }
 
@@ -389,11 +340,12 @@ export class Session {
       ["server_version", `${/^[\d.]+/.exec(this.#ctx.info.serverVersion)?.[0] ?? "15"} (labgate)`],
       ["session_authorization", user.email],
     ];
-    for (const [key, value] of [...reported, ...constant].sort(([a], [b]) => a.localeCompare(b))) {
-      this.#transport.write(parameterStatus(key, value));
-    }
-    this.#transport.write(backendKeyData(this.pid, this.secret));
-    this.#transport.write(readyForQuery(TxStatus.Idle));
+    const parameters = [...reported, ...constant].sort(([a], [b]) => a.localeCompare(b));
+    this.#transport.write(concat([
+      ...parameters.map(([key, value]) => parameterStatus(key, value)),
+      backendKeyData(this.pid, this.secret),
+      readyForQuery(TxStatus.Idle),
+    ]));
     this.ready = true;
     this.lastActivity = performance.now();
   }
@@ -447,13 +399,13 @@ export class Session {
       while (!this.closed && (message = this.#buffer.next())) {
         const wait = this.#dispatch(message);
         if (wait) {
-          this.#flushClient();
+          this.#pipeline.flush();
           await wait;
         }
       }
       if (this.closed) return;
       this.#lease?.flush();
-      this.#flushClient();
+      this.#pipeline.flush();
       const chunk = await this.#transport.read();
       if (!chunk) return;
       this.lastActivity = performance.now();
@@ -465,7 +417,7 @@ export class Session {
   #dispatch(message: Uint8Array): void | Promise<void> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
-    if (this.#discarding && code !== FrontendCode.Sync) return;
+    if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     switch (code) {
       case FrontendCode.Sync:
         return this.Sync(message);
@@ -518,10 +470,10 @@ export class Session {
 
   #acquireFailed(code: number, error: unknown): void {
     if (!(error instanceof WireError) || error.severity === "FATAL") throw error;
-    this.#emit(errorResponse(error));
+    this.#pipeline.emit(errorResponse(error));
     if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
-      this.#emit(readyForQuery(this.#status));
-    } else this.#discarding = true;
+      this.#pipeline.emit(readyForQuery(this.#pipeline.status));
+    } else this.#pipeline.discarding = true;
   }
 
   // ---- frontend message handlers ----
@@ -537,7 +489,7 @@ export class Session {
     this.#note(analysis.statements);
     this.#deallocate(lease, analysis.statements);
     lease.state.unnamedKey = null; // a simple Query drops the unnamed statement
-    this.#push({ code: FrontendCode.Query, audit, positionMap: analysis.positionMap });
+    this.#pipeline.push({ code: FrontendCode.Query, audit, positionMap: analysis.positionMap });
     lease.write(analysis.text === text ? message : query(analysis.text));
   }
 
@@ -584,7 +536,7 @@ export class Session {
     const positionMap = analysis.positionMap;
     if (name === "") {
       state.unnamedKey = statement.key;
-      this.#push({
+      this.#pipeline.push({
         code: FrontendCode.Parse,
         positionMap,
         audit,
@@ -597,10 +549,10 @@ export class Session {
       return;
     }
     if (state.statements.get(statement.key) !== undefined) {
-      return this.#local(PARSE_COMPLETE, forget);
+      return this.#pipeline.local(PARSE_COMPLETE, forget);
     }
     const backendName = state.statements.add(statement.key);
-    this.#push({
+    this.#pipeline.push({
       code: FrontendCode.Parse,
       positionMap,
       audit,
@@ -619,7 +571,7 @@ export class Session {
     const lease = this.#lease!;
     const backendName = this.#prepare(lease, statement);
     this.#portals.set(bind.portal.length ? decodeText(bind.portal) : "", statement);
-    this.#push({ code: FrontendCode.Bind, positionMap: statement.positionMap });
+    this.#pipeline.push({ code: FrontendCode.Bind, positionMap: statement.positionMap });
     lease.write(backendName === bind.statement ? message : rebind(bind, backendName));
   }
 
@@ -627,20 +579,20 @@ export class Session {
     const { kind, name } = readTarget(message);
     const lease = this.#lease!;
     if (kind === 0x50) {
-      this.#push({ code: FrontendCode.Describe });
+      this.#pipeline.push({ code: FrontendCode.Describe });
       return lease.write(message);
     }
     const statement = this.#statements.get(name);
     if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(name));
     const backendName = this.#prepare(lease, statement);
-    this.#push({ code: FrontendCode.Describe });
+    this.#pipeline.push({ code: FrontendCode.Describe });
     lease.write(backendName === name ? message : target(FrontendCode.Describe, "S", backendName));
   }
 
   Execute(message: Uint8Array): void {
     const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
     const statement = this.#portals.get(portal);
-    this.#push({
+    this.#pipeline.push({
       code: FrontendCode.Execute,
       positionMap: statement?.positionMap,
       audit: {
@@ -658,17 +610,17 @@ export class Session {
     if (kind === 0x53) {
       // Backend statements are shared by every client with the same SQL: only the client's name goes.
       this.#statements.delete(name);
-      return this.#local(CLOSE_COMPLETE);
+      return this.#pipeline.local(CLOSE_COMPLETE);
     }
     this.#portals.delete(name);
-    this.#push({ code: FrontendCode.Close });
+    this.#pipeline.push({ code: FrontendCode.Close });
     this.#lease!.write(message);
   }
 
   Sync(message: Uint8Array): void {
-    this.#discarding = false;
-    if (!this.#lease) return this.#local(readyForQuery(this.#status));
-    this.#push({ code: FrontendCode.Sync });
+    this.#pipeline.discarding = false;
+    if (!this.#lease) return this.#pipeline.local(readyForQuery(this.#pipeline.status));
+    this.#pipeline.push({ code: FrontendCode.Sync });
     this.#lease.write(message);
   }
 
@@ -698,11 +650,11 @@ export class Session {
       }
       if (!this.#statements.delete(name)) continue;
       lease.write(target(FrontendCode.Close, "S", name));
-      this.#push({ code: FrontendCode.Close, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Close, injected: true, quiet: true });
       lease.write(parse(name, "SELECT 1", NO_TYPES));
-      this.#push({ code: FrontendCode.Parse, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Parse, injected: true, quiet: true });
       lease.write(SYNC);
-      this.#push({ code: FrontendCode.Sync, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Sync, injected: true, quiet: true });
     }
   }
 
@@ -712,7 +664,7 @@ export class Session {
     if (statement.name === "") {
       if (state.unnamedKey !== statement.key) {
         state.unnamedKey = statement.key;
-        this.#push({
+        this.#pipeline.push({
           code: FrontendCode.Parse,
           injected: true,
           onError: () => (state.unnamedKey = null),
@@ -724,7 +676,7 @@ export class Session {
     let name = state.statements.get(statement.key);
     if (name === undefined) {
       name = state.statements.add(statement.key);
-      this.#push({
+      this.#pipeline.push({
         code: FrontendCode.Parse,
         injected: true,
         onError: () => state.statements.delete(statement.key),
@@ -745,10 +697,10 @@ export class Session {
     lease.state.unnamedKey = null;
     if (audit) audit.outcome = "denied";
     if (code === FrontendCode.Query) {
-      this.#push({ code, refusal: error, audit });
+      this.#pipeline.push({ code, refusal: error, audit });
       lease.write(POISON_QUERY);
     } else {
-      this.#push({ code: FrontendCode.Parse, refusal: error, audit });
+      this.#pipeline.push({ code: FrontendCode.Parse, refusal: error, audit });
       lease.write(POISON_PARSE);
     }
   }
@@ -788,10 +740,10 @@ export class Session {
   #leased(lease: Lease): void {
     this.#lease = lease;
     this.#lastLease = lease;
-    this.#status = TxStatus.Idle;
+    this.#pipeline.status = TxStatus.Idle;
     for (const name of lease.state.statements.takeEvicted()) {
       lease.write(target(FrontendCode.Close, "S", name));
-      this.#push({ code: FrontendCode.Close, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Close, injected: true, quiet: true });
     }
     this.#replaySettings(lease);
   }
@@ -803,19 +755,19 @@ export class Session {
     lease.state.settings = this.#settings; // maps are replaced, never changed in place
     if (!changes.length) return;
     lease.write(SET_CONFIG_PARSE);
-    this.#push({ code: FrontendCode.Parse, injected: true, quiet: true });
+    this.#pipeline.push({ code: FrontendCode.Parse, injected: true, quiet: true });
     for (const [name, value] of changes) {
       lease.write(bindText("", "", [name, value]));
-      this.#push({ code: FrontendCode.Bind, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Bind, injected: true, quiet: true });
       lease.write(EXECUTE_UNNAMED);
-      this.#push({
+      this.#pipeline.push({
         code: FrontendCode.Execute,
         injected: true,
         quiet: true,
         onError: (fields) => this.#dropSetting(lease, name, fields),
       });
       lease.write(SYNC);
-      this.#push({ code: FrontendCode.Sync, injected: true, quiet: true });
+      this.#pipeline.push({ code: FrontendCode.Sync, injected: true, quiet: true });
     }
     lease.state.unnamedKey = null;
   }
@@ -837,15 +789,20 @@ export class Session {
   #capture(rfq: Uint8Array | null, done?: () => void): void {
     const lease = this.#lease!;
     const rows: (string | null)[][] = [];
+    let failed = false;
     lease.state.unnamedKey = null;
-    this.#push({
+    this.#pipeline.push({
       code: FrontendCode.Query,
       injected: true,
       quiet: true,
       rows,
+      onError: () => (failed = true),
       onDone: () => {
-        this.#captured(lease, rows);
-        if (rfq) this.#emit(rfq);
+        // Unknown settings on the backend: it is reset or closed at release, the client keeps its own.
+        if (failed) this.#tampered = true;
+        else this.#captured(lease, rows);
+        this.#settingsDirty = false;
+        if (rfq) this.#pipeline.emit(rfq);
         done?.();
         if (this.#inFlight === 0) this.#maybeRelease();
       },
@@ -863,11 +820,10 @@ export class Session {
     for (const [name, value] of baseline) if (captured.get(name) !== value) this.#tampered = true;
     this.#settings = settings;
     lease.state.settings = settings;
-    this.#settingsDirty = false;
     this.#holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;
     if (!this.ready) return;
     for (const [name, value] of this.#reported()) {
-      if (before.get(name) !== value) this.#emit(parameterStatus(name, value));
+      if (before.get(name) !== value) this.#pipeline.emit(parameterStatus(name, value));
     }
   }
 
@@ -875,7 +831,8 @@ export class Session {
   #maybeRelease(): void {
     const lease = this.#lease;
     if (
-      !lease || this.#inFlight > 0 || this.#status !== TxStatus.Idle || this.#holdCursors ||
+      !lease || this.#inFlight > 0 || this.#pipeline.status !== TxStatus.Idle ||
+      this.#holdCursors ||
       this.#pinned || this.#settingsDirty
     ) return;
     this.#lease = null;
@@ -883,67 +840,10 @@ export class Session {
     this.#tampered = false;
   }
 
-  // ---- the pending FIFO ----
-
-  #push(item: Pending): void {
-    this.#items.push(item);
-  }
-
-  /** An answer of the door's own, in order after everything pending. */
-  #local(bytes: Uint8Array, onError?: () => void): void {
-    if (this.#inFlight === 0) this.#emit(bytes);
-    else this.#push({ code: 0, local: bytes, onError });
-  }
-
-  #peek(): Pending | undefined {
-    return this.#items[this.#head];
-  }
-
-  #take(): Pending {
-    const item = this.#items[this.#head]!;
-    this.#items[this.#head++] = undefined;
-    if (this.#head === this.#items.length) {
-      this.#items.length = 0;
-      this.#head = 0;
-    }
-    return item;
-  }
-
-  /** The head item is answered; the door's own answers right behind it go out too. */
-  #complete(): void {
-    const item = this.#take();
-    if (item.audit && item.code !== FrontendCode.Parse) this.#record(item.audit);
-    item.onDone?.();
-    while (this.#peek()?.local) {
-      const local = this.#take();
-      this.#emit(local.local!);
-      local.onDone?.();
-    }
-  }
-
-  // ---- backend replies ----
+  // ---- backend replies, ordered by the pipeline ----
 
   onBackendData(bytes: Uint8Array): void | Promise<void> {
-    if (this.closed) return;
-    this.#chunk = bytes;
-    this.#runStart = this.#runEnd = 0;
-    try {
-      for (let at = 0; at < bytes.length;) {
-        const end = at + 1 + readInt32(bytes, at + 1);
-        this.#msgEnd = end;
-        this.#reply(bytes[at], at, end);
-        at = end;
-      }
-      this.#emitRun();
-    } catch (error) {
-      this.#chunk = new Uint8Array(0);
-      this.#fail(error);
-      return;
-    }
-    this.#chunk = new Uint8Array(0);
-    this.#runStart = this.#runEnd = 0;
-    this.#flushClient();
-    if (this.#transport.backlog > HIGH_WATER) return this.#transport.drained();
+    if (!this.closed) return this.#pipeline.receive(bytes);
   }
 
   onBackendLost(error: WireError): void {
@@ -952,162 +852,16 @@ export class Session {
     this.#terminate(error);
   }
 
-  /** One dispatch on the backend message type. */
-  #reply(code: number, at: number, end: number): void {
-    const head = this.#peek();
-    switch (code) {
-      case BackendCode.DataRow:
-        if (head?.rows) {
-          head.rows.push(readDataRow(this.#chunk.subarray(at, end)));
-          return this.#drop();
-        }
-        if (head?.audit) head.audit.rows++;
-        return this.#forward(head);
-      case BackendCode.CommandComplete:
-      case BackendCode.EmptyQueryResponse:
-      case BackendCode.PortalSuspended:
-        this.#forward(head);
-        if (head?.code === FrontendCode.Execute) this.#complete();
-        return;
-      case BackendCode.RowDescription:
-      case BackendCode.NoData:
-        this.#forward(head);
-        if (head?.code === FrontendCode.Describe) this.#complete();
-        return;
-      case BackendCode.ParseComplete:
-      case BackendCode.BindComplete:
-      case BackendCode.CloseComplete:
-        this.#forward(head);
-        if (head && head.code !== FrontendCode.Query) this.#complete();
-        return;
-      case BackendCode.ParameterDescription:
-      case BackendCode.CopyOutResponse:
-      case BackendCode.CopyData:
-      case BackendCode.CopyDone:
-        return this.#forward(head);
-      case BackendCode.ReadyForQuery:
-        return this.ReadyForQuery(head, at);
-      case BackendCode.ErrorResponse:
-        return this.ErrorResponse(head, this.#chunk.subarray(at, end));
-      case BackendCode.NoticeResponse:
-        if (!head || head.injected) return this.#drop();
-        return this.#replace(this.#filter(this.#chunk.subarray(at, end), head.positionMap));
-      case BackendCode.CopyInResponse:
-        this.#drop();
-        this.#lease?.write(COPY_FAIL);
-        return this.#lease?.flush();
-      default:
-        // ParameterStatus (the door reports settings itself), notifications, anything else
-        return this.#drop();
-    }
-  }
-
-  ReadyForQuery(head: Pending | undefined, at: number): void {
-    this.#status = this.#chunk[at + 5];
-    this.lastActivity = performance.now();
-    if (!head || (head.code !== FrontendCode.Sync && head.code !== FrontendCode.Query)) {
-      return this.#drop();
-    }
-    if (head.injected) {
-      this.#drop();
-      return this.#complete();
-    }
-    if (
-      this.#inFlight === 1 && this.#status === TxStatus.Idle &&
-      (this.#settingsDirty || this.#holdCursors)
-    ) {
-      const rfq = this.#chunk.slice(at, this.#msgEnd);
-      this.#drop();
-      this.#complete();
-      return this.#capture(rfq);
-    }
-    this.#pass();
-    this.#complete();
-    if (this.#inFlight === 0) this.#maybeRelease();
-  }
-
-  ErrorResponse(head: Pending | undefined, frame: Uint8Array): void {
-    if (!head) return this.#replace(this.#filter(frame));
-    if (head.quiet) this.#drop();
-    else {this.#replace(
-        head.refusal ? errorResponse(head.refusal) : this.#filter(frame, head.positionMap),
-      );}
-    if (head.audit) head.audit.outcome = head.refusal ? "denied" : "error";
-    if (head.code === FrontendCode.Query) return; // ReadyForQuery follows
-    // Extended protocol: the backend skips the rest of the batch until Sync.
-    const failed = this.#take();
-    if (failed.audit) this.#record(failed.audit);
-    failed.onError?.(decodeFields(frame));
-    for (let item = this.#peek(); item && item.code !== FrontendCode.Sync; item = this.#peek()) {
-      this.#take().onError?.(null);
-    }
-    if (!this.#peek()) this.#discarding = true;
-  }
-
-  // ---- output ----
-
-  /** The current backend message goes to the client with the ones around it, uncopied. */
-  #pass(): void {
-    this.#runEnd = this.#msgEnd;
-  }
-
-  #drop(): void {
-    this.#emitRun();
-    this.#runStart = this.#runEnd = this.#msgEnd;
-  }
-
-  #forward(head: Pending | undefined): void {
-    if (!head || head.injected) this.#drop();
-    else this.#pass();
-  }
-
-  #replace(bytes: Uint8Array): void {
-    this.#drop();
-    this.#out.push(bytes);
-  }
-
-  #emitRun(): void {
-    if (this.#runEnd > this.#runStart) {
-      this.#out.push(this.#chunk.subarray(this.#runStart, this.#runEnd));
-    }
-    this.#runStart = this.#runEnd;
-  }
-
-  /** Sends bytes of the door's own after whatever is ahead of them. */
-  #emit(bytes: Uint8Array): void {
-    this.#emitRun();
-    this.#out.push(bytes);
-  }
-
-  #flushClient(): void {
-    if (!this.#out.length) return;
-    const out = this.#out;
-    this.#out = [];
-    for (const part of out) this.#transport.write(part);
-  }
-
-  /** A backend error or notice with positions mapped back and physical names hidden. */
-  #filter(frame: Uint8Array, positionMap?: (pos: number) => number): Uint8Array {
-    const fields = decodeFields(frame);
-    for (const field of fields) {
-      if (field[0] === ErrorField.Position && positionMap) {
-        field[1] = String(positionMap(Number(field[1])));
-      } else if (TEXT_FIELDS.has(field[0])) field[1] = this.#hide(field[1]);
-    }
-    return encodeFields(frame[0], fields);
-  }
-
   /** Physical names and the door's statement names replaced by what the client knows. */
   #hide(text: string): string {
-    let out = hidePhysicalNames(text, this.#scope);
     const cache = this.#lease?.state.statements;
-    if (cache && out.includes('"lg_p')) {
+    if (cache && text.includes('"lg_p')) {
       for (const statement of this.#statements.values()) {
         const name = cache.peek(statement.key);
-        if (name) out = out.replaceAll(`"${name}"`, `"${statement.name}"`);
+        if (name) text = text.replaceAll(`"${name}"`, `"${statement.name}"`);
       }
     }
-    return out;
+    return hidePhysicalNames(text, this.#scope);
   }
 
   #record(audit: Audit): void {
@@ -1133,7 +887,7 @@ export class Session {
   /** Closes the connection if it sat idle too long; called about once a second. */
   checkIdle(now: number, settings: SqlDoorSettings): void {
     if (this.closed || this.#acquiring || this.#inFlight > 0) return;
-    const idle = now - this.lastActivity;
+    const idle = now - Math.max(this.lastActivity, this.#pipeline.lastReady);
     if (!this.ready) {
       if (idle > 60_000) {
         this.#terminate(fatal(SqlState.ProtocolViolation, "Login took too long: reconnect"));
@@ -1170,12 +924,11 @@ export class Session {
       const busy = this.#inFlight > 0;
       if (busy) lease.cancel();
       lease.release(
-        !busy && this.#status === TxStatus.Idle && !this.#holdCursors && !this.#pinned &&
+        !busy && this.#pipeline.status === TxStatus.Idle && !this.#holdCursors && !this.#pinned &&
           !this.#tampered,
       );
     }
-    this.#items = [];
-    this.#head = 0;
+    this.#pipeline.clear();
     this.#ctx.leave(this);
     this.#transport.end();
   }
