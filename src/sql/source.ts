@@ -80,8 +80,13 @@ export class SourceText {
       segments.push({ out: out.length, source: from, copied: true });
       out += this.text.slice(from, start);
       segments.push({ out: out.length, source: start, copied: false });
-      out += splice.text;
-      from = this.index(splice.end);
+      // `FROM"lists".t` must not become `FROMlg_c42.t`: keep tokens apart.
+      const end = this.index(splice.end);
+      const before = identifierChar(this.text, start - 1) && identifierChar(splice.text, 0);
+      const after = identifierChar(splice.text, splice.text.length - 1) &&
+        identifierChar(this.text, end);
+      out += (before ? " " : "") + splice.text + (after ? " " : "");
+      from = end;
     }
     segments.push({ out: out.length, source: from, copied: true });
     out += this.text.slice(from);
@@ -109,6 +114,14 @@ interface Segment {
   source: number;
   /** Copied from the client's text (else a replacement, mapped to its start). */
   copied: boolean;
+}
+
+/** Can the character at `index` continue an SQL identifier or keyword? */
+function identifierChar(text: string, index: number): boolean {
+  if (index < 0 || index >= text.length) return false;
+  const code = text.charCodeAt(index);
+  return code > 0x7f || code === 0x24 || code === 0x5f || (code >= 0x30 && code <= 0x39) ||
+    ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a);
 }
 
 function isAscii(text: string): boolean {

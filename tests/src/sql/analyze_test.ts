@@ -271,6 +271,15 @@ Deno.test("analyze() splices only real references: comments, strings and multiby
   );
 });
 
+Deno.test("analyze() keeps tokens apart where the client wrote no space", () => {
+  assert.equal(
+    rewritten('select*from"lists"."samples"join samples using(sample_id)'),
+    'select*from lg_c42."samples"join lg_c42.samples using(sample_id)',
+  );
+  assert.equal(rewritten('select"current_schema"()'), 'select lg_catalog."current_schema"()');
+  assert.equal(rewritten("select(current_user)"), 'select(lg_catalog."current_user"())');
+});
+
 Deno.test("analyze() resolves CTE names as PostgreSQL scopes them", () => {
   assert.equal(
     rewritten("with samples as (select 1) select * from samples"),
