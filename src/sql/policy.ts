@@ -174,6 +174,23 @@ export const REG_TYPES: ReadonlySet<string> = new Set([
   "regdictionary",
 ]);
 
+/** Catalogs only a superuser may read: refused as PostgreSQL refuses other users. */
+export const SUPERUSER_CATALOGS: ReadonlySet<string> = new Set([
+  "pg_authid",
+  "pg_shadow",
+  "pg_statistic",
+  "pg_statistic_ext_data",
+  "pg_largeobject",
+  "pg_user_mapping",
+  "pg_subscription_rel",
+  "pg_file_settings",
+  "pg_hba_file_rules",
+  "pg_ident_file_mappings",
+  "pg_config",
+  "pg_backend_memory_contexts",
+  "pg_shmem_allocations",
+]);
+
 /** Reg types whose non-literal casts go through a checking domain in lg_catalog. */
 export const CHECKED_REG_TYPES: ReadonlySet<string> = new Set([
   "regclass",

@@ -13,6 +13,7 @@ import {
   REG_TYPES,
   SHADOWED_FUNCTIONS,
   SHADOWED_KEYWORDS,
+  SUPERUSER_CATALOGS,
 } from "./policy.ts";
 import type { SourceText, Splice } from "./source.ts";
 
@@ -160,8 +161,11 @@ export class Rewriter {
     const schema = relation.schemaname as string | undefined;
     const catalog = relation.catalogname as string | undefined;
     const shown = [catalog, schema, name].filter((n) => n !== undefined).join(".");
+    if (schema === undefined && ctes.has(name)) return;
+    if ((schema ?? "pg_catalog") === "pg_catalog" && SUPERUSER_CATALOGS.has(name)) {
+      this.refuse("42501", `permission denied for table ${name}`, { at });
+    }
     if (schema === undefined) {
-      if (ctes.has(name)) return;
       const physical = name.startsWith("pg_") ? CATALOG_SCHEMA : this.scope.schema;
       this.shadowed ||= physical === CATALOG_SCHEMA;
       this.replace(at, at, `${physical}.`);

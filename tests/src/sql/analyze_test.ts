@@ -168,6 +168,12 @@ Deno.test("analyze() refuses server, session and role access with 42501", () => 
     assert.match(message, /^[A-Z].*[^.]$/, text);
     assert.ok(!message.includes("lg_c42"), text);
   }
+  assert.deepEqual(refusal("SELECT rolpassword FROM pg_authid"), {
+    code: "42501",
+    message: "permission denied for table pg_authid",
+    position: 25,
+  });
+  assert.equal(refusal("SELECT * FROM pg_catalog.pg_statistic").code, "42501");
   assert.equal(refusal("SET client_encoding = 'LATIN1'").code, "0A000");
   assert.equal(refusal("SET standard_conforming_strings = off").code, "0A000");
   assert.equal(refusal("PREPARE TRANSACTION 'x'").code, "0A000");

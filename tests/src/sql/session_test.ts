@@ -160,6 +160,9 @@ backendTest("the other folder is unreachable by name, OID, regclass and function
     `SET search_path = ${b}`,
     `COPY (SELECT * FROM ${b}.secret) TO STDOUT`,
     `EXPLAIN SELECT * FROM pg_class`,
+    `EXPLAIN (ANALYZE, COSTS OFF, FORMAT JSON) SELECT * FROM lists.samples s ` +
+    `JOIN sites USING (site_id) WHERE s.tableoid = 'lists.samples'::regclass`,
+    `EXPLAIN SELECT * FROM samples WHERE label = 'x' ORDER BY sample_id`,
   ];
   const box = await openSandbox(t, world.scope);
   try {
