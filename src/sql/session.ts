@@ -32,12 +32,12 @@ export function sessionSetupSql(scope: FolderScope): string {
 }
 
 /**
- * SQL that returns a backend session to neutral: the app's role and
- * settings, no cursors, no prepared statements. Run it outside a
- * transaction (ROLLBACK first if the client left one open).
+ * SQL that returns a backend session to neutral: no open transaction, the
+ * app's role and settings, no cursors, no prepared statements. Safe in any
+ * transaction state (ROLLBACK warns when there is none).
  */
 export function sessionResetSql(): string {
-  return "RESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
+  return "ROLLBACK;\nRESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
 }
 
 /**

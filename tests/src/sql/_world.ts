@@ -204,7 +204,6 @@ export async function openSandbox(t: TestContext, scope: FolderScope): Promise<S
       exec: run,
       close: async () => {
         try {
-          await run("ROLLBACK");
           await run(sessionResetSql());
         } finally {
           release();
@@ -235,7 +234,6 @@ export async function openSandbox(t: TestContext, scope: FolderScope): Promise<S
     exec: run,
     close: async () => {
       try {
-        await run("ROLLBACK");
         await run(sessionResetSql());
       } finally {
         await client.end();
