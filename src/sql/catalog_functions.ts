@@ -233,11 +233,16 @@ export function domains(): string[] {
       "'The schema with OID %s cannot be shown as regnamespace through the SQL door'",
       "Join pg_namespace and read nspname",
     ),
-    "create domain lg_catalog.regclass as pg_catalog.regclass check (lg_catalog.check_relation(value))",
-    "create domain lg_catalog.regtype as pg_catalog.regtype check (lg_catalog.check_type(value))",
-    "create domain lg_catalog.regproc as pg_catalog.regproc check (lg_catalog.check_function(value))",
-    "create domain lg_catalog.regprocedure as pg_catalog.regprocedure " +
-    "check (lg_catalog.check_function(value))",
+    ...[
+      ["regclass", "check_relation"],
+      ["regtype", "check_type"],
+      ["regproc", "check_function"],
+      ["regprocedure", "check_function"],
+    ].map(([type, check]) =>
+      // Built-in objects (OIDs below 16384) are always visible: no lookup.
+      `create domain lg_catalog.${type} as pg_catalog.${type} ` +
+      `check (value::oid < 16384 or lg_catalog.${check}(value))`
+    ),
     "create domain lg_catalog.regnamespace as pg_catalog.regnamespace " +
     "check (lg_catalog.check_namespace(value))",
   ];
