@@ -82,18 +82,22 @@ export type Analysis =
   }
   | { ok: false; refusal: SqlRefusal };
 
-const CACHE_SIZE = 2000;
+/** The cache keeps at most this many analyses... */
+const CACHE_ENTRIES = 5000;
+/** ...and this many characters of SQL (keys and rewritten texts). */
+const CACHE_CHARACTERS = 8_000_000;
 /** Longer texts are analysed every time (they rarely repeat). */
 const CACHE_TEXT_LIMIT = 64 * 1024;
 const cache = new Map<string, Analysis>();
+let cachedCharacters = 0;
 
 /**
  * Checks and rewrites a client's SQL for the folder in `scope`. Results are
- * cached by folder and text (an LRU of the most recent few thousand).
+ * cached by folder and text, least recently used first out.
  */
 export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
-  const key = `${scope.containerId}:${scope.statementTimeoutMs}:${text}`;
+  const key = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${text}`;
   const cached = cache.get(key);
   if (cached) {
     cache.delete(key);
@@ -101,9 +105,18 @@ export function analyze(text: string, scope: FolderScope): Analysis {
     return cached;
   }
   const analysis = analyzeText(text, scope);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
   cache.set(key, analysis);
+  cachedCharacters += size(key, analysis);
+  while (cache.size > CACHE_ENTRIES || cachedCharacters > CACHE_CHARACTERS) {
+    const [oldest, evicted] = cache.entries().next().value!;
+    cache.delete(oldest);
+    cachedCharacters -= size(oldest, evicted);
+  }
   return analysis;
+}
+
+function size(key: string, analysis: Analysis): number {
+  return key.length + (analysis.ok ? analysis.text.length : 0);
 }
 
 function analyzeText(text: string, scope: FolderScope): Analysis {
