@@ -17,10 +17,10 @@ import {
 } from "./policy.ts";
 import type { SourceText, Splice } from "./source.ts";
 
-/** Physical schemas of the shadow catalog and core views. */
+/** Physical schemas of the shadow catalog, and of the core views (user-facing by design). */
 export const CATALOG_SCHEMA = "lg_catalog";
 export const INFORMATION_SCHEMA = "lg_information_schema";
-export const CORE_SCHEMA = "lg_core";
+export const CORE_SCHEMA = "core";
 
 /** A refusal on its way out of the walk. */
 export class Refused extends Error {
@@ -179,7 +179,7 @@ export class Rewriter {
     if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
     this.shadowed ||= physical !== this.scope.schema;
     const schemaToken = parts[parts.length - 2];
-    this.replace(schemaToken.start, schemaToken.end, physical);
+    if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
   }
 
   /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */
@@ -265,7 +265,7 @@ export class Rewriter {
     const missing = MISSING[reg] ?? MISSING.regtype;
     if (reg === "regnamespace") {
       const schema = name.parts[0].text;
-      if (schema === "pg_catalog" || schema === "information_schema") return true;
+      if (["pg_catalog", "information_schema", CORE_SCHEMA].includes(schema)) return true;
       const physical = userSchema(schema, this.scope);
       if (!physical) this.refuse(missing.code, missing.message(literal.value), { at });
       // The OID, not the name: regnamespace would print the physical schema.

@@ -4,7 +4,7 @@
  * turned back into the names the user sees.
  */
 import type { FolderScope } from "./analyze.ts";
-import { CATALOG_SCHEMA, CORE_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
+import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
 
 /**
  * SQL (several statements, no result rows) that puts a backend session into
@@ -53,7 +53,6 @@ export function hidePhysicalNames(text: string, scope: FolderScope): string {
     [scope.role]: scope.userEmail,
     [CATALOG_SCHEMA]: "pg_catalog",
     [INFORMATION_SCHEMA]: "information_schema",
-    [CORE_SCHEMA]: "core",
   };
   return text.replace(/(?<![\p{L}\p{N}_$])lg_[\p{L}\p{N}_$]*/gu, (name) => names[name] ?? "hidden");
 }

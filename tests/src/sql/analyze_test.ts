@@ -249,7 +249,7 @@ Deno.test("analyze() rewrites names to the folder's physical schema and the shad
       "select * from lg_catalog.pg_class c join lg_catalog.pg_namespace n on true",
     ],
     ["select * from information_schema.tables", "select * from lg_information_schema.tables"],
-    ["select * from core.users", "select * from lg_core.users"],
+    ["select * from core.users", "select * from core.users"],
     [
       "select lists.samples.label from lists.samples",
       "select lg_c42.samples.label from lg_c42.samples",

@@ -162,6 +162,9 @@ backendTest("the other folder is unreachable by name, OID, regclass and function
     `EXPLAIN (ANALYZE, COSTS OFF, FORMAT JSON) SELECT * FROM lists.samples s ` +
     `JOIN sites USING (site_id) WHERE s.tableoid = 'lists.samples'::regclass`,
     `EXPLAIN SELECT * FROM samples WHERE label = 'x' ORDER BY sample_id`,
+    `SELECT pg_typeof(u), 'core.users'::regclass, c.oid::regclass, format_type(c.reltype, NULL) ` +
+    `FROM core.users u, pg_class c WHERE c.relnamespace = 'core'::regnamespace`,
+    `SELECT pg_typeof(s), s.tableoid::regclass, to_regclass('lists.samples') FROM lists.samples s`,
   ];
   const box = await openSandbox(t, world.scope);
   try {
@@ -258,7 +261,7 @@ Deno.test("hidePhysicalNames() shows the user's names for schemas, roles and sha
   assert.equal(
     hidePhysicalNames(
       'relation "lg_c42.x" does not exist; permission denied for role lg_ab12cd34_c42; ' +
-        "function lg_catalog.f() in lg_information_schema and lg_core.users; " +
+        "function lg_catalog.f() in lg_information_schema and core.users; " +
         'schema "lg_c9" and lg_app.users',
       scope,
     ),
