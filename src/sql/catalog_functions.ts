@@ -378,7 +378,7 @@ export function shadowFunctions(): string[] {
       "format_type(oid, integer)",
       "text",
       "select case when $1 is null then null when lg_catalog.type_visible($1) " +
-        "then pg_catalog.format_type($1, $2) else '???' end",
+        "then lg_catalog.unphysical(pg_catalog.format_type($1, $2)) else '???' end",
     ),
     guarded(
       "obj_description",
