@@ -175,7 +175,7 @@ export class Rewriter {
     if (!physical) {
       this.refuse("42P01", `relation "${shown}" does not exist`, { at });
     }
-    const parts = this.#nameTokens(at, catalog === undefined ? 2 : 3);
+    const { parts } = this.#name(at, catalog === undefined ? 2 : 3);
     if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
     this.shadowed ||= physical !== this.scope.schema;
     const schemaToken = parts[parts.length - 2];
@@ -206,7 +206,7 @@ export class Rewriter {
     } else if (schema !== undefined && schema !== "pg_catalog") {
       this.refuse("42883", `function ${shown} does not exist`, { at });
     } else if (SHADOWED_FUNCTIONS.has(name)) {
-      const parts = this.#nameTokens(at, names.length);
+      const { parts } = this.#name(at, names.length);
       this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
       this.shadowed = true;
     } else if (!ALLOWED_FUNCTIONS.has(name)) {
@@ -227,7 +227,7 @@ export class Rewriter {
   #keywordFunction(call: AstNode): void {
     const name = SHADOWED_KEYWORDS[call.op as string];
     if (!name) return;
-    const token = this.source.tokens[this.#tokenIndex(call.location as number)];
+    const [token] = this.source.tokensFrom(call.location as number);
     this.replace(token.start, token.end, `${shadowName(name)}()`);
     this.shadowed = true;
   }
@@ -238,9 +238,7 @@ export class Rewriter {
     const literal = stringConstant(cast.arg);
     if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
     this.visit(cast.arg, ctes);
-    const token = this.source.tokens[this.#tokenIndex(cast.location as number)];
-    const operatorSyntax = this.source.slice(token.start, token.end) === "::";
-    this.#typeName(typeName, ctes, operatorSyntax);
+    this.#typeName(typeName, ctes, this.#castOperator(cast));
   }
 
   /**
@@ -270,9 +268,8 @@ export class Rewriter {
       if (!physical) this.refuse(missing.code, missing.message(literal.value), { at });
       // The OID, not the name: regnamespace would print the physical schema.
       const typeName = cast.typeName as AstNode;
-      const parts = this.#nameTokens(typeName.location as number, strings(typeName.names).length);
-      const operator = this.source.tokens[this.#tokenIndex(cast.location as number)];
-      if (this.source.slice(operator.start, operator.end) !== "::") {
+      const { parts } = this.#name(typeName.location as number, strings(typeName.names).length);
+      if (!this.#castOperator(cast)) {
         this.refuse("0A000", "Write schema names as 'name'::regnamespace, not with CAST", { at });
       }
       this.#replaceLiteral(at, physical);
@@ -295,8 +292,13 @@ export class Rewriter {
     return true;
   }
 
+  /** `x::t`, not `CAST(x AS t)`. */
+  #castOperator(cast: AstNode): boolean {
+    return this.#text(this.source.tokensFrom(cast.location as number)[0]) === "::";
+  }
+
   #replaceLiteral(at: number, value: string): void {
-    const token = this.source.tokens[this.#tokenIndex(at)];
+    const [token] = this.source.tokensFrom(at);
     this.replace(token.start, token.end, `'${value.replaceAll("'", "''")}'`);
   }
 
@@ -323,8 +325,8 @@ export class Rewriter {
     const reg = regType(typeName);
     if (reg === "regrole") this.#noRoles(at);
     if (reg && CHECKED_REG_TYPES.has(reg)) {
-      const parts = this.#nameTokens(at, names.length);
-      const end = this.#arrayBoundsEnd(parts[parts.length - 1]);
+      const { parts, rest } = this.#name(at, names.length);
+      const end = arrayBoundsEnd(rest, parts[parts.length - 1].end, (t) => this.#text(t));
       const brackets = typeName.arrayBounds ? "[]" : "";
       const back = castOperator && brackets ? `::pg_catalog.${reg}[]` : "";
       this.replace(parts[0].start, end, `${CATALOG_SCHEMA}.${reg}${brackets}${back}`);
@@ -336,20 +338,8 @@ export class Rewriter {
     if (schema === "pg_catalog" || schema === "information_schema") return;
     const physical = userSchema(schema, this.scope);
     if (!physical) this.refuse("42704", `type "${shown}" does not exist`, { at });
-    const [schemaToken] = this.#nameTokens(at, 2);
+    const [schemaToken] = this.#name(at, 2).parts;
     this.replace(schemaToken.start, schemaToken.end, physical);
-  }
-
-  /** Byte offset after `name[]`, `name[3][]`, ... */
-  #arrayBoundsEnd(last: Token): number {
-    const tokens = this.source.tokens;
-    let i = this.#tokenIndex(last.start) + 1;
-    let end = last.end;
-    while (i < tokens.length && this.#text(tokens[i]) === "[") {
-      while (i < tokens.length && this.#text(tokens[i]) !== "]") i++;
-      if (i < tokens.length) end = tokens[i++].end;
-    }
-    return end;
   }
 
   /** `lists.samples.label`: the schema of a qualified column follows its table's. */
@@ -362,13 +352,13 @@ export class Rewriter {
     let first = 0;
     if (names.length >= 4 && names[2] !== undefined) {
       if (names[0] !== this.scope.containerPath) return;
-      const parts = this.#nameTokens(at, 2);
+      const { parts } = this.#name(at, 2);
       this.replace(parts[0].start, parts[1].start, "");
       first = 1;
     }
     const physical = relationSchema(names[first]!, this.scope);
     if (!physical || names[first + 1] === undefined) return;
-    const schemaToken = this.#nameTokens(at, first + 1)[first];
+    const schemaToken = this.#name(at, first + 1).parts[first];
     this.replace(schemaToken.start, schemaToken.end, physical);
   }
 
@@ -391,10 +381,10 @@ export class Rewriter {
     }
   }
 
-  /** The tokens of a dotted name of `count` parts starting at byte `at`. */
-  #nameTokens(at: number, count: number): Token[] {
-    const tokens = this.source.tokens;
-    let i = this.#tokenIndex(at);
+  /** The tokens of a dotted name of `count` parts at byte `at`, and the tokens after it. */
+  #name(at: number, count: number): { parts: Token[]; rest: Token[] } {
+    const tokens = this.source.tokensFrom(at);
+    let i = 0;
     const parts: Token[] = [];
     while (parts.length < count) {
       if (i >= tokens.length || this.#text(tokens[i]) === ".") {
@@ -408,18 +398,22 @@ export class Rewriter {
         i++;
       }
     }
-    return parts;
-  }
-
-  #tokenIndex(at: number): number {
-    const index = this.source.tokenAt(at);
-    if (index < 0) throw new Error(`No token at byte ${at}`);
-    return index;
+    return { parts, rest: tokens.slice(i) };
   }
 
   #text(token: Token): string {
     return this.source.slice(token.start, token.end);
   }
+}
+
+/** Byte offset after the array bounds (`[]`, `[3][]`) that start `tokens`, or `end`. */
+function arrayBoundsEnd(tokens: Token[], end: number, text: (t: Token) => string): number {
+  let i = 0;
+  while (i < tokens.length && text(tokens[i]) === "[") {
+    while (i < tokens.length && text(tokens[i]) !== "]") i++;
+    if (i < tokens.length) end = tokens[i++].end;
+  }
+  return end;
 }
 
 /** Where a client's schema name for relations lives; undefined: it does not exist. */

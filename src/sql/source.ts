@@ -43,25 +43,24 @@ export class SourceText {
     return this.text.slice(this.index(start), this.index(end));
   }
 
-  /** The scanner's tokens, comments excluded; computed on first use. */
-  get tokens(): Token[] {
+  /**
+   * The scanner's tokens (comments excluded) from the one that starts at
+   * byte `start` (parse-tree locations start tokens): enough for a name and
+   * what follows it. The text is scanned once, on first use.
+   */
+  tokensFrom(start: number): Token[] {
     this.#tokens ??= scan(this.text).filter((t) => !t.tokenName.endsWith("_COMMENT"));
-    return this.#tokens;
-  }
-
-  /** Index in `tokens` of the token starting at byte `start`, or -1. */
-  tokenAt(start: number): number {
-    const tokens = this.tokens;
+    const tokens = this.#tokens;
     let low = 0;
     let high = tokens.length - 1;
     while (low <= high) {
       const middle = (low + high) >> 1;
       const at = tokens[middle].start;
-      if (at === start) return middle;
+      if (at === start) return tokens.slice(middle, middle + TOKENS_AFTER);
       if (at < start) low = middle + 1;
       else high = middle - 1;
     }
-    return -1;
+    throw new Error(`No token starts at byte ${start}`);
   }
 
   /**
@@ -106,6 +105,9 @@ export class SourceText {
     };
   }
 }
+
+/** Tokens tokensFrom() returns: a name of three parts and array bounds need fewer. */
+const TOKENS_AFTER = 32;
 
 interface Segment {
   /** Where the segment starts in the rewritten text (UTF-16 index). */
