@@ -90,35 +90,24 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       "boolean",
       `select pg_catalog.lower(name) = any(array[${settings}])`,
     ),
-    sql(
-      "relation_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_class c where c.oid = $1 ` +
-        `and c.relnamespace = any(${VISIBLE}))`,
+    ...[
+      ["relation", "pg_class", "relnamespace"],
+      ["type", "pg_type", "typnamespace"],
+      ["function", "pg_proc", "pronamespace"],
+      ["constraint", "pg_constraint", "connamespace"],
+    ].map(([object, catalog, namespace]) =>
+      sql(
+        `${object}_visible(oid)`,
+        "boolean",
+        `select exists (select 1 from pg_catalog.${catalog} o where o.oid = $1 ` +
+          `and o.${namespace} = any(${VISIBLE}))`,
+      )
     ),
     sql(
       "definition_visible(oid)",
       "boolean",
       "select lg_catalog.relation_visible($1) and not exists (select 1 from pg_catalog.pg_class c " +
         "where c.oid = $1 and c.relnamespace = 'core'::regnamespace)",
-    ),
-    sql(
-      "type_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_type t where t.oid = $1 ` +
-        `and t.typnamespace = any(${VISIBLE}))`,
-    ),
-    sql(
-      "function_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_proc p where p.oid = $1 ` +
-        `and p.pronamespace = any(${VISIBLE}))`,
-    ),
-    sql(
-      "constraint_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_constraint c where c.oid = $1 ` +
-        `and c.connamespace = any(${VISIBLE}))`,
     ),
     sql(
       "statistics_visible(oid)",
