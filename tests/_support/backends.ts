@@ -75,7 +75,15 @@ export async function testDatabase(
     dispose: async () => {
       await database.close();
       try {
-        await disconnected(admin, name);
+        // Wait for the pool's sessions to leave so nothing is killed mid-close.
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await admin.query(
+            `select count(*)::int as n from pg_stat_activity where datname = $1`,
+            [name],
+          );
+          if (rows[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await admin.query(`drop database if exists ${name} with (force)`);
         const roles = await admin.query<{ rolname: string }>(
           `select rolname from pg_roles where rolname like $1`,
@@ -87,22 +95,6 @@ export async function testDatabase(
       }
     },
   };
-}
-
-/**
- * Waits (up to 2 s) until nobody is connected to database `name`: a closed
- * pg pool resolves before its backends exit, and dropping the database
- * "with (force)" would then kill them and fail the test with an uncaught error.
- */
-async function disconnected(admin: pg.Client, name: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const { rows } = await admin.query<{ n: number }>(
-      "select count(*)::int as n from pg_stat_activity where datname = $1",
-      [name],
-    );
-    if (rows[0].n === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 export interface TestContext {
