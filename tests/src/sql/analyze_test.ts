@@ -68,6 +68,16 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
   for (const [text, expected] of cases) {
     assert.deepEqual(kinds(text).statements.map((s) => s.kind), expected, text);
   }
+  assert.deepEqual(kinds("SET DateStyle = 'ISO'; RESET ALL; DISCARD ALL").statements, [
+    { kind: "set", changesSettings: true },
+    { kind: "reset", changesSettings: true },
+    { kind: "discard", changesSettings: true, deallocate: null },
+  ]);
+  assert.deepEqual(kinds("PREPARE p AS SELECT 1; DEALLOCATE p; DEALLOCATE ALL").statements, [
+    { kind: "prepare", pins: true },
+    { kind: "deallocate", deallocate: "p" },
+    { kind: "deallocate", deallocate: null },
+  ]);
   const declare = kinds(
     'BEGIN;declare "SQL_CUR0x1" cursor with hold for SELECT * FROM lists.samples;fetch 2 in "SQL_CUR0x1"',
   );
@@ -77,8 +87,18 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     { kind: "fetch" },
   ]);
   assert.deepEqual(kinds("DECLARE c CURSOR FOR SELECT 1").statements, [
-    { kind: "declare", holdCursor: false },
+    { kind: "declare" },
   ]);
+  for (
+    const text of [
+      "PREPARE lg_1 AS SELECT 1",
+      "EXECUTE LG_x",
+      'DEALLOCATE "lg_s"',
+      "FETCH 1 IN lg_c",
+    ]
+  ) {
+    assert.equal(refusal(text).code, "42939", text);
+  }
 });
 
 Deno.test("analyze() refuses writes and DDL with 25006", () => {
