@@ -3,13 +3,13 @@
  * cached, over the statements real clients send (/work/shared/clients when
  * present) plus a few typical queries.
  *
- *   deno run -A bench/sql_analyze.ts [rounds]
+ *   deno run -A bench/sql_analyze.ts [iterations per statement]
  */
 import { parse } from "../src/sql/parser.ts";
 import { analyze, type FolderScope } from "../src/sql/mod.ts";
 
 const CLIENTS = "/work/shared/clients";
-const rounds = Number(Deno.args[0] ?? 20);
+const rounds = Number(Deno.args[0] ?? 50);
 
 function corpus(): string[] {
   const texts: string[] = [];
@@ -49,39 +49,37 @@ function scope(containerId: number): FolderScope {
   };
 }
 
-function time(label: string, run: () => void, count: number) {
-  run(); // warm up the JIT
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const started = performance.now();
-    run();
-    samples.push((performance.now() - started) * 1000 / count);
-  }
-  samples.sort((a, b) => a - b);
-  const median = samples[Math.floor(samples.length / 2)];
-  console.log(
-    `${label.padEnd(34)} ${median.toFixed(2).padStart(8)} µs/statement (median of ${rounds})`,
-  );
+/** Median cost of `run(statement)` for each statement, in microseconds. */
+function costs(run: (statement: string) => void, iterations: number): number[] {
+  return statements.map((statement) => {
+    run(statement); // warm up the JIT
+    const samples: number[] = [];
+    for (let i = 0; i < iterations; i++) {
+      const started = performance.now();
+      run(statement);
+      samples.push((performance.now() - started) * 1000);
+    }
+    return percentile(samples, 0.5);
+  });
 }
 
-const bytes = statements.reduce((n, s) => n + s.length, 0);
-console.log(
-  `${statements.length} statements, ${
-    (bytes / statements.length).toFixed(0)
-  } characters on average`,
-);
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+function report(label: string, values: number[]) {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const figures = [percentile(values, 0.5), percentile(values, 0.95), Math.max(...values), mean];
+  console.log(`${label.padEnd(30)} ${figures.map((f) => f.toFixed(1).padStart(8)).join(" ")}`);
+}
+
+const characters = statements.reduce((n, s) => n + s.length, 0) / statements.length;
+console.log(`${statements.length} statements, ${characters.toFixed(0)} characters on average`);
+console.log(`${"µs per statement".padEnd(30)}   median      p95      max     mean`);
 let folder = 1_000_000;
-time("libpg_query parse only", () => statements.forEach((s) => parse(s)), statements.length);
-time("analyze() cold (new folder)", () => {
-  const fresh = scope(folder++);
-  for (const s of statements) analyze(s, fresh);
-}, statements.length);
+report("libpg_query parse only", costs((s) => parse(s), rounds));
+// A new folder each time defeats the cache: parse, check and rewrite.
+report("analyze() cold", costs((s) => analyze(s, scope(folder++)), rounds));
 const warm = scope(1);
-statements.forEach((s) => analyze(s, warm));
-time("analyze() cached", () => statements.forEach((s) => analyze(s, warm)), statements.length);
-const longest = statements.reduce((a, b) => (b.length > a.length ? b : a));
-time(
-  `analyze() cold, longest (${longest.length} chars)`,
-  () => analyze(longest, scope(folder++)),
-  1,
-);
+report("analyze() cached", costs((s) => analyze(s, warm), rounds * 10));

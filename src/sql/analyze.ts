@@ -69,6 +69,12 @@ export interface StatementInfo {
   kind: StatementKind;
   /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
   holdCursor?: boolean;
+  /** SET, RESET, DISCARD ALL: session settings may have changed. */
+  changesSettings?: boolean;
+  /** SQL PREPARE: session state that lives until DEALLOCATE. */
+  pins?: boolean;
+  /** DEALLOCATE (and DISCARD ALL): the prepared statement's name, null for all. */
+  deallocate?: string | null;
 }
 
 export type Analysis =
@@ -82,18 +88,22 @@ export type Analysis =
   }
   | { ok: false; refusal: SqlRefusal };
 
-const CACHE_SIZE = 2000;
+/** The cache keeps at most this many analyses... */
+const CACHE_ENTRIES = 5000;
+/** ...and this many characters of SQL (keys and rewritten texts). */
+const CACHE_CHARACTERS = 8_000_000;
 /** Longer texts are analysed every time (they rarely repeat). */
 const CACHE_TEXT_LIMIT = 64 * 1024;
 const cache = new Map<string, Analysis>();
+let cachedCharacters = 0;
 
 /**
  * Checks and rewrites a client's SQL for the folder in `scope`. Results are
- * cached by folder and text (an LRU of the most recent few thousand).
+ * cached by folder and text, least recently used first out.
  */
 export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
-  const key = `${scope.containerId}:${scope.statementTimeoutMs}:${text}`;
+  const key = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${text}`;
   const cached = cache.get(key);
   if (cached) {
     cache.delete(key);
@@ -101,9 +111,18 @@ export function analyze(text: string, scope: FolderScope): Analysis {
     return cached;
   }
   const analysis = analyzeText(text, scope);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
   cache.set(key, analysis);
+  cachedCharacters += size(key, analysis);
+  while (cache.size > CACHE_ENTRIES || cachedCharacters > CACHE_CHARACTERS) {
+    const [oldest, evicted] = cache.entries().next().value!;
+    cache.delete(oldest);
+    cachedCharacters -= size(oldest, evicted);
+  }
   return analysis;
+}
+
+function size(key: string, analysis: Analysis): number {
+  return key.length + (analysis.ok ? analysis.text.length : 0);
 }
 
 function analyzeText(text: string, scope: FolderScope): Analysis {
@@ -167,6 +186,7 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
   const span = { start, end: raw.stmt_len ? start + raw.stmt_len : rw.source.byteLength };
   const replaceStatement = (text: string) => rw.replace(span.start, span.end, text);
   rw.shadowed = false;
+  if (NAMED.has(type)) reservedName(rw, body.name ?? body.portalname);
   switch (type) {
     case "SelectStmt":
       rw.visit(raw.stmt);
@@ -177,24 +197,27 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
       return set(rw, body, replaceStatement);
     case "TransactionStmt":
       return transaction(rw, body);
-    case "DeclareCursorStmt":
+    case "DeclareCursorStmt": {
       query(rw, body.query as AstNode, "DECLARE CURSOR");
-      return { kind: "declare", holdCursor: ((body.options as number) & CURSOR_OPT_HOLD) !== 0 };
+      const hold = ((body.options as number) & CURSOR_OPT_HOLD) !== 0;
+      return { kind: "declare", ...(hold ? { holdCursor: true } : {}) };
+    }
     case "FetchStmt":
       return { kind: body.ismove ? "move" : "fetch" };
     case "ClosePortalStmt":
       return { kind: "close" };
     case "DeallocateStmt":
-      return { kind: "deallocate" };
+      return { kind: "deallocate", deallocate: body.isall ? null : body.name as string };
     case "DiscardStmt":
-      if (body.target === "DISCARD_ALL") replaceStatement(`CALL ${CATALOG_SCHEMA}.discard_all()`);
-      return { kind: "discard" };
+      if (body.target !== "DISCARD_ALL") return { kind: "discard" };
+      replaceStatement(`CALL ${CATALOG_SCHEMA}.discard_all()`);
+      return { kind: "discard", changesSettings: true, deallocate: null };
     case "CopyStmt":
       return copy(rw, body);
     case "PrepareStmt":
       query(rw, body.query as AstNode, "PREPARE");
       rw.visit(body.argtypes);
-      return { kind: "prepare" };
+      return { kind: "prepare", pins: true };
     case "ExecuteStmt":
       rw.visit(body.params);
       return { kind: "execute" };
@@ -215,6 +238,25 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
 }
 
 const CURSOR_OPT_HOLD = 0x0020;
+
+/** Statements that name a prepared statement or a cursor. */
+const NAMED = new Set([
+  "PrepareStmt",
+  "ExecuteStmt",
+  "DeallocateStmt",
+  "DeclareCursorStmt",
+  "FetchStmt",
+  "ClosePortalStmt",
+]);
+
+/** Prepared statements and cursors named lg_... are the wire server's own. */
+function reservedName(rw: Rewriter, name: unknown): void {
+  if (typeof name === "string" && name.toLowerCase().startsWith("lg_")) {
+    rw.refuse("42939", `Names starting with lg_ are reserved by labgate: rename "${name}"`, {
+      hint: "Choose another prepared statement or cursor name",
+    });
+  }
+}
 
 /** The query of DECLARE, PREPARE and COPY: a SELECT, VALUES or WITH. */
 function query(rw: Rewriter, node: AstNode, what: string): void {
@@ -250,7 +292,7 @@ function set(rw: Rewriter, body: AstNode, replace: (text: string) => void): Stat
   const local = body.is_local ? "LOCAL " : "";
   if (kind === "VAR_RESET_ALL") {
     replace(`CALL ${CATALOG_SCHEMA}.reset_all()`);
-    return { kind: "reset" };
+    return { kind: "reset", changesSettings: true };
   }
   if (kind === "VAR_SET_MULTI") {
     if (name !== "transaction" && name !== "session characteristics") {
@@ -262,9 +304,12 @@ function set(rw: Rewriter, body: AstNode, replace: (text: string) => void): Stat
         refuseReadWrite(rw);
       }
     }
-    return { kind: "set" };
+    return { kind: "set", changesSettings: true };
   }
-  const result: StatementInfo = { kind: kind === "VAR_RESET" ? "reset" : "set" };
+  const result: StatementInfo = {
+    kind: kind === "VAR_RESET" ? "reset" : "set",
+    changesSettings: true,
+  };
   if (FREE_SETTINGS.includes(name)) return result;
   if ((GUARDED_SETTINGS as readonly string[]).includes(name)) {
     const setting = name as GuardedSetting;

@@ -1,6 +1,6 @@
 /**
  * The shadow catalog: schemas `lg_catalog` and `lg_information_schema` with
- * views named like the catalog relations clients read, and `lg_core` with
+ * views named like the catalog relations clients read, and `core` with
  * the user-facing core views. Each shadow view has its relation's columns in
  * the same order (read from pg_attribute here, so it fits the engine it is
  * installed on), keeps the rows of pg_catalog, information_schema and the
@@ -49,7 +49,7 @@ const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowVie
 const EMPTY: ShadowView = { empty: true };
 const ALL: ShadowView = {};
 const definition = (column: string) =>
-  `case when t.schemaname = 'lg_core' then null else lg_catalog.unphysical(t.${column}) end`;
+  `case when t.schemaname = 'core' then null else lg_catalog.unphysical(t.${column}) end`;
 const objects = (classColumn: string, objectColumn: string) =>
   `(t.${classColumn} = 'pg_catalog.pg_class'::regclass and ${relation(objectColumn)}) ` +
   `or (t.${classColumn} = 'pg_catalog.pg_namespace'::regclass and t.${objectColumn} = any(${VISIBLE})) ` +
@@ -180,7 +180,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_sequences: bySchema({}, "sequenceowner"),
   pg_stats: bySchema(),
   pg_rules: {
-    where: `${schemaNames} and t.schemaname <> 'lg_core'`,
+    where: `${schemaNames} and t.schemaname <> 'core'`,
     columns: {
       schemaname: "lg_catalog.schema_name(t.schemaname)",
       definition: "lg_catalog.unphysical(t.definition)",
@@ -231,7 +231,7 @@ interface Column {
 // deno-lint-ignore no-explicit-any
 export async function installShadowCatalog(db: Kysely<any>): Promise<void> {
   const run = async (statement: string) => void await sql.raw(statement).execute(db);
-  for (const schema of ["lg_catalog", "lg_information_schema", "lg_core"]) {
+  for (const schema of ["lg_catalog", "lg_information_schema", "core"]) {
     await run(`drop schema if exists ${schema} cascade`);
     await run(`create schema ${schema}`);
   }
@@ -258,9 +258,9 @@ export async function installShadowCatalog(db: Kysely<any>): Promise<void> {
     if (!name.startsWith("_pg_")) await run(informationSchemaView(name, real));
   }
   for (const statement of CORE_VIEWS) await run(statement);
-  await run("grant usage on schema lg_catalog, lg_information_schema, lg_core to public");
+  await run("grant usage on schema lg_catalog, lg_information_schema, core to public");
   await run(
-    "grant select on all tables in schema lg_catalog, lg_information_schema, lg_core to public",
+    "grant select on all tables in schema lg_catalog, lg_information_schema, core to public",
   );
   await run("grant execute on all routines in schema lg_catalog to public");
 }
@@ -363,13 +363,13 @@ const CORE_VIEWS = [
   `create function lg_catalog.readable_folders() returns integer[] language sql stable as $body$
     select coalesce(pg_catalog.array_agg(f.id), '{}')
     from pg_catalog.json_to_recordset(lg_catalog.context('folders')::json) f(id integer) $body$`,
-  `create view lg_core.containers as
+  `create view core.containers as
     select c.id, c.name, c.path,
       case when c.parent_id = any(lg_catalog.readable_folders()) then c.parent_id end as parent_id,
       c.description, c.created_at
     from lg_app.containers c
     where c.id = any(lg_catalog.readable_folders())`,
-  `create view lg_core.users as
+  `create view core.users as
     select u.id, u.email, u.display_name, u.department
     from lg_app.users u
     where u.active and u.user_type = 'normal' and (

@@ -41,7 +41,7 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       "oid[]",
       "select coalesce(pg_catalog.array_agg(n.oid), '{}') from pg_catalog.pg_namespace n " +
         "where lg_catalog.folder_schema() is not null " +
-        "and n.nspname in (lg_catalog.folder_schema(), 'lg_core')",
+        "and n.nspname in (lg_catalog.folder_schema(), 'core')",
     ),
     sql(
       "visible_namespaces()",
@@ -59,13 +59,12 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
     sql(
       "schema_name(name)",
       "name",
-      "select case when $1 = lg_catalog.folder_schema() then 'lists'::name " +
-        "when $1 = 'lg_core' then 'core'::name else $1 end",
+      "select case when $1 = lg_catalog.folder_schema() then 'lists'::name else $1 end",
     ),
     sql(
       "owner_name(schema name)",
       "name",
-      "select case when schema in (lg_catalog.folder_schema(), 'lg_core') " +
+      "select case when schema in (lg_catalog.folder_schema(), 'core') " +
         "then lg_catalog.user_email() else 'postgres'::name end",
     ),
     sql(
@@ -77,8 +76,7 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
     sql(
       "unphysical(text)",
       "text",
-      "select pg_catalog.replace(pg_catalog.replace($1, lg_catalog.folder_schema() || '.', " +
-        "'lists.'), 'lg_core.', 'core.')",
+      "select pg_catalog.replace($1, lg_catalog.folder_schema() || '.', 'lists.')",
     ),
     sql(
       "setting_value(name text, value text)",
@@ -92,35 +90,24 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       "boolean",
       `select pg_catalog.lower(name) = any(array[${settings}])`,
     ),
-    sql(
-      "relation_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_class c where c.oid = $1 ` +
-        `and c.relnamespace = any(${VISIBLE}))`,
+    ...[
+      ["relation", "pg_class", "relnamespace"],
+      ["type", "pg_type", "typnamespace"],
+      ["function", "pg_proc", "pronamespace"],
+      ["constraint", "pg_constraint", "connamespace"],
+    ].map(([object, catalog, namespace]) =>
+      sql(
+        `${object}_visible(oid)`,
+        "boolean",
+        `select exists (select 1 from pg_catalog.${catalog} o where o.oid = $1 ` +
+          `and o.${namespace} = any(${VISIBLE}))`,
+      )
     ),
     sql(
       "definition_visible(oid)",
       "boolean",
       "select lg_catalog.relation_visible($1) and not exists (select 1 from pg_catalog.pg_class c " +
-        "where c.oid = $1 and c.relnamespace = 'lg_core'::regnamespace)",
-    ),
-    sql(
-      "type_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_type t where t.oid = $1 ` +
-        `and t.typnamespace = any(${VISIBLE}))`,
-    ),
-    sql(
-      "function_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_proc p where p.oid = $1 ` +
-        `and p.pronamespace = any(${VISIBLE}))`,
-    ),
-    sql(
-      "constraint_visible(oid)",
-      "boolean",
-      `select exists (select 1 from pg_catalog.pg_constraint c where c.oid = $1 ` +
-        `and c.connamespace = any(${VISIBLE}))`,
+        "where c.oid = $1 and c.relnamespace = 'core'::regnamespace)",
     ),
     sql(
       "statistics_visible(oid)",
@@ -155,7 +142,7 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
         end if;
         if pg_catalog.array_length(parts, 1) = 2 then
           parts[1] := case parts[1] when 'lists' then lg_catalog.folder_schema()
-            when 'core' then 'lg_core' when 'pg_catalog' then 'pg_catalog'
+            when 'core' then 'core' when 'pg_catalog' then 'pg_catalog'
             when 'information_schema' then 'information_schema' end;
           if parts[1] is null then return null; end if;
           found := pg_catalog.to_regclass(pg_catalog.quote_ident(parts[1]) || '.' ||
@@ -170,7 +157,7 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       "namespace_named(text)",
       "oid",
       `declare found oid := case $1 when 'lists' then lg_catalog.folder_schema()::regnamespace
-          when 'core' then 'lg_core'::regnamespace when 'pg_catalog' then 'pg_catalog'::regnamespace
+          when 'core' then 'core'::regnamespace when 'pg_catalog' then 'pg_catalog'::regnamespace
           when 'information_schema' then 'information_schema'::regnamespace end;
       begin
         if found is null then
@@ -197,14 +184,13 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
 
 /** Checking domains: casts to reg types of objects the user cannot see fail. */
 export function domains(): string[] {
-  const check = (name: string, test: string, code: string, message: string, hint = "") =>
+  const check = (name: string, test: string, code: string, message: string) =>
     plpgsql(
       `${name}(oid)`,
       "boolean",
       `begin
         if $1 is null or $1 = 0 or ${test} then return true; end if;
-        raise exception using errcode = '${code}',
-          message = pg_catalog.format(${message}, $1)${hint ? `, hint = '${hint}'` : ""};
+        raise exception using errcode = '${code}', message = pg_catalog.format(${message}, $1);
       end`,
     );
   return [
@@ -226,18 +212,32 @@ export function domains(): string[] {
       "42883",
       "'function with OID %s does not exist'",
     ),
-    check(
-      "check_namespace",
-      "$1 in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)",
-      "42501",
-      "'The schema with OID %s cannot be shown as regnamespace through the SQL door'",
-      "Join pg_namespace and read nspname",
+    // regnamespace would print the folder's physical schema: refuse it too.
+    plpgsql(
+      "check_namespace(oid)",
+      "boolean",
+      `begin
+        if $1 is null or $1 = 0 or $1 in ('pg_catalog'::regnamespace,
+          'information_schema'::regnamespace, 'core'::regnamespace) then return true; end if;
+        if $1 = any(lg_catalog.user_namespaces()) then
+          raise exception using errcode = '42501',
+            message = 'The lists schema cannot be shown as regnamespace through the SQL door',
+            hint = 'Join pg_namespace and read nspname';
+        end if;
+        raise exception using errcode = '3F000',
+          message = pg_catalog.format('schema with OID %s does not exist', $1);
+      end`,
     ),
-    "create domain lg_catalog.regclass as pg_catalog.regclass check (lg_catalog.check_relation(value))",
-    "create domain lg_catalog.regtype as pg_catalog.regtype check (lg_catalog.check_type(value))",
-    "create domain lg_catalog.regproc as pg_catalog.regproc check (lg_catalog.check_function(value))",
-    "create domain lg_catalog.regprocedure as pg_catalog.regprocedure " +
-    "check (lg_catalog.check_function(value))",
+    ...[
+      ["regclass", "check_relation"],
+      ["regtype", "check_type"],
+      ["regproc", "check_function"],
+      ["regprocedure", "check_function"],
+    ].map(([type, check]) =>
+      // Built-in objects (OIDs below 16384) are always visible: no lookup.
+      `create domain lg_catalog.${type} as pg_catalog.${type} ` +
+      `check (value::oid < 16384 or lg_catalog.${check}(value))`
+    ),
     "create domain lg_catalog.regnamespace as pg_catalog.regnamespace " +
     "check (lg_catalog.check_namespace(value))",
   ];
@@ -367,7 +367,7 @@ export function shadowFunctions(): string[] {
       "format_type(oid, integer)",
       "text",
       "select case when $1 is null then null when lg_catalog.type_visible($1) " +
-        "then pg_catalog.format_type($1, $2) else '???' end",
+        "then lg_catalog.unphysical(pg_catalog.format_type($1, $2)) else '???' end",
     ),
     guarded(
       "obj_description",

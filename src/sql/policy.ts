@@ -71,8 +71,8 @@ export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set(
     "xmlexists xml_is_well_formed xml_is_well_formed_document xml_is_well_formed_content xpath",
     "xpath_exists",
     // information about values and the server that names nothing physical
-    "pg_typeof pg_column_size pg_size_pretty pg_size_bytes pg_input_is_valid",
-    "pg_input_error_info pg_collation_for version pg_backend_pid pg_is_in_recovery",
+    "pg_typeof pg_column_size pg_size_pretty pg_size_bytes pg_collation_for version",
+    "pg_backend_pid pg_is_in_recovery",
     "pg_encoding_to_char pg_char_to_encoding pg_client_encoding pg_get_keywords",
     "pg_jit_available pg_options_to_table pg_collation_is_visible pg_conversion_is_visible",
     "pg_operator_is_visible pg_opclass_is_visible pg_opfamily_is_visible pg_ts_config_is_visible",
@@ -172,6 +172,23 @@ export const REG_TYPES: ReadonlySet<string> = new Set([
   "regcollation",
   "regconfig",
   "regdictionary",
+]);
+
+/** Catalogs only a superuser may read: refused as PostgreSQL refuses other users. */
+export const SUPERUSER_CATALOGS: ReadonlySet<string> = new Set([
+  "pg_authid",
+  "pg_shadow",
+  "pg_statistic",
+  "pg_statistic_ext_data",
+  "pg_largeobject",
+  "pg_user_mapping",
+  "pg_subscription_rel",
+  "pg_file_settings",
+  "pg_hba_file_rules",
+  "pg_ident_file_mappings",
+  "pg_config",
+  "pg_backend_memory_contexts",
+  "pg_shmem_allocations",
 ]);
 
 /** Reg types whose non-literal casts go through a checking domain in lg_catalog. */

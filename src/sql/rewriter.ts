@@ -13,13 +13,14 @@ import {
   REG_TYPES,
   SHADOWED_FUNCTIONS,
   SHADOWED_KEYWORDS,
+  SUPERUSER_CATALOGS,
 } from "./policy.ts";
 import type { SourceText, Splice } from "./source.ts";
 
-/** Physical schemas of the shadow catalog and core views. */
+/** Physical schemas of the shadow catalog, and of the core views (user-facing by design). */
 export const CATALOG_SCHEMA = "lg_catalog";
 export const INFORMATION_SCHEMA = "lg_information_schema";
-export const CORE_SCHEMA = "lg_core";
+export const CORE_SCHEMA = "core";
 
 /** A refusal on its way out of the walk. */
 export class Refused extends Error {
@@ -160,8 +161,11 @@ export class Rewriter {
     const schema = relation.schemaname as string | undefined;
     const catalog = relation.catalogname as string | undefined;
     const shown = [catalog, schema, name].filter((n) => n !== undefined).join(".");
+    if (schema === undefined && ctes.has(name)) return;
+    if ((schema ?? "pg_catalog") === "pg_catalog" && SUPERUSER_CATALOGS.has(name)) {
+      this.refuse("42501", `permission denied for table ${name}`, { at });
+    }
     if (schema === undefined) {
-      if (ctes.has(name)) return;
       const physical = name.startsWith("pg_") ? CATALOG_SCHEMA : this.scope.schema;
       this.shadowed ||= physical === CATALOG_SCHEMA;
       this.replace(at, at, `${physical}.`);
@@ -171,11 +175,11 @@ export class Rewriter {
     if (!physical) {
       this.refuse("42P01", `relation "${shown}" does not exist`, { at });
     }
-    const parts = this.#nameTokens(at, catalog === undefined ? 2 : 3);
+    const { parts } = this.#name(at, catalog === undefined ? 2 : 3);
     if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
     this.shadowed ||= physical !== this.scope.schema;
     const schemaToken = parts[parts.length - 2];
-    this.replace(schemaToken.start, schemaToken.end, physical);
+    if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
   }
 
   /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */
@@ -202,7 +206,7 @@ export class Rewriter {
     } else if (schema !== undefined && schema !== "pg_catalog") {
       this.refuse("42883", `function ${shown} does not exist`, { at });
     } else if (SHADOWED_FUNCTIONS.has(name)) {
-      const parts = this.#nameTokens(at, names.length);
+      const { parts } = this.#name(at, names.length);
       this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
       this.shadowed = true;
     } else if (!ALLOWED_FUNCTIONS.has(name)) {
@@ -223,7 +227,7 @@ export class Rewriter {
   #keywordFunction(call: AstNode): void {
     const name = SHADOWED_KEYWORDS[call.op as string];
     if (!name) return;
-    const token = this.source.tokens[this.#tokenIndex(call.location as number)];
+    const [token] = this.source.tokensFrom(call.location as number);
     this.replace(token.start, token.end, `${shadowName(name)}()`);
     this.shadowed = true;
   }
@@ -234,9 +238,7 @@ export class Rewriter {
     const literal = stringConstant(cast.arg);
     if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
     this.visit(cast.arg, ctes);
-    const token = this.source.tokens[this.#tokenIndex(cast.location as number)];
-    const operatorSyntax = this.source.slice(token.start, token.end) === "::";
-    this.#typeName(typeName, ctes, operatorSyntax);
+    this.#typeName(typeName, ctes, this.#castOperator(cast));
   }
 
   /**
@@ -261,14 +263,13 @@ export class Rewriter {
     const missing = MISSING[reg] ?? MISSING.regtype;
     if (reg === "regnamespace") {
       const schema = name.parts[0].text;
-      if (schema === "pg_catalog" || schema === "information_schema") return true;
+      if (["pg_catalog", "information_schema", CORE_SCHEMA].includes(schema)) return true;
       const physical = userSchema(schema, this.scope);
       if (!physical) this.refuse(missing.code, missing.message(literal.value), { at });
       // The OID, not the name: regnamespace would print the physical schema.
       const typeName = cast.typeName as AstNode;
-      const parts = this.#nameTokens(typeName.location as number, strings(typeName.names).length);
-      const operator = this.source.tokens[this.#tokenIndex(cast.location as number)];
-      if (this.source.slice(operator.start, operator.end) !== "::") {
+      const { parts } = this.#name(typeName.location as number, strings(typeName.names).length);
+      if (!this.#castOperator(cast)) {
         this.refuse("0A000", "Write schema names as 'name'::regnamespace, not with CAST", { at });
       }
       this.#replaceLiteral(at, physical);
@@ -291,8 +292,13 @@ export class Rewriter {
     return true;
   }
 
+  /** `x::t`, not `CAST(x AS t)`. */
+  #castOperator(cast: AstNode): boolean {
+    return this.#text(this.source.tokensFrom(cast.location as number)[0]) === "::";
+  }
+
   #replaceLiteral(at: number, value: string): void {
-    const token = this.source.tokens[this.#tokenIndex(at)];
+    const [token] = this.source.tokensFrom(at);
     this.replace(token.start, token.end, `'${value.replaceAll("'", "''")}'`);
   }
 
@@ -319,8 +325,8 @@ export class Rewriter {
     const reg = regType(typeName);
     if (reg === "regrole") this.#noRoles(at);
     if (reg && CHECKED_REG_TYPES.has(reg)) {
-      const parts = this.#nameTokens(at, names.length);
-      const end = this.#arrayBoundsEnd(parts[parts.length - 1]);
+      const { parts, rest } = this.#name(at, names.length);
+      const end = arrayBoundsEnd(rest, parts[parts.length - 1].end, (t) => this.#text(t));
       const brackets = typeName.arrayBounds ? "[]" : "";
       const back = castOperator && brackets ? `::pg_catalog.${reg}[]` : "";
       this.replace(parts[0].start, end, `${CATALOG_SCHEMA}.${reg}${brackets}${back}`);
@@ -332,20 +338,8 @@ export class Rewriter {
     if (schema === "pg_catalog" || schema === "information_schema") return;
     const physical = userSchema(schema, this.scope);
     if (!physical) this.refuse("42704", `type "${shown}" does not exist`, { at });
-    const [schemaToken] = this.#nameTokens(at, 2);
+    const [schemaToken] = this.#name(at, 2).parts;
     this.replace(schemaToken.start, schemaToken.end, physical);
-  }
-
-  /** Byte offset after `name[]`, `name[3][]`, ... */
-  #arrayBoundsEnd(last: Token): number {
-    const tokens = this.source.tokens;
-    let i = this.#tokenIndex(last.start) + 1;
-    let end = last.end;
-    while (i < tokens.length && this.#text(tokens[i]) === "[") {
-      while (i < tokens.length && this.#text(tokens[i]) !== "]") i++;
-      if (i < tokens.length) end = tokens[i++].end;
-    }
-    return end;
   }
 
   /** `lists.samples.label`: the schema of a qualified column follows its table's. */
@@ -358,13 +352,13 @@ export class Rewriter {
     let first = 0;
     if (names.length >= 4 && names[2] !== undefined) {
       if (names[0] !== this.scope.containerPath) return;
-      const parts = this.#nameTokens(at, 2);
+      const { parts } = this.#name(at, 2);
       this.replace(parts[0].start, parts[1].start, "");
       first = 1;
     }
     const physical = relationSchema(names[first]!, this.scope);
     if (!physical || names[first + 1] === undefined) return;
-    const schemaToken = this.#nameTokens(at, first + 1)[first];
+    const schemaToken = this.#name(at, first + 1).parts[first];
     this.replace(schemaToken.start, schemaToken.end, physical);
   }
 
@@ -387,10 +381,10 @@ export class Rewriter {
     }
   }
 
-  /** The tokens of a dotted name of `count` parts starting at byte `at`. */
-  #nameTokens(at: number, count: number): Token[] {
-    const tokens = this.source.tokens;
-    let i = this.#tokenIndex(at);
+  /** The tokens of a dotted name of `count` parts at byte `at`, and the tokens after it. */
+  #name(at: number, count: number): { parts: Token[]; rest: Token[] } {
+    const tokens = this.source.tokensFrom(at);
+    let i = 0;
     const parts: Token[] = [];
     while (parts.length < count) {
       if (i >= tokens.length || this.#text(tokens[i]) === ".") {
@@ -404,18 +398,22 @@ export class Rewriter {
         i++;
       }
     }
-    return parts;
-  }
-
-  #tokenIndex(at: number): number {
-    const index = this.source.tokenAt(at);
-    if (index < 0) throw new Error(`No token at byte ${at}`);
-    return index;
+    return { parts, rest: tokens.slice(i) };
   }
 
   #text(token: Token): string {
     return this.source.slice(token.start, token.end);
   }
+}
+
+/** Byte offset after the array bounds (`[]`, `[3][]`) that start `tokens`, or `end`. */
+function arrayBoundsEnd(tokens: Token[], end: number, text: (t: Token) => string): number {
+  let i = 0;
+  while (i < tokens.length && text(tokens[i]) === "[") {
+    while (i < tokens.length && text(tokens[i]) !== "]") i++;
+    if (i < tokens.length) end = tokens[i++].end;
+  }
+  return end;
 }
 
 /** Where a client's schema name for relations lives; undefined: it does not exist. */

@@ -4,7 +4,7 @@
  * turned back into the names the user sees.
  */
 import type { FolderScope } from "./analyze.ts";
-import { CATALOG_SCHEMA, CORE_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
+import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
 
 /**
  * SQL (several statements, no result rows) that puts a backend session into
@@ -32,12 +32,12 @@ export function sessionSetupSql(scope: FolderScope): string {
 }
 
 /**
- * SQL that returns a backend session to neutral: the app's role and
- * settings, no cursors, no prepared statements. Run it outside a
- * transaction (ROLLBACK first if the client left one open).
+ * SQL that returns a backend session to neutral: no open transaction, the
+ * app's role and settings, no cursors, no prepared statements. Safe in any
+ * transaction state (ROLLBACK warns when there is none).
  */
 export function sessionResetSql(): string {
-  return "RESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
+  return "ROLLBACK;\nRESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
 }
 
 /**
@@ -53,7 +53,6 @@ export function hidePhysicalNames(text: string, scope: FolderScope): string {
     [scope.role]: scope.userEmail,
     [CATALOG_SCHEMA]: "pg_catalog",
     [INFORMATION_SCHEMA]: "information_schema",
-    [CORE_SCHEMA]: "core",
   };
   return text.replace(/(?<![\p{L}\p{N}_$])lg_[\p{L}\p{N}_$]*/gu, (name) => names[name] ?? "hidden");
 }

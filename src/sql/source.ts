@@ -43,25 +43,24 @@ export class SourceText {
     return this.text.slice(this.index(start), this.index(end));
   }
 
-  /** The scanner's tokens, comments excluded; computed on first use. */
-  get tokens(): Token[] {
+  /**
+   * The scanner's tokens (comments excluded) from the one that starts at
+   * byte `start` (parse-tree locations start tokens): enough for a name and
+   * what follows it. The text is scanned once, on first use.
+   */
+  tokensFrom(start: number): Token[] {
     this.#tokens ??= scan(this.text).filter((t) => !t.tokenName.endsWith("_COMMENT"));
-    return this.#tokens;
-  }
-
-  /** Index in `tokens` of the token starting at byte `start`, or -1. */
-  tokenAt(start: number): number {
-    const tokens = this.tokens;
+    const tokens = this.#tokens;
     let low = 0;
     let high = tokens.length - 1;
     while (low <= high) {
       const middle = (low + high) >> 1;
       const at = tokens[middle].start;
-      if (at === start) return middle;
+      if (at === start) return tokens.slice(middle, middle + TOKENS_AFTER);
       if (at < start) low = middle + 1;
       else high = middle - 1;
     }
-    return -1;
+    throw new Error(`No token starts at byte ${start}`);
   }
 
   /**
@@ -80,8 +79,13 @@ export class SourceText {
       segments.push({ out: out.length, source: from, copied: true });
       out += this.text.slice(from, start);
       segments.push({ out: out.length, source: start, copied: false });
-      out += splice.text;
-      from = this.index(splice.end);
+      // `FROM"lists".t` must not become `FROMlg_c42.t`: keep tokens apart.
+      const end = this.index(splice.end);
+      const before = identifierChar(this.text, start - 1) && identifierChar(splice.text, 0);
+      const after = identifierChar(splice.text, splice.text.length - 1) &&
+        identifierChar(this.text, end);
+      out += (before ? " " : "") + splice.text + (after ? " " : "");
+      from = end;
     }
     segments.push({ out: out.length, source: from, copied: true });
     out += this.text.slice(from);
@@ -102,6 +106,9 @@ export class SourceText {
   }
 }
 
+/** Tokens tokensFrom() returns: a name of three parts and array bounds need fewer. */
+const TOKENS_AFTER = 32;
+
 interface Segment {
   /** Where the segment starts in the rewritten text (UTF-16 index). */
   out: number;
@@ -109,6 +116,14 @@ interface Segment {
   source: number;
   /** Copied from the client's text (else a replacement, mapped to its start). */
   copied: boolean;
+}
+
+/** Can the character at `index` continue an SQL identifier or keyword? */
+function identifierChar(text: string, index: number): boolean {
+  if (index < 0 || index >= text.length) return false;
+  const code = text.charCodeAt(index);
+  return code > 0x7f || code === 0x24 || code === 0x5f || (code >= 0x30 && code <= 0x39) ||
+    ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a);
 }
 
 function isAscii(text: string): boolean {

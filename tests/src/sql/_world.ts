@@ -179,69 +179,63 @@ export interface Sandbox {
 }
 
 export async function openSandbox(t: TestContext, scope: FolderScope): Promise<Sandbox> {
+  const { run, release } = await backendSession(t);
+  try {
+    await run(sessionSetupSql(scope));
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return {
+    exec: run,
+    close: async () => {
+      try {
+        await run(sessionResetSql());
+      } finally {
+        await release();
+      }
+    },
+  };
+}
+
+/** One backend session: PGlite's only one (locked), or a new PostgreSQL connection. */
+async function backendSession(
+  t: TestContext,
+): Promise<{ run: (text: string) => Promise<Answer[]>; release: () => Promise<void> }> {
   const engine = t.svc.database.engine;
   if (engine.kind === "pglite") {
-    const release = await engine.lock.acquire();
-    const run = async (text: string): Promise<Answer[]> => {
-      try {
-        const results = await engine.pglite.exec(text);
-        return results.map((r) => ({
-          fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
-          rows: r.rows as Record<string, unknown>[],
-        }));
-      } catch (error) {
-        const e = error as { message: string; code?: string; position?: string };
-        throw new EngineError(e.message, e.code ?? "", e.position ? Number(e.position) : undefined);
-      }
-    };
-    try {
-      await run(sessionSetupSql(scope));
-    } catch (error) {
-      release();
-      throw error;
-    }
+    const unlock = await engine.lock.acquire();
     return {
-      exec: run,
-      close: async () => {
-        try {
-          await run("ROLLBACK");
-          await run(sessionResetSql());
-        } finally {
-          release();
-        }
-      },
+      run: (text) => answers(async () => await engine.pglite.exec(text)),
+      release: () => Promise.resolve(unlock()),
     };
   }
   const client = new pg.Client({ connectionString: t.url });
   await client.connect();
   client.on("notice", () => {});
-  const run = async (text: string): Promise<Answer[]> => {
-    try {
-      const result = await client.query(text) as unknown as pg.QueryResult | pg.QueryResult[];
-      return (Array.isArray(result) ? result : [result]).map((r) => ({
-        fields: (r.fields ?? []).map((f: pg.FieldDef) => ({
-          name: f.name,
-          dataTypeID: f.dataTypeID,
-        })),
-        rows: r.rows ?? [],
-      }));
-    } catch (error) {
-      const e = error as { message: string; code?: string; position?: string };
-      throw new EngineError(e.message, e.code ?? "", e.position ? Number(e.position) : undefined);
-    }
-  };
-  await run(sessionSetupSql(scope));
   return {
-    exec: run,
-    close: async () => {
-      try {
-        await run("ROLLBACK");
-        await run(sessionResetSql());
-      } finally {
-        await client.end();
-      }
-    },
+    run: (text) =>
+      answers(async () => {
+        const result = await client.query(text) as unknown as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(result) ? result : [result];
+      }),
+    release: () => client.end(),
   };
+}
+
+/** Both engines' results as Answers, and their errors as EngineErrors. */
+async function answers(
+  query: () => Promise<{ fields?: Field[]; rows?: unknown[] }[]>,
+): Promise<Answer[]> {
+  try {
+    return (await query()).map((r) => ({
+      fields: (r.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+      rows: (r.rows ?? []) as Record<string, unknown>[],
+    }));
+  } catch (error) {
+    const e = error as { message: string; code?: string; position?: string };
+    throw new EngineError(e.message, e.code ?? "", e.position ? Number(e.position) : undefined);
+  }
 }
 
 /**

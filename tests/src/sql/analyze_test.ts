@@ -68,6 +68,16 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
   for (const [text, expected] of cases) {
     assert.deepEqual(kinds(text).statements.map((s) => s.kind), expected, text);
   }
+  assert.deepEqual(kinds("SET DateStyle = 'ISO'; RESET ALL; DISCARD ALL").statements, [
+    { kind: "set", changesSettings: true },
+    { kind: "reset", changesSettings: true },
+    { kind: "discard", changesSettings: true, deallocate: null },
+  ]);
+  assert.deepEqual(kinds("PREPARE p AS SELECT 1; DEALLOCATE p; DEALLOCATE ALL").statements, [
+    { kind: "prepare", pins: true },
+    { kind: "deallocate", deallocate: "p" },
+    { kind: "deallocate", deallocate: null },
+  ]);
   const declare = kinds(
     'BEGIN;declare "SQL_CUR0x1" cursor with hold for SELECT * FROM lists.samples;fetch 2 in "SQL_CUR0x1"',
   );
@@ -77,8 +87,18 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     { kind: "fetch" },
   ]);
   assert.deepEqual(kinds("DECLARE c CURSOR FOR SELECT 1").statements, [
-    { kind: "declare", holdCursor: false },
+    { kind: "declare" },
   ]);
+  for (
+    const text of [
+      "PREPARE lg_1 AS SELECT 1",
+      "EXECUTE LG_x",
+      'DEALLOCATE "lg_s"',
+      "FETCH 1 IN lg_c",
+    ]
+  ) {
+    assert.equal(refusal(text).code, "42939", text);
+  }
 });
 
 Deno.test("analyze() refuses writes and DDL with 25006", () => {
@@ -168,6 +188,12 @@ Deno.test("analyze() refuses server, session and role access with 42501", () => 
     assert.match(message, /^[A-Z].*[^.]$/, text);
     assert.ok(!message.includes("lg_c42"), text);
   }
+  assert.deepEqual(refusal("SELECT rolpassword FROM pg_authid"), {
+    code: "42501",
+    message: "permission denied for table pg_authid",
+    position: 25,
+  });
+  assert.equal(refusal("SELECT * FROM pg_catalog.pg_statistic").code, "42501");
   assert.equal(refusal("SET client_encoding = 'LATIN1'").code, "0A000");
   assert.equal(refusal("SET standard_conforming_strings = off").code, "0A000");
   assert.equal(refusal("PREPARE TRANSACTION 'x'").code, "0A000");
@@ -243,7 +269,7 @@ Deno.test("analyze() rewrites names to the folder's physical schema and the shad
       "select * from lg_catalog.pg_class c join lg_catalog.pg_namespace n on true",
     ],
     ["select * from information_schema.tables", "select * from lg_information_schema.tables"],
-    ["select * from core.users", "select * from lg_core.users"],
+    ["select * from core.users", "select * from core.users"],
     [
       "select lists.samples.label from lists.samples",
       "select lg_c42.samples.label from lg_c42.samples",
@@ -269,6 +295,15 @@ Deno.test("analyze() splices only real references: comments, strings and multiby
     rewritten("select 'ü' as \"Größe\", * from samples; select 1 from sites"),
     "select 'ü' as \"Größe\", * from lg_c42.samples; select 1 from lg_c42.sites",
   );
+});
+
+Deno.test("analyze() keeps tokens apart where the client wrote no space", () => {
+  assert.equal(
+    rewritten('select*from"lists"."samples"join samples using(sample_id)'),
+    'select*from lg_c42."samples"join lg_c42.samples using(sample_id)',
+  );
+  assert.equal(rewritten('select"current_schema"()'), 'select lg_catalog."current_schema"()');
+  assert.equal(rewritten("select(current_user)"), 'select(lg_catalog."current_user"())');
 });
 
 Deno.test("analyze() resolves CTE names as PostgreSQL scopes them", () => {
