@@ -69,6 +69,8 @@ export interface StatementInfo {
   kind: StatementKind;
   /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
   holdCursor?: boolean;
+  /** The prepared statement DEALLOCATE drops, or null for all of them (also DISCARD ALL). */
+  deallocate?: string | null;
 }
 
 export type Analysis =
@@ -185,17 +187,22 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
     case "ClosePortalStmt":
       return { kind: "close" };
     case "DeallocateStmt":
-      return { kind: "deallocate" };
+      if (body.isall) return { kind: "deallocate", deallocate: null };
+      reservedName(rw, body.name as string);
+      return { kind: "deallocate", deallocate: body.name as string };
     case "DiscardStmt":
-      if (body.target === "DISCARD_ALL") replaceStatement(`CALL ${CATALOG_SCHEMA}.discard_all()`);
-      return { kind: "discard" };
+      if (body.target !== "DISCARD_ALL") return { kind: "discard" };
+      replaceStatement(`CALL ${CATALOG_SCHEMA}.discard_all()`);
+      return { kind: "discard", deallocate: null };
     case "CopyStmt":
       return copy(rw, body);
     case "PrepareStmt":
+      reservedName(rw, body.name as string);
       query(rw, body.query as AstNode, "PREPARE");
       rw.visit(body.argtypes);
       return { kind: "prepare" };
     case "ExecuteStmt":
+      reservedName(rw, body.name as string);
       rw.visit(body.params);
       return { kind: "execute" };
     case "ExplainStmt":
@@ -215,6 +222,13 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
 }
 
 const CURSOR_OPT_HOLD = 0x0020;
+
+/** Prepared statements named lg_… are the SQL door's own. */
+function reservedName(rw: Rewriter, name: string): void {
+  if (name.startsWith("lg_")) {
+    rw.refuse("42501", `Prepared statement names starting with lg_ are reserved: rename "${name}"`);
+  }
+}
 
 /** The query of DECLARE, PREPARE and COPY: a SELECT, VALUES or WITH. */
 function query(rw: Rewriter, node: AstNode, what: string): void {
