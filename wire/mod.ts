@@ -13,7 +13,6 @@ import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";
 import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
-import { loadSandbox } from "./sandbox.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { negotiate } from "./startup.ts";
 
@@ -72,7 +71,6 @@ export class SqlDoor {
 
   /** Starts the door; it listens once the settings enable it. */
   static async start(svc: Services, options: SqlDoorOptions): Promise<SqlDoor> {
-    await loadSandbox();
     const door = new SqlDoor(svc, options, await svc.settings.get(sqlDoorSettings));
     svc.settings.onChange((key) => {
       if (key === sqlDoorSettings.key) void door.#reload();

@@ -310,10 +310,8 @@ export class Session {
     this.secret = admitted.secret;
     this.userId = user.id;
 
-    this.#scope = await folderScope(svc, user, container);
-    const setupSql = sessionSetupSql(this.#scope, {
-      statementTimeoutMs: settings.statementTimeoutSeconds * 1000,
-    });
+    this.#scope = await folderScope(svc, user, container, settings);
+    const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
     this.#auditBase = {
       door: "sql",
@@ -487,9 +485,23 @@ export class Session {
     }
     const lease = this.#lease!;
     this.#note(analysis.statements);
-    this.#deallocate(lease, analysis.statements);
+    const dropped = this.#deallocate(lease, analysis.statements);
     lease.state.unnamedKey = null; // a simple Query drops the unnamed statement
-    this.#pipeline.push({ code: FrontendCode.Query, audit, positionMap: analysis.positionMap });
+    this.#pipeline.push({
+      code: FrontendCode.Query,
+      audit,
+      positionMap: analysis.positionMap,
+      // An earlier statement failed, so the DEALLOCATE most likely did not run: the client keeps them.
+      onError: dropped.length
+        ? () => {
+          for (const statement of dropped) {
+            if (!this.#statements.has(statement.name)) {
+              this.#statements.set(statement.name, statement);
+            }
+          }
+        }
+        : undefined,
+    });
     lease.write(analysis.text === text ? message : query(analysis.text));
   }
 
@@ -636,19 +648,25 @@ export class Session {
   /**
    * DEALLOCATE of a protocol-level statement: the backend knows it under
    * another name, so the door creates the client's name there first and lets
-   * the client's DEALLOCATE drop it.
+   * the client's DEALLOCATE drop it. Returns the client statements it forgot.
    */
-  #deallocate(lease: Lease, statements: StatementInfo[]): void {
+  #deallocate(lease: Lease, statements: StatementInfo[]): ClientStatement[] {
+    const dropped: ClientStatement[] = [];
     for (const { deallocate: name } of statements) {
       if (name === undefined) continue;
       if (name === null) {
-        for (const key of [...this.#statements.keys()]) {
-          if (key !== "") this.#statements.delete(key);
+        for (const [key, statement] of [...this.#statements]) {
+          if (key === "") continue;
+          this.#statements.delete(key);
+          dropped.push(statement);
         }
         lease.state.statements.clear();
         continue;
       }
-      if (!this.#statements.delete(name)) continue;
+      const statement = this.#statements.get(name);
+      if (!statement) continue;
+      this.#statements.delete(name);
+      dropped.push(statement);
       lease.write(target(FrontendCode.Close, "S", name));
       this.#pipeline.push({ code: FrontendCode.Close, injected: true, quiet: true });
       lease.write(parse(name, "SELECT 1", NO_TYPES));
@@ -656,6 +674,7 @@ export class Session {
       lease.write(SYNC);
       this.#pipeline.push({ code: FrontendCode.Sync, injected: true, quiet: true });
     }
+    return dropped;
   }
 
   /** The statement's name on the leased backend, parsing it there first when needed. */

@@ -200,7 +200,7 @@ export const CHECKED_REG_TYPES: ReadonlySet<string> = new Set([
   "regnamespace",
 ]);
 
-/** Longest pg_sleep(), in seconds, a client may ask for (PGlite cannot be interrupted). */
+/** Longest pg_sleep(), in seconds, a client may ask for on PGlite (it cannot be interrupted). */
 export const MAX_SLEEP_SECONDS = 5;
 
 /** Settings a client may change freely (lowercase names). */

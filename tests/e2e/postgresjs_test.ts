@@ -74,7 +74,7 @@ backendTest("postgres.js: unsafe(), transactions, cursors and errors", async (t)
       assert.equal(e.code, "42703");
       return true;
     });
-    await assert.rejects(sql`delete from lists.samples`, /read-only transaction/);
+    await assert.rejects(sql`delete from lists.samples`, /read-only/);
     assert.deepEqual([...await sql`select 1 as one`], [{ one: 1 }]);
   } finally {
     await sql.end();

@@ -43,7 +43,26 @@ backendTest("psql runs COPY TO STDOUT and is refused writes", async (t) => {
   assert.equal(copy.stdout, '1,alpha\n2,"beta, ""quoted"""\n3,gamma\n');
   const write = await psql(conninfo(fx.port), ALICE.password, "-c", "delete from lists.samples");
   assert.equal(write.code, 1);
-  assert.match(write.stderr, /read-only transaction/);
+  assert.match(write.stderr, /read-only/);
+});
+
+backendTest("psql's \\dt and \\d list the folder's lists and no physical name", async (t) => {
+  if (!await installed("psql")) return skipped("psql");
+  await using fx = await openDoor(t);
+  const lists = await psql(conninfo(fx.port), ALICE.password, "-c", "\\dt lists.*");
+  assert.equal(lists.stderr, "");
+  assert.match(lists.stdout, /^lists\|samples\|table\|/m);
+  const all = await psql(conninfo(fx.port), ALICE.password, "-c", "\\dt *.*");
+  assert.equal(all.stderr, "");
+  assert.match(all.stdout, /^lists\|samples\|/m);
+  assert.doesNotMatch(all.stdout, /hidden/);
+  const table = await psql(conninfo(fx.port), ALICE.password, "-c", "\\d lists.samples");
+  assert.equal(table.stderr, "");
+  assert.match(table.stdout, /^id\|integer\|/m);
+  assert.match(table.stdout, /^meta\|jsonb\|/m);
+  for (const out of [lists, all, table]) {
+    assert.doesNotMatch(out.stdout + out.stderr, /lg_/);
+  }
 });
 
 backendTest("psql gets clear errors for a bad password and an unreadable folder", async (t) => {

@@ -34,7 +34,7 @@ export class PgliteEngine implements Engine {
   readonly kind = "pglite";
   readonly #pglite: PGlite;
   readonly #lock: Mutex;
-  /** The one session's state; its named statements survive between leases. */
+  /** The one session's state; the reset drops its named statements at the end of each lease. */
   readonly #state = new BackendState(new StatementCache({ limit: 2000, prefix: "lg_p" }));
   /** Baseline settings per scope, captured the first time a scope is set up. */
   readonly #baselines = new Map<string, Map<string, string>>();
@@ -80,6 +80,7 @@ export class PgliteEngine implements Engine {
       );
       if (reply.error) {
         this.#run(concat([SYNC, query(scope.resetSql)]));
+        this.#state.statements.clear();
         throw setupError(reply.error);
       }
       if (!baseline) {
@@ -110,6 +111,8 @@ export class PgliteEngine implements Engine {
     const messages = clean ? [] : [SYNC, query("ROLLBACK"), query("CLOSE ALL")];
     messages.push(query(scope.resetSql + resets.join("")));
     this.#run(concat(messages));
+    // The reset deallocates every prepared statement, the door's too.
+    state.statements.clear();
     state.scopeKey = null;
     state.settings = new Map();
     state.unnamedKey = null;

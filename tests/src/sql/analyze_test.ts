@@ -86,6 +86,20 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     { kind: "declare", holdCursor: true },
     { kind: "fetch" },
   ]);
+  assert.deepEqual(
+    kinds('DEALLOCATE "_PLAN0x1"; DEALLOCATE PREPARE p; DEALLOCATE ALL; DISCARD PLANS; DISCARD ALL')
+      .statements,
+    [
+      { kind: "deallocate", deallocate: "_PLAN0x1" },
+      { kind: "deallocate", deallocate: "p" },
+      { kind: "deallocate", deallocate: null },
+      { kind: "discard" },
+      { kind: "discard", deallocate: null },
+    ],
+  );
+  for (const text of ["PREPARE lg_p1 AS SELECT 1", "EXECUTE lg_p1", 'DEALLOCATE "lg_p1"']) {
+    assert.equal(refusal(text).code, "42501", text);
+  }
   assert.deepEqual(kinds("DECLARE c CURSOR FOR SELECT 1").statements, [
     { kind: "declare" },
   ]);
