@@ -9,7 +9,6 @@
 import { parseArgs } from "node:util";
 import { Hono } from "hono";
 import { sql } from "kysely";
-import pg from "pg";
 import { createApp } from "../routes/mod.ts";
 import type { Actor } from "../src/auth/actor.ts";
 import { actorFor } from "../src/auth/credentials.ts";
@@ -27,6 +26,7 @@ import { createToken as createRemoteToken } from "../src/remote_login/mod.ts";
 import { remoteLoginSettings } from "../src/remote_login/settings.ts";
 import { createServices, type Services } from "../src/services.ts";
 import { createExternalApp, createToken } from "../src/tokens/mod.ts";
+import { scratchPostgresDatabase } from "../tests/_support/backends.ts";
 
 const ADMIN_EMAIL = "admin@bench.example";
 const READER_EMAIL = "reader@bench.example";
@@ -56,38 +56,7 @@ async function freshDatabase(postgres: string | undefined): Promise<{
     const database = await openDatabase();
     return { database, dispose: () => database.close() };
   }
-  const admin = new pg.Client({ connectionString: postgres });
-  await admin.connect();
-  const name = `lg_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  await admin.query(`create database ${name}`);
-  const url = new URL(postgres);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.toString() });
-  return {
-    database,
-    dispose: async () => {
-      await database.close();
-      try {
-        // Wait for the pool's sessions to leave so nothing is killed mid-close.
-        for (let i = 0; i < 50; i++) {
-          const { rows } = await admin.query(
-            `select count(*)::int as n from pg_stat_activity where datname = $1`,
-            [name],
-          );
-          if (rows[0].n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        await admin.query(`drop database if exists ${name} with (force)`);
-        const roles = await admin.query<{ rolname: string }>(
-          `select rolname from pg_roles where rolname like $1`,
-          [`lg\\_${database.installId}\\_%`],
-        );
-        for (const { rolname } of roles.rows) await admin.query(`drop role if exists ${rolname}`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
+  return await scratchPostgresDatabase(postgres, { prefix: "lg_bench" });
 }
 
 /** The folder, list, users and credentials the bench calls with. */

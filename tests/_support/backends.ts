@@ -55,15 +55,26 @@ export async function testDatabase(
     const database = await openDatabase({ loadDataDir: await pgliteSnapshot() });
     return { database, dispose: () => database.close() };
   }
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  return await scratchPostgresDatabase(POSTGRES_URL!, { prefix: "lgt", poolSize: 4 });
+}
+
+/**
+ * A new database on the PostgreSQL server at `serverUrl`, migrated, and how to
+ * drop it (and the folder roles it made) afterwards. Tests and benchmarks use it.
+ */
+export async function scratchPostgresDatabase(
+  serverUrl: string,
+  options: { prefix: string; poolSize?: number },
+): Promise<{ database: Database; url: string; dispose: () => Promise<void> }> {
+  const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  const name = `lgt_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const name = `${options.prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   await admin.query(`create database ${name}`);
-  const url = new URL(POSTGRES_URL!);
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   let database: Database;
   try {
-    database = await openDatabase({ url: url.toString(), poolSize: 4 });
+    database = await openDatabase({ url: url.toString(), poolSize: options.poolSize });
   } catch (error) {
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
