@@ -22,6 +22,8 @@ export class SettingsStore {
   readonly #cache = new Map<string, unknown>();
   readonly #listeners: Listener[] = [];
   readonly #bus: InvalidationBus;
+  /** Goes up with every invalidation. */
+  #generation = 0;
 
   constructor(db: Kysely<Schema>, bus: InvalidationBus) {
     this.#db = db;
@@ -34,10 +36,12 @@ export class SettingsStore {
 
   async get<T>(section: SettingsSection<T>): Promise<T> {
     if (this.#cache.has(section.key)) return this.#cache.get(section.key) as T;
+    const generation = this.#generation;
     const row = await this.#db.selectFrom("settings").select("value")
       .where("key", "=", section.key).executeTakeFirst();
     const value = { ...section.defaults, ...(row?.value as Partial<T> | undefined) } as T;
-    this.#cache.set(section.key, value);
+    // A change announced while reading may not be in what was read: do not keep it.
+    if (generation === this.#generation) this.#cache.set(section.key, value);
     return value;
   }
 
@@ -58,6 +62,7 @@ export class SettingsStore {
    * tells the listeners; `svc.invalidate` calls it for changes anywhere.
    */
   invalidate(key: string | null): void {
+    this.#generation++;
     if (key === null) this.#cache.clear();
     else this.#cache.delete(key);
     for (const listener of this.#listeners) listener(key);
