@@ -14,8 +14,13 @@ if (import.meta.main) {
   const config = loadConfig(Deno.env.toObject());
   const database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir },
-  );
+  ).catch((error) => {
+    console.error(`labgate: ${(error as Error).message}`);
+    Deno.exit(1);
+  });
   const svc = createServices(config, database);
+  // Listen to the other instances before serving, so no change they make goes unseen.
+  await svc.invalidate.ready;
   await bootstrapAdmin(svc, (message) => console.log(message));
   if (config.tlsCertFile && config.tlsKeyFile) {
     await useConfiguredCertificate(svc, {

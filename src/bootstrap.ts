@@ -28,7 +28,7 @@ export async function bootstrapAdmin(
     .executeTakeFirstOrThrow();
   await svc.db.insertInto("role_assignments")
     .values({ container_id: root.id, principal_id: user.id, role: "site_admin" }).execute();
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     door: "system",
     event: "admin.bootstrap",

@@ -3,7 +3,7 @@
  * its meaning is listed in README.md; this is the one place that reads them.
  */
 export interface Config {
-  /** HTTP port. */
+  /** HTTP port; 0 picks a free one (printed at start). */
   port: number;
   /** Host name the HTTP server binds to. */
   hostname: string;
@@ -61,7 +61,7 @@ export function loadConfig(env: Env): Config {
     throw new Error("Set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither");
   }
   return {
-    port: integer(env, "PORT", 8080, 1, 65535),
+    port: integer(env, "PORT", 8080, 0, 65535),
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.LABGATE_DATA_DIR || "./data",

@@ -1,12 +1,14 @@
 /**
  * Everything a door needs, built once at start: configuration, the
- * database, the permission resolver, the audit log and the rate limiters.
+ * database, the permission resolver, the audit log, the rate limiters and
+ * the cache-invalidation bus shared with the other instances.
  */
 import type { Kysely } from "kysely";
 import { AuditLog } from "./audit/mod.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/mod.ts";
 import type { Schema } from "./db/schema.ts";
+import { InvalidationBus } from "./invalidation.ts";
 import { PermissionResolver } from "./security/permissions.ts";
 import { RateLimiter } from "./security/rate_limit.ts";
 import { SettingsStore } from "./settings.ts";
@@ -18,6 +20,8 @@ export interface Services {
   readonly permissions: PermissionResolver;
   readonly audit: AuditLog;
   readonly settings: SettingsStore;
+  /** Tells this and every other instance to drop cached data that a change made stale. */
+  readonly invalidate: InvalidationBus;
   /** Failed browser/API logins, keyed by account and by client address. */
   readonly loginFailures: RateLimiter;
   /** The clock; tests move it. */
@@ -30,13 +34,19 @@ export function createServices(
   options: { now?: () => Date; audit?: AuditLog } = {},
 ): Services {
   const now = options.now ?? (() => new Date());
+  const invalidate = new InvalidationBus(database.notifications);
+  const permissions = new PermissionResolver(database.db);
+  invalidate.subscribe((event) => {
+    if (event.kind === "permissions" || event.kind === "all") permissions.invalidate();
+  });
   return {
     config,
     database,
     db: database.db,
-    permissions: new PermissionResolver(database.db),
+    permissions,
     audit: options.audit ?? new AuditLog(database.db),
-    settings: new SettingsStore(database.db),
+    settings: new SettingsStore(database.db, invalidate),
+    invalidate,
     loginFailures: new RateLimiter({ windowMs: config.loginWindowMinutes * 60_000, now }),
     now,
   };

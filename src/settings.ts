@@ -5,6 +5,7 @@
  */
 import type { Kysely } from "kysely";
 import type { Schema } from "./db/schema.ts";
+import type { InvalidationBus } from "./invalidation.ts";
 
 export interface SettingsSection<T> {
   key: string;
@@ -13,27 +14,38 @@ export interface SettingsSection<T> {
   validate(value: unknown): T;
 }
 
-type Listener = (key: string) => void;
+/** Gets the changed section's key, or null when every section may have changed. */
+type Listener = (key: string | null) => void;
 
 export class SettingsStore {
   readonly #db: Kysely<Schema>;
   readonly #cache = new Map<string, unknown>();
   readonly #listeners: Listener[] = [];
+  readonly #bus: InvalidationBus;
+  /** Goes up with every invalidation. */
+  #generation = 0;
 
-  constructor(db: Kysely<Schema>) {
+  constructor(db: Kysely<Schema>, bus: InvalidationBus) {
     this.#db = db;
+    this.#bus = bus;
+    bus.subscribe((event) => {
+      if (event.kind === "settings") this.invalidate(event.key);
+      else if (event.kind === "all") this.invalidate(null);
+    });
   }
 
   async get<T>(section: SettingsSection<T>): Promise<T> {
     if (this.#cache.has(section.key)) return this.#cache.get(section.key) as T;
+    const generation = this.#generation;
     const row = await this.#db.selectFrom("settings").select("value")
       .where("key", "=", section.key).executeTakeFirst();
     const value = { ...section.defaults, ...(row?.value as Partial<T> | undefined) } as T;
-    this.#cache.set(section.key, value);
+    // A change announced while reading may not be in what was read: do not keep it.
+    if (generation === this.#generation) this.#cache.set(section.key, value);
     return value;
   }
 
-  /** Validates and stores a whole section, then tells every listener. */
+  /** Validates and stores a whole section, then tells every listener on every instance. */
   async set<T>(section: SettingsSection<T>, value: unknown): Promise<T> {
     const checked = section.validate(value);
     await this.#db.insertInto("settings")
@@ -41,13 +53,18 @@ export class SettingsStore {
       .onConflict((oc) =>
         oc.column("key").doUpdateSet({ value: JSON.stringify(checked), updated_at: new Date() })
       ).execute();
-    this.invalidate(section.key);
+    await this.#bus.publish({ kind: "settings", key: section.key });
     return checked;
   }
 
-  /** Drops the cached copy (a change here or, through notifications, on another instance). */
-  invalidate(key: string): void {
-    this.#cache.delete(key);
+  /**
+   * Drops the cached copy of one section (null: all) on this instance and
+   * tells the listeners; `svc.invalidate` calls it for changes anywhere.
+   */
+  invalidate(key: string | null): void {
+    this.#generation++;
+    if (key === null) this.#cache.clear();
+    else this.#cache.delete(key);
     for (const listener of this.#listeners) listener(key);
   }
 

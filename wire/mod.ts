@@ -73,7 +73,8 @@ export class SqlDoor {
   static async start(svc: Services, options: SqlDoorOptions): Promise<SqlDoor> {
     const door = new SqlDoor(svc, options, await svc.settings.get(sqlDoorSettings));
     svc.settings.onChange((key) => {
-      if (key === sqlDoorSettings.key) void door.#reload();
+      // A change made on any instance arrives here (svc.invalidate), so all re-listen.
+      if (key === null || key === sqlDoorSettings.key) void door.#reload();
     });
     door.#apply();
     return door;

@@ -106,12 +106,15 @@ export async function endSession(svc: Services, id: string, reason: EndReason): 
   await svc.db.updateTable("sessions").set({ ended_at: svc.now(), end_reason: reason })
     .where("id", "=", id).where("ended_at", "is", null).execute();
   for (const listener of sessionEndListeners) await listener(svc, id);
+  // Sessions are read from the database on every request; what is cached of them (session
+  // keys) is dropped on every instance.
+  await svc.invalidate.publish({ kind: "session", id });
 }
 
 type SessionEndListener = (svc: Services, sessionId: string) => void | Promise<void>;
 const sessionEndListeners: SessionEndListener[] = [];
 
-/** Doors whose credentials live and die with a session register here (caches, notifications). */
+/** Doors whose credentials live and die with a session register here (stored state). */
 export function onSessionEnd(listener: SessionEndListener): void {
   sessionEndListeners.push(listener);
 }

@@ -111,7 +111,7 @@ export async function createContainer(
     inherit_policy: input.inheritPolicy ?? true,
     created_by: actor.userId,
   }).returningAll().executeTakeFirstOrThrow();
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     ...auditActor(actor),
     event: "folder.create",
@@ -135,7 +135,7 @@ export async function deleteContainer(svc: Services, actor: Actor, path: string)
     for (const { id } of doomed) await dropFolderSchema(svc, trx, id);
     await trx.deleteFrom("containers").where("id", "=", container.id).execute();
   });
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     ...auditActor(actor),
     event: "folder.delete",
@@ -230,7 +230,7 @@ export async function setPolicy(
     }));
     if (rows.length) await trx.insertInto("role_assignments").values(rows).execute();
   });
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   const after = await getPolicy(svc, { ...container, inherit_policy: input.inherit });
   svc.audit.record({
     ...auditActor(actor),

@@ -51,7 +51,7 @@ export async function deleteGroup(svc: Services, actor: Actor, id: number): Prom
   const group = await getGroup(svc, id);
   if (!group) throw notFound(`No group with id ${id}`);
   await svc.db.deleteFrom("principals").where("id", "=", id).execute();
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     ...auditActor(actor),
     event: "group.delete",
@@ -78,7 +78,7 @@ export async function setMembership(
     await svc.db.deleteFrom("group_members").where("group_id", "=", group.id)
       .where("user_id", "=", user.id).execute();
   }
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     ...auditActor(actor),
     event: input.member ? "group.member.add" : "group.member.remove",

@@ -163,7 +163,7 @@ async function loadDefinition(
   };
 }
 
-/** How long another instance's list or folder deletion may go unseen here. */
+/** How long a cached definition is kept (a bound if an instance misses a notification). */
 export const DEFINITION_CACHE_MS = 1_000;
 
 interface CachedDefinition {
@@ -177,8 +177,12 @@ const definitions = new WeakMap<Services, Map<string, CachedDefinition>>();
 function definitionCache(svc: Services): Map<string, CachedDefinition> {
   let cache = definitions.get(svc);
   if (!cache) {
-    cache = new Map();
-    definitions.set(svc, cache);
+    const created = new Map<string, CachedDefinition>();
+    // A list dropped on any instance; folder and role changes bump the permission epoch.
+    svc.invalidate.subscribe((event) => {
+      if (event.kind === "lists" || event.kind === "all") created.clear();
+    });
+    definitions.set(svc, cache = created);
   }
   return cache;
 }
@@ -186,7 +190,7 @@ function definitionCache(svc: Services): Map<string, CachedDefinition> {
 /**
  * A list by folder and name (any case); needs Read on the folder. The
  * definition is kept for a second (dropped at once by any folder, role or
- * list change here); the permission is checked on every call.
+ * list change on any instance); the permission is checked on every call.
  */
 export async function getList(
   svc: Services,
@@ -284,7 +288,7 @@ export async function deleteList(
     await sql.raw(`drop table if exists ${def.qualifiedTable}`).execute(trx);
     await trx.withSchema("lg_app").deleteFrom("lists").where("id", "=", def.list.id).execute();
   });
-  definitionCache(svc).clear();
+  await svc.invalidate.publish({ kind: "lists" });
   svc.audit.record({
     ...auditActor(actor),
     event: "list.delete",

@@ -173,7 +173,7 @@ export async function updateUser(
       ? { must_change_password: input.mustChangePassword }
       : {}),
   }).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
-  svc.permissions.invalidate();
+  await svc.invalidate.publish({ kind: "permissions" });
   svc.audit.record({
     ...auditActor(actor),
     event: "user.update",

@@ -2,14 +2,17 @@ import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, sql } from "kysely";
 import { Migrator } from "kysely/migration";
 import type pg from "pg";
+import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
 import { migrations } from "./migrations/mod.ts";
 import { Mutex } from "./mutex.ts";
+import { type Notifications, postgresNotifications } from "./notifications.ts";
 import { openPglite, PgliteDialect } from "./pglite_driver.ts";
 import { createPostgresPool, postgresDialect } from "./postgres_driver.ts";
 import type { Schema } from "./schema.ts";
 
 export type { Schema } from "./schema.ts";
 export { Mutex } from "./mutex.ts";
+export type { Listener, ListenHandlers, Notifications } from "./notifications.ts";
 
 /** Labgate's own tables live here; list data lives in one schema per folder. */
 export const APP_SCHEMA = "lg_app";
@@ -29,6 +32,11 @@ export interface Database {
   readonly root: Kysely<Schema>;
   /** Short id that makes this database's role names unique on the cluster. */
   readonly installId: string;
+  /**
+   * LISTEN/NOTIFY between the instances sharing this PostgreSQL database;
+   * null on the embedded database, which serves one instance only.
+   */
+  readonly notifications: Notifications | null;
   close(): Promise<void>;
 }
 
@@ -47,16 +55,31 @@ export interface OpenOptions {
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
   let engine: Engine;
   let root: Kysely<Schema>;
+  let notifications: Notifications | null = null;
+  let dataDirLock: DataDirLock | null = null;
   if (options.url) {
     const pool = createPostgresPool(options.url, options.poolSize);
     engine = { kind: "postgres", url: options.url, pool };
     root = new Kysely<Schema>({ dialect: postgresDialect(pool) });
+    notifications = postgresNotifications(options.url, pool);
   } else {
-    const pglite = await openPglite({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+    if (options.dataDir) dataDirLock = await lockDataDir(options.dataDir);
+    let pglite: PGlite;
+    try {
+      pglite = await openPglite({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+    } catch (error) {
+      dataDirLock?.release();
+      throw error;
+    }
     const lock = new Mutex();
     engine = { kind: "pglite", pglite, lock };
     root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, lock) });
   }
+  const close = async () => {
+    await notifications?.close();
+    await root.destroy();
+    dataDirLock?.release();
+  };
   try {
     await migrate(root);
     const db = root.withSchema(APP_SCHEMA);
@@ -68,10 +91,11 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
       db,
       root,
       installId: row.value as string,
-      close: () => root.destroy(),
+      notifications,
+      close,
     };
   } catch (error) {
-    await root.destroy();
+    await close();
     throw error;
   }
 }

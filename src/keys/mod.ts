@@ -2,16 +2,12 @@
  * API keys and session keys. A key reads `lgk_<id>.<secret>` (API key) or
  * `lgs_<id>.<secret>` (session key): the id is public and names the row, the
  * secret is 256 random bits stored only as its SHA-256. Verified keys are
- * cached per instance for at most `CACHE_MS`, so a revocation anywhere takes
- * effect within that time, and at once on the instance that made it.
+ * cached per instance for at most `CACHE_MS`; a revocation, sign-out or user
+ * change drops them at once on every instance (svc.invalidate), and the
+ * expiry bounds what a lost notification could keep.
  */
 import type { Actor } from "../auth/actor.ts";
-import {
-  getLiveSession,
-  type LiveSession,
-  onSessionEnd,
-  sessionEndReason,
-} from "../auth/sessions.ts";
+import { getLiveSession, type LiveSession, sessionEndReason } from "../auth/sessions.ts";
 import type { Door } from "../audit/mod.ts";
 import type { Key, KeyKind, User } from "../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
@@ -230,7 +226,7 @@ export async function revokeKey(svc: Services, actor: Actor, id: string): Promis
   const updated = row.revoked_at ? row : await svc.db.updateTable("keys")
     .set({ revoked_at: svc.now(), revoked_by: actor.userId })
     .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
-  cacheOf(svc).delete(id);
+  await svc.invalidate.publish({ kind: "key", id });
   const owner = await svc.db.selectFrom("users").select("email").where("id", "=", row.user_id)
     .executeTakeFirstOrThrow();
   svc.audit.record({
@@ -261,14 +257,21 @@ const caches = new WeakMap<Services, Map<string, Cached>>();
 
 function cacheOf(svc: Services): Map<string, Cached> {
   let cache = caches.get(svc);
-  if (!cache) caches.set(svc, cache = new Map());
+  if (!cache) {
+    const created = new Map<string, Cached>();
+    // Revocations, sign-outs and user changes on any instance (svc.invalidate).
+    svc.invalidate.subscribe((event) => {
+      if (event.kind === "key") created.delete(event.id);
+      else if (event.kind === "session") {
+        for (const [id, entry] of created) {
+          if (entry.row.session_id === event.id) created.delete(id);
+        }
+      } else if (event.kind === "permissions" || event.kind === "all") created.clear();
+    });
+    caches.set(svc, cache = created);
+  }
   return cache;
 }
-
-onSessionEnd((svc, sessionId) => {
-  const cache = cacheOf(svc);
-  for (const [id, entry] of cache) if (entry.row.session_id === sessionId) cache.delete(id);
-});
 
 async function load(svc: Services, id: string): Promise<Cached | null> {
   const now = svc.now().getTime();

@@ -10,7 +10,8 @@
  * because the new certificate is made under a transaction-scoped advisory
  * lock, after checking again inside it.
  * `getTlsMaterial` answers from memory, for every new TLS connection, and
- * looks at the database again at most once a minute.
+ * looks at the database again when any instance announces a new certificate
+ * (`svc.invalidate`), and at least once a minute.
  */
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { Schema, TlsCertificatesTable } from "../db/schema.ts";
@@ -48,6 +49,8 @@ interface TlsState {
   checkedAt: number;
   /** The check under way, shared by the connections that wait for it. */
   refresh: Promise<TlsCertificate | null> | null;
+  /** Goes up with every change, so a check that started before one does not keep its answer. */
+  generation: number;
 }
 
 const states = new WeakMap<Services, TlsState>();
@@ -55,9 +58,18 @@ const states = new WeakMap<Services, TlsState>();
 function stateOf(svc: Services): TlsState {
   let state = states.get(svc);
   if (!state) {
-    const created: TlsState = { configured: null, material: null, checkedAt: 0, refresh: null };
+    const created: TlsState = {
+      configured: null,
+      material: null,
+      checkedAt: 0,
+      refresh: null,
+      generation: 0,
+    };
     svc.settings.onChange((key) => {
-      if (WATCHED.has(key)) created.material = null;
+      if (key !== null && !WATCHED.has(key)) return;
+      created.material = null;
+      created.refresh = null;
+      created.generation++;
     });
     states.set(svc, created);
     state = created;
@@ -137,7 +149,8 @@ async function rotate(svc: Services, options: { force: boolean }): Promise<Certi
       key_encrypted: !!secret,
     }).returningAll().executeTakeFirstOrThrow();
   });
-  svc.settings.invalidate(CERTIFICATE_CHANGED);
+  // Every instance serves the new certificate to its next TLS connection.
+  await svc.invalidate.publish({ kind: "settings", key: CERTIFICATE_CHANGED });
   return row;
 }
 
@@ -189,10 +202,17 @@ function selfSignedInfo(row: CertificateRow): SelfSignedInfo {
  */
 export async function ensureCertificate(svc: Services): Promise<TlsCertificate | null> {
   const state = stateOf(svc);
-  const { source } = await svc.settings.get(tlsSettings);
-  const certificate = source === "self_signed"
-    ? await unseal(svc, await currentRow(svc))
-    : state.configured;
+  let certificate: TlsCertificate | null;
+  // A change announced meanwhile (a rotation here or elsewhere) may make what was read stale:
+  // read again, a few times at most.
+  for (let attempt = 1;; attempt++) {
+    const generation = state.generation;
+    const { source } = await svc.settings.get(tlsSettings);
+    certificate = source === "self_signed"
+      ? await unseal(svc, await currentRow(svc))
+      : state.configured;
+    if (generation === state.generation || attempt === 3) break;
+  }
   state.material = certificate;
   state.checkedAt = svc.now().getTime();
   return certificate;
@@ -210,8 +230,8 @@ export async function selfSignedCertificate(svc: Services): Promise<SelfSignedIn
 
 /**
  * Key and certificate PEM for a new TLS connection, from memory: checked
- * again after every settings or certificate change, when it is due for
- * renewal, and once a minute (so a rotation by another instance is followed).
+ * again after every settings or certificate change (on any instance), when
+ * it is due for renewal, and once a minute.
  */
 export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert: string } | null> {
   const state = stateOf(svc);
@@ -220,7 +240,12 @@ export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert
   const due = !certificate ||
     (certificate.source === "self_signed" && dueForRenewal(certificate, now));
   if (due || now.getTime() - state.checkedAt >= RECHECK_MS) {
-    state.refresh ??= ensureCertificate(svc).finally(() => (state.refresh = null));
+    if (!state.refresh) {
+      const refresh: Promise<TlsCertificate | null> = ensureCertificate(svc).finally(() => {
+        if (state.refresh === refresh) state.refresh = null;
+      });
+      state.refresh = refresh;
+    }
     try {
       certificate = await state.refresh;
     } catch (error) {
