@@ -3,8 +3,10 @@
  * its meaning is listed in README.md; this is the one place that reads them.
  */
 export interface Config {
-  /** HTTP port. */
+  /** HTTP port; 0 picks a free one (benchmarks), printed at start. */
   port: number;
+  /** SQL door port overriding the site setting (0 picks a free one); unset follows the setting. */
+  sqlDoorPort?: number;
   /** Host name the HTTP server binds to. */
   hostname: string;
   /** PostgreSQL URL; unset means the embedded PGlite database in `dataDir`. */
@@ -61,7 +63,10 @@ export function loadConfig(env: Env): Config {
     throw new Error("Set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither");
   }
   return {
-    port: integer(env, "PORT", 8080, 1, 65535),
+    port: integer(env, "PORT", 8080, 0, 65535),
+    sqlDoorPort: env.LABGATE_SQL_DOOR_PORT
+      ? integer(env, "LABGATE_SQL_DOOR_PORT", 0, 0, 65535)
+      : undefined,
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.LABGATE_DATA_DIR || "./data",
