@@ -45,6 +45,8 @@ export interface Figures {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** The load generator's own words when something went wrong. */
+  detail?: string;
 }
 
 /** One row of the summary: a figure, what it is compared with, and the target. */
@@ -584,9 +586,15 @@ export async function pgbench(
       }
       [p50Ms, p99Ms] = percentiles(latencies, [0.5, 0.99]);
     }
-    const errors = failed + (out.success ? 0 : 1) +
+    const errors = failed + (out.success && Number.isFinite(tps) ? 0 : 1) +
       (stderr.match(/^pgbench: error:/gm)?.length ?? 0);
-    return { rate: tps, p50Ms, p99Ms, errors };
+    return {
+      rate: tps,
+      p50Ms,
+      p99Ms,
+      errors,
+      detail: errors ? `${stdout.slice(-1000)}\n${stderr.slice(-1000)}` : undefined,
+    };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
