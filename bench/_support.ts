@@ -42,6 +42,8 @@ const decoder = new TextDecoder();
 export interface Figures {
   /** Requests (or transactions, or connections) per second. */
   rate: number;
+  /** How many were done. */
+  count: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -420,6 +422,48 @@ export async function startLabgate(
   };
 }
 
+/** CPU seconds (user + system) a process has used; 0 once it is gone. */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times. */
+const CLOCK_TICKS = 100;
+
+/**
+ * Runs `load` and returns its figures with the CPU it cost per request: the
+ * server process `pid` plus the PostgreSQL backends serving the fixture's
+ * database (they must outlive the run: pools, not per-client backends). Unlike
+ * throughput this hardly moves when other programs share the machine.
+ */
+export async function withCpuCost(
+  fixture: Fixture,
+  pid: number,
+  load: () => Promise<Figures>,
+): Promise<Figures & { cpuUsPerRequest: number }> {
+  const backends = async () =>
+    (await sql<{ pid: number }>`select pid from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid()`.execute(
+      fixture.database.root,
+    )).rows.map((r) => r.pid);
+  const before = new Map<number, number>();
+  for (const p of [pid, ...await backends()]) before.set(p, await cpuSeconds(p));
+  const figures = await load();
+  let used = 0;
+  for (const p of new Set([...before.keys(), ...await backends()])) {
+    const after = await cpuSeconds(p);
+    if (after > 0) used += after - (before.get(p) ?? 0); // a backend that left is not counted
+  }
+  return { ...figures, cpuUsPerRequest: used * 1e6 / figures.count };
+}
+
 export async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]) / 1024;
@@ -590,6 +634,7 @@ export async function pgbench(
       (stderr.match(/^pgbench: error:/gm)?.length ?? 0);
     return {
       rate: tps,
+      count: Number(/actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN),
       p50Ms,
       p99Ms,
       errors,
@@ -780,6 +825,7 @@ export async function wrk(options: WrkOptions): Promise<Figures> {
       (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
     return {
       rate: Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN),
+      count: Number(text.match(/(\d+) requests in/)?.[1] ?? NaN),
       p50Ms: ms("50"),
       p99Ms: ms("99"),
       errors,

@@ -13,6 +13,8 @@ import {
   type Figures,
   type Fixture,
   labgateTargets,
+  round,
+  withCpuCost,
   type Workload,
   wrk,
 } from "./_support.ts";
@@ -41,30 +43,35 @@ export const httpWorkload: Workload = {
     try {
       const bareTarget = { name: "bare Hono", path: "/rows", headers: {} };
       await checkHttp(bare.base, bareTarget);
-      const measure = async (base: string, target: typeof bareTarget) => {
-        const f = await wrk({
-          bases: [base],
-          targets: [target],
-          connections: ctx.connections,
-          seconds: ctx.seconds,
-        });
-        ctx.report.measure("http", target.name, {
-          rps: f.rate,
-          p50Ms: f.p50Ms,
-          p99Ms: f.p99Ms,
-          errors: f.errors,
-        });
-        return f;
-      };
-      const bareFigures: Figures = await measure(bare.base, bareTarget);
+      const measure = (base: string, pid: number, target: typeof bareTarget) =>
+        withCpuCost(fixture, pid, () =>
+          wrk({
+            bases: [base],
+            targets: [target],
+            connections: ctx.connections,
+            seconds: ctx.seconds,
+          })).then((f) => {
+            ctx.report.measure("http", target.name, {
+              rps: f.rate,
+              cpuUsPerRequest: f.cpuUsPerRequest,
+              p50Ms: f.p50Ms,
+              p99Ms: f.p99Ms,
+              errors: f.errors,
+            });
+            return f;
+          });
+      const value = (f: Figures & { cpuUsPerRequest: number }) =>
+        `${describe(f, "req/s")}, ${round(f.cpuUsPerRequest)} µs CPU/req`;
+      // The bare handler runs in this process.
+      const bareFigures = await measure(bare.base, Deno.pid, bareTarget);
       for (const target of labgateTargets(fixture)) {
         await checkHttp(labgate.base, target);
-        const f = await measure(labgate.base, target);
+        const f = await measure(labgate.base, labgate.pid, target);
         ctx.report.compare({
           workload: "http",
           figure: target.name,
-          value: describe(f, "req/s"),
-          against: `bare Hono: ${describe(bareFigures, "req/s")}`,
+          value: value(f),
+          against: `bare Hono: ${value(bareFigures)}`,
           ratio: f.rate / bareFigures.rate,
           target: { op: ">=", value: 0.5 },
         });

@@ -48,6 +48,7 @@ export const instancesWorkload: Workload = {
         );
         return {
           rate: runs.reduce((sum, r) => sum + r.rate, 0),
+          count: runs.reduce((sum, r) => sum + r.count, 0),
           p50Ms: Math.max(...runs.map((r) => r.p50Ms)),
           p99Ms: Math.max(...runs.map((r) => r.p99Ms)),
           errors: runs.reduce((sum, r) => sum + r.errors, 0),
