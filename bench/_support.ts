@@ -528,7 +528,12 @@ export async function profileSummary(dir: string): Promise<string[]> {
 
 function areaOf(url: string, functionName: string): string {
   if (functionName === "(idle)") return "idle";
-  if (!url) return functionName || "(native)"; // (program), (garbage collector)
+  if (!url) {
+    // Native code: the runtime's socket ops and Web Crypto, else V8's own entries.
+    if (/^(op_(write|read|net)|writev|readv)/.test(functionName)) return "socket I/O (native)";
+    if (functionName === "digest") return "Web Crypto digest (native)";
+    return functionName || "(native)"; // (program), (garbage collector)
+  }
   if (url.includes("/pg/") || url.includes("/pg-protocol/") || url.includes("/pg-pool/")) {
     return "npm pg driver";
   }
