@@ -67,6 +67,8 @@ export class Report {
   readonly measurements: ({ workload: string; name: string } & Record<string, unknown>)[] = [];
   readonly comparisons: Comparison[] = [];
   readonly notes: string[] = [];
+  /** Workloads that stopped with an error. */
+  readonly failed: string[] = [];
 
   /** Records and prints one raw measurement as soon as it is taken. */
   measure(workload: string, name: string, figures: Record<string, unknown>): void {
@@ -213,7 +215,8 @@ export interface Fixture {
 export async function createFixture(server: string): Promise<Fixture> {
   const { database, url, dispose } = await scratchPostgresDatabase(server, {
     prefix: "lg_bench",
-    poolSize: 16,
+    // Few sessions: PostgreSQL's max_connections is shared with labgate's pools and pgbench.
+    poolSize: 4,
   });
   const config = loadConfig({
     LABGATE_ADMIN_EMAIL: ADMIN.email,

@@ -130,7 +130,13 @@ async function main() {
   try {
     for (const workload of selected) {
       console.log(`\n${workload.title}`);
-      await workload.run(ctx);
+      try {
+        await workload.run(ctx);
+      } catch (error) {
+        // One workload's failure (say, a server out of connections) leaves the others' figures.
+        report.note(`${workload.name} failed: ${(error as Error).message}`);
+        report.failed.push(workload.name);
+      }
     }
   } finally {
     if (fixture) await (await fixture).dispose();
@@ -141,6 +147,10 @@ async function main() {
   console.log(`\nwritten to ${path}`);
   const missed = report.comparisons.filter((c) => met(c) === false).length;
   if (missed) console.log(`${missed} target(s) missed`);
+  if (report.failed.length) {
+    console.log(`failed: ${report.failed.join(", ")}`);
+    Deno.exitCode = 1;
+  }
 }
 
 if (import.meta.main) await main();
