@@ -579,8 +579,28 @@ export interface PgbenchOptions {
   rate?: number;
 }
 
-/** pgbench running `script` for a fixed time; latencies from its per-transaction log. */
+/**
+ * pgbench running `script` for a fixed time; latencies from its per-transaction
+ * log. A run that found PostgreSQL out of connections (max_connections is
+ * shared with everything else on the server) is tried again, twice at most.
+ */
 export async function pgbench(
+  target: PgTarget,
+  script: string,
+  options: PgbenchOptions,
+): Promise<Figures> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await pgbenchOnce(target, script, options);
+    } catch (error) {
+      if (attempt === 3 || !/too many clients/.test((error as Error).message)) throw error;
+      console.log(`  ${target.name}: PostgreSQL has no free connection, trying again in 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    }
+  }
+}
+
+async function pgbenchOnce(
   target: PgTarget,
   script: string,
   options: PgbenchOptions,
