@@ -27,11 +27,11 @@ import { scratchPostgresDatabase } from "../tests/_support/backends.ts";
 /** Where a scratch database may be created (the user needs CREATEDB and CREATEROLE). */
 export const DEFAULT_SERVER = Deno.env.get("BENCH_DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/postgres";
-export const ADMIN = { email: "admin@bench.example", password: "bench-admin-password" };
-export const READER = { email: "reader@bench.example", password: "reader-pass-1" };
+const ADMIN = { email: "admin@bench.example", password: "bench-admin-password" };
+const READER = { email: "reader@bench.example", password: "reader-pass-1" };
 export const FOLDER = "/home/bench";
 /** Rows of `lists.accounts`, the primary-key select's table. */
-export const ACCOUNTS = 100_000;
+const ACCOUNTS = 100_000;
 /** Rows of `lists.samples`, the list the HTTP query API reads 100 rows of. */
 const SAMPLES = 1000;
 const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
@@ -350,8 +350,6 @@ export interface Labgate {
   base: string;
   sqlPort: number;
   pid: number;
-  /** Milliseconds from spawn until both listeners were announced. */
-  listeningMs: number;
   /** Resident set size now, in MiB. */
   rssMiB(): Promise<number>;
   /** Stops it (SIGTERM); with a CPU profile, returns its summary lines. */
@@ -367,7 +365,6 @@ export async function startLabgate(
   env: Record<string, string>,
   options: { profileDir?: string } = {},
 ): Promise<Labgate> {
-  const started = performance.now();
   const args = ["run", "-A"];
   if (options.profileDir) args.push("--cpu-prof", `--cpu-prof-dir=${options.profileDir}`);
   const child = new Deno.Command(Deno.execPath(), {
@@ -403,7 +400,6 @@ export async function startLabgate(
     sqlPort ??= Number(output.match(/SQL door listening on [\d.]+:(\d+)/)?.[1]) || undefined;
   }
   clearTimeout(deadline);
-  const listeningMs = performance.now() - started;
   // Keep reading so a full pipe never blocks it.
   void (async () => {
     while (!(await lines.read()).done) { /* discard */ }
@@ -412,7 +408,6 @@ export async function startLabgate(
     base: http,
     sqlPort,
     pid: child.pid,
-    listeningMs,
     rssMiB: () => rssMiB(child.pid),
     stop: async () => {
       child.kill("SIGTERM");
@@ -496,7 +491,7 @@ interface ProfileNode {
 }
 
 /** Where the samples of the V8 CPU profiles in `dir` fell: by area, then the top functions. */
-export async function profileSummary(dir: string): Promise<string[]> {
+async function profileSummary(dir: string): Promise<string[]> {
   const byArea = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let total = 0;
@@ -673,7 +668,7 @@ async function pgbenchOnce(
   }
 }
 
-export function percentiles(values: number[], qs: number[]): number[] {
+function percentiles(values: number[], qs: number[]): number[] {
   const sorted = values.sort((a, b) => a - b);
   return qs.map((q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
 }

@@ -39,7 +39,10 @@ export const httpWorkload: Workload = {
   run: async (ctx: Context) => {
     const fixture = await ctx.fixture();
     const bare = startBareHono(fixture);
-    const labgate = await ctx.labgate("http");
+    const labgate = await ctx.labgate("http").catch(async (error) => {
+      await bare.stop();
+      throw error;
+    });
     try {
       const bareTarget = { name: "bare Hono", path: "/rows", headers: {} };
       await checkHttp(bare.base, bareTarget);

@@ -25,8 +25,9 @@ export const instancesWorkload: Workload = {
   title: "Two instances behind a round-robin: throughput of one vs two",
   run: async (ctx: Context) => {
     const fixture = await ctx.fixture();
-    const instances = [await ctx.labgate("instance-a"), await ctx.labgate("instance-b")];
+    const instances: Labgate[] = [];
     try {
+      for (const name of ["instance-a", "instance-b"]) instances.push(await ctx.labgate(name));
       const [selectRows] = labgateTargets(fixture);
       const http = (group: Labgate[]) =>
         wrk({
@@ -80,7 +81,7 @@ export const instancesWorkload: Workload = {
       }
     } finally {
       for (const [i, labgate] of instances.entries()) {
-        await ctx.stop(`instance ${"ab"[i]}`, labgate);
+        await ctx.stop(`instance-${"ab"[i]}`, labgate);
       }
     }
   },

@@ -7,7 +7,8 @@
  *       [--seconds 10] [--connections 32] [--clients 1,16,64] [--mode extended|simple|prepared]
  *       [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--profile]
  *
- * No workload names: all of them. --profile runs labgate under V8's CPU
+ * No workload names: all of them. `--mode prepared` fails through PgBouncer 1.18,
+ * whose transaction pooling keeps no prepared statements. --profile runs labgate under V8's CPU
  * profiler and prints where its time went for each workload. Results also go
  * to bench/results/bench-<time>.json and .md. The soak test is bench/soak.ts.
  */
@@ -111,7 +112,12 @@ async function main() {
           ? await Deno.makeTempDir({ dir: profileRoot, prefix: workload })
           : undefined,
       });
-      await warmUp(seeded, labgate);
+      try {
+        await warmUp(seeded, labgate);
+      } catch (error) {
+        await labgate.stop();
+        throw error;
+      }
       return labgate;
     },
     stop: async (workload: string, labgate: Labgate) => {

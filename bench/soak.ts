@@ -69,7 +69,10 @@ async function main(): Promise<number> {
       `${values["http-delay-ms"]} ms; ${about.cores} cores`,
   );
   const fixture = await createFixture(values.postgres);
-  const labgate = await startLabgate({ DATABASE_URL: fixture.url });
+  const labgate = await startLabgate({ DATABASE_URL: fixture.url }).catch(async (error) => {
+    await fixture.dispose();
+    throw error;
+  });
   const idle = await labgate.rssMiB();
   const samples: { at: number; rss: number }[] = [];
   const started = performance.now();

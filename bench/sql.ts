@@ -25,9 +25,13 @@ export const sqlWorkload: Workload = {
     // PgBouncer gets as many server connections as labgate's door opens.
     const { backendConnections } = await fixture.svc.settings.get(sqlDoorSettings);
     const bouncer = await startPgbouncer(fixture, backendConnections);
-    const labgate = await ctx.labgate("sql");
+    const labgate = await ctx.labgate("sql").catch(async (error) => {
+      await bouncer.stop();
+      throw error;
+    });
     try {
       for (const clients of ctx.sqlClients) {
+        const count = `${clients} client${clients === 1 ? "" : "s"}`;
         const figures: Record<string, Figures> = {};
         for (
           const [target, table] of [
@@ -45,11 +49,11 @@ export const sqlWorkload: Workload = {
             });
           } catch (error) {
             // e.g. PostgreSQL's max_connections reached by 64 direct clients on a shared server
-            ctx.report.note(`sql: ${target.name}, ${clients} clients: ${firstLines(error)}`);
+            ctx.report.note(`sql: ${target.name}, ${count}: ${firstLines(error)}`);
             continue;
           }
           figures[target.name] = f;
-          ctx.report.measure("sql", `${target.name}, ${clients} clients`, {
+          ctx.report.measure("sql", `${target.name}, ${count}`, {
             tps: f.rate,
             p50Ms: f.p50Ms,
             p99Ms: f.p99Ms,
@@ -61,7 +65,7 @@ export const sqlWorkload: Workload = {
           if (!door || !figures[against]) continue;
           ctx.report.compare({
             workload: "sql",
-            figure: `labgate, ${clients} clients`,
+            figure: `labgate, ${count}`,
             value: describe(door, "tps"),
             against: `${against}: ${describe(figures[against], "tps")}`,
             ratio: door.rate / figures[against].rate,
