@@ -50,6 +50,7 @@ if (import.meta.main) {
   }, (request, info) => app.fetch(request, { clientAddr: info.remoteAddr.hostname }));
   const sqlDoor = await startSqlDoor(svc, {
     hostname: config.hostname,
+    port: config.sqlDoorPort,
     getTlsMaterial: () => getTlsMaterial(svc),
     log: (message) => console.log(message),
   });

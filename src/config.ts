@@ -5,6 +5,8 @@
 export interface Config {
   /** HTTP port; 0 picks a free one (printed at start). */
   port: number;
+  /** SQL door port overriding the site setting (0 picks a free one); unset follows the setting. */
+  sqlDoorPort?: number;
   /** Host name the HTTP server binds to. */
   hostname: string;
   /** PostgreSQL URL; unset means the embedded PGlite database in `dataDir`. */
@@ -62,6 +64,9 @@ export function loadConfig(env: Env): Config {
   }
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
+    sqlDoorPort: env.LABGATE_SQL_DOOR_PORT
+      ? integer(env, "LABGATE_SQL_DOOR_PORT", 0, 0, 65535)
+      : undefined,
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.LABGATE_DATA_DIR || "./data",

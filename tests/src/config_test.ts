@@ -1,0 +1,14 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../../src/config.ts";
+
+Deno.test("loadConfig() takes PORT=0 (any free port) and leaves the SQL door port to the setting", () => {
+  const config = loadConfig({ PORT: "0" });
+  assert.equal(config.port, 0);
+  assert.equal(config.sqlDoorPort, undefined);
+});
+
+Deno.test("loadConfig() reads LABGATE_SQL_DOOR_PORT and refuses a bad one", () => {
+  assert.equal(loadConfig({ LABGATE_SQL_DOOR_PORT: "0" }).sqlDoorPort, 0);
+  assert.equal(loadConfig({ LABGATE_SQL_DOOR_PORT: "6543" }).sqlDoorPort, 6543);
+  assert.throws(() => loadConfig({ LABGATE_SQL_DOOR_PORT: "70000" }), /LABGATE_SQL_DOOR_PORT/);
+});
