@@ -111,6 +111,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_foreign_data_wrapper: EMPTY,
   pg_foreign_server: EMPTY,
   pg_foreign_table: EMPTY,
+  pg_user_mappings: EMPTY,
   pg_default_acl: EMPTY,
   pg_shdescription: EMPTY,
   pg_shdepend: EMPTY,
@@ -221,6 +222,8 @@ interface Column {
   relation: string;
   name: string;
   type: string;
+  /** The relation's relkind: 'r' for catalog tables, 'v' for views. */
+  kind: string;
 }
 
 /**
@@ -270,7 +273,7 @@ export async function installShadowCatalog(db: Kysely<any>): Promise<void> {
 async function columns(db: Kysely<any>, schema: string): Promise<Map<string, Column[]>> {
   const { rows } = await sql<Column>`
     select c.relname as relation, a.attname as name,
-      pg_catalog.format_type(a.atttypid, a.atttypmod) as type
+      pg_catalog.format_type(a.atttypid, a.atttypmod) as type, c.relkind as kind
     from pg_catalog.pg_attribute a
     join pg_catalog.pg_class c on c.oid = a.attrelid
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -295,6 +298,7 @@ function catalogView(name: string, real: Column[], view: ShadowView): string {
     const nulls = real.map((c) =>
       `null::${c.type === "anyarray" ? "text" : c.type} as ${quote(c.name)}`
     );
+    if (real[0].kind === "r") nulls.push(tableoid(name));
     return `create view lg_catalog.${name} as select ${nulls.join(", ")} where false`;
   }
   const select = real.map((column) => {
@@ -315,8 +319,18 @@ function catalogView(name: string, real: Column[], view: ShadowView): string {
   for (const [column, expression] of Object.entries(view.compat ?? {})) {
     if (!real.some((c) => c.name === column)) select.push(`${expression} as ${quote(column)}`);
   }
+  if (real[0].kind === "r") select.push(tableoid(name));
   return `create view lg_catalog.${name} as select ${select.join(", ")} ` +
     `from ${view.from ?? `pg_catalog.${name} t`} where ${view.where ?? "true"}`;
+}
+
+/**
+ * Views have no system columns, but psql's `\dd` and `\dL` join catalog tables
+ * on `tableoid` (to match pg_description.classoid): shadows of catalog tables
+ * get it as their last column, with the real catalog's OID.
+ */
+function tableoid(name: string): string {
+  return `'pg_catalog.${name}'::pg_catalog.regclass::pg_catalog.oid as tableoid`;
 }
 
 /**
