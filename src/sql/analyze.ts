@@ -135,13 +135,19 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
   }
   const source = new SourceText(text);
   const rewriter = new Rewriter(source, scope);
+  let current = 0;
   try {
     const statements: StatementInfo[] = parsed.statements.length === 0
       ? [{ kind: "empty" }]
-      : parsed.statements.map((raw) => statement(rewriter, raw));
+      : parsed.statements.map((raw, i) => {
+        current = i;
+        return statement(rewriter, raw);
+      });
     return { ok: true, statements, ...source.apply(rewriter.splices) };
   } catch (error) {
-    if (error instanceof Refused) return { ok: false, refusal: error.refusal };
+    if (error instanceof Refused) {
+      return { ok: false, refusal: inContext(error.refusal, current, parsed.statements.length) };
+    }
     return {
       ok: false,
       refusal: {
@@ -151,6 +157,18 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
       },
     };
   }
+}
+
+/**
+ * A refusal in a string of several statements: the door checks the whole
+ * string before any of it runs (as PostgreSQL does with syntax errors), so
+ * it says that none of it ran and which statement was refused.
+ */
+function inContext(refusal: SqlRefusal, index: number, count: number): SqlRefusal {
+  if (count < 2) return refusal;
+  const detail = `Statement ${index + 1} of ${count} in this query string was refused, ` +
+    "so none of them ran.";
+  return { ...refusal, detail: refusal.detail ? `${refusal.detail}\n${detail}` : detail };
 }
 
 const READ_ONLY_HINT = "Change data in the labgate web UI or through the HTTP API";

@@ -79,7 +79,12 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_statistic_ext: { where: relation("stxrelid"), owned: "stxnamespace" },
   pg_enum: { where: type("enumtypid") },
   pg_range: { where: type("rngtypid") },
-  pg_collation: { where: namespace("collnamespace"), owned: "collnamespace" },
+  pg_collation: {
+    where: namespace("collnamespace"),
+    owned: "collnamespace",
+    // psql 15 and 16 read colliculocale, which PostgreSQL 17 renamed (\dO).
+    compat: { colliculocale: "t.colllocale" },
+  },
   pg_conversion: { where: namespace("connamespace") },
   pg_operator: { where: namespace("oprnamespace") },
   pg_opclass: { where: namespace("opcnamespace") },

@@ -251,6 +251,12 @@ Deno.test("analyze() answers names outside the folder as missing, with their pos
   for (const [text, code, message, position] of cases) {
     assert.deepEqual(refusal(text), { code, message, position }, text);
   }
+  assert.deepEqual(refusal("select 1;\nselect * from lg_app.users; select 2"), {
+    code: "42P01",
+    message: 'relation "lg_app.users" does not exist',
+    position: 25,
+    detail: "Statement 2 of 3 in this query string was refused, so none of them ran.",
+  });
 });
 
 Deno.test("analyze() reports syntax errors at the client's character position", () => {
