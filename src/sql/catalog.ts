@@ -23,6 +23,14 @@ interface ShadowView {
    * otherwise read the bootstrap superuser, shown as postgres).
    */
   owned?: string;
+  /**
+   * What the user may do with the rows they own, as ACL letters ("r" for
+   * SELECT). Their ACL column then reads `email=r/email` (text[]: an aclitem
+   * can only name real roles; unquoted, as pgJDBC does not unquote), so
+   * pgJDBC's getTablePrivileges and psql's \dp show read-only access. Other
+   * ACLs are null.
+   */
+  grants?: string;
   /** Columns older clients read, appended when this engine lacks them. */
   compat?: Record<string, string>;
   /** No rows. */
@@ -62,8 +70,9 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
     where: "t.oid = any(" + VISIBLE + ")",
     columns: { nspname: "lg_catalog.schema_name(t.nspname)" },
     owned: "oid",
+    grants: "U",
   },
-  pg_class: { where: namespace("relnamespace"), owned: "relnamespace" },
+  pg_class: { where: namespace("relnamespace"), owned: "relnamespace", grants: "r" },
   pg_attribute: { where: relation("attrelid") },
   pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
   pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
@@ -295,10 +304,14 @@ async function columns(db: Kysely<any>, schema: string): Promise<Map<string, Col
 }
 
 function catalogView(name: string, real: Column[], view: ShadowView): string {
+  const owns = `t.${view.owned} = any((select lg_catalog.user_namespaces())::oid[])`;
   const owner = view.owned
-    ? `case when t.${view.owned} = any((select lg_catalog.user_namespaces())::oid[]) ` +
-      "then (select lg_catalog.user_oid()) else 10::oid end"
+    ? `case when ${owns} then (select lg_catalog.user_oid()) else 10::oid end`
     : "10::oid";
+  const user = "lg_catalog.user_email()";
+  const acl = view.owned && view.grants
+    ? `case when ${owns} then array[${user} || '=${view.grants}/' || ${user}] end`
+    : undefined;
   if (view.empty) {
     const nulls = real.map((c) =>
       `null::${c.type === "anyarray" ? "text" : c.type} as ${quote(c.name)}`
@@ -307,6 +320,7 @@ function catalogView(name: string, real: Column[], view: ShadowView): string {
     return `create view lg_catalog.${name} as select ${nulls.join(", ")} where false`;
   }
   const select = real.map((column) => {
+    if (column.type === "aclitem[]" && acl) return `(${acl})::text[] as ${quote(column.name)}`;
     const expression = view.columns?.[column.name] ??
       (column.type === "aclitem[]"
         ? "null"

@@ -128,6 +128,7 @@ public class DoorMeta {
           "FUNCTION_NAME");
       rows("procedure", m.getProcedures(null, "lists", "%"));
       rows("imported", m.getImportedKeys(null, "lists", "samples"));
+      rows("privilege", m.getTablePrivileges(null, "lists", "samples"), "GRANTEE", "PRIVILEGE");
       rows("best_row", m.getBestRowIdentifier(null, "lists", "samples",
           DatabaseMetaData.bestRowSession, true), "COLUMN_NAME");
       try (Statement s = c.createStatement();
@@ -275,6 +276,7 @@ backendTest(
     assert.equal(count("procedure"), 0);
     assert.equal(count("imported"), 0);
     assert.deepEqual(all("best_row"), ["id"]);
+    assert.deepEqual(all("privilege"), [`${ALICE.email}|SELECT`]);
     assert.deepEqual(all("rsmd"), [
       "id|int4|4|samples|0",
       "label|text|12|samples|1",

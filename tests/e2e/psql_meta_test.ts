@@ -129,9 +129,12 @@ backendTest("psql meta-commands answer with the folder's objects only", async (t
   assert.deepEqual(listing("\\dd"), []);
   assert.deepEqual(listing("\\dT"), []);
   assert.deepEqual(listing("\\dL").map((r) => r.split("|")[0]), ["plpgsql"]);
-  assert.deepEqual(listing("\\dp").map((r) => r.split("|").slice(0, 3).join(" ")), [
-    "lists samples table",
+  // Read-only: SELECT on lists, USAGE on the schema.
+  const grant = (letters: string) => `${ALICE.email}=${letters}/${ALICE.email}`;
+  assert.deepEqual(listing("\\dp").map((r) => r.split("|").slice(0, 4).join(" ")), [
+    `lists samples table ${grant("r")}`,
   ]);
+  assert.match(outputs.get("\\dn+")!, new RegExp(`^lists\\|[^|]*\\|${grant("U")}\\|`, "m"));
   assert.match(
     outputs.get("\\conninfo")!,
     new RegExp(`database "${FOLDER}" as user "${ALICE.email}"`),
