@@ -241,7 +241,9 @@ export class Rewriter {
     const literal = stringConstant(cast.arg);
     if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
     this.visit(cast.arg, ctes);
-    const first = this.#text(this.source.tokensFrom(cast.location as number)[0]).toLowerCase();
+    const first = reg
+      ? this.#text(this.source.tokensFrom(cast.location as number)[0]).toLowerCase()
+      : undefined;
     this.#typeName(
       typeName,
       ctes,
