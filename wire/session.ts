@@ -126,6 +126,12 @@ function refusalError(refusal: SqlRefusal): WireError {
   return new WireError(refusal.code, refusal.message, refusal);
 }
 
+/**
+ * The one setting of the scope setup a client may change (the sandbox lets
+ * it lower the statement timeout): kept and replayed like the client's own.
+ */
+const CLIENT_LOWERED = "statement_timeout";
+
 /** Session settings to change on a backend that has `current` so it has `wanted` (null resets). */
 function settingsDiff(
   current: Map<string, string>,
@@ -770,7 +776,12 @@ export class Session {
   /** Puts the client's own settings on the backend, each in its own batch so one bad value stays alone. */
   #replaySettings(lease: Lease): void {
     if (lease.state.settings === this.#settings) return;
-    const changes = settingsDiff(lease.state.settings, this.#settings);
+    // A setting the setup made goes back to the setup's value, never to the server's default.
+    const changes = settingsDiff(lease.state.settings, this.#settings)
+      .map(([name, value]): [string, string | null] => [
+        name,
+        value ?? lease.state.baseline.get(name) ?? null,
+      ]);
     lease.state.settings = this.#settings; // maps are replaced, never changed in place
     if (!changes.length) return;
     lease.write(SET_CONFIG_PARSE);
@@ -835,8 +846,14 @@ export class Session {
     const captured = capturedSettings(rows);
     const baseline = lease.state.baseline;
     const settings = new Map<string, string>();
-    for (const [name, value] of captured) if (!baseline.has(name)) settings.set(name, value);
-    for (const [name, value] of baseline) if (captured.get(name) !== value) this.#tampered = true;
+    for (const [name, value] of captured) {
+      if (!baseline.has(name) || (name === CLIENT_LOWERED && baseline.get(name) !== value)) {
+        settings.set(name, value);
+      }
+    }
+    for (const [name, value] of baseline) {
+      if (name !== CLIENT_LOWERED && captured.get(name) !== value) this.#tampered = true;
+    }
     this.#settings = settings;
     lease.state.settings = settings;
     this.#holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;

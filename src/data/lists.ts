@@ -98,6 +98,14 @@ export async function createList(
     .where("container_id", "=", container.id).where("table_name", "=", tableName)
     .executeTakeFirst();
   if (existing) throw conflict(`A list named ${name} already exists in ${container.path}`);
+  // The table's row type would share the built-in type's name, and PostgreSQL
+  // prints a type it cannot find by name schema-qualified (`lg_c5.date`),
+  // which the SQL door must never show.
+  const builtin = await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_type
+    where typnamespace = 'pg_catalog'::regnamespace and typname = ${tableName}`.execute(svc.db);
+  if (builtin.rows[0].n > 0) {
+    throw badRequest(`"${name}" is the name of a built-in SQL type: choose another list name`);
+  }
 
   const schema = folderSchema(container.id);
   const role = folderRole(svc.database.installId, container.id);

@@ -135,13 +135,19 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
   }
   const source = new SourceText(text);
   const rewriter = new Rewriter(source, scope);
+  let current = 0;
   try {
     const statements: StatementInfo[] = parsed.statements.length === 0
       ? [{ kind: "empty" }]
-      : parsed.statements.map((raw) => statement(rewriter, raw));
+      : parsed.statements.map((raw, i) => {
+        current = i;
+        return statement(rewriter, raw);
+      });
     return { ok: true, statements, ...source.apply(rewriter.splices) };
   } catch (error) {
-    if (error instanceof Refused) return { ok: false, refusal: error.refusal };
+    if (error instanceof Refused) {
+      return { ok: false, refusal: inContext(error.refusal, current, parsed.statements.length) };
+    }
     return {
       ok: false,
       refusal: {
@@ -151,6 +157,18 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
       },
     };
   }
+}
+
+/**
+ * A refusal in a string of several statements: the door checks the whole
+ * string before any of it runs (as PostgreSQL does with syntax errors), so
+ * it says that none of it ran and which statement was refused.
+ */
+function inContext(refusal: SqlRefusal, index: number, count: number): SqlRefusal {
+  if (count < 2) return refusal;
+  const detail = `Statement ${index + 1} of ${count} in this query string was refused, ` +
+    "so none of them ran.";
+  return { ...refusal, detail: refusal.detail ? `${refusal.detail}\n${detail}` : detail };
 }
 
 const READ_ONLY_HINT = "Change data in the labgate web UI or through the HTTP API";
@@ -186,6 +204,7 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
   const span = { start, end: raw.stmt_len ? start + raw.stmt_len : rw.source.byteLength };
   const replaceStatement = (text: string) => rw.replace(span.start, span.end, text);
   rw.shadowed = false;
+  rw.core = false;
   if (NAMED.has(type)) reservedName(rw, body.name ?? body.portalname);
   switch (type) {
     case "SelectStmt":
@@ -222,7 +241,7 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
       rw.visit(body.params);
       return { kind: "execute" };
     case "ExplainStmt":
-      return explain(rw, body);
+      return explain(rw, body, span);
     default:
       if (NOT_WRITES.has(type)) {
         rw.refuse("42501", `${commandTag(type)} is not available through the SQL door`, {
@@ -482,8 +501,8 @@ function copy(rw: Rewriter, body: AstNode): StatementInfo {
   return { kind: "copy_to" };
 }
 
-function explain(rw: Rewriter, body: AstNode): StatementInfo {
-  for (const option of (body.options as AstNode[] | undefined) ?? []) {
+function explain(rw: Rewriter, body: AstNode, span: { start: number; end: number }): StatementInfo {
+  const options = ((body.options as AstNode[] | undefined) ?? []).map((option) => {
     const element = option.DefElem as AstNode;
     const name = element.defname as string;
     const off = ["false", "off", "0", "no"].includes(
@@ -494,14 +513,61 @@ function explain(rw: Rewriter, body: AstNode): StatementInfo {
         hint: "It would show labgate's physical names",
       });
     }
-  }
+    return { name, off };
+  });
   query(rw, body.query as AstNode, "EXPLAIN");
-  if (rw.shadowed) {
-    rw.refuse("0A000", "EXPLAIN is only available for queries that read lists", {
-      hint: "Catalog views and core views are computed by labgate: run the query itself",
+  if (rw.shadowed) explainCatalogQuery(rw, body, options, span);
+  return { kind: "explain" };
+}
+
+/** What EXPLAIN of a catalog query may show. */
+const CATALOG_EXPLAIN_OPTIONS = new Set(["format", "summary"]);
+
+/**
+ * EXPLAIN of a query that reads the shadow catalog: the plan would name the
+ * shadow views' insides, and its row counts and estimates would count
+ * objects the user cannot see. So it runs without costs, and never with
+ * ANALYZE, inside lg_catalog.explain(), which renames what the plan shows
+ * as errors are renamed. Core views read labgate's own tables: refused.
+ */
+function explainCatalogQuery(
+  rw: Rewriter,
+  body: AstNode,
+  options: { name: string; off: boolean }[],
+  span: { start: number; end: number },
+): void {
+  if (rw.core) {
+    rw.refuse("0A000", "EXPLAIN is not available for queries that read core views", {
+      hint: "Core views are computed from labgate's own tables: run the query itself",
     });
   }
-  return { kind: "explain" };
+  for (const { name, off } of options) {
+    if (off || CATALOG_EXPLAIN_OPTIONS.has(name)) continue;
+    rw.refuse("0A000", `EXPLAIN ${name.toUpperCase()} is not available for catalog queries`, {
+      hint: "Counts and costs would include objects you cannot see: use EXPLAIN alone, " +
+        "or EXPLAIN (FORMAT ...)",
+    });
+  }
+  if (JSON.stringify(body.query).includes('"ParamRef"')) {
+    rw.refuse("0A000", "EXPLAIN of a catalog query cannot take parameters", {
+      hint: "Write the values into the query",
+    });
+  }
+  const [keyword, next] = rw.source.tokensAfter(span.start);
+  if (!options.some((o) => o.name === "costs")) {
+    if (options.length) rw.replace(next.end, next.end, "COSTS OFF, ");
+    else rw.replace(keyword.end, keyword.end, " (COSTS OFF)");
+  }
+  const inside = rw.splices.filter((s) => s.start >= span.start && s.end <= span.end);
+  rw.splices.splice(0, rw.splices.length, ...rw.splices.filter((s) => !inside.includes(s)));
+  const statement = new SourceText(rw.source.slice(span.start, span.end)).apply(
+    inside.map((s) => ({ ...s, start: s.start - span.start, end: s.end - span.start })),
+  ).text;
+  rw.replace(
+    span.start,
+    span.end,
+    `SELECT * FROM ${CATALOG_SCHEMA}.explain('${statement.replaceAll("'", "''")}')`,
+  );
 }
 
 function stringValue(node: unknown): string | number | undefined {

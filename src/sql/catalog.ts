@@ -23,6 +23,14 @@ interface ShadowView {
    * otherwise read the bootstrap superuser, shown as postgres).
    */
   owned?: string;
+  /**
+   * What the user may do with the rows they own, as ACL letters ("r" for
+   * SELECT). Their ACL column then reads `email=r/email` (text[]: an aclitem
+   * can only name real roles; unquoted, as pgJDBC does not unquote), so
+   * pgJDBC's getTablePrivileges and psql's \dp show read-only access. Other
+   * ACLs are null.
+   */
+  grants?: string;
   /** Columns older clients read, appended when this engine lacks them. */
   compat?: Record<string, string>;
   /** No rows. */
@@ -62,8 +70,9 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
     where: "t.oid = any(" + VISIBLE + ")",
     columns: { nspname: "lg_catalog.schema_name(t.nspname)" },
     owned: "oid",
+    grants: "U",
   },
-  pg_class: { where: namespace("relnamespace"), owned: "relnamespace" },
+  pg_class: { where: namespace("relnamespace"), owned: "relnamespace", grants: "r" },
   pg_attribute: { where: relation("attrelid") },
   pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
   pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
@@ -79,7 +88,12 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_statistic_ext: { where: relation("stxrelid"), owned: "stxnamespace" },
   pg_enum: { where: type("enumtypid") },
   pg_range: { where: type("rngtypid") },
-  pg_collation: { where: namespace("collnamespace"), owned: "collnamespace" },
+  pg_collation: {
+    where: namespace("collnamespace"),
+    owned: "collnamespace",
+    // psql 15 and 16 read colliculocale, which PostgreSQL 17 renamed (\dO).
+    compat: { colliculocale: "t.colllocale" },
+  },
   pg_conversion: { where: namespace("connamespace") },
   pg_operator: { where: namespace("oprnamespace") },
   pg_opclass: { where: namespace("opcnamespace") },
@@ -111,6 +125,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_foreign_data_wrapper: EMPTY,
   pg_foreign_server: EMPTY,
   pg_foreign_table: EMPTY,
+  pg_user_mappings: EMPTY,
   pg_default_acl: EMPTY,
   pg_shdescription: EMPTY,
   pg_shdepend: EMPTY,
@@ -221,6 +236,8 @@ interface Column {
   relation: string;
   name: string;
   type: string;
+  /** The relation's relkind: 'r' for catalog tables, 'v' for views. */
+  kind: string;
 }
 
 /**
@@ -270,7 +287,7 @@ export async function installShadowCatalog(db: Kysely<any>): Promise<void> {
 async function columns(db: Kysely<any>, schema: string): Promise<Map<string, Column[]>> {
   const { rows } = await sql<Column>`
     select c.relname as relation, a.attname as name,
-      pg_catalog.format_type(a.atttypid, a.atttypmod) as type
+      pg_catalog.format_type(a.atttypid, a.atttypmod) as type, c.relkind as kind
     from pg_catalog.pg_attribute a
     join pg_catalog.pg_class c on c.oid = a.attrelid
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -287,17 +304,23 @@ async function columns(db: Kysely<any>, schema: string): Promise<Map<string, Col
 }
 
 function catalogView(name: string, real: Column[], view: ShadowView): string {
+  const owns = `t.${view.owned} = any((select lg_catalog.user_namespaces())::oid[])`;
   const owner = view.owned
-    ? `case when t.${view.owned} = any((select lg_catalog.user_namespaces())::oid[]) ` +
-      "then (select lg_catalog.user_oid()) else 10::oid end"
+    ? `case when ${owns} then (select lg_catalog.user_oid()) else 10::oid end`
     : "10::oid";
+  const user = "lg_catalog.user_email()";
+  const acl = view.owned && view.grants
+    ? `case when ${owns} then array[${user} || '=${view.grants}/' || ${user}] end`
+    : undefined;
   if (view.empty) {
     const nulls = real.map((c) =>
       `null::${c.type === "anyarray" ? "text" : c.type} as ${quote(c.name)}`
     );
+    if (real[0].kind === "r") nulls.push(tableoid(name));
     return `create view lg_catalog.${name} as select ${nulls.join(", ")} where false`;
   }
   const select = real.map((column) => {
+    if (column.type === "aclitem[]" && acl) return `(${acl})::text[] as ${quote(column.name)}`;
     const expression = view.columns?.[column.name] ??
       (column.type === "aclitem[]"
         ? "null"
@@ -315,8 +338,18 @@ function catalogView(name: string, real: Column[], view: ShadowView): string {
   for (const [column, expression] of Object.entries(view.compat ?? {})) {
     if (!real.some((c) => c.name === column)) select.push(`${expression} as ${quote(column)}`);
   }
+  if (real[0].kind === "r") select.push(tableoid(name));
   return `create view lg_catalog.${name} as select ${select.join(", ")} ` +
     `from ${view.from ?? `pg_catalog.${name} t`} where ${view.where ?? "true"}`;
+}
+
+/**
+ * Views have no system columns, but psql's `\dd` and `\dL` join catalog tables
+ * on `tableoid` (to match pg_description.classoid): shadows of catalog tables
+ * get it as their last column, with the real catalog's OID.
+ */
+function tableoid(name: string): string {
+  return `'pg_catalog.${name}'::pg_catalog.regclass::pg_catalog.oid as tableoid`;
 }
 
 /**

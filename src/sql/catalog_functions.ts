@@ -451,6 +451,22 @@ export function shadowFunctions(): string[] {
       "select case when lg_catalog.function_visible(p) then p end " +
         "from pg_catalog.to_regprocedure($1) p",
     ),
+    // EXPLAIN of a catalog query (see explainCatalogQuery in analyze.ts):
+    // the plan with names renamed as hidePhysicalNames() renames errors.
+    `create function lg_catalog.explain(statement text) returns table ("QUERY PLAN" text)
+      language plpgsql volatile as $body$
+      declare line text;
+      begin
+        for line in execute statement loop
+          "QUERY PLAN" := pg_catalog.regexp_replace(pg_catalog.regexp_replace(
+            pg_catalog.regexp_replace(pg_catalog.regexp_replace(line,
+              '\\m' || lg_catalog.folder_schema() || '\\M', 'lists', 'g'),
+              '\\mlg_catalog\\M', 'pg_catalog', 'g'),
+              '\\mlg_information_schema\\M', 'information_schema', 'g'),
+              '\\mlg_[[:alnum:]_$]*', 'hidden', 'g');
+          return next;
+        end loop;
+      end $body$`,
     // PGlite cannot interrupt a running statement, so there a sleep is
     // capped, and one that would outlast the statement timeout stops at the
     // timeout and fails like it. PostgreSQL cancels sleeps as usual.

@@ -73,7 +73,7 @@ export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set(
     // information about values and the server that names nothing physical
     "pg_typeof pg_column_size pg_size_pretty pg_size_bytes pg_collation_for version",
     "pg_backend_pid pg_is_in_recovery",
-    "pg_encoding_to_char pg_char_to_encoding pg_client_encoding pg_get_keywords",
+    "pg_encoding_to_char pg_char_to_encoding pg_client_encoding getdatabaseencoding pg_get_keywords",
     "pg_jit_available pg_options_to_table pg_collation_is_visible pg_conversion_is_visible",
     "pg_operator_is_visible pg_opclass_is_visible pg_opfamily_is_visible pg_ts_config_is_visible",
     "pg_ts_dict_is_visible pg_ts_parser_is_visible pg_ts_template_is_visible",

@@ -37,6 +37,8 @@ export class Rewriter {
   readonly splices: Splice[] = [];
   /** The current statement reads the shadow catalog or a core view. */
   shadowed = false;
+  /** The current statement reads a core view. */
+  core = false;
 
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
@@ -71,7 +73,7 @@ export class Rewriter {
     } else if ("relname" in node) {
       this.#relation(node, ctes);
     } else if ("typemod" in node) {
-      this.#typeName(node, ctes, false);
+      this.#typeName(node, ctes);
     } else {
       for (const key of keys) this.visit(node[key], ctes);
     }
@@ -90,7 +92,7 @@ export class Rewriter {
       case "TypeCast":
         return this.#typeCast(body, ctes);
       case "TypeName":
-        return this.#typeName(body, ctes, false);
+        return this.#typeName(body, ctes);
       case "ColumnRef":
         return this.#columnRef(body);
       case "A_Expr":
@@ -178,6 +180,7 @@ export class Rewriter {
     const { parts } = this.#name(at, catalog === undefined ? 2 : 3);
     if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
     this.shadowed ||= physical !== this.scope.schema;
+    this.core ||= physical === CORE_SCHEMA;
     const schemaToken = parts[parts.length - 2];
     if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
   }
@@ -238,7 +241,14 @@ export class Rewriter {
     const literal = stringConstant(cast.arg);
     if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
     this.visit(cast.arg, ctes);
-    this.#typeName(typeName, ctes, this.#castOperator(cast));
+    const first = reg
+      ? this.#text(this.source.tokensFrom(cast.location as number)[0]).toLowerCase()
+      : undefined;
+    this.#typeName(
+      typeName,
+      ctes,
+      first === "::" ? "operator" : first === "cast" ? "function" : undefined,
+    );
   }
 
   /**
@@ -312,9 +322,11 @@ export class Rewriter {
   /**
    * Type names: `lists.samples` is the list's row type; other schemas do not
    * exist. Types that print object names become checking domains, which
-   * refuse OIDs of objects the user cannot see.
+   * refuse OIDs of objects the user cannot see; a cast (`x::regclass`,
+   * `CAST(x AS regclass)`) goes on to the real type, so results keep its OID
+   * and pg_typeof() does not name the domain.
    */
-  #typeName(typeName: AstNode, ctes: ReadonlySet<string>, castOperator: boolean): void {
+  #typeName(typeName: AstNode, ctes: ReadonlySet<string>, cast?: "operator" | "function"): void {
     this.visit(typeName.typmods, ctes);
     const names = strings(typeName.names);
     const at = typeName.location as number;
@@ -328,8 +340,16 @@ export class Rewriter {
       const { parts, rest } = this.#name(at, names.length);
       const end = arrayBoundsEnd(rest, parts[parts.length - 1].end, (t) => this.#text(t));
       const brackets = typeName.arrayBounds ? "[]" : "";
-      const back = castOperator && brackets ? `::pg_catalog.${reg}[]` : "";
-      this.replace(parts[0].start, end, `${CATALOG_SCHEMA}.${reg}${brackets}${back}`);
+      const back = `::pg_catalog.${reg}${brackets}`;
+      this.replace(
+        parts[0].start,
+        end,
+        `${CATALOG_SCHEMA}.${reg}${brackets}${cast === "operator" ? back : ""}`,
+      );
+      if (cast === "function") {
+        const close = rest.find((t) => t.start >= end);
+        if (close && this.#text(close) === ")") this.replace(close.start, close.end, `)${back}`);
+      }
       this.shadowed = true;
       return;
     }

@@ -49,18 +49,23 @@ export class SourceText {
    * what follows it. The text is scanned once, on first use.
    */
   tokensFrom(start: number): Token[] {
+    const tokens = this.tokensAfter(start);
+    if (tokens[0]?.start !== start) throw new Error(`No token starts at byte ${start}`);
+    return tokens;
+  }
+
+  /** The same from the first token at or after byte `start` (statements may start with space). */
+  tokensAfter(start: number): Token[] {
     this.#tokens ??= scan(this.text).filter((t) => !t.tokenName.endsWith("_COMMENT"));
     const tokens = this.#tokens;
     let low = 0;
-    let high = tokens.length - 1;
-    while (low <= high) {
+    let high = tokens.length;
+    while (low < high) {
       const middle = (low + high) >> 1;
-      const at = tokens[middle].start;
-      if (at === start) return tokens.slice(middle, middle + TOKENS_AFTER);
-      if (at < start) low = middle + 1;
-      else high = middle - 1;
+      if (tokens[middle].start < start) low = middle + 1;
+      else high = middle;
     }
-    throw new Error(`No token starts at byte ${start}`);
+    return tokens.slice(low, low + TOKENS_AFTER);
   }
 
   /**

@@ -80,9 +80,73 @@ public class DoorCheck {
 }
 `;
 
+/**
+ * DatabaseMetaData and ResultSetMetaData through the door; prints
+ * `key=value` lines, one per row, with the columns that matter.
+ */
+const META_PROGRAM = `
+import java.sql.*;
+import java.util.*;
+
+public class DoorMeta {
+  static void rows(String key, ResultSet rs, String... columns) throws SQLException {
+    try (rs) {
+      int n = 0;
+      while (rs.next()) {
+        n++;
+        if (columns.length == 0) continue;
+        List<String> values = new ArrayList<>();
+        for (String c : columns) values.add(rs.getString(c));
+        System.out.println(key + "=" + String.join("|", values));
+      }
+      System.out.println(key + ".count=" + n);
+    }
+  }
+
+  public static void main(String[] args) throws Exception {
+    Properties props = new Properties();
+    props.setProperty("user", args[1]);
+    props.setProperty("password", args[2]);
+    props.setProperty("sslmode", "disable");
+    try (Connection c = DriverManager.getConnection(args[0], props)) {
+      DatabaseMetaData m = c.getMetaData();
+      System.out.println("product=" + m.getDatabaseProductName() + "|" + m.getUserName());
+      rows("schema", m.getSchemas(), "TABLE_SCHEM");
+      rows("catalog", m.getCatalogs(), "TABLE_CAT");
+      rows("table", m.getTables(null, "lists", "%", null), "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE");
+      rows("any_table", m.getTables(null, null, "%", new String[] {"TABLE", "VIEW"}),
+          "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE");
+      rows("other_folder", m.getTables(null, null, "hidden", null), "TABLE_NAME");
+      rows("column", m.getColumns(null, "lists", "samples", "%"), "COLUMN_NAME", "DATA_TYPE",
+          "TYPE_NAME", "COLUMN_SIZE", "NULLABLE", "ORDINAL_POSITION");
+      rows("pk", m.getPrimaryKeys(null, "lists", "samples"), "COLUMN_NAME", "KEY_SEQ", "PK_NAME");
+      rows("index", m.getIndexInfo(null, "lists", "samples", false, false), "INDEX_NAME",
+          "COLUMN_NAME", "NON_UNIQUE");
+      rows("type", m.getTypeInfo());
+      rows("function", m.getFunctions(null, "lists", "%"));
+      rows("pg_function", m.getFunctions(null, "pg_catalog", "now"), "FUNCTION_SCHEM",
+          "FUNCTION_NAME");
+      rows("procedure", m.getProcedures(null, "lists", "%"));
+      rows("imported", m.getImportedKeys(null, "lists", "samples"));
+      rows("privilege", m.getTablePrivileges(null, "lists", "samples"), "GRANTEE", "PRIVILEGE");
+      rows("best_row", m.getBestRowIdentifier(null, "lists", "samples",
+          DatabaseMetaData.bestRowSession, true), "COLUMN_NAME");
+      try (Statement s = c.createStatement();
+           ResultSet rs = s.executeQuery("select * from lists.samples where id = 1")) {
+        ResultSetMetaData r = rs.getMetaData();
+        for (int i = 1; i <= r.getColumnCount(); i++) {
+          System.out.println("rsmd=" + r.getColumnName(i) + "|" + r.getColumnTypeName(i) + "|"
+              + r.getColumnType(i) + "|" + r.getTableName(i) + "|" + r.isNullable(i));
+        }
+      }
+    }
+  }
+}
+`;
+
 let compiled: Promise<string | null> | undefined;
 
-/** Compiles the check program once per test run; null when no JDK or driver jar. */
+/** Compiles the Java programs once per test run; null when no JDK or driver jar. */
 function compile(): Promise<string | null> {
   compiled ??= (async () => {
     if (!await installed("javac", ["-version"])) return null;
@@ -93,11 +157,43 @@ function compile(): Promise<string | null> {
     }
     const dir = await Deno.makeTempDir({ prefix: "labgate-jdbc-" });
     await Deno.writeTextFile(`${dir}/DoorCheck.java`, PROGRAM);
-    const result = await run("javac", ["-cp", JAR, "-d", dir, `${dir}/DoorCheck.java`]);
+    await Deno.writeTextFile(`${dir}/DoorMeta.java`, META_PROGRAM);
+    const result = await run("javac", [
+      "-cp",
+      JAR,
+      "-d",
+      dir,
+      `${dir}/DoorCheck.java`,
+      `${dir}/DoorMeta.java`,
+    ]);
     if (result.code !== 0) throw new Error(`javac failed: ${result.stderr}`);
     return dir;
   })();
   return compiled;
+}
+
+/** Runs one of the programs against the door; its output as [key, value] pairs. */
+async function runProgram(
+  dir: string,
+  program: string,
+  port: number,
+  ...extra: string[]
+): Promise<[string, string][]> {
+  const url = `jdbc:postgresql://127.0.0.1:${port}/${encodeURIComponent(FOLDER)}`;
+  const result = await run("java", [
+    "-cp",
+    `${dir}:${JAR}`,
+    program,
+    url,
+    ALICE.email,
+    ALICE.password,
+    ...extra,
+  ]);
+  assert.equal(result.stderr, "");
+  return result.stdout.trim().split("\n").map((line) => {
+    const [key, value] = line.split(/=(.*)/s);
+    return [key, value];
+  });
 }
 
 backendTest(
@@ -106,18 +202,7 @@ backendTest(
     const dir = await compile();
     if (!dir) return skipped("a JDK (javac) and libpostgresql-jdbc-java");
     await using fx = await openDoor(t);
-    const url = `jdbc:postgresql://127.0.0.1:${fx.port}/${encodeURIComponent(FOLDER)}`;
-    const result = await run("java", [
-      "-cp",
-      `${dir}:${JAR}`,
-      "DoorCheck",
-      url,
-      ALICE.email,
-      ALICE.password,
-      t.backend,
-    ]);
-    assert.equal(result.stderr, "");
-    const lines = result.stdout.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2));
+    const lines = await runProgram(dir, "DoorCheck", fx.port, t.backend);
     const all = (key: string) => lines.filter(([k]) => k === key).map(([, v]) => v);
     const one = (key: string) => all(key)[0];
     assert.match(one("version"), /^\d+\.\d+/);
@@ -144,5 +229,66 @@ backendTest(
       assert.equal(one("after_cancel"), "5");
     }
     assert.match(one("bad_password"), /^28P01 FATAL: Password authentication failed/);
+  },
+);
+
+backendTest(
+  "pgJDBC DatabaseMetaData lists the folder's lists, columns, keys and types only",
+  async (t) => {
+    const dir = await compile();
+    if (!dir) return skipped("a JDK (javac) and libpostgresql-jdbc-java");
+    await using fx = await openDoor(t);
+    const lines = await runProgram(dir, "DoorMeta", fx.port);
+    for (const [key, value] of lines) {
+      assert.doesNotMatch(`${key}=${value}`, /lg_|hidden\b|secret/);
+    }
+    const all = (key: string) => lines.filter(([k]) => k === key).map(([, v]) => v);
+    const count = (key: string) => Number(all(`${key}.count`)[0]);
+    assert.deepEqual(all("product"), [`PostgreSQL|${ALICE.email}`]);
+    assert.deepEqual(all("schema"), ["core", "information_schema", "lists", "pg_catalog"]);
+    assert.deepEqual(all("catalog"), [FOLDER]);
+    assert.deepEqual(all("table"), ["lists|samples_pkey|INDEX", "lists|samples|TABLE"]);
+    assert.deepEqual(all("any_table"), [
+      "lists|samples|TABLE",
+      "core|containers|VIEW",
+      "core|users|VIEW",
+    ]);
+    assert.equal(count("other_folder"), 0);
+    // name|java.sql.Types|type|size|nullable|position
+    assert.deepEqual(all("column"), [
+      "id|4|int4|10|0|1",
+      "label|12|text|2147483647|1|2",
+      "big|-5|int8|19|1|3",
+      "amount|2|numeric|0|1|4",
+      "ratio|8|float8|17|1|5",
+      "ok|-7|bool|1|1|6",
+      "day|91|date|13|1|7",
+      "taken|93|timestamp|29|1|8",
+      "stamped|93|timestamptz|35|1|9",
+      "uid|1111|uuid|2147483647|1|10",
+      "meta|1111|jsonb|2147483647|1|11",
+    ]);
+    assert.deepEqual(all("pk"), ["id|1|samples_pkey"]);
+    assert.deepEqual(all("index"), ["samples_pkey|id|f"]);
+    assert.ok(count("type") > 100);
+    assert.equal(count("function"), 0);
+    assert.deepEqual(all("pg_function"), ["pg_catalog|now"]);
+    assert.equal(count("procedure"), 0);
+    assert.equal(count("imported"), 0);
+    assert.deepEqual(all("best_row"), ["id"]);
+    assert.deepEqual(all("privilege"), [`${ALICE.email}|SELECT`]);
+    assert.deepEqual(all("rsmd"), [
+      "id|int4|4|samples|0",
+      "label|text|12|samples|1",
+      "big|int8|-5|samples|1",
+      "amount|numeric|2|samples|1",
+      "ratio|float8|8|samples|1",
+      "ok|bool|-7|samples|1",
+      "day|date|91|samples|1",
+      "taken|timestamp|93|samples|1",
+      "stamped|timestamptz|93|samples|1",
+      "uid|uuid|1111|samples|1",
+      "meta|jsonb|1111|samples|1",
+    ]);
   },
 );

@@ -97,3 +97,114 @@ backendTest(
     assert.match(out.bad_password, /Password authentication failed/);
   },
 );
+
+/** psqlODBC's catalog functions (SQLTables, SQLColumns, …) through pyodbc, as JSON. */
+const CATALOG_SCRIPT = `
+import json, sys
+import pyodbc
+
+port, user, password, db = sys.argv[1:5]
+conn = pyodbc.connect(
+    "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%s;Database=%s;Uid=%s;Pwd=%s;SSLmode=disable"
+    % (port, db, user, password), autocommit=True, timeout=10)
+cur = conn.cursor()
+rows = lambda result: [[None if v is None else str(v) for v in r] for r in result]
+out = {
+    "dbms": [conn.getinfo(pyodbc.SQL_DBMS_NAME), conn.getinfo(pyodbc.SQL_DBMS_VER)],
+    "database": conn.getinfo(pyodbc.SQL_DATABASE_NAME),
+    "user": conn.getinfo(pyodbc.SQL_USER_NAME),
+    "tables": rows(cur.tables()),
+    "schemas": rows(cur.tables(catalog="", schema="%", table="", tableType="")),
+    "columns": [[r.column_name, r.type_name, r.data_type, r.column_size, r.nullable]
+                for r in cur.columns(table="samples", schema="lists")],
+    "other_folder": rows(cur.columns(table="hidden")),
+    "primary_keys": rows(cur.primaryKeys("samples", schema="lists")),
+    "statistics": rows(cur.statistics("samples", schema="lists")),
+    "foreign_keys": rows(cur.foreignKeys("samples", schema="lists")),
+    "types": len(cur.getTypeInfo().fetchall()),
+}
+cur.execute("select id, label, big, amount, ratio, ok, day, taken, stamped, uid from lists.samples where id = 1")
+out["description"] = [[d[0], d[1].__name__] for d in cur.description]
+out["row"] = [str(v) for v in cur.fetchone()]
+print(json.dumps(out))
+`;
+
+backendTest(
+  "pyodbc catalog functions list the folder's lists, columns and keys only",
+  async (t) => {
+    if (!await installed(PYTHON, ["-c", "import pyodbc"])) return skipped("python3-pyodbc");
+    if (!await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])) {
+      return skipped("odbc-postgresql (psqlODBC)");
+    }
+    await using fx = await openDoor(t);
+    const script = await Deno.makeTempFile({ suffix: ".py" });
+    await Deno.writeTextFile(script, CATALOG_SCRIPT);
+    const result = await run(PYTHON, [
+      script,
+      String(fx.port),
+      ALICE.email,
+      ALICE.password,
+      FOLDER,
+    ]);
+    assert.equal(result.stderr, "");
+    // The other folder's list is named "hidden".
+    assert.doesNotMatch(result.stdout, /lg_|"hidden"|secret/);
+    const out = JSON.parse(result.stdout);
+    assert.equal(out.dbms[0], "PostgreSQL");
+    assert.match(out.dbms[1], /^\d+\.\d+\.\d+$/);
+    assert.equal(out.database, FOLDER);
+    assert.equal(out.user, ALICE.email);
+    assert.deepEqual(out.tables, [
+      [FOLDER, "core", "containers", "VIEW", ""],
+      [FOLDER, "core", "users", "VIEW", ""],
+      [FOLDER, "lists", "samples", "TABLE", ""],
+    ]);
+    assert.deepEqual(out.schemas.map((r: string[]) => r[1]), ["core", "lists"]);
+    // [name, type, ODBC SQL type, size, nullable]
+    assert.deepEqual(out.columns, [
+      ["id", "int4", 4, 10, 0],
+      ["label", "text", -10, 8190, 1],
+      ["big", "int8", -5, 19, 1],
+      ["amount", "numeric", 2, 28, 1],
+      ["ratio", "float8", 6, 17, 1],
+      ["ok", "bool", 12, 5, 1],
+      ["day", "date", 91, 10, 1],
+      ["taken", "timestamp", 93, 26, 1],
+      ["stamped", "timestamptz", 93, 26, 1],
+      ["uid", "uuid", -11, 37, 1],
+      ["meta", "jsonb", -9, 255, 1],
+    ]);
+    assert.deepEqual(out.other_folder, []);
+    assert.deepEqual(out.primary_keys, [[FOLDER, "lists", "samples", "id", "1", "samples_pkey"]]);
+    assert.deepEqual(
+      out.statistics.map((r: string[]) => [r[1], r[2], r[3], r[5], r[8]]),
+      [["lists", "samples", "0", "samples_pkey", "id"]],
+    );
+    assert.deepEqual(out.foreign_keys, []);
+    assert.ok(out.types > 10);
+    assert.deepEqual(out.description, [
+      ["id", "int"],
+      ["label", "str"],
+      ["big", "int"],
+      ["amount", "Decimal"],
+      ["ratio", "float"],
+      ["ok", "str"],
+      ["day", "date"],
+      ["taken", "datetime"],
+      ["stamped", "datetime"],
+      ["uid", "str"],
+    ]);
+    assert.deepEqual(out.row, [
+      "1",
+      "alpha",
+      "9007199254740993",
+      "12.345",
+      "0.5",
+      "1",
+      "2024-01-15",
+      "2024-01-15 10:30:00",
+      "2024-01-15 10:30:00",
+      "0B6F1C3E-8F4A-4D8E-9A57-1C2D3E4F5A6B",
+    ]);
+  },
+);

@@ -115,15 +115,17 @@ export interface DoorFixture extends AsyncDisposable {
   setTls(material: TlsMaterial | null): void;
 }
 
+export interface DoorOptions {
+  tls?: boolean;
+  settings?: Partial<SqlDoorSettings>;
+  /** Listen on the port setting instead of an ephemeral port. */
+  portFromSettings?: boolean;
+}
+
 /** Test users, folders and the samples list, then a door on an ephemeral port. */
 export async function openDoor(
   t: TestContext,
-  options: {
-    tls?: boolean;
-    settings?: Partial<SqlDoorSettings>;
-    /** Listen on the port setting instead of an ephemeral port. */
-    portFromSettings?: boolean;
-  } = {},
+  options: DoorOptions = {},
 ): Promise<DoorFixture> {
   const { svc, admin } = t;
   const alice = await createUser(svc, admin, { email: ALICE.email, password: ALICE.password });
@@ -158,6 +160,15 @@ export async function openDoor(
     columns: [{ name: "id", type: "Integer" }, { name: "note", type: "Text" }],
   });
   await insertRows(svc, admin, hidden, [{ id: 1, note: "top secret" }]);
+  return await startDoor(t, options);
+}
+
+/** A door on an ephemeral port over the test's database, whatever it holds. */
+export async function startDoor(
+  t: TestContext,
+  options: DoorOptions = {},
+): Promise<DoorFixture> {
+  const { svc } = t;
   await svc.settings.set(sqlDoorSettings, {
     ...sqlDoorSettings.defaults,
     enabled: true,

@@ -380,3 +380,23 @@ backendTest("the statement timeout ends long statements", async (t) => {
   assert.equal(errorOf(error).code, "57014");
   assert.match(errorOf(error).message, /statement timeout/);
 });
+
+backendTest(
+  "Session keeps a lowered statement timeout across leases and never leaks it",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { backendConnections: 1 } });
+    const show = async (client: RawClient) => {
+      client.send(query("SHOW statement_timeout"));
+      return rowsOf(await client.until())[0][0];
+    };
+    await using lowered = await RawClient.connect(fx.port, login);
+    lowered.send(query("SET statement_timeout = '1s'"));
+    assert.equal(statusOf(await lowered.until()), "I");
+    assert.equal(await show(lowered), "1s");
+    // Another client on the same backend gets the door's timeout back, not the server's default.
+    await using other = await RawClient.connect(fx.port, login);
+    assert.equal(await show(other), "5min");
+    assert.equal(await show(lowered), "1s");
+    assert.equal(await show(other), "5min");
+  },
+);

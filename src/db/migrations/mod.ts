@@ -6,12 +6,23 @@ import * as keys from "./004_keys.ts";
 import * as tokens from "./005_tokens.ts";
 import * as remoteLogin from "./006_remote_login.ts";
 
-/** Every migration, by name; names sort in the order they run. */
+/**
+ * A migration whose work a later one redoes: it stays under its name, which
+ * databases that ran it have on record, and does nothing on new ones.
+ */
+const superseded: Migration = { up: () => Promise.resolve() };
+
+/**
+ * Every migration, by name; names sort in the order they run. When
+ * src/sql/catalog.ts changes, the shadow catalog is installed again under a
+ * new name and the older name is superseded.
+ */
 export const migrations: Record<string, Migration> = {
   "001_core": core,
-  "002_sql_catalog": sqlCatalog,
+  "002_sql_catalog": superseded,
   "003_tls": tls,
   "004_keys": keys,
   "005_tokens": tokens,
   "006_remote_login": remoteLogin,
+  "007_sql_catalog": sqlCatalog,
 };

@@ -94,6 +94,18 @@ backendTest(
         }),
       rejectsWith(400, /reserved SQL word/),
     );
+    // The SQL door would have to print its row type as lg_c<n>.date.
+    for (const name of ["date", "Path", "int4"]) {
+      await assert.rejects(
+        () =>
+          createList(t.svc, t.admin, "/home/assays", {
+            name,
+            key: "a",
+            columns: [{ name: "a", type: "Text" }],
+          }),
+        rejectsWith(400, /name of a built-in SQL type/),
+      );
+    }
     await assert.rejects(
       () =>
         createList(t.svc, t.admin, "/home/assays", {

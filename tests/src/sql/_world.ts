@@ -21,6 +21,8 @@ import {
 } from "../../../src/sql/mod.ts";
 
 export const READER = "reader@example.org";
+/** The reader's password, for tests that log in through the SQL door. */
+export const READER_PASSWORD = "reader-password-1";
 export const SECRET_VALUE = "TOPSECRET-7731";
 
 export interface World {
@@ -39,7 +41,11 @@ export interface World {
 
 export async function buildWorld(t: TestContext, statementTimeoutMs = 5000): Promise<World> {
   const { svc, admin } = t;
-  const reader = await createUser(svc, admin, { email: READER, displayName: "Reader" });
+  const reader = await createUser(svc, admin, {
+    email: READER,
+    displayName: "Reader",
+    password: READER_PASSWORD,
+  });
   const a = await createContainer(svc, admin, { parentPath: "/home", name: "a" });
   const b = await createContainer(svc, admin, { parentPath: "/home", name: "b" });
   await setPolicy(svc, admin, "/home/a", {

@@ -208,8 +208,10 @@ Deno.test("analyze() refuses server, session and role access with 42501", () => 
   assert.equal(refusal("SET client_encoding = 'LATIN1'").code, "0A000");
   assert.equal(refusal("SET standard_conforming_strings = off").code, "0A000");
   assert.equal(refusal("PREPARE TRANSACTION 'x'").code, "0A000");
-  assert.equal(refusal("EXPLAIN SELECT * FROM pg_class").code, "0A000");
-  assert.equal(refusal("EXPLAIN SELECT current_user").code, "0A000");
+  assert.equal(refusal("EXPLAIN ANALYZE SELECT * FROM pg_class").code, "0A000");
+  assert.equal(refusal("EXPLAIN (COSTS) SELECT current_user").code, "0A000");
+  assert.equal(refusal("EXPLAIN SELECT * FROM core.users").code, "0A000");
+  assert.equal(refusal("EXPLAIN SELECT relname FROM pg_class WHERE oid = $1").code, "0A000");
   kinds("SET statement_timeout = '5s'; SET LOCAL statement_timeout = 1000");
   kinds('SET search_path = lists, "$user"');
 });
@@ -249,6 +251,12 @@ Deno.test("analyze() answers names outside the folder as missing, with their pos
   for (const [text, code, message, position] of cases) {
     assert.deepEqual(refusal(text), { code, message, position }, text);
   }
+  assert.deepEqual(refusal("select 1;\nselect * from lg_app.users; select 2"), {
+    code: "42P01",
+    message: 'relation "lg_app.users" does not exist',
+    position: 25,
+    detail: "Statement 2 of 3 in this query string was refused, so none of them ran.",
+  });
 });
 
 Deno.test("analyze() reports syntax errors at the client's character position", () => {
@@ -376,20 +384,44 @@ Deno.test("analyze() checks reg-type casts: names resolve like tables, OIDs go t
     ["select 'pg_catalog.array_in'::regproc", "select 'pg_catalog.array_in'::regproc"],
     [
       "select c.oid::regclass from pg_class c",
-      "select c.oid::lg_catalog.regclass from lg_catalog.pg_class c",
+      "select c.oid::lg_catalog.regclass::pg_catalog.regclass from lg_catalog.pg_class c",
     ],
-    ["select '16398'::pg_catalog.regclass", "select '16398'::lg_catalog.regclass"],
+    [
+      "select '16398'::pg_catalog.regclass",
+      "select '16398'::lg_catalog.regclass::pg_catalog.regclass",
+    ],
     [
       "select x::regtype[] from t",
       "select x::lg_catalog.regtype[]::pg_catalog.regtype[] from lg_c42.t",
     ],
-    ["select cast(x as regproc) from t", "select cast(x as lg_catalog.regproc) from lg_c42.t"],
+    [
+      "select cast(x as regproc), CAST(y AS regtype[]) from t",
+      "select cast(x as lg_catalog.regproc)::pg_catalog.regproc, " +
+      "CAST(y AS lg_catalog.regtype[])::pg_catalog.regtype[] from lg_c42.t",
+    ],
     ["select 'lists'::regnamespace", "select 'lg_c42'::pg_catalog.regnamespace::pg_catalog.oid"],
     ["select 'lists.samples'::regtype", "select 'lg_c42.samples'::regtype"],
     ["prepare p(regclass) as select $1", "prepare p(lg_catalog.regclass) as select $1"],
     ["select 'int4'::regtype, '+'::regoper", "select 'int4'::regtype, '+'::regoper"],
   ];
   for (const [text, expected] of cases) assert.equal(rewritten(text), expected, text);
+});
+
+Deno.test("analyze() explains catalog queries without costs, through lg_catalog.explain()", () => {
+  assert.equal(
+    rewritten("select 1; EXPLAIN SELECT relname FROM pg_class WHERE relname = 'it''s'"),
+    "select 1; SELECT * FROM lg_catalog.explain('EXPLAIN (COSTS OFF) SELECT relname FROM " +
+      "lg_catalog.pg_class WHERE relname = ''it''''s''')",
+  );
+  assert.equal(
+    rewritten("explain (format json) select current_user, s.id from lists.samples s"),
+    "SELECT * FROM lg_catalog.explain('explain (COSTS OFF, format json) select " +
+      'lg_catalog."current_user"(), s.id from lg_c42.samples s\')',
+  );
+  assert.equal(
+    rewritten("EXPLAIN SELECT * FROM lists.samples"),
+    "EXPLAIN SELECT * FROM lg_c42.samples",
+  );
 });
 
 Deno.test("analyze() keeps the sandbox when a client resets settings", () => {

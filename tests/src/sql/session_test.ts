@@ -203,11 +203,16 @@ backendTest(
         box,
         world.scope,
         "SELECT c.oid::regclass AS rel, ARRAY[c.reltype]::regtype[] AS types, " +
-          "'lists.samples'::regclass AS named FROM pg_class c WHERE c.relname = 'samples'",
+          "'lists.samples'::regclass AS named, pg_typeof(c.oid::regclass)::text AS kind, " +
+          "pg_typeof(CAST(c.reltype AS regtype))::text AS cast_kind " +
+          "FROM pg_class c WHERE c.relname = 'samples'",
       );
-      assert.deepEqual(answer.fields.map((f) => f.dataTypeID), [2205, 2211, 2205]);
+      assert.deepEqual(answer.fields.map((f) => f.dataTypeID), [2205, 2211, 2205, 25, 25]);
       assert.equal(answer.rows[0].rel, "samples");
       assert.equal(answer.rows[0].named, "samples");
+      // The checking domain stays inside the query: its name never shows.
+      assert.equal(answer.rows[0].kind, "regclass");
+      assert.equal(answer.rows[0].cast_kind, "regtype");
       const hidden = await refusedOrFailed(
         clientQuery(box, world.scope, `SELECT ${world.oids.secret}::regclass`),
       );
