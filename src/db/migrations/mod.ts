@@ -5,6 +5,7 @@ import * as tls from "./003_tls.ts";
 import * as keys from "./004_keys.ts";
 import * as tokens from "./005_tokens.ts";
 import * as remoteLogin from "./006_remote_login.ts";
+import * as containerPathIndex from "./008_container_path_index.ts";
 
 /**
  * A migration whose work a later one redoes: it stays under its name, which
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   "005_tokens": tokens,
   "006_remote_login": remoteLogin,
   "007_sql_catalog": sqlCatalog,
+  "008_container_path_index": containerPathIndex,
 };

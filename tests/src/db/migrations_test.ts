@@ -7,8 +7,9 @@ backendTest(
   "migrate() installs the current shadow catalog on a database that has an older one",
   async (t) => {
     const root = t.svc.database.root;
-    // A database migrated before 007: the catalog of 002, without lg_catalog.explain().
-    await sql`delete from lg_app.kysely_migration where name = '007_sql_catalog'`.execute(root);
+    // A database migrated before 007: the catalog of 002, without lg_catalog.explain()
+    // (and nothing after 007 either: migrations run in order).
+    await sql`delete from lg_app.kysely_migration where name >= '007'`.execute(root);
     await sql`drop function lg_catalog.explain(text)`.execute(root);
     await migrate(root);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_proc
@@ -16,3 +17,14 @@ backendTest(
     assert.equal(rows[0].n, 1);
   },
 );
+
+backendTest("migrate() indexes folder paths for case-insensitive lookups", async (t) => {
+  const plan = await t.svc.database.root.transaction().execute(async (tx) => {
+    // The folders table of a test is tiny: forbid scans so the plan shows the index is usable.
+    await sql`set local enable_seqscan = off`.execute(tx);
+    const { rows } = await sql<{ "QUERY PLAN": string }>`explain (costs off)
+      select id from lg_app.containers where lower(path) = '/home'`.execute(tx);
+    return rows.map((row) => row["QUERY PLAN"]).join("\n");
+  });
+  assert.match(plan, /containers_lower_path/);
+});
