@@ -15,7 +15,8 @@ import {
 import type { Door } from "../audit/mod.ts";
 import type { Key, KeyKind, User } from "../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
-import { randomBase64Url, randomHex, sha256Hex, timingSafeEqual } from "../security/secrets.ts";
+import { randomBase64Url, randomHex, secretMatches, sha256Hex } from "../security/secrets.ts";
+import { CredentialCache } from "../security/credential_cache.ts";
 import type { Services } from "../services.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "./settings.ts";
 
@@ -230,7 +231,7 @@ export async function revokeKey(svc: Services, actor: Actor, id: string): Promis
   const updated = row.revoked_at ? row : await svc.db.updateTable("keys")
     .set({ revoked_at: svc.now(), revoked_by: actor.userId })
     .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
-  cacheOf(svc).delete(id);
+  dropKeyCache(svc, id);
   const owner = await svc.db.selectFrom("users").select("email").where("id", "=", row.user_id)
     .executeTakeFirstOrThrow();
   svc.audit.record({
@@ -254,36 +255,41 @@ interface Cached {
   user: User;
   /** The live session behind a session key; null for API keys or an ended session. */
   live: LiveSession | null;
-  fetchedAt: number;
+  /** The secret that matched the stored hash, so repeated uses skip the digest. */
+  verified: string | null;
 }
 
-const caches = new WeakMap<Services, Map<string, Cached>>();
+const caches = new WeakMap<Services, CredentialCache<Cached>>();
 
-function cacheOf(svc: Services): Map<string, Cached> {
+function cacheOf(svc: Services): CredentialCache<Cached> {
   let cache = caches.get(svc);
-  if (!cache) caches.set(svc, cache = new Map());
+  if (!cache) caches.set(svc, cache = new CredentialCache(CACHE_MS));
   return cache;
 }
 
+/**
+ * Forgets verified keys: one by id, or every one. Revocations here call it;
+ * one made on another instance reaches this one when the entry's `CACHE_MS`
+ * runs out, or when the caller wires this to a cross-instance notification.
+ */
+export function dropKeyCache(svc: Services, keyId?: string): void {
+  cacheOf(svc).drop(keyId);
+}
+
 onSessionEnd((svc, sessionId) => {
-  const cache = cacheOf(svc);
-  for (const [id, entry] of cache) if (entry.row.session_id === sessionId) cache.delete(id);
+  cacheOf(svc).dropWhere((entry) => entry.row.session_id === sessionId);
 });
 
 async function load(svc: Services, id: string): Promise<Cached | null> {
-  const now = svc.now().getTime();
-  const cache = cacheOf(svc);
-  const hit = cache.get(id);
-  if (hit && now - hit.fetchedAt < CACHE_MS && now >= hit.fetchedAt) return hit;
-  cache.delete(id);
-  const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id).executeTakeFirst();
-  if (!row) return null;
-  const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
-    .executeTakeFirstOrThrow();
-  const live = row.session_id ? await getLiveSession(svc, row.session_id) : null;
-  const entry = { row, user, live, fetchedAt: now };
-  cache.set(id, entry);
-  return entry;
+  return await cacheOf(svc).get(id, svc.now().getTime(), async () => {
+    const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id)
+      .executeTakeFirst();
+    if (!row) return null;
+    const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
+      .executeTakeFirstOrThrow();
+    const live = row.session_id ? await getLiveSession(svc, row.session_id) : null;
+    return { row, user, live, verified: null };
+  });
 }
 
 /** Thrown for a refused key; `credential` and `userId` say what to log. */
@@ -310,8 +316,10 @@ export async function verifyKey(
   const parsed = parseKey(key);
   if (!parsed) throw new KeyRefused(REFUSED.unknown, null, null);
   const entry = await load(svc, parsed.id);
-  const hash = await sha256Hex(parsed.secret);
-  if (!entry || entry.row.kind !== parsed.kind || !timingSafeEqual(hash, entry.row.secret_hash)) {
+  if (
+    !entry || entry.row.kind !== parsed.kind ||
+    !await secretMatches(parsed.secret, entry.row.secret_hash, entry)
+  ) {
     throw new KeyRefused(REFUSED.unknown, null, null);
   }
   const { row, user } = entry;
@@ -326,7 +334,7 @@ export async function verifyKey(
   if (row.kind === "session_key") {
     session = entry.live?.session ?? null;
     if (!session || sessionEndReason(svc, session, now)) {
-      cacheOf(svc).delete(row.id);
+      dropKeyCache(svc, row.id);
       // Ends a session that has just timed out, so everything bound to it ends too.
       if (session) await getLiveSession(svc, session.id);
       throw refuse(REFUSED.sessionEnded);

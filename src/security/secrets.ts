@@ -49,3 +49,19 @@ export function timingSafeEqual(a: string, b: string): boolean {
   for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
 }
+
+/**
+ * Whether `secret` is the one stored as `hash`. A match is remembered in
+ * `memo` (a short-lived cache entry), so presenting the same secret again
+ * costs a comparison instead of a digest.
+ */
+export async function secretMatches(
+  secret: string,
+  hash: string,
+  memo: { verified: string | null },
+): Promise<boolean> {
+  if (memo.verified !== null && timingSafeEqual(secret, memo.verified)) return true;
+  if (!timingSafeEqual(await sha256Hex(secret), hash)) return false;
+  memo.verified = secret;
+  return true;
+}

@@ -5,6 +5,7 @@ import type { AppStatus, ExternalApp } from "../db/schema.ts";
 import { requireSiteAdmin } from "../data/users.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import type { Services } from "../services.ts";
+import { dropTokenCache } from "./cache.ts";
 import { tokenSettings } from "./settings.ts";
 
 export type EntryPoint = "rest" | "sql" | "action";
@@ -27,7 +28,10 @@ export interface AppInput {
 
 const APP_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 
-export function allowsEntry(app: ExternalApp, entry: EntryPoint): boolean {
+export function allowsEntry(
+  app: Pick<ExternalApp, "entry_rest" | "entry_sql" | "entry_action">,
+  entry: EntryPoint,
+): boolean {
   return { rest: app.entry_rest, sql: app.entry_sql, action: app.entry_action }[entry];
 }
 
@@ -118,6 +122,7 @@ export async function updateExternalApp(
   const updated = await svc.db.updateTable("external_apps")
     .set({ ...checkedFields(input), updated_at: sql`now()` })
     .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+  dropTokenCache(svc);
   svc.audit.record({
     ...auditActor(actor),
     event: "app.update",

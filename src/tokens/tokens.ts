@@ -12,6 +12,7 @@ import { isRoleName } from "../security/permissions.ts";
 import { randomBase64Url, randomHex, sha256Hex } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { requireApp } from "./apps.ts";
+import { dropTokenCache } from "./cache.ts";
 
 export const TOKEN_PREFIX = "lgt_";
 export const TOKEN_STATUSES: Record<TokenStatus, string> = {
@@ -168,6 +169,7 @@ export async function updateToken(
   const fields = await checkedFields(svc, input, current);
   const token = await svc.db.updateTable("auth_tokens").set(fields).where("id", "=", id)
     .returningAll().executeTakeFirstOrThrow();
+  dropTokenCache(svc, id);
   svc.audit.record({
     ...auditActor(actor),
     event: "token.update",
