@@ -131,3 +131,44 @@ export async function updateExternalApp(
   });
   return updated;
 }
+
+/**
+ * Deletes an app together with its tokens, which stop working at once.
+ * Built-in apps cannot be deleted. Neither can an app that still has user
+ * accounts: labgate never deletes accounts (they hold roles, group
+ * memberships and audit history), so an admin first moves them to another
+ * app on the Users page — or simply disables the app, which is reversible.
+ */
+export async function deleteExternalApp(
+  svc: Services,
+  actor: Actor,
+  id: string,
+): Promise<{ tokensDeleted: number }> {
+  await requireSiteAdmin(svc, actor);
+  const app = await getApp(svc, id);
+  if (!app) throw notFound(`No external app ${id}`);
+  if (app.built_in) throw forbidden(`${id} is a built-in app and cannot be deleted`);
+  const tokensDeleted = await svc.db.transaction().execute(async (trx) => {
+    const users = await trx.selectFrom("users").select("email")
+      .where("external_app_id", "=", id).orderBy("email").execute();
+    if (users.length) {
+      throw conflict(
+        `External app ${id} still has ${users.length} user account(s) ` +
+          `(${users.map((u) => u.email).join(", ")}): move them to another app on the Users ` +
+          "page first, or disable the app instead",
+      );
+    }
+    const tokens = await trx.deleteFrom("auth_tokens").where("app_id", "=", id)
+      .returning("id").execute();
+    await trx.deleteFrom("external_apps").where("id", "=", id).execute();
+    return tokens.length;
+  });
+  dropTokenCache(svc);
+  svc.audit.record({
+    ...auditActor(actor),
+    event: "app.delete",
+    outcome: "ok",
+    detail: `${id} (${tokensDeleted} token(s) deleted)`,
+  });
+  return { tokensDeleted };
+}

@@ -6,7 +6,9 @@ import { APP_USER_REFUSED } from "../../src/auth/login.ts";
 import type { ProcessAs, TokenStatus } from "../../src/db/schema.ts";
 import { LabgateError } from "../../src/errors.ts";
 import { createServices } from "../../src/services.ts";
+import { updateUser } from "../../src/data/users.ts";
 import {
+  createExternalApp,
   type EntryPoint,
   resolveTokenSecret,
   TOKEN_CACHE_MS,
@@ -585,3 +587,56 @@ backendTest("tokenRoutes() runs selectRows, updateRows and checkPermissions", as
   const session = await app.request("/actions/selectRows", { method: "POST", body: "{}" });
   assert.equal(session.status, 401);
 });
+
+backendTest(
+  "deleteExternalApp() deletes an app and its tokens, never a built-in app or one with users",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const app = createApp(t.svc);
+    const browser = new TestBrowser(app);
+    await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const csrf = await browser.sessionCsrf();
+    const api = (method: string, path: string) =>
+      browser.json(method, path, undefined, { "x-csrf-token": csrf });
+
+    const builtIn = await api("DELETE", "/api/external-apps/remote-sync");
+    assert.equal(builtIn.status, 403);
+    assert.match((await builtIn.json()).error.message, /built-in app and cannot be deleted/);
+
+    const { value } = await world.token();
+    assert.equal((await caller(app)(value)).status, 200, "token cached before the delete");
+    const withUsers = await api("DELETE", `/api/external-apps/${world.app.id}`);
+    assert.equal(withUsers.status, 409);
+    assert.match((await withUsers.json()).error.message, new RegExp(`1 user account.*${APP_USER}`));
+    assert.equal((await caller(app)(value)).status, 200, "refused delete changes nothing");
+
+    // Once its user belongs elsewhere, the app goes, and its tokens with it, at once.
+    await createExternalApp(t.svc, t.admin, { id: "elsewhere", entryPoints: ["rest"] });
+    await updateUser(t.svc, t.admin, world.appUser.id, { externalAppId: "elsewhere" });
+    const page = await browser.postForm(`/admin/external-apps/${world.app.id}`, {
+      _csrf: csrf,
+      _action: "delete",
+      confirm: "yes",
+    });
+    assert.equal(page.status, 303);
+    const notice = new URL(page.headers.get("location")!, "http://x").searchParams.get("notice");
+    assert.equal(notice, `External app ${world.app.id} deleted with its 1 token(s)`);
+    assert.equal((await caller(app)(value)).status, 401);
+    const left = await t.svc.db.selectFrom("auth_tokens").select("id")
+      .where("app_id", "=", world.app.id).execute();
+    assert.deepEqual(left, []);
+    const apps = await (await api("GET", "/api/external-apps")).json();
+    assert.deepEqual(apps.map((a: { id: string }) => a.id).sort(), [
+      "elsewhere",
+      "instrument-collector",
+      "remote-sync",
+    ]);
+    assert.equal((await api("DELETE", "/api/external-apps/elsewhere")).status, 409);
+    const missing = await api("DELETE", `/api/external-apps/${world.app.id}`);
+    assert.equal(missing.status, 404);
+    await t.svc.audit.flush();
+    const audit = await t.svc.db.selectFrom("audit_log").selectAll()
+      .where("event", "=", "app.delete").execute();
+    assert.deepEqual(audit.map((e) => e.detail), [`${world.app.id} (1 token(s) deleted)`]);
+  },
+);
