@@ -257,6 +257,8 @@ interface Cached {
   live: LiveSession | null;
   /** The secret that matched the stored hash, so repeated uses skip the digest. */
   verified: string | null;
+  /** `svc.permissions.epoch` when read: a user, group or role change here drops the entry. */
+  epoch: number;
 }
 
 const caches = new WeakMap<Services, CredentialCache<Cached>>();
@@ -282,14 +284,15 @@ onSessionEnd((svc, sessionId) => {
 
 async function load(svc: Services, id: string): Promise<Cached | null> {
   return await cacheOf(svc).get(id, svc.now().getTime(), async () => {
+    const epoch = svc.permissions.epoch;
     const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id)
       .executeTakeFirst();
     if (!row) return null;
     const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
       .executeTakeFirstOrThrow();
     const live = row.session_id ? await getLiveSession(svc, row.session_id) : null;
-    return { row, user, live, verified: null };
-  });
+    return { row, user, live, verified: null, epoch };
+  }, (entry) => entry.epoch === svc.permissions.epoch);
 }
 
 /** Thrown for a refused key; `credential` and `userId` say what to log. */
