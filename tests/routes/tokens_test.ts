@@ -613,6 +613,11 @@ backendTest(
     // Once its user belongs elsewhere, the app goes, and its tokens with it, at once.
     await createExternalApp(t.svc, t.admin, { id: "elsewhere", entryPoints: ["rest"] });
     await updateUser(t.svc, t.admin, world.appUser.id, { externalAppId: "elsewhere" });
+    const moved = await app.request("/api/folders", {
+      headers: { authorization: `Token ${value}` },
+    });
+    assert.equal(moved.status, 403, "a token does not follow its user to another app");
+    assert.match((await moved.json()).error.message, /no longer belongs to external app lab-app/);
     const page = await browser.postForm(`/admin/external-apps/${world.app.id}`, {
       _csrf: csrf,
       _action: "delete",
