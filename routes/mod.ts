@@ -11,7 +11,6 @@ import { errorBody } from "../src/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
 import { type AppContext, csrfProtection, type Env, withActor } from "./context.ts";
-import { keyApi } from "./api/keys.ts";
 import { keyUseAudit } from "./key_audit.ts";
 import { labkeyAction, labkeyApp } from "./labkey/mod.ts";
 import { adminPages } from "./pages/admin.tsx";
@@ -139,7 +138,6 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", sqlDoorPages());
   app.route("/", remoteSitesPages());
   app.route("/", keyPages());
-  app.route("/api/keys", keyApi());
   app.route("/", tokenRoutes());
   app.route("/", tokenPages());
   app.route("/api", apiApp());

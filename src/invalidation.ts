@@ -19,6 +19,8 @@ export type Invalidation =
   | { kind: "settings"; key: string }
   /** An API or session key was revoked. */
   | { kind: "key"; id: string }
+  /** An auth token changed (`id`), or an external app did (every token). */
+  | { kind: "token"; id?: string }
   /** A browser session ended (session keys bound to it stop). */
   | { kind: "session"; id: string }
   /** A list was dropped (cached list definitions). */
@@ -34,6 +36,7 @@ const KINDS = new Set<Invalidation["kind"]>([
   "permissions",
   "settings",
   "key",
+  "token",
   "session",
   "lists",
 ]);

@@ -2,7 +2,7 @@
  * /api/keys: create, list and revoke your keys from a signed-in session
  * (cookie + X-CSRF-Token), e.g. a script that logs in once and takes a session key.
  */
-import { Hono } from "hono";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   createApiKey,
   createSessionKey,
@@ -10,12 +10,14 @@ import {
   listKeys,
   revokeKey,
 } from "../../src/keys/mod.ts";
-import { badRequest } from "../../src/errors.ts";
 import { type Env, requireActor } from "../context.ts";
+import * as S from "./schemas.ts";
+import { body, errors, json } from "./schemas.ts";
 
-export function keyJson(view: KeyView) {
+function keyJson(view: KeyView) {
   return {
     ...view,
+    status: view.status as z.infer<typeof S.ApiKey>["status"],
     createdAt: view.createdAt.toISOString(),
     expiresAt: view.expiresAt?.toISOString() ?? null,
     lastUsedAt: view.lastUsedAt?.toISOString() ?? null,
@@ -23,38 +25,60 @@ export function keyJson(view: KeyView) {
   };
 }
 
-export function keyApi(): Hono<Env> {
-  const api = new Hono<Env>();
+export function registerKeyApi(api: OpenAPIHono<Env>): void {
+  api.openapi(
+    createRoute({
+      method: "get",
+      path: "/keys",
+      tags: ["Keys"],
+      summary: "Your API and session keys, newest first; ?all=true lists everyone's (Site Admin)",
+      request: {
+        query: z.object({ all: z.enum(["true", "false"]).optional() }),
+      },
+      responses: { 200: json(S.ApiKey.array().openapi("ApiKeys"), "Keys"), ...errors },
+    }),
+    async (c) => {
+      const all = c.req.valid("query").all === "true";
+      const keys = await listKeys(c.get("svc"), requireActor(c), { all });
+      return c.json(keys.map(keyJson), 200);
+    },
+  );
 
-  api.get("/", async (c) => {
-    const all = c.req.query("all") === "true";
-    const keys = await listKeys(c.get("svc"), requireActor(c), { all });
-    return c.json(keys.map(keyJson));
-  });
+  api.openapi(
+    createRoute({
+      method: "post",
+      path: "/keys",
+      tags: ["Keys"],
+      summary: "Create an API key or a session key from a signed-in browser session; " +
+        "the key is in the answer only",
+      request: body(S.NewApiKey),
+      responses: { 201: json(S.CreatedApiKey, "Created: keep the key now"), ...errors },
+    }),
+    async (c) => {
+      const actor = requireActor(c);
+      const svc = c.get("svc");
+      const input = c.req.valid("json");
+      const description = input.description ?? "";
+      const created = input.kind === "session_key"
+        ? await createSessionKey(svc, actor, { description })
+        : await createApiKey(svc, actor, { expiry: input.expiry ?? "", description });
+      c.header("cache-control", "no-store");
+      return c.json({ key: created.key, ...keyJson(created.view) }, 201);
+    },
+  );
 
-  api.post("/", async (c) => {
-    const actor = requireActor(c);
-    const svc = c.get("svc");
-    const input = await c.req.json().catch(() => null) as
-      | { kind?: unknown; expiry?: unknown; description?: unknown }
-      | null;
-    const description = typeof input?.description === "string" ? input.description : "";
-    let created;
-    if (input?.kind === "session_key") {
-      created = await createSessionKey(svc, actor, { description });
-    } else if (input?.kind === "api_key") {
-      created = await createApiKey(svc, actor, { expiry: String(input.expiry ?? ""), description });
-    } else {
-      throw badRequest('Give "kind": "api_key" (with "expiry") or "session_key"');
-    }
-    c.header("cache-control", "no-store");
-    return c.json({ key: created.key, ...keyJson(created.view) }, 201);
-  });
-
-  api.delete("/:id", async (c) => {
-    const view = await revokeKey(c.get("svc"), requireActor(c), c.req.param("id"));
-    return c.json(keyJson(view));
-  });
-
-  return api;
+  api.openapi(
+    createRoute({
+      method: "delete",
+      path: "/keys/{id}",
+      tags: ["Keys"],
+      summary: "Revoke a key: your own, or anyone's as a site admin",
+      request: { params: S.KeyIdParam },
+      responses: { 200: json(S.ApiKey, "Revoked"), ...errors },
+    }),
+    async (c) => {
+      const view = await revokeKey(c.get("svc"), requireActor(c), c.req.valid("param").id);
+      return c.json(keyJson(view), 200);
+    },
+  );
 }

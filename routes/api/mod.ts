@@ -54,22 +54,10 @@ import { Permission, permissionNames } from "../../src/security/permissions.ts";
 import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
 import { endLogin, sessionCookieOptions } from "../pages/login.tsx";
 import { type AppContext, clientAddr, type Env, requireActor } from "../context.ts";
+import { registerKeyApi } from "./keys.ts";
 import * as S from "./schemas.ts";
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { content: { "application/json": { schema } }, required: true },
-});
-const Empty = z.object({}).openapi("Empty");
-const errors = {
-  400: json(S.ErrorBody, "Invalid request"),
-  401: json(S.ErrorBody, "Not signed in"),
-  403: json(S.ErrorBody, "Not allowed"),
-  404: json(S.ErrorBody, "Not found, or not visible to you"),
-};
+import { body, Empty, errors, json } from "./schemas.ts";
+import { registerTokenApi } from "./tokens.ts";
 
 function folderJson(c: Container, bits: number) {
   return {
@@ -769,13 +757,18 @@ export function apiApp(): OpenAPIHono<Env> {
     },
   );
 
+  registerKeyApi(api);
+  registerTokenApi(api);
+
   api.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {
       title: "labgate API",
       version: "1",
-      description: "Folders, users, groups, role assignments, lists and rows. Sign in with " +
-        "POST /api/login (cookie + X-CSRF-Token header on writes).",
+      description: "Folders, users, groups, role assignments, lists and rows; API keys, " +
+        "external apps and token requests. Sign in with POST /api/login (cookie + " +
+        "X-CSRF-Token header on writes), or send an API key (HTTP Basic user apikey) or an " +
+        "auth token (Authorization: Token …), which need no CSRF token.",
     },
   });
   return api;

@@ -3,6 +3,17 @@ import { z } from "@hono/zod-openapi";
 import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { ROLES } from "../../src/security/permissions.ts";
 
+/** A JSON response of `schema`. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+
+/** A required JSON request body of `schema`. */
+export const body = <T extends z.ZodType>(schema: T) => ({
+  body: { content: { "application/json": { schema } }, required: true },
+});
+
 export const ErrorBody = z.object({
   error: z.object({
     status: z.number().int(),
@@ -163,3 +174,76 @@ export const Me = z.object({
 export const IdParam = z.object({
   id: z.coerce.number().int().openapi({ param: { name: "id", in: "path" } }),
 });
+
+export const Empty = z.object({}).openapi("Empty");
+
+export const errors = {
+  400: json(ErrorBody, "Invalid request"),
+  401: json(ErrorBody, "Not signed in"),
+  403: json(ErrorBody, "Not allowed"),
+  404: json(ErrorBody, "Not found, or not visible to you"),
+};
+
+export const ApiKey = z.object({
+  id: z.string().openapi({ description: "Public id: 16 hex digits", example: "0123456789abcdef" }),
+  kind: z.enum(["api_key", "session_key"]),
+  userId: z.number().int(),
+  userEmail: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  status: z.enum(["active", "expired", "revoked", "session ended"]),
+}).openapi("ApiKey");
+
+export const NewApiKey = z.object({
+  kind: z.enum(["api_key", "session_key"]),
+  expiry: z.string().optional().openapi({
+    description: "API keys only: one the site allows (1w, 1m, 3m, 6m, 1y, never)",
+    example: "1m",
+  }),
+  description: z.string().optional(),
+}).openapi("NewApiKey");
+
+export const CreatedApiKey = ApiKey.extend({
+  key: z.string().openapi({
+    description: "The whole key, shown this once: lgk_<id>.<secret> or lgs_<id>.<secret>",
+  }),
+}).openapi("CreatedApiKey");
+
+export const KeyIdParam = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "0123456789abcdef" }),
+});
+
+export const ExternalApp = z.object({
+  id: z.string(),
+  description: z.string(),
+  status: z.enum(["active", "disabled"]),
+  entryPoints: z.array(z.enum(["rest", "sql", "action"])),
+  restReadOnly: z.boolean(),
+  restPaths: z.array(z.string()),
+  defaultExpiryDays: z.number().int(),
+  builtIn: z.boolean(),
+}).openapi("ExternalApp");
+
+export const AppIdParam = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "plate-reader" }),
+});
+
+export const TokenRequest = z.object({
+  reason: z.string().optional().openapi({ example: "Nightly plate-reader upload" }),
+  description: z.string().optional(),
+}).openapi("TokenRequest");
+
+export const RequestedToken = z.object({
+  id: z.string(),
+  token: z.string().openapi({ description: "lgt_<id>.<secret>, shown this once" }),
+  status: z.literal("pending"),
+  expiresAt: z.string(),
+  message: z.string(),
+}).openapi("RequestedToken");
+
+export const AppDeleted = z.object({
+  tokensDeleted: z.number().int().openapi({ description: "Its tokens, deleted with it" }),
+}).openapi("AppDeleted");

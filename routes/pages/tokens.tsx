@@ -17,6 +17,7 @@ import {
   appUsers,
   createExternalApp,
   createToken,
+  deleteExternalApp,
   ENTRY_POINTS,
   type EntryPoint,
   getApp,
@@ -107,12 +108,16 @@ export function tokenPages(): Hono<Env> {
     const actor = await adminOnly(c);
     const id = c.req.param("id");
     try {
-      await updateExternalApp(
-        c.get("svc"),
-        actor,
-        id,
-        appInput(await c.req.parseBody({ all: true })),
-      );
+      const body = await c.req.parseBody({ all: true });
+      if (field(body, "_action") === "delete") {
+        const { tokensDeleted } = await deleteExternalApp(c.get("svc"), actor, id);
+        return redirectWith(
+          c,
+          "/admin/external-apps",
+          `External app ${id} deleted with its ${tokensDeleted} token(s)`,
+        );
+      }
+      await updateExternalApp(c.get("svc"), actor, id, appInput(body));
       return redirectWith(c, `/admin/external-apps/${id}`, `External app ${id} saved`);
     } catch (error) {
       return appPage(c, id, formError(error));
@@ -363,6 +368,25 @@ async function appPage(c: AppContext, id: string, error?: FormError) {
             </p>
           )}
         </form>
+        {!app.built_in && (
+          <div class="card">
+            <h2>Delete this app</h2>
+            <p class="muted">
+              Its auth tokens are deleted with it and stop working at once. An app that still has
+              user accounts cannot be deleted: move them to another app first, or disable the app
+              instead (that can be undone).
+            </p>
+            <form method="post">
+              <CsrfField actor={actor} />
+              <input type="hidden" name="_action" value="delete" />
+              <label>
+                <input type="checkbox" name="confirm" value="yes" required /> Delete {app.id}{" "}
+                and all its tokens
+              </label>
+              <button class="danger" type="submit">Delete app</button>
+            </form>
+          </div>
+        )}
       </>
     ),
   }, error?.status ?? 200);

@@ -1,6 +1,6 @@
 /**
- * The token door over HTTP: the action endpoint `POST /actions/<name>` and
- * the request-token API `POST /api/tokens/request`. JSON in and out.
+ * The token door's action endpoint `POST /actions/<name>`: JSON in and out.
+ * The request-token call is in the JSON API (routes/api/tokens.ts).
  */
 import { Hono } from "hono";
 import { auditActor } from "../../src/auth/actor.ts";
@@ -12,8 +12,7 @@ import { getUserByEmail } from "../../src/data/users.ts";
 import { badRequest, notFound, unauthorized } from "../../src/errors.ts";
 import { Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import { requestToken } from "../../src/tokens/tokens.ts";
-import { clientAddr, type Env } from "../context.ts";
+import type { Env } from "../context.ts";
 
 type Body = Record<string, unknown>;
 type Action = (svc: Services, actor: Actor, body: Body) => Promise<Record<string, unknown>>;
@@ -111,40 +110,6 @@ export function tokenRoutes(): Hono<Env> {
       record("denied", (error as Error).message);
       throw error;
     }
-  });
-
-  app.post("/api/tokens/request", async (c) => {
-    const basic = /^Basic\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!basic) {
-      c.header("WWW-Authenticate", 'Basic realm="labgate"');
-      throw unauthorized("Sign in with HTTP Basic: the external app user's email and password");
-    }
-    let email: string, password: string;
-    try {
-      const decoded = new TextDecoder().decode(
-        Uint8Array.from(atob(basic), (ch) => ch.charCodeAt(0)),
-      );
-      const colon = decoded.indexOf(":");
-      if (colon < 0) throw new Error("no colon");
-      [email, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
-    } catch {
-      throw badRequest("The Basic credentials are not valid base64 of email:password");
-    }
-    const body = await c.req.json().catch(() => ({})) as Body;
-    const { token, value } = await requestToken(c.get("svc"), {
-      email,
-      password,
-      reason: typeof body.reason === "string" ? body.reason : "",
-      description: typeof body.description === "string" ? body.description : "",
-      clientAddr: clientAddr(c),
-    });
-    return c.json({
-      id: token.id,
-      token: value,
-      status: token.status,
-      expiresAt: token.expires_at.toISOString(),
-      message: "Keep this value: it is shown once and works after a site admin approves it",
-    }, 201);
   });
 
   return app;

@@ -62,6 +62,8 @@ export interface RowQuery {
   sort?: { column: string; descending?: boolean }[];
   limit?: number;
   offset?: number;
+  /** Count every matching row for `total` (default); false reports the rows returned. */
+  count?: boolean;
 }
 
 export interface RowError {
@@ -254,16 +256,23 @@ export async function selectRows(
   const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(query.offset ?? 0, 0);
   const root = svc.database.root;
-  // The total comes with the page (one round trip); a page past the end needs its own count.
+  // The total comes with the page in one round trip, from a count the planner runs once
+  // (a window count would read and sort every matching row); a page past the end needs its own.
+  const count = query.count ?? true;
+  const total = count
+    ? sql`, (select count(*) from ${table(def)} ${where})::int as ${sql.ref(TOTAL)}`
+    : sql``;
   const { rows } = await sql<Record<string, string | null>>`
-    select ${selectList(columns)}, count(*) over ()::int as ${sql.ref(TOTAL)}
-    from ${table(def)} ${where}
+    select ${selectList(columns)}${total} from ${table(def)} ${where}
     order by ${sql.join(sorts)} limit ${limit} offset ${offset}
   `.execute(root);
-  const total = rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
-    select count(*)::int as n from ${table(def)} ${where}
-  `.execute(root)).rows[0].n;
-  return { rows: rows.map((r) => toRow(columns, r)), total, columns };
+  let counted = rows.length;
+  if (count) {
+    counted = rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
+      select count(*)::int as n from ${table(def)} ${where}
+    `.execute(root)).rows[0].n;
+  }
+  return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };
 }
 
 /** Checks input rows against the columns: database texts per column, or every error found. */

@@ -16,8 +16,18 @@ export const KEY_LOGIN = "apikey";
 
 const decoder = new TextDecoder();
 
+/** Keys already read from a request's headers: the audit and the credential source both ask. */
+const presented = new WeakMap<Headers, string | null>();
+
 /** The key a request carries (Basic `apikey:<key>` or header `apikey`), or null. */
 export function presentedKey(headers: Headers): string | null {
+  if (presented.has(headers)) return presented.get(headers)!;
+  const key = readKey(headers);
+  presented.set(headers, key);
+  return key;
+}
+
+function readKey(headers: Headers): string | null {
   const header = headers.get("apikey");
   if (header) return header.trim();
   const authorization = headers.get("authorization") ?? "";

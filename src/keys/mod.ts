@@ -11,7 +11,8 @@ import { getLiveSession, type LiveSession, sessionEndReason } from "../auth/sess
 import type { Door } from "../audit/mod.ts";
 import type { Key, KeyKind, User } from "../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
-import { randomBase64Url, randomHex, sha256Hex, timingSafeEqual } from "../security/secrets.ts";
+import { randomBase64Url, randomHex, secretMatches, sha256Hex } from "../security/secrets.ts";
+import { CredentialCache } from "../security/credential_cache.ts";
 import type { Services } from "../services.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "./settings.ts";
 
@@ -250,43 +251,46 @@ interface Cached {
   user: User;
   /** The live session behind a session key; null for API keys or an ended session. */
   live: LiveSession | null;
-  fetchedAt: number;
+  /** The secret that matched the stored hash, so repeated uses skip the digest. */
+  verified: string | null;
+  /** `svc.permissions.epoch` when read: a user, group or role change here drops the entry. */
+  epoch: number;
 }
 
-const caches = new WeakMap<Services, Map<string, Cached>>();
+const caches = new WeakMap<Services, CredentialCache<Cached>>();
 
-function cacheOf(svc: Services): Map<string, Cached> {
+function cacheOf(svc: Services): CredentialCache<Cached> {
   let cache = caches.get(svc);
   if (!cache) {
-    const created = new Map<string, Cached>();
+    const created = new CredentialCache<Cached>(CACHE_MS);
     // Revocations, sign-outs and user changes on any instance (svc.invalidate).
     svc.invalidate.subscribe((event) => {
-      if (event.kind === "key") created.delete(event.id);
+      if (event.kind === "key") created.drop(event.id);
       else if (event.kind === "session") {
-        for (const [id, entry] of created) {
-          if (entry.row.session_id === event.id) created.delete(id);
-        }
-      } else if (event.kind === "permissions" || event.kind === "all") created.clear();
+        created.dropWhere((entry) => entry.row.session_id === event.id);
+      } else if (event.kind === "permissions" || event.kind === "all") created.drop();
     });
     caches.set(svc, cache = created);
   }
   return cache;
 }
 
+/** Forgets verified keys on this instance: one by id, or every one. */
+export function dropKeyCache(svc: Services, keyId?: string): void {
+  cacheOf(svc).drop(keyId);
+}
+
 async function load(svc: Services, id: string): Promise<Cached | null> {
-  const now = svc.now().getTime();
-  const cache = cacheOf(svc);
-  const hit = cache.get(id);
-  if (hit && now - hit.fetchedAt < CACHE_MS && now >= hit.fetchedAt) return hit;
-  cache.delete(id);
-  const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id).executeTakeFirst();
-  if (!row) return null;
-  const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
-    .executeTakeFirstOrThrow();
-  const live = row.session_id ? await getLiveSession(svc, row.session_id) : null;
-  const entry = { row, user, live, fetchedAt: now };
-  cache.set(id, entry);
-  return entry;
+  return await cacheOf(svc).get(id, svc.now().getTime(), async () => {
+    const epoch = svc.permissions.epoch;
+    const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id)
+      .executeTakeFirst();
+    if (!row) return null;
+    const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
+      .executeTakeFirstOrThrow();
+    const live = row.session_id ? await getLiveSession(svc, row.session_id) : null;
+    return { row, user, live, verified: null, epoch };
+  }, (entry) => entry.epoch === svc.permissions.epoch);
 }
 
 /** Thrown for a refused key; `credential` and `userId` say what to log. */
@@ -313,8 +317,10 @@ export async function verifyKey(
   const parsed = parseKey(key);
   if (!parsed) throw new KeyRefused(REFUSED.unknown, null, null);
   const entry = await load(svc, parsed.id);
-  const hash = await sha256Hex(parsed.secret);
-  if (!entry || entry.row.kind !== parsed.kind || !timingSafeEqual(hash, entry.row.secret_hash)) {
+  if (
+    !entry || entry.row.kind !== parsed.kind ||
+    !await secretMatches(parsed.secret, entry.row.secret_hash, entry)
+  ) {
     throw new KeyRefused(REFUSED.unknown, null, null);
   }
   const { row, user } = entry;
@@ -329,7 +335,7 @@ export async function verifyKey(
   if (row.kind === "session_key") {
     session = entry.live?.session ?? null;
     if (!session || sessionEndReason(svc, session, now)) {
-      cacheOf(svc).delete(row.id);
+      dropKeyCache(svc, row.id);
       // Ends a session that has just timed out, so everything bound to it ends too.
       if (session) await getLiveSession(svc, session.id);
       throw refuse(REFUSED.sessionEnded);

@@ -167,5 +167,7 @@ export function rowQueryFromParams(params: LabKeyParams, prefix = "query."): Row
     sort,
     limit: limit === undefined || limit < 0 ? MAX_ROWS_PER_REQUEST : limit,
     offset: params.number(`${prefix}offset`, "offset"),
+    // LabKey's clients may skip the total; rowCount then counts the rows returned.
+    count: params.string("includeTotalCount")?.toLowerCase() !== "false",
   };
 }

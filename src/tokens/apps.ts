@@ -27,7 +27,10 @@ export interface AppInput {
 
 const APP_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 
-export function allowsEntry(app: ExternalApp, entry: EntryPoint): boolean {
+export function allowsEntry(
+  app: Pick<ExternalApp, "entry_rest" | "entry_sql" | "entry_action">,
+  entry: EntryPoint,
+): boolean {
   return { rest: app.entry_rest, sql: app.entry_sql, action: app.entry_action }[entry];
 }
 
@@ -118,6 +121,7 @@ export async function updateExternalApp(
   const updated = await svc.db.updateTable("external_apps")
     .set({ ...checkedFields(input), updated_at: sql`now()` })
     .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+  await svc.invalidate.publish({ kind: "token" });
   svc.audit.record({
     ...auditActor(actor),
     event: "app.update",
@@ -125,4 +129,45 @@ export async function updateExternalApp(
     detail: `${id} (${updated.status})`,
   });
   return updated;
+}
+
+/**
+ * Deletes an app together with its tokens, which stop working at once.
+ * Built-in apps cannot be deleted. Neither can an app that still has user
+ * accounts: labgate never deletes accounts (they hold roles, group
+ * memberships and audit history), so an admin first moves them to another
+ * app on the Users page — or simply disables the app, which is reversible.
+ */
+export async function deleteExternalApp(
+  svc: Services,
+  actor: Actor,
+  id: string,
+): Promise<{ tokensDeleted: number }> {
+  await requireSiteAdmin(svc, actor);
+  const app = await getApp(svc, id);
+  if (!app) throw notFound(`No external app ${id}`);
+  if (app.built_in) throw forbidden(`${id} is a built-in app and cannot be deleted`);
+  const tokensDeleted = await svc.db.transaction().execute(async (trx) => {
+    const users = await trx.selectFrom("users").select("email")
+      .where("external_app_id", "=", id).orderBy("email").execute();
+    if (users.length) {
+      throw conflict(
+        `External app ${id} still has ${users.length} user account(s) ` +
+          `(${users.map((u) => u.email).join(", ")}): move them to another app on the Users ` +
+          "page first, or disable the app instead",
+      );
+    }
+    const tokens = await trx.deleteFrom("auth_tokens").where("app_id", "=", id)
+      .returning("id").execute();
+    await trx.deleteFrom("external_apps").where("id", "=", id).execute();
+    return tokens.length;
+  });
+  await svc.invalidate.publish({ kind: "token" });
+  svc.audit.record({
+    ...auditActor(actor),
+    event: "app.delete",
+    outcome: "ok",
+    detail: `${id} (${tokensDeleted} token(s) deleted)`,
+  });
+  return { tokensDeleted };
 }

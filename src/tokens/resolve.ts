@@ -1,20 +1,20 @@
 /**
  * Using a token: the credential source for HTTP requests and the hook the
- * SQL door calls. Every use reads the token, its app and its user from the
- * database, so disabling an app or a token takes effect on the next request
- * on every instance. Every use, allowed or refused, is audited.
+ * SQL door calls. A token, its app and its app user come from the short-lived
+ * cache in cache.ts. Every use, allowed or refused, is audited.
  */
 import { sql } from "kysely";
 import type { Door } from "../audit/mod.ts";
 import type { Actor } from "../auth/actor.ts";
 import type { CredentialSource, Presented } from "../auth/credentials.ts";
-import type { AuthToken, ExternalApp, User } from "../db/schema.ts";
+import type { AuthToken } from "../db/schema.ts";
 import { getUser, getUserByEmail } from "../data/users.ts";
 import { forbidden, LabgateError, tooManyRequests, unauthorized } from "../errors.ts";
-import { sha256Hex, timingSafeEqual } from "../security/secrets.ts";
+import { secretMatches } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { sqlDoorSettings } from "../sql_door/settings.ts";
-import { allowsEntry, ENTRY_POINTS, type EntryPoint, getApp } from "./apps.ts";
+import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
+import { type AppFacts, loadToken, type UserFacts } from "./cache.ts";
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
@@ -46,7 +46,7 @@ function matches(pattern: string, path: string): boolean {
 }
 
 /** The REST policy: read-only and allowed path patterns. */
-function restRefusal(app: ExternalApp, use: Use): string | null {
+function restRefusal(app: AppFacts, use: Use): string | null {
   if (app.rest_read_only && !SAFE_METHODS.has(use.method ?? "GET")) {
     return `External app ${app.id} has a read-only REST policy: ${use.method} is not allowed`;
   }
@@ -70,10 +70,10 @@ async function holdsRole(svc: Services, userId: number, role: string): Promise<b
 async function actingUser(
   svc: Services,
   token: AuthToken,
-  appUser: User,
+  appUser: UserFacts,
   requested: string | null,
-): Promise<User> {
-  const same = (user: User) => requested?.toLowerCase() === user.email.toLowerCase();
+): Promise<UserFacts> {
+  const same = (user: UserFacts) => requested?.toLowerCase() === user.email.toLowerCase();
   if (token.process_as === "never") {
     if (requested && !same(appUser)) {
       throw forbidden("This token may not process as another user: drop X-Process-As");
@@ -109,9 +109,9 @@ async function actingUser(
 async function authenticate(svc: Services, value: string, use: Use): Promise<Actor> {
   const parsed = parseTokenValue(value);
   let token: AuthToken | undefined;
-  let app: ExternalApp | undefined;
-  let appUser: User | undefined;
-  let acting: User | undefined;
+  let app: AppFacts | null = null;
+  let appUser: UserFacts | null = null;
+  let acting: UserFacts | undefined;
   const audit = (outcome: "ok" | "denied", message?: string) =>
     svc.audit.record({
       door: use.door,
@@ -135,25 +135,21 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     if (failures && svc.loginFailures.retryAfterMs(failures, svc.config.loginFailureLimit * 4)) {
       throw tooManyRequests("Too many unknown auth tokens from this address: try again later");
     }
-    token = parsed
-      ? await svc.db.selectFrom("auth_tokens").selectAll().where("id", "=", parsed.id)
-        .executeTakeFirst()
-      : undefined;
-    const hash = await sha256Hex(parsed?.secret ?? "");
-    if (!parsed || !token || !timingSafeEqual(hash, token.secret_hash)) {
-      token = undefined;
+    const loaded = parsed ? await loadToken(svc, parsed.id) : null;
+    if (
+      !parsed || !loaded || !await secretMatches(parsed.secret, loaded.token.secret_hash, loaded)
+    ) {
       if (failures) svc.loginFailures.hit(failures);
       throw unauthorized(
         parsed ? "Unknown auth token" : "This is not a labgate auth token (lgt_<id>.<secret>)",
       );
     }
-    app = await getApp(svc, token.app_id);
-    appUser = await getUser(svc, token.app_user_id);
+    ({ token, app, appUser } = loaded);
     const now = svc.now();
     if (token.status === "active" && token.expires_at <= now) {
       await svc.db.updateTable("auth_tokens").set({ status: "expired" })
         .where("id", "=", token.id).where("status", "=", "active").execute();
-      token = { ...token, status: "expired" };
+      token.status = "expired";
     }
     if (token.status !== "active") {
       throw unauthorized(
@@ -171,12 +167,16 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     const policy = use.entry === "rest" ? restRefusal(app, use) : null;
     if (policy) throw forbidden(policy);
     if (!appUser?.active) throw forbidden("This token's app user is deactivated");
+    if (appUser.external_app_id !== app.id) {
+      throw forbidden(`This token's app user no longer belongs to external app ${app.id}`);
+    }
     const action = actionOf(use);
     if (token.permitted === "restricted" && !token.permitted_list.includes(action)) {
       throw forbidden(`This token is not permitted to use ${action}`);
     }
     acting = await actingUser(svc, token, appUser, use.processAs ?? null);
     if (!token.last_used_at || now.getTime() - token.last_used_at.getTime() > LAST_USED_EVERY_MS) {
+      token.last_used_at = now;
       await svc.db.updateTable("auth_tokens").set({ last_used_at: now })
         .where("id", "=", token.id).execute();
     }

@@ -168,6 +168,7 @@ export async function updateToken(
   const fields = await checkedFields(svc, input, current);
   const token = await svc.db.updateTable("auth_tokens").set(fields).where("id", "=", id)
     .returningAll().executeTakeFirstOrThrow();
+  await svc.invalidate.publish({ kind: "token", id });
   svc.audit.record({
     ...auditActor(actor),
     event: "token.update",

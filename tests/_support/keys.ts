@@ -1,3 +1,35 @@
+/** Keys in route tests: turning them on, a signed-in browser that makes keys, presenting them. */
+import assert from "node:assert/strict";
+import { createApp } from "../../routes/mod.ts";
+import { keySettings } from "../../src/keys/settings.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestContext } from "./backends.ts";
+import { TestBrowser } from "./http.ts";
+
+export async function enableKeys(t: TestContext) {
+  await t.svc.settings.set(keySettings, {
+    apiKeys: true,
+    apiKeyExpiries: ["1w", "never"],
+    sessionKeys: true,
+  });
+}
+
+/** A signed-in browser that can make keys. */
+export async function browserOf(t: TestContext, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
+  const app = createApp(t.svc);
+  const browser = new TestBrowser(app);
+  assert.equal((await browser.signIn(email, password)).status, 303);
+  const csrf = await browser.sessionCsrf();
+  const makeKey = async (body: Record<string, unknown>) => {
+    const response = await browser.json("POST", "/api/keys", body, { "x-csrf-token": csrf });
+    assert.equal(response.status, 201, await response.clone().text());
+    return (await response.json()) as { key: string; id: string };
+  };
+  return { app, browser, csrf, makeKey };
+}
+
+/** HTTP Basic with login `apikey`: how .netrc and the client libraries send a key. */
+export const basic = (key: string) => ({ authorization: `Basic ${btoa(`apikey:${key}`)}` });
+
 /** Decodes URL-safe base64 without padding, to count a key's random bytes. */
 export function fromBase64Url(text: string): Uint8Array {
   const padded = text.replaceAll("-", "+").replaceAll("_", "/") +

@@ -189,6 +189,21 @@ backendTest("GET /api/openapi.json describes every API route", async (t) => {
     assert.ok(doc.paths[path], `missing ${path}`);
   }
   assert.ok(doc.components.schemas.NewList);
+  // The key and token doors' calls, with their methods and shapes.
+  const methods = (path: string) => Object.keys(doc.paths[path] ?? {}).sort();
+  assert.deepEqual(methods("/keys"), ["get", "post"]);
+  assert.deepEqual(methods("/keys/{id}"), ["delete"]);
+  assert.deepEqual(methods("/tokens/request"), ["post"]);
+  assert.deepEqual(methods("/external-apps"), ["get"]);
+  assert.deepEqual(methods("/external-apps/{id}"), ["delete"]);
+  for (const schema of ["ApiKey", "NewApiKey", "CreatedApiKey", "TokenRequest", "RequestedToken"]) {
+    assert.ok(doc.components.schemas[schema], `missing schema ${schema}`);
+  }
+  assert.deepEqual(doc.components.schemas.NewApiKey.properties.kind.enum, [
+    "api_key",
+    "session_key",
+  ]);
+  assert.equal(doc.components.securitySchemes.basic.scheme, "basic");
 });
 
 backendTest("GET /healthz checks the database", async (t) => {

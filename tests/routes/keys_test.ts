@@ -14,33 +14,10 @@ import {
   type TestContext,
 } from "../_support/backends.ts";
 import { TestBrowser, textOf } from "../_support/http.ts";
+import { basic, browserOf, enableKeys } from "../_support/keys.ts";
 
 const BOB = "bob@example.org";
 const BOB_PASSWORD = "bob-password-1";
-
-async function enableKeys(t: TestContext) {
-  await t.svc.settings.set(keySettings, {
-    apiKeys: true,
-    apiKeyExpiries: ["1w", "never"],
-    sessionKeys: true,
-  });
-}
-
-/** A signed-in browser that can make keys. */
-async function browserOf(t: TestContext, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
-  const app = createApp(t.svc);
-  const browser = new TestBrowser(app);
-  assert.equal((await browser.signIn(email, password)).status, 303);
-  const csrf = await browser.sessionCsrf();
-  const makeKey = async (body: Record<string, unknown>) => {
-    const response = await browser.json("POST", "/api/keys", body, { "x-csrf-token": csrf });
-    assert.equal(response.status, 201, await response.clone().text());
-    return (await response.json()) as { key: string; id: string };
-  };
-  return { app, browser, csrf, makeKey };
-}
-
-const basic = (key: string) => ({ authorization: `Basic ${btoa(`apikey:${key}`)}` });
 
 /** A request with only the key: no cookie, no CSRF token. */
 async function withKey(

@@ -194,6 +194,15 @@ backendTest("selectRows() filters, sorts and pages as LabKey clients ask", async
   const paged = await api.get(`/home/lab/query-selectRows.api?${SELECT}&maxRows=1&offset=3`);
   assert.equal(paged.body.rowCount, 4);
   assert.equal(paged.body.rows.length, 1);
+  const filtered = await api.get(`/home/lab/query-selectRows.api?${SELECT}&query.Grams~gt=1`);
+  assert.equal(filtered.body.rowCount, 2, "the total counts the filtered rows");
+  const past = await api.get(`/home/lab/query-selectRows.api?${SELECT}&maxRows=2&offset=9`);
+  assert.deepEqual([past.body.rowCount, past.body.rows.length], [4, 0]);
+  // Clients that skip the total get the number of rows returned, as from LabKey.
+  const uncounted = await api.get(
+    `/home/lab/query-selectRows.api?${SELECT}&maxRows=2&includeTotalCount=false`,
+  );
+  assert.deepEqual([uncounted.body.rowCount, uncounted.body.rows.length], [2, 2]);
 
   const bad = await api.get(`/home/lab/query-selectRows.api?${SELECT}&query.Name~like=a`);
   assert.equal(bad.status, 400);

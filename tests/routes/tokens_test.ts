@@ -4,7 +4,14 @@ import type { Env } from "../../routes/context.ts";
 import { createApp } from "../../routes/mod.ts";
 import { APP_USER_REFUSED } from "../../src/auth/login.ts";
 import type { ProcessAs, TokenStatus } from "../../src/db/schema.ts";
+import { LabgateError } from "../../src/errors.ts";
+import { createServices } from "../../src/services.ts";
+import { updateUser } from "../../src/data/users.ts";
 import {
+  createExternalApp,
+  type EntryPoint,
+  resolveTokenSecret,
+  TOKEN_CACHE_MS,
   type TokenInput,
   tokenSettings,
   updateExternalApp,
@@ -59,20 +66,46 @@ function caller(app: Hono<Env>) {
     const response = await app.request(path, {
       method: options.method ?? (action ? "POST" : "GET"),
       headers,
-      body: action ? JSON.stringify(options.body ?? { folder: FOLDER, list: LIST }) : undefined,
+      body: action || options.body
+        ? JSON.stringify(options.body ?? { folder: FOLDER, list: LIST })
+        : undefined,
     }, { clientAddr: "127.0.0.1" });
     await response.body?.cancel();
     return response;
   };
 }
 
+/** Sets a token's status and expiry behind the door's back, as another instance would. */
 async function setStatus(t: TestContext, id: string, status: TokenStatus, past: boolean) {
   const day = 86_400_000;
   await t.svc.db.updateTable("auth_tokens").set({
     status,
     expires_at: new Date(t.svc.now().getTime() + (past ? -day : 30 * day)),
   }).where("id", "=", id).execute();
+  t.advance(TOKEN_CACHE_MS);
 }
+
+/** The SQL door's answer as an HTTP-like status: 200 signed in, else the refusal's. */
+async function sqlLogin(t: TestContext, value: string, processAs?: string): Promise<number> {
+  try {
+    await resolveTokenSecret(t.svc, {
+      secret: value,
+      tls: true,
+      clientAddr: "10.0.0.9",
+      processAs,
+    });
+    return 200;
+  } catch (error) {
+    if (error instanceof LabgateError) return error.status;
+    throw error;
+  }
+}
+
+const ENTRY_NAMES: Record<Entry | "sql", EntryPoint> = {
+  rest: "rest",
+  action: "action",
+  sql: "sql",
+};
 
 backendTest(
   "tokenSource() answers status × expiry × presentation × entry point with the exact status",
@@ -82,27 +115,44 @@ backendTest(
     const { id, value } = await world.token();
     const before = await world.rowCount();
     const statuses: TokenStatus[] = ["pending", "disabled", "active", "expired"];
-    const presentations: Presentation[] = ["header", "cookie", "param-on", "param-off"];
-    for (const presentation of presentations) {
-      await t.svc.settings.set(tokenSettings, {
-        maxApps: 20,
-        allowTokenInRequest: presentation === "param-on",
-      });
-      for (const status of statuses) {
-        for (const past of [true, false]) {
-          for (const entry of ["rest", "action"] as Entry[]) {
-            await setStatus(t, id, status, past);
-            const expected = presentation === "param-off"
-              ? 401
-              : status === "active" && !past
-              ? 200
-              : 401;
-            const response = await call(value, { presentation, entry });
-            assert.equal(
-              response.status,
-              expected,
-              `${status} ${past ? "past" : "future"} ${presentation} ${entry}`,
-            );
+    const presentations: (Presentation | "password")[] = [
+      "header",
+      "cookie",
+      "param-on",
+      "param-off",
+      "password",
+    ];
+    const all = Object.keys(ENTRY_NAMES) as (Entry | "sql")[];
+    for (const withheld of [null, ...all]) {
+      // The app allows every entry point but one (or all of them).
+      const allowed = all.filter((e) => e !== withheld).map((e) => ENTRY_NAMES[e]);
+      await updateExternalApp(t.svc, t.admin, world.app.id, { entryPoints: allowed });
+      for (const presentation of presentations) {
+        await t.svc.settings.set(tokenSettings, {
+          maxApps: 20,
+          allowTokenInRequest: presentation === "param-on",
+        });
+        // The SQL door takes the token only as the password of user `token`.
+        const entries = presentation === "password"
+          ? ["sql" as const]
+          : ["rest", "action"] as const;
+        for (const status of statuses) {
+          for (const past of [true, false]) {
+            for (const entry of entries) {
+              await setStatus(t, id, status, past);
+              const expected = presentation === "param-off" || status !== "active" || past
+                ? 401
+                : entry === withheld
+                ? 403
+                : 200;
+              const got = entry === "sql"
+                ? await sqlLogin(t, value)
+                : (await call(value, { presentation: presentation as Presentation, entry }))
+                  .status;
+              const label = `${status} ${past ? "past" : "future"} ${presentation} ${entry}` +
+                (withheld ? ` (app without ${withheld})` : "");
+              assert.equal(got, expected, label);
+            }
           }
         }
       }
@@ -115,7 +165,10 @@ const PROCESS_AS_CASES: {
   mode: ProcessAs;
   target?: string;
   header?: string;
+  /** The status of an insert. */
   expected: number;
+  /** The status of a read, when it differs. */
+  read?: number;
 }[] = [
   { mode: "never", expected: 200 },
   { mode: "never", header: ANA, expected: 403 },
@@ -127,47 +180,106 @@ const PROCESS_AS_CASES: {
   { mode: "department", target: "Chemistry", header: RITA, expected: 403 },
   { mode: "role", target: "editor", header: ANA, expected: 200 },
   { mode: "role", target: "editor", header: RITA, expected: 403 },
-  { mode: "role", target: "reader", header: RITA, expected: 403 },
+  // Rita holds Reader: she may be acted as, and may read but not insert.
+  { mode: "role", target: "reader", header: RITA, expected: 403, read: 200 },
 ];
 
-const PERMITTED_CASES: { name: string; input: TokenInput; refusesInsert: boolean }[] = [
-  { name: "full", input: { permitted: "full" }, refusesInsert: false },
-  { name: "roles", input: { permitted: "roles" }, refusesInsert: false },
+const PERMITTED_CASES: { name: string; input: TokenInput }[] = [
+  { name: "full", input: { permitted: "full" } },
+  { name: "roles", input: { permitted: "roles" } },
+  ...["insertRows", "selectRows", "rest.read", "rest.write", "sql"].map((action) => ({
+    name: `restricted to ${action}`,
+    input: { permitted: "restricted" as const, actions: [action] },
+  })),
+];
+
+/** Each way in to the list: what it does, the permitted-action name it needs, and the call. */
+const USES: {
+  name: string;
+  needs: string;
+  writes: boolean;
+  call: (
+    call: ReturnType<typeof caller>,
+    t: TestContext,
+    value: string,
+    processAs?: string,
+  ) => Promise<number>;
+}[] = [
   {
-    name: "restricted to insertRows",
-    input: { permitted: "restricted", actions: ["insertRows"] },
-    refusesInsert: false,
+    name: "action insertRows",
+    needs: "insertRows",
+    writes: true,
+    call: async (call, _t, value, processAs) =>
+      (await call(value, {
+        entry: "action",
+        action: "insertRows",
+        processAs,
+        body: { folder: FOLDER, list: LIST, rows: [{ Name: "x" }] },
+      })).status,
   },
   {
-    name: "restricted to selectRows",
-    input: { permitted: "restricted", actions: ["selectRows"] },
-    refusesInsert: true,
+    name: "REST insertRows",
+    needs: "rest.write",
+    writes: true,
+    call: async (call, _t, value, processAs) =>
+      (await call(value, {
+        method: "POST",
+        path: `${FOLDER}/query-insertRows.api`,
+        processAs,
+        body: { schemaName: "lists", queryName: LIST, rows: [{ Name: "y" }] },
+      })).status,
+  },
+  {
+    name: "REST selectRows",
+    needs: "rest.read",
+    writes: false,
+    call: async (call, _t, value, processAs) =>
+      (await call(value, {
+        path: `${FOLDER}/query-selectRows.api?schemaName=lists&queryName=${LIST}`,
+        processAs,
+      })).status,
+  },
+  {
+    name: "SQL door login",
+    needs: "sql",
+    writes: false,
+    // Signing in needs no folder: a named user who cannot read the list still signs in.
+    call: (_call, t, value, processAs) => sqlLogin(t, value, processAs),
   },
 ];
 
 backendTest(
-  "tokenRoutes() insertRows respects process-as × permitted actions, changing nothing when refused",
+  "tokenRoutes() respect process-as × permitted actions × entry point, changing nothing when refused",
   async (t) => {
     const world = await tokenWorld(t);
+    await updateExternalApp(t.svc, t.admin, world.app.id, {
+      entryPoints: ["rest", "action", "sql"],
+    });
     const call = caller(createApp(t.svc));
-    for (const permitted of PERMITTED_CASES) {
-      for (const c of PROCESS_AS_CASES) {
-        const { value } = await world.token({
-          processAs: c.mode,
-          processAsTarget: c.target,
-          ...permitted.input,
-        });
-        const before = await world.rowCount();
-        const response = await call(value, {
-          entry: "action",
-          action: "insertRows",
-          processAs: c.header,
-          body: { folder: FOLDER, list: LIST, rows: [{ Name: "x" }] },
-        });
-        const expected = permitted.refusesInsert ? 403 : c.expected;
-        const label = `${permitted.name} / ${c.mode} ${c.target ?? ""} as ${c.header ?? "-"}`;
-        assert.equal(response.status, expected, label);
-        assert.equal(await world.rowCount(), before + (expected === 200 ? 1 : 0), label);
+    for (const use of USES) {
+      for (const permitted of PERMITTED_CASES) {
+        for (const c of PROCESS_AS_CASES) {
+          const { value } = await world.token({
+            processAs: c.mode,
+            processAsTarget: c.target,
+            ...permitted.input,
+          });
+          const before = await world.rowCount();
+          const label = `${use.name} / ${permitted.name} / ${c.mode} ${c.target ?? ""} as ${
+            c.header ?? "-"
+          }`;
+          const allowedAction = permitted.input.permitted !== "restricted" ||
+            permitted.input.actions!.includes(use.needs);
+          const asActing = use.writes ? c.expected : c.read ?? c.expected;
+          const expected = !allowedAction
+            ? 403
+            : use.needs === "sql" && asActing === 404
+            ? 200
+            : asActing;
+          assert.equal(await use.call(call, t, value, c.header), expected, label);
+          const added = use.writes && expected === 200 ? 1 : 0;
+          assert.equal(await world.rowCount(), before + added, label);
+        }
       }
     }
     await t.svc.audit.flush();
@@ -317,12 +429,43 @@ backendTest("tokenSource() refuses a token in the URL while the policy is off", 
 backendTest("tokenSource() refuses every request after a revocation completes", async (t) => {
   const world = await tokenWorld(t);
   const call = caller(createApp(t.svc));
+  const revocations: [string, (id: string) => Promise<unknown>][] = [
+    ["token disabled", (id) => updateToken(t.svc, t.admin, id, { status: "disabled" })],
+    ["app disabled", () =>
+      updateExternalApp(t.svc, t.admin, world.app.id, {
+        entryPoints: ["rest", "action"],
+        status: "disabled",
+      })],
+  ];
+  for (const [name, revoke] of revocations) {
+    await updateExternalApp(t.svc, t.admin, world.app.id, { entryPoints: ["rest", "action"] });
+    const { id, value } = await world.token();
+    assert.equal((await call(value)).status, 200, `${name}: cached before`);
+    // Requests in flight while the change is made: each is let in or refused, never an error.
+    const during = Array.from({ length: 20 }, () => call(value).then((r) => r.status));
+    const revoked = revoke(id);
+    const racing = Array.from({ length: 20 }, () => call(value).then((r) => r.status));
+    await revoked;
+    for (const status of await Promise.all([...during, ...racing])) {
+      assert.ok([200, 401, 403].includes(status), `${name}: ${status}`);
+    }
+    // A lookup that was under way when the change was made must not bring the old answer back.
+    const after = await Promise.all(Array.from({ length: 20 }, () => call(value)));
+    assert.deepEqual(new Set(after.map((r) => r.status)).size, 1, name);
+    assert.ok([401, 403].includes(after[0].status), `${name}: ${after[0].status}`);
+  }
+});
+
+backendTest("a token change on another instance is seen within TOKEN_CACHE_MS", async (t) => {
+  const world = await tokenWorld(t);
+  const call = caller(createApp(t.svc));
   const { id, value } = await world.token();
-  const during = Array.from({ length: 20 }, () => call(value).then((r) => r.status));
-  await updateToken(t.svc, t.admin, id, { status: "disabled" });
-  for (const status of await Promise.all(during)) assert.ok(status === 200 || status === 401);
-  const after = await Promise.all(Array.from({ length: 20 }, () => call(value)));
-  assert.deepEqual(new Set(after.map((r) => r.status)), new Set([401]));
+  assert.equal((await call(value)).status, 200, "now cached on this instance");
+  const other = createServices(t.config, t.svc.database, { now: () => t.svc.now() });
+  await updateToken(other, t.admin, id, { status: "disabled" });
+  await other.audit.flush();
+  t.advance(TOKEN_CACHE_MS);
+  assert.equal((await call(value)).status, 401);
 });
 
 backendTest("tokenPages() add apps and tokens, showing the value once", async (t) => {
@@ -444,3 +587,61 @@ backendTest("tokenRoutes() runs selectRows, updateRows and checkPermissions", as
   const session = await app.request("/actions/selectRows", { method: "POST", body: "{}" });
   assert.equal(session.status, 401);
 });
+
+backendTest(
+  "deleteExternalApp() deletes an app and its tokens, never a built-in app or one with users",
+  async (t) => {
+    const world = await tokenWorld(t);
+    const app = createApp(t.svc);
+    const browser = new TestBrowser(app);
+    await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const csrf = await browser.sessionCsrf();
+    const api = (method: string, path: string) =>
+      browser.json(method, path, undefined, { "x-csrf-token": csrf });
+
+    const builtIn = await api("DELETE", "/api/external-apps/remote-sync");
+    assert.equal(builtIn.status, 403);
+    assert.match((await builtIn.json()).error.message, /built-in app and cannot be deleted/);
+
+    const { value } = await world.token();
+    assert.equal((await caller(app)(value)).status, 200, "token cached before the delete");
+    const withUsers = await api("DELETE", `/api/external-apps/${world.app.id}`);
+    assert.equal(withUsers.status, 409);
+    assert.match((await withUsers.json()).error.message, new RegExp(`1 user account.*${APP_USER}`));
+    assert.equal((await caller(app)(value)).status, 200, "refused delete changes nothing");
+
+    // Once its user belongs elsewhere, the app goes, and its tokens with it, at once.
+    await createExternalApp(t.svc, t.admin, { id: "elsewhere", entryPoints: ["rest"] });
+    await updateUser(t.svc, t.admin, world.appUser.id, { externalAppId: "elsewhere" });
+    const moved = await app.request("/api/folders", {
+      headers: { authorization: `Token ${value}` },
+    });
+    assert.equal(moved.status, 403, "a token does not follow its user to another app");
+    assert.match((await moved.json()).error.message, /no longer belongs to external app lab-app/);
+    const page = await browser.postForm(`/admin/external-apps/${world.app.id}`, {
+      _csrf: csrf,
+      _action: "delete",
+      confirm: "yes",
+    });
+    assert.equal(page.status, 303);
+    const notice = new URL(page.headers.get("location")!, "http://x").searchParams.get("notice");
+    assert.equal(notice, `External app ${world.app.id} deleted with its 1 token(s)`);
+    assert.equal((await caller(app)(value)).status, 401);
+    const left = await t.svc.db.selectFrom("auth_tokens").select("id")
+      .where("app_id", "=", world.app.id).execute();
+    assert.deepEqual(left, []);
+    const apps = await (await api("GET", "/api/external-apps")).json();
+    assert.deepEqual(apps.map((a: { id: string }) => a.id).sort(), [
+      "elsewhere",
+      "instrument-collector",
+      "remote-sync",
+    ]);
+    assert.equal((await api("DELETE", "/api/external-apps/elsewhere")).status, 409);
+    const missing = await api("DELETE", `/api/external-apps/${world.app.id}`);
+    assert.equal(missing.status, 404);
+    await t.svc.audit.flush();
+    const audit = await t.svc.db.selectFrom("audit_log").selectAll()
+      .where("event", "=", "app.delete").execute();
+    assert.deepEqual(audit.map((e) => e.detail), [`${world.app.id} (1 token(s) deleted)`]);
+  },
+);

@@ -46,7 +46,10 @@ Deno.test("rowQueryFromParams() maps LabKey's query.* parameters", () => {
     sort: [{ column: "Grams", descending: true }, { column: "Name" }],
     limit: 100_000,
     offset: 5,
+    count: true,
   });
+  const uncounted = new LabKeyParams([["includeTotalCount", "false"]]);
+  assert.equal(rowQueryFromParams(uncounted).count, false);
   assert.throws(
     () => rowQueryFromParams(new LabKeyParams([["query.Name~like", "x"]])),
     /Unknown filter "like" on Name/,

@@ -1,0 +1,143 @@
+/**
+ * The token door's JSON API: the request-token call external app users make
+ * (HTTP Basic with their email and password), and the external apps list
+ * and delete for site admins.
+ */
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { ExternalApp } from "../../src/db/schema.ts";
+import { badRequest, unauthorized } from "../../src/errors.ts";
+import { fromBase64 } from "../../src/security/secrets.ts";
+import {
+  allowsEntry,
+  deleteExternalApp,
+  ENTRY_POINTS,
+  type EntryPoint,
+  listApps,
+  requestToken,
+} from "../../src/tokens/mod.ts";
+import { clientAddr, type Env, requireActor } from "../context.ts";
+import * as S from "./schemas.ts";
+import { errors, json } from "./schemas.ts";
+
+function appJson(app: ExternalApp) {
+  return {
+    id: app.id,
+    description: app.description,
+    status: app.status,
+    entryPoints: (Object.keys(ENTRY_POINTS) as EntryPoint[]).filter((e) => allowsEntry(app, e)),
+    restReadOnly: app.rest_read_only,
+    restPaths: app.rest_paths,
+    defaultExpiryDays: app.default_expiry_days,
+    builtIn: app.built_in,
+  };
+}
+
+/** Email and password from `Authorization: Basic …`, or a 401 asking for them. */
+function basicCredentials(header: string | undefined): { email: string; password: string } {
+  const encoded = /^Basic\s+(\S+)$/i.exec(header ?? "")?.[1];
+  if (!encoded) {
+    throw unauthorized("Sign in with HTTP Basic: the external app user's email and password");
+  }
+  let decoded: string;
+  try {
+    decoded = new TextDecoder().decode(fromBase64(encoded));
+  } catch {
+    decoded = "";
+  }
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw badRequest("The Basic credentials are not valid base64 of email:password");
+  return { email: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export function registerTokenApi(api: OpenAPIHono<Env>): void {
+  api.openAPIRegistry.registerComponent("securitySchemes", "basic", {
+    type: "http",
+    scheme: "basic",
+    description: "An external app user's email and password",
+  });
+  api.openapi(
+    createRoute({
+      method: "post",
+      path: "/tokens/request",
+      tags: ["Auth tokens"],
+      summary: "An external app user asks for an auth token (HTTP Basic: its email and " +
+        "password); it works once a site admin approves it",
+      security: [{ basic: [] }],
+      request: {
+        body: {
+          content: { "application/json": { schema: S.TokenRequest } },
+          required: false,
+        },
+      },
+      responses: {
+        201: json(S.RequestedToken, "Pending approval: keep the token now"),
+        ...errors,
+        429: json(S.ErrorBody, "Too many failures"),
+      },
+    }),
+    async (c) => {
+      let credentials;
+      try {
+        credentials = basicCredentials(c.req.header("authorization"));
+      } catch (error) {
+        c.header("WWW-Authenticate", 'Basic realm="labgate"');
+        throw error;
+      }
+      const input = await c.req.json().catch(() => ({})) as {
+        reason?: unknown;
+        description?: unknown;
+      };
+      const { token, value } = await requestToken(c.get("svc"), {
+        ...credentials,
+        reason: typeof input.reason === "string" ? input.reason : "",
+        description: typeof input.description === "string" ? input.description : "",
+        clientAddr: clientAddr(c),
+      });
+      return c.json({
+        id: token.id,
+        token: value,
+        status: "pending" as const,
+        expiresAt: token.expires_at.toISOString(),
+        message: "Keep this value: it is shown once and works after a site admin approves it",
+      }, 201);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: "get",
+      path: "/external-apps",
+      tags: ["Auth tokens"],
+      summary: "Registered external apps (Site Admin)",
+      responses: {
+        200: json(S.ExternalApp.array().openapi("ExternalApps"), "Apps"),
+        ...errors,
+      },
+    }),
+    async (c) => c.json((await listApps(c.get("svc"), requireActor(c))).map(appJson), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: "delete",
+      path: "/external-apps/{id}",
+      tags: ["Auth tokens"],
+      summary: "Delete an external app and its tokens (Site Admin); refused for built-in apps " +
+        "and apps that still have user accounts",
+      request: { params: S.AppIdParam },
+      responses: {
+        200: json(S.AppDeleted, "Deleted"),
+        ...errors,
+        409: json(S.ErrorBody, "The app still has user accounts"),
+      },
+    }),
+    async (c) => {
+      const { tokensDeleted } = await deleteExternalApp(
+        c.get("svc"),
+        requireActor(c),
+        c.req.valid("param").id,
+      );
+      return c.json({ tokensDeleted }, 200);
+    },
+  );
+}
