@@ -171,6 +171,6 @@ backendTest("psql cancels a running query on Ctrl-C", async (t) => {
   const started = Date.now();
   child.kill("SIGINT");
   const out = await child.output();
-  assert.ok(Date.now() - started < 5000, "the cancel should end the query at once");
+  assert.ok(Date.now() - started < 20_000, "the cancel should end the 30 s query early");
   assert.match(new TextDecoder().decode(out.stderr), /canceling statement due to user request/);
 });
