@@ -537,7 +537,8 @@ export class Session {
       name,
       text,
       sql: analysis.text,
-      paramTypes,
+      // A copy: the message is a view into a read buffer, which this must not keep alive.
+      paramTypes: paramTypes.slice(),
       key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
       positionMap: analysis.positionMap,
     };
