@@ -2,7 +2,7 @@
  * Building and reading the protocol messages the door itself deals with.
  * Result rows are never decoded here: they are forwarded as received.
  */
-import { decodeText, encodeText, ProtocolError, Reader, Writer, writeInt32 } from "./bytes.ts";
+import { decodeText, encodeText, ProtocolError, Reader, writeInt32, Writer } from "./bytes.ts";
 import { ErrorField, type WireError } from "./errors.ts";
 import { AuthCode, BackendCode, FrontendCode, StartupCode } from "./message_codes.ts";
 

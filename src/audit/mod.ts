@@ -131,6 +131,8 @@ export class AuditLog {
   }
 }
 
+const NEEDS_ESCAPE = /["\\]/;
+
 /** PostgreSQL's text form of a one-dimensional array. */
 function arrayLiteral(values: (string | number | null)[]): string {
   let text = "{";
@@ -139,6 +141,7 @@ function arrayLiteral(values: (string | number | null)[]): string {
     if (i > 0) text += ",";
     if (value === null) text += "NULL";
     else if (typeof value === "number") text += String(value);
+    else if (!NEEDS_ESCAPE.test(value)) text += `"${value}"`;
     else text += `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
   }
   return text + "}";
