@@ -50,10 +50,12 @@ function isDigit(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
 
-/** Can `code` start (or, with digits, continue) an identifier or keyword? */
+/**
+ * Can `code` start (or, with digits, continue) an identifier or keyword?
+ * PostgreSQL takes every non-ASCII character as a letter.
+ */
 function isIdentifierStart(code: number): boolean {
-  return code === 0x5f || ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a) ||
-    (code > 0x7f && code < 0xd800);
+  return code === 0x5f || ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a) || code > 0x7f;
 }
 
 /**

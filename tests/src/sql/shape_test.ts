@@ -40,6 +40,7 @@ Deno.test("numbersAsParameters() leaves texts it cannot read for sure to the ful
       "select 1..2",
       "select t.5",
       "select 5abc",
+      "select \ue0005", // an identifier: every non-ASCII character is a letter
     ]
   ) assert.equal(numbersAsParameters(text), null, text);
 });
