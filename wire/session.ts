@@ -137,9 +137,15 @@ function settingsDiff(
   return changes;
 }
 
+/** The parameter types' bytes as a string (one character per byte), for cache keys. */
 function typesKey(paramTypes: Uint8Array): string {
   let key = "";
-  for (const byte of paramTypes) key += byte.toString(16).padStart(2, "0");
+  for (let at = 0; at < paramTypes.length; at += 4096) {
+    key += String.fromCharCode.apply(
+      null,
+      paramTypes.subarray(at, at + 4096) as unknown as number[],
+    );
+  }
   return key;
 }
 
