@@ -65,7 +65,19 @@ export class Writer {
 
   /** A NUL-terminated UTF-8 string. */
   str(s: string): this {
-    return this.bytes(encoder.encode(s)).u8(0);
+    // ASCII (names, most SQL) goes straight in: TextEncoder would allocate an array per string.
+    this.#room(s.length + 1);
+    const start = this.#pos;
+    for (let i = 0; i < s.length; i++) {
+      const code = s.charCodeAt(i);
+      if (code >= 0x80) {
+        this.#pos = start;
+        return this.bytes(encoder.encode(s)).u8(0);
+      }
+      this.#buf[this.#pos++] = code;
+    }
+    this.#buf[this.#pos++] = 0;
+    return this;
   }
 
   /** Fills in the length of the message started by `begin()`. */
@@ -183,6 +195,13 @@ function isAscii(bytes: Uint8Array): boolean {
 
 export function encodeText(text: string): Uint8Array {
   return encoder.encode(text);
+}
+
+export function writeInt32(buf: Uint8Array, at: number, n: number): void {
+  buf[at] = n >>> 24;
+  buf[at + 1] = n >>> 16;
+  buf[at + 2] = n >>> 8;
+  buf[at + 3] = n;
 }
 
 /** Joins byte arrays; returns the only one untouched. */

@@ -2,7 +2,7 @@
  * Building and reading the protocol messages the door itself deals with.
  * Result rows are never decoded here: they are forwarded as received.
  */
-import { decodeText, encodeText, ProtocolError, Reader, Writer } from "./bytes.ts";
+import { decodeText, encodeText, ProtocolError, Reader, writeInt32, Writer } from "./bytes.ts";
 import { ErrorField, type WireError } from "./errors.ts";
 import { AuthCode, BackendCode, FrontendCode, StartupCode } from "./message_codes.ts";
 
@@ -195,11 +195,11 @@ export function readBind(message: Uint8Array): BindMessage {
 
 /** A Bind naming `statement` instead, everything else as the client sent it. */
 export function rebind(bind: BindMessage, statement: string): Uint8Array {
-  const name = encodeText(statement);
+  const name = names.get(statement) ?? encodeName(statement);
   const length = 4 + bind.portal.length + 1 + name.length + 1 + bind.rest.length;
   const out = new Uint8Array(1 + length);
   out[0] = FrontendCode.Bind;
-  new DataView(out.buffer).setInt32(1, length);
+  writeInt32(out, 1, length);
   let at = 5;
   out.set(bind.portal, at);
   at += bind.portal.length + 1;
@@ -207,6 +207,17 @@ export function rebind(bind: BindMessage, statement: string): Uint8Array {
   at += name.length + 1;
   out.set(bind.rest, at);
   return out;
+}
+
+/** Encoded backend statement names (`lg_p<n>`), reused by every Bind that names them. */
+const names = new Map<string, Uint8Array>();
+const MAX_NAMES = 10_000;
+
+function encodeName(name: string): Uint8Array {
+  const bytes = encodeText(name);
+  if (names.size >= MAX_NAMES) names.clear();
+  names.set(name, bytes);
+  return bytes;
 }
 
 /** Describe or Close: the kind ('S' or 'P') and the name. */

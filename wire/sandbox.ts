@@ -39,19 +39,24 @@ export type Analysis =
 
 const CHANGES_SETTINGS = new Set<sql.StatementKind>(["set", "reset", "discard"]);
 
+/** What the wire server needs of each analysis the sandbox has cached: made once per analysis. */
+const infos = new WeakMap<sql.StatementInfo[], StatementInfo[]>();
+
 /** Rewrites client SQL for the folder, or refuses it. */
 export function analyze(text: string, scope: sql.FolderScope): Analysis {
   const analysis = sql.analyze(text, scope);
   if (!analysis.ok) return analysis;
-  return {
-    ...analysis,
-    statements: analysis.statements.map(({ kind, holdCursor, deallocate }) => ({
+  let statements = infos.get(analysis.statements);
+  if (!statements) {
+    statements = analysis.statements.map(({ kind, holdCursor, deallocate }) => ({
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind),
       pins: kind === "prepare",
       deallocate,
-    })),
-  };
+    }));
+    infos.set(analysis.statements, statements);
+  }
+  return { ok: true, text: analysis.text, positionMap: analysis.positionMap, statements };
 }
 
 const ensuring = new Map<number, Promise<void>>();

@@ -143,9 +143,15 @@ function settingsDiff(
   return changes;
 }
 
+/** The parameter types' bytes as a string (one character per byte), for cache keys. */
 function typesKey(paramTypes: Uint8Array): string {
   let key = "";
-  for (const byte of paramTypes) key += byte.toString(16).padStart(2, "0");
+  for (let at = 0; at < paramTypes.length; at += 4096) {
+    key += String.fromCharCode.apply(
+      null,
+      paramTypes.subarray(at, at + 4096) as unknown as number[],
+    );
+  }
   return key;
 }
 
@@ -543,7 +549,8 @@ export class Session {
       name,
       text,
       sql: analysis.text,
-      paramTypes,
+      // A copy: the message is a view into a read buffer, which this must not keep alive.
+      paramTypes: paramTypes.slice(),
       key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
       positionMap: analysis.positionMap,
     };

@@ -27,12 +27,21 @@ export interface Transport {
 }
 
 const READ_SIZE = 64 * 1024;
+/** A read gets at least this much room; less left: a new arena. */
+const MIN_READ = 16 * 1024;
 
 /** A Deno TCP (or Unix) connection with an ordered write queue. */
 export class ConnTransport implements Transport {
   readonly tls = false;
   readonly #conn: Deno.Conn;
-  readonly #buf = new Uint8Array(READ_SIZE);
+  /**
+   * Chunks are read into successive parts of one buffer and handed out as
+   * views, so a small read allocates nothing; a part is never reused (the
+   * protocol layer keeps views until they are forwarded), so a full buffer
+   * is replaced, not rewound.
+   */
+  #arena = new Uint8Array(READ_SIZE);
+  #used = 0;
   #queue: Uint8Array[] = [];
   #backlog = 0;
   #writing = false;
@@ -53,13 +62,20 @@ export class ConnTransport implements Transport {
 
   async read(): Promise<Uint8Array | null> {
     if (this.#closed) return null;
+    if (READ_SIZE - this.#used < MIN_READ) {
+      this.#arena = new Uint8Array(READ_SIZE);
+      this.#used = 0;
+    }
+    const start = this.#used;
     let n: number | null;
     try {
-      n = await this.#conn.read(this.#buf);
+      n = await this.#conn.read(this.#arena.subarray(start));
     } catch {
       n = null;
     }
-    return n === null ? null : this.#buf.slice(0, n);
+    if (n === null) return null;
+    this.#used = start + n;
+    return this.#arena.subarray(start, start + n);
   }
 
   /** Reads exactly `n` bytes (startup negotiation), or null if the peer goes first. */

@@ -12,6 +12,7 @@ import {
   VISIBLE_SETTINGS,
 } from "./policy.ts";
 import { CATALOG_SCHEMA, commandTag, Refused, Rewriter } from "./rewriter.ts";
+import { fillShape, numbersAsParameters, parameterSlots } from "./shape.ts";
 import { SourceText } from "./source.ts";
 
 /** Who is connected to which folder: everything the sandbox needs. */
@@ -99,18 +100,28 @@ let cachedCharacters = 0;
 
 /**
  * Checks and rewrites a client's SQL for the folder in `scope`. Results are
- * cached by folder and text, least recently used first out.
+ * cached by folder and text, least recently used first out. Texts that
+ * differ only in their numbers share the analysis of their shape
+ * (shape.ts); they are not cached one by one, so a client sending a new
+ * number with every query does not push everyone else's entries out.
  */
 export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
-  const key = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${text}`;
-  const cached = cache.get(key);
-  if (cached) {
+  const prefix = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:`;
+  return cached(prefix + text) ?? fromShape(text, scope, prefix) ??
+    remember(prefix + text, analyzeText(text, scope));
+}
+
+function cached(key: string): Analysis | undefined {
+  const analysis = cache.get(key);
+  if (analysis) {
     cache.delete(key);
-    cache.set(key, cached);
-    return cached;
+    cache.set(key, analysis);
   }
-  const analysis = analyzeText(text, scope);
+  return analysis;
+}
+
+function remember(key: string, analysis: Analysis): Analysis {
   cache.set(key, analysis);
   cachedCharacters += size(key, analysis);
   while (cache.size > CACHE_ENTRIES || cachedCharacters > CACHE_CHARACTERS) {
@@ -119,6 +130,29 @@ export function analyze(text: string, scope: FolderScope): Analysis {
     cachedCharacters -= size(oldest, evicted);
   }
   return analysis;
+}
+
+/** Where `$1`… stand in a shape's rewritten text (null: the shape cannot be filled). */
+const slotsOf = new WeakMap<Analysis, number[] | null>();
+
+/** The analysis of the text's shape with its numbers filled back in, if it has one that passes. */
+function fromShape(text: string, scope: FolderScope, prefix: string): Analysis | undefined {
+  const shape = numbersAsParameters(text);
+  if (!shape) return undefined;
+  const key = prefix + shape.text;
+  const general = cached(key) ?? remember(key, analyzeText(shape.text, scope));
+  if (!general.ok) return undefined;
+  let slots = slotsOf.get(general);
+  if (slots === undefined) {
+    slots = parameterSlots(general.text, shape.numbers.length);
+    slotsOf.set(general, slots);
+  }
+  if (!slots) return undefined;
+  return {
+    ok: true,
+    statements: general.statements,
+    ...fillShape(shape, general.text, slots, general.positionMap),
+  };
 }
 
 function size(key: string, analysis: Analysis): number {

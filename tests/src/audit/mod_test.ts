@@ -21,11 +21,19 @@ backendTest("flush() writes a batch with every field as given", async (t) => {
     message: "m",
   });
   log.record({ door: "web", event: "test.empty", outcome: "failed" });
+  log.record({
+    door: "web",
+    event: "test.array",
+    outcome: "ok",
+    detail: "NULL",
+    message: "{1, 2}",
+  });
   await log.flush();
   const rows = await t.svc.db.selectFrom("audit_log").selectAll()
-    .where("event", "in", ["sql.query", "test.empty"]).orderBy("id").execute();
-  assert.equal(rows.length, 2);
-  const [full, empty] = rows;
+    .where("event", "in", ["sql.query", "test.empty", "test.array"]).orderBy("id").execute();
+  assert.equal(rows.length, 3);
+  const [full, empty, array] = rows;
+  assert.deepEqual([array.detail, array.message], ["NULL", "{1, 2}"]);
   assert.deepEqual(
     [
       full.door,

@@ -456,8 +456,35 @@ Deno.test("analyze() maps engine error positions back to the client's text", () 
 });
 
 Deno.test("analyze() caches by folder and text", () => {
-  const text = "select * from lists.samples where sample_id = 1";
+  const text = "select * from lists.samples where label = 'a'";
   assert.equal(analyze(text, scope), analyze(text, scope));
   const other = analyze(text, { ...scope, containerId: 43, schema: "lg_c43" });
   assert.ok(other.ok && other.text.includes("lg_c43.samples"));
+});
+
+Deno.test("analyze() shares one analysis among texts that differ only in numbers", () => {
+  const first = kinds("select label, 42 from lists.samples x where x.sample_id = 7");
+  const second = kinds("select label, 1.5e3 from lists.samples x where x.sample_id = 123456");
+  assert.equal(first.statements, second.statements);
+  assert.equal(first.text, "select label, 42 from lg_c42.samples x where x.sample_id = 7");
+  assert.equal(second.text, "select label, 1.5e3 from lg_c42.samples x where x.sample_id = 123456");
+  const text = "select nosuch, 1.5e3 from lists.samples x where x.sample_id = 123456 and é = 7";
+  const analysis = kinds(text);
+  const chars = (s: string, part: string) => [...s.slice(0, s.indexOf(part))].length + 1;
+  for (const part of ["nosuch", "1.5e3", ".5e3", "x where", "123456", "3456", "é", "7"]) {
+    assert.equal(analysis.positionMap(chars(analysis.text, part)), chars(text, part), part);
+  }
+  assert.equal(analysis.positionMap(chars(analysis.text, "42.samples")), chars(text, "lists"));
+});
+
+Deno.test("analyze() checks numbers where the sandbox reads them", () => {
+  assert.equal(rewritten("SET statement_timeout = 5000"), "SET statement_timeout = 5000");
+  assert.equal(refusal("SET statement_timeout = 99999999").code, "42501");
+  assert.equal(rewritten("FETCH 5 FROM c"), "FETCH 5 FROM c");
+  assert.equal(
+    rewritten("select 'lists.samples'::regclass, 5::regclass"),
+    "select 'lg_c42.samples'::regclass, 5::lg_catalog.regclass",
+  );
+  assert.equal(refusal("update lists.samples set label = 5").code, "25006");
+  assert.equal(refusal("select 1 from other.samples where 2 = 3").position, 15);
 });
