@@ -58,3 +58,14 @@ export async function run(
 
 /** Debian's python3, which has psycopg2 and pyodbc from apt. */
 export const PYTHON = "/usr/bin/python3";
+
+/** Runs Python `source` (written to a temporary file) with `args`, on Debian's python3. */
+export async function runPython(source: string, args: string[]): Promise<Run> {
+  const script = await Deno.makeTempFile({ suffix: ".py" });
+  try {
+    await Deno.writeTextFile(script, source);
+    return await run(PYTHON, [script, ...args]);
+  } finally {
+    await Deno.remove(script);
+  }
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
 import { ALICE, BOB, FOLDER, openDoor } from "../wire/_door.ts";
-import { installed, PYTHON, run, skipped } from "./_clients.ts";
+import { installed, PYTHON, runPython, skipped } from "./_clients.ts";
 
 /** What psycopg2 (libpq, simple Query only) does through the door, as JSON. */
 const SCRIPT = `
@@ -63,10 +63,7 @@ backendTest(
   async (t) => {
     if (!await installed(PYTHON, ["-c", "import psycopg2"])) return skipped("python3-psycopg2");
     await using fx = await openDoor(t);
-    const script = await Deno.makeTempFile({ suffix: ".py" });
-    await Deno.writeTextFile(script, SCRIPT);
-    const result = await run(PYTHON, [
-      script,
+    const result = await runPython(SCRIPT, [
       String(fx.port),
       ALICE.email,
       ALICE.password,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
-import { installed, PYTHON, run, skipped } from "./_clients.ts";
+import { installed, PYTHON, runPython, skipped } from "./_clients.ts";
 
 /** What pyodbc over unixODBC + psqlODBC does through the door, as JSON. */
 const SCRIPT = `
@@ -46,18 +46,22 @@ except pyodbc.Error as e:
 print(json.dumps(out))
 `;
 
+/** The Debian package pyodbc over psqlODBC needs that is not installed, or null. */
+async function missingOdbc(): Promise<string | null> {
+  if (!await installed(PYTHON, ["-c", "import pyodbc"])) return "python3-pyodbc";
+  if (!await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])) {
+    return "odbc-postgresql (psqlODBC)";
+  }
+  return null;
+}
+
 backendTest(
   "pyodbc via psqlODBC reads every column type and runs prepared statements",
   async (t) => {
-    if (!await installed(PYTHON, ["-c", "import pyodbc"])) return skipped("python3-pyodbc");
-    if (!await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])) {
-      return skipped("odbc-postgresql (psqlODBC)");
-    }
+    const missing = await missingOdbc();
+    if (missing) return skipped(missing);
     await using fx = await openDoor(t);
-    const script = await Deno.makeTempFile({ suffix: ".py" });
-    await Deno.writeTextFile(script, SCRIPT);
-    const result = await run(PYTHON, [
-      script,
+    const result = await runPython(SCRIPT, [
       String(fx.port),
       ALICE.email,
       ALICE.password,
@@ -132,15 +136,10 @@ print(json.dumps(out))
 backendTest(
   "pyodbc catalog functions list the folder's lists, columns and keys only",
   async (t) => {
-    if (!await installed(PYTHON, ["-c", "import pyodbc"])) return skipped("python3-pyodbc");
-    if (!await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])) {
-      return skipped("odbc-postgresql (psqlODBC)");
-    }
+    const missing = await missingOdbc();
+    if (missing) return skipped(missing);
     await using fx = await openDoor(t);
-    const script = await Deno.makeTempFile({ suffix: ".py" });
-    await Deno.writeTextFile(script, CATALOG_SCRIPT);
-    const result = await run(PYTHON, [
-      script,
+    const result = await runPython(CATALOG_SCRIPT, [
       String(fx.port),
       ALICE.email,
       ALICE.password,
