@@ -3,6 +3,7 @@
  * and SHA-256 of the secret only. A session ends at logout, after
  * `sessionIdleMinutes` without a request, or `sessionMaxHours` after login.
  */
+import { sql } from "kysely";
 import type { Session, User } from "../db/schema.ts";
 import { randomBase64Url, randomHex, sha256Hex, timingSafeEqual } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
@@ -65,23 +66,39 @@ export function sessionEndReason(
 
 /** Looks up a live session by its id (session keys do this), ending it if it has timed out. */
 export async function getLiveSession(svc: Services, id: string): Promise<LiveSession | null> {
-  const row = await svc.db.selectFrom("sessions").selectAll().where("id", "=", id)
+  // One round trip for session and user: every cookie, session key and
+  // remote-login verification asks. JSON carries the user's dates as text.
+  const found = await svc.db.selectFrom("sessions as s")
+    .leftJoin("users as u", "u.id", "s.user_id")
+    .selectAll("s")
+    .select(sql<UserJson | null>`to_jsonb(u)`.as("user_json"))
+    .where("s.id", "=", id)
     .executeTakeFirst();
-  if (!row) return null;
+  if (!found) return null;
+  const { user_json: userJson, ...row } = found;
   const now = svc.now();
   const reason = sessionEndReason(svc, row, now);
   if (reason) {
     if (!row.ended_at) await endSession(svc, row.id, reason);
     return null;
   }
-  const user = await svc.db.selectFrom("users").selectAll().where("id", "=", row.user_id)
-    .executeTakeFirst();
-  if (!user || !user.active) {
+  if (!userJson || !userJson.active) {
     await endSession(svc, row.id, "user deactivated");
     return null;
   }
+  const user: User = {
+    ...userJson,
+    created_at: new Date(userJson.created_at),
+    last_login_at: userJson.last_login_at === null ? null : new Date(userJson.last_login_at),
+  };
   return { session: row, user };
 }
+
+/** A users row as `to_jsonb` gives it: timestamps as text. */
+type UserJson = Omit<User, "created_at" | "last_login_at"> & {
+  created_at: string;
+  last_login_at: string | null;
+};
 
 /** Resolves a session cookie value to its live session, and records activity. */
 export async function resolveSessionCookie(

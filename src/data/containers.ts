@@ -23,18 +23,51 @@ export function parentPath(path: string): string | null {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
+/** How long a folder found by path is kept (a bound if an instance misses a notification). */
+const BY_PATH_CACHE_MS = 1_000;
+const BY_PATH_CACHE_LIMIT = 10_000;
+
+interface CachedFolder {
+  container: Container | undefined;
+  at: number;
+  epoch: number;
+}
+
+const byPath = new WeakMap<Services, Map<string, CachedFolder>>();
+
+/**
+ * A folder by path (any case). Every request that names a folder asks, so
+ * answers are kept for a second and dropped at once by any folder or role
+ * change on any instance (they move the permission epoch).
+ */
 export async function getContainerByPath(
   svc: Services,
   path: string,
 ): Promise<Container | undefined> {
-  let normalized: string;
+  let key: string;
   try {
-    normalized = normalizePath(path);
+    key = normalizePath(path).toLowerCase();
   } catch {
     return undefined;
   }
-  return await svc.db.selectFrom("containers").selectAll()
-    .where(sql`lower(path)`, "=", normalized.toLowerCase()).executeTakeFirst();
+  let cache = byPath.get(svc);
+  if (!cache) byPath.set(svc, cache = new Map());
+  const cached = cache.get(key);
+  if (
+    cached && cached.epoch === svc.permissions.epoch &&
+    performance.now() - cached.at < BY_PATH_CACHE_MS
+  ) {
+    return cached.container;
+  }
+  const epoch = svc.permissions.epoch;
+  const container = await svc.db.selectFrom("containers").selectAll()
+    .where(sql`lower(path)`, "=", key).executeTakeFirst();
+  // A change while reading moved the epoch: the answer may be stale, so it is not kept.
+  if (epoch === svc.permissions.epoch) {
+    if (cache.size >= BY_PATH_CACHE_LIMIT) cache.clear();
+    cache.set(key, { container, at: performance.now(), epoch });
+  }
+  return container;
 }
 
 export async function getContainer(svc: Services, id: number): Promise<Container | undefined> {
