@@ -21,6 +21,8 @@ export type Invalidation =
   | { kind: "key"; id: string }
   /** An auth token changed (`id`), or an external app did (every token). */
   | { kind: "token"; id?: string }
+  /** A remote-login token was invalidated (by the SHA-256 of the token, as stored). */
+  | { kind: "remote_token"; hash: string }
   /** A browser session ended (session keys bound to it stop). */
   | { kind: "session"; id: string }
   /** A list was dropped (cached list definitions). */
@@ -37,6 +39,7 @@ const KINDS = new Set<Invalidation["kind"]>([
   "settings",
   "key",
   "token",
+  "remote_token",
   "session",
   "lists",
 ]);

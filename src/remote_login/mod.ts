@@ -5,10 +5,11 @@
  * browser session they were made in.
  */
 import { type Actor, auditActor } from "../auth/actor.ts";
-import { getLiveSession, onSessionEnd } from "../auth/sessions.ts";
+import { getLiveSession, type LiveSession, onSessionEnd } from "../auth/sessions.ts";
 import { getContainerByPath } from "../data/containers.ts";
-import type { RemoteSite } from "../db/schema.ts";
+import type { RemoteLoginToken, RemoteSite } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
+import { CredentialCache } from "../security/credential_cache.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
 import { RateLimiter } from "../security/rate_limit.ts";
 import { randomHex, sha256Hex } from "../security/secrets.ts";
@@ -183,7 +184,11 @@ export async function verifyToken(
   svc: Services,
   input: { token: string; folderPath: string; clientAddr: string | null },
 ): Promise<Verification> {
-  const hash = await sha256Hex(input.token);
+  const cache = verifiedTokens(svc);
+  const found = TOKEN.test(input.token)
+    ? await cache.get(input.token, svc.now().getTime(), () => loadToken(svc, input.token))
+    : null;
+  const hash = found?.hash ?? await sha256Hex(input.token);
   const audit = {
     door: "remote" as const,
     event: "remote.verify",
@@ -193,20 +198,17 @@ export async function verifyToken(
   };
   const fail = async (message: string, drop: boolean): Promise<Verification> => {
     if (drop) {
+      cache.drop(input.token);
       await svc.db.deleteFrom("remote_login_tokens").where("token_hash", "=", hash).execute();
     }
     svc.audit.record({ ...audit, outcome: "denied", message });
     return { success: false, message };
   };
-  const row = TOKEN.test(input.token)
-    ? await svc.db.selectFrom("remote_login_tokens").selectAll().where("token_hash", "=", hash)
-      .executeTakeFirst()
-    : undefined;
-  if (!row) return await fail(`Unknown or invalidated token: ${HOW_TO_RENEW}`, false);
+  if (!found) return await fail(`Unknown or invalidated token: ${HOW_TO_RENEW}`, false);
+  const { row, live } = found;
   if (svc.now().getTime() >= row.expires_at.getTime()) {
     return await fail(`The token has expired: ${HOW_TO_RENEW}`, true);
   }
-  const live = await getLiveSession(svc, row.session_id);
   if (!live) {
     return await fail(`The labgate session of this token has ended: ${HOW_TO_RENEW}`, true);
   }
@@ -224,6 +226,45 @@ export async function verifyToken(
   return { success: true, email: live.user.email, bits };
 }
 
+/** A token as verification needs it: its row and its browser session (null once ended). */
+interface VerifiedToken {
+  hash: string;
+  row: RemoteLoginToken;
+  live: LiveSession | null;
+}
+
+/**
+ * Verified tokens, keyed by the token itself so repeated calls skip the
+ * digest and the database for a second. Invalidation, sign-out and user
+ * changes on any instance drop them at once (svc.invalidate); expiry is
+ * checked at every call.
+ */
+const VERIFIED_CACHE_MS = 1_000;
+const verifiedCaches = new WeakMap<Services, CredentialCache<VerifiedToken>>();
+
+function verifiedTokens(svc: Services): CredentialCache<VerifiedToken> {
+  let cache = verifiedCaches.get(svc);
+  if (!cache) {
+    const created = new CredentialCache<VerifiedToken>(VERIFIED_CACHE_MS);
+    svc.invalidate.subscribe((event) => {
+      if (event.kind === "remote_token") created.dropWhere((entry) => entry.hash === event.hash);
+      else if (event.kind === "session") {
+        created.dropWhere((entry) => entry.row.session_id === event.id);
+      } else if (event.kind === "permissions" || event.kind === "all") created.drop();
+    });
+    verifiedCaches.set(svc, cache = created);
+  }
+  return cache;
+}
+
+async function loadToken(svc: Services, token: string): Promise<VerifiedToken | null> {
+  const hash = await sha256Hex(token);
+  const row = await svc.db.selectFrom("remote_login_tokens").selectAll()
+    .where("token_hash", "=", hash).executeTakeFirst();
+  if (!row) return null;
+  return { hash, row, live: await getLiveSession(svc, row.session_id) };
+}
+
 /** Invalidates a token; false when it was unknown or already gone. */
 export async function invalidateToken(
   svc: Services,
@@ -232,6 +273,7 @@ export async function invalidateToken(
   const hash = await sha256Hex(input.token);
   const row = await svc.db.deleteFrom("remote_login_tokens").where("token_hash", "=", hash)
     .returning(["user_id"]).executeTakeFirst();
+  if (row) await svc.invalidate.publish({ kind: "remote_token", hash });
   svc.audit.record({
     door: "remote",
     event: "remote.invalidate",

@@ -20,6 +20,7 @@ import { getContainerByPath, setPolicy } from "../../src/data/containers.ts";
 import { createUser } from "../../src/data/users.ts";
 import { CACHE_MS } from "../../src/keys/mod.ts";
 import { keySettings } from "../../src/keys/settings.ts";
+import { addSite } from "../../src/remote_login/mod.ts";
 import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
 import { ensureCertificate } from "../../src/tls/mod.ts";
@@ -27,6 +28,7 @@ import { installed, run, skipped } from "./_clients.ts";
 import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
 
 const SECRET_KEY = "two instances share this secret";
+const SITE = "https://app.example";
 const KIM = { email: "kim@example.org", password: "kim-password-1" };
 
 /** A signed-in API session on one instance. */
@@ -133,6 +135,7 @@ Deno.test({
         port: sqlPort,
       });
       await ensureCertificate(svc);
+      await addSite(svc, admin, { name: "Example", prefixes: [SITE] });
 
       const env = {
         DATABASE_URL: scratch.url,
@@ -217,6 +220,47 @@ Deno.test({
           async () => await statusWith(b, "/api/me", { cookie: session.cookie }) === 401,
         );
       });
+
+      await t.step(
+        "remote-login tokens invalidated or signed out on A are refused on B",
+        async () => {
+          const session = await login(a, ADMIN_EMAIL, ADMIN_PASSWORD);
+          const tokenFor = async () => {
+            const response = await fetch(
+              `${a.url}/login/createToken.view?returnUrl=${encodeURIComponent(`${SITE}/page`)}`,
+              { headers: { cookie: session.cookie }, redirect: "manual" },
+            );
+            await response.body?.cancel();
+            return new URL(response.headers.get("location")!).searchParams.get("labkeyToken")!;
+          };
+          const verifiedOnB = async (token: string) => {
+            const response = await fetch(`${b.url}/login/verifyToken.view?labkeyToken=${token}`);
+            return (await response.text()).includes('success="true"');
+          };
+          const invalidated = await tokenFor();
+          const signedOut = await tokenFor();
+          // Both verified on B first, so B holds them in its verified-token cache.
+          assert.ok(await verifiedOnB(invalidated));
+          assert.ok(await verifiedOnB(signedOut));
+          const answer = await fetch(
+            `${a.url}/login/invalidateToken.view?labkeyToken=${invalidated}`,
+          );
+          await answer.body?.cancel();
+          // Sooner than B's cache would let them go by itself: the notification did it.
+          await eventually(
+            "B refuses the invalidated token",
+            async () => !await verifiedOnB(invalidated),
+            CACHE_MS * 0.8,
+          );
+          assert.ok(await verifiedOnB(signedOut));
+          assert.equal((await call(a, session, "POST", "/api/logout")).status, 200);
+          await eventually(
+            "B refuses the token of the ended session",
+            async () => !await verifiedOnB(signedOut),
+            CACHE_MS * 0.8,
+          );
+        },
+      );
 
       await t.step("a certificate regenerated on A is served by B's SQL door", async () => {
         if (!await installed("psql")) return skipped("psql");
