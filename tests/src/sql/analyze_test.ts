@@ -483,7 +483,7 @@ Deno.test("analyze() checks numbers where the sandbox reads them", () => {
   assert.equal(rewritten("FETCH 5 FROM c"), "FETCH 5 FROM c");
   assert.equal(
     rewritten("select 'lists.samples'::regclass, 5::regclass"),
-    "select 'lg_c42.samples'::regclass, 5::lg_catalog.regclass",
+    "select 'lg_c42.samples'::regclass, 5::lg_catalog.regclass::pg_catalog.regclass",
   );
   assert.equal(refusal("update lists.samples set label = 5").code, "25006");
   assert.equal(refusal("select 1 from other.samples where 2 = 3").position, 15);
