@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { backendTest } from "../_support/backends.ts";
+import { backendTest, type TestContext } from "../_support/backends.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
-import { installed, PYTHON, runPython, skipped } from "./_clients.ts";
+import { installed, PYTHON, type Run, runPython, skipped } from "./_clients.ts";
 
 /** What pyodbc over unixODBC + psqlODBC does through the door, as JSON. */
 const SCRIPT = `
@@ -46,27 +46,29 @@ except pyodbc.Error as e:
 print(json.dumps(out))
 `;
 
-/** The Debian package pyodbc over psqlODBC needs that is not installed, or null. */
-async function missingOdbc(): Promise<string | null> {
-  if (!await installed(PYTHON, ["-c", "import pyodbc"])) return "python3-pyodbc";
-  if (!await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])) {
-    return "odbc-postgresql (psqlODBC)";
+/**
+ * Runs a pyodbc script as Alice against a door on the test's backend, or
+ * says which Debian package is missing and answers null.
+ */
+async function runAsAlice(t: TestContext, source: string): Promise<Run | null> {
+  const missing = !await installed(PYTHON, ["-c", "import pyodbc"])
+    ? "python3-pyodbc"
+    : !await installed("odbcinst", ["-q", "-d", "-n", "PostgreSQL Unicode"])
+    ? "odbc-postgresql (psqlODBC)"
+    : null;
+  if (missing) {
+    skipped(missing);
+    return null;
   }
-  return null;
+  await using fx = await openDoor(t);
+  return await runPython(source, [String(fx.port), ALICE.email, ALICE.password, FOLDER]);
 }
 
 backendTest(
   "pyodbc via psqlODBC reads every column type and runs prepared statements",
   async (t) => {
-    const missing = await missingOdbc();
-    if (missing) return skipped(missing);
-    await using fx = await openDoor(t);
-    const result = await runPython(SCRIPT, [
-      String(fx.port),
-      ALICE.email,
-      ALICE.password,
-      FOLDER,
-    ]);
+    const result = await runAsAlice(t, SCRIPT);
+    if (!result) return;
     assert.equal(result.stderr, "");
     const out = JSON.parse(result.stdout);
     assert.match(out.dbms_ver, /^\d+\.\d+/);
@@ -136,15 +138,8 @@ print(json.dumps(out))
 backendTest(
   "pyodbc catalog functions list the folder's lists, columns and keys only",
   async (t) => {
-    const missing = await missingOdbc();
-    if (missing) return skipped(missing);
-    await using fx = await openDoor(t);
-    const result = await runPython(CATALOG_SCRIPT, [
-      String(fx.port),
-      ALICE.email,
-      ALICE.password,
-      FOLDER,
-    ]);
+    const result = await runAsAlice(t, CATALOG_SCRIPT);
+    if (!result) return;
     assert.equal(result.stderr, "");
     // The other folder's list is named "hidden".
     assert.doesNotMatch(result.stdout, /lg_|"hidden"|secret/);
