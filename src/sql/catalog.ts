@@ -8,7 +8,15 @@
  * Per-user answers read the `labgate.*` settings of the session.
  */
 import { type Kysely, sql } from "kysely";
-import { domains, helperFunctions, resetProcedures, shadowFunctions } from "./catalog_functions.ts";
+import {
+  domains,
+  helperFunctions,
+  resetProcedures,
+  roleName,
+  schemaName,
+  shadowFunctions,
+  unphysical,
+} from "./catalog_functions.ts";
 import { FREE_SETTINGS, VISIBLE_SETTINGS } from "./policy.ts";
 
 interface ShadowView {
@@ -357,21 +365,24 @@ function tableoid(name: string): string {
  * path, schemas are kept when visible and renamed, roles read the user.
  */
 function informationSchemaView(name: string, real: Column[]): string {
+  // Per-session values as initplans: computed once, not per row and column.
+  const folderSchema = "(select lg_catalog.folder_schema())";
   const filters: string[] = [];
   const select = real.map((column) => {
     const c = `t.${quote(column.name)}`;
     let expression: string | undefined;
     if (column.name.endsWith("_catalog") || column.name === "catalog_name") {
-      expression = `case when ${c} is null then null else lg_catalog.current_database() end`;
+      expression =
+        `case when ${c} is null then null else (select lg_catalog.current_database()) end`;
     } else if (column.name.endsWith("_schema") || column.name === "schema_name") {
-      expression = `lg_catalog.schema_name(${c})`;
+      expression = schemaName(`${c}::name`, folderSchema);
       filters.push(
         `(${c} is null or ${c}::name = any((select lg_catalog.visible_schema_names())::name[]))`,
       );
     } else if (ROLE_COLUMNS.has(column.name)) {
-      expression = `lg_catalog.role_name(${c})`;
+      expression = roleName(`${c}::name`, "(select lg_catalog.user_email())");
     } else if (DEFINITION_COLUMNS.has(column.name)) {
-      expression = `lg_catalog.unphysical(${c})`;
+      expression = unphysical(`${c}::text`, folderSchema);
     } else if (column.name === "sql_path") {
       expression = "null";
     }

@@ -18,6 +18,31 @@ function plpgsql(signature: string, returns: string, body: string): string {
 
 const VISIBLE = "(select lg_catalog.visible_namespaces())::oid[]";
 
+const FOLDER_SCHEMA = "lg_catalog.folder_schema()";
+
+/*
+ * The bodies of schema_name(), role_name() and unphysical(), as expressions
+ * of a name and the per-session values they read. Views over many rows
+ * (information_schema.columns) use them with those values as initplans,
+ * computed once per query instead of once per row and column.
+ */
+
+/** The folder's schema shown as lists. */
+export function schemaName(name: string, folderSchema: string): string {
+  return `case when ${name} = ${folderSchema} then 'lists'::name else ${name} end`;
+}
+
+/** The session's role shown as the user, any other but PUBLIC as postgres. */
+export function roleName(name: string, userEmail: string): string {
+  return `case when ${name} = current_user then ${userEmail} ` +
+    `when ${name} = 'PUBLIC' then ${name} else 'postgres'::name end`;
+}
+
+/** Definitions with the folder's schema written as lists. */
+export function unphysical(text: string, folderSchema: string): string {
+  return `pg_catalog.replace(${text}, ${folderSchema} || '.', 'lists.')`;
+}
+
 /** Context, names and visibility. */
 export function helperFunctions(visibleSettings: readonly string[]): string[] {
   const settings = visibleSettings.map((s) => `'${s}'`).join(", ");
@@ -56,28 +81,15 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       "select pg_catalog.array_agg(n.nspname) from pg_catalog.pg_namespace n " +
         "where n.oid = any(lg_catalog.visible_namespaces())",
     ),
-    sql(
-      "schema_name(name)",
-      "name",
-      "select case when $1 = lg_catalog.folder_schema() then 'lists'::name else $1 end",
-    ),
+    sql("schema_name(name)", "name", `select ${schemaName("$1", FOLDER_SCHEMA)}`),
     sql(
       "owner_name(schema name)",
       "name",
       "select case when schema in (lg_catalog.folder_schema(), 'core') " +
         "then lg_catalog.user_email() else 'postgres'::name end",
     ),
-    sql(
-      "role_name(name)",
-      "name",
-      "select case when $1 = current_user then lg_catalog.user_email() " +
-        "when $1 = 'PUBLIC' then $1 else 'postgres'::name end",
-    ),
-    sql(
-      "unphysical(text)",
-      "text",
-      "select pg_catalog.replace($1, lg_catalog.folder_schema() || '.', 'lists.')",
-    ),
+    sql("role_name(name)", "name", `select ${roleName("$1", "lg_catalog.user_email()")}`),
+    sql("unphysical(text)", "text", `select ${unphysical("$1", FOLDER_SCHEMA)}`),
     sql(
       "setting_value(name text, value text)",
       "text",

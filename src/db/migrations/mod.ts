@@ -25,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   "004_keys": keys,
   "005_tokens": tokens,
   "006_remote_login": remoteLogin,
-  "007_sql_catalog": sqlCatalog,
+  "007_sql_catalog": superseded,
   "008_container_path_index": containerPathIndex,
+  "009_sql_catalog": sqlCatalog,
 };

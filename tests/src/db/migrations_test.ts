@@ -7,9 +7,9 @@ backendTest(
   "migrate() installs the current shadow catalog on a database that has an older one",
   async (t) => {
     const root = t.svc.database.root;
-    // A database migrated before 007: the catalog of 002, without lg_catalog.explain()
-    // (and nothing after 007 either: migrations run in order).
-    await sql`delete from lg_app.kysely_migration where name >= '007'`.execute(root);
+    // A database migrated before 009: an older catalog, here one without
+    // lg_catalog.explain() (and nothing after 009 either: migrations run in order).
+    await sql`delete from lg_app.kysely_migration where name >= '009'`.execute(root);
     await sql`drop function lg_catalog.explain(text)`.execute(root);
     await migrate(root);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_proc
