@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { ALICE, BOB, FOLDER, openDoor } from "../wire/_door.ts";
+import { ALICE, BOB, FOLDER, openDoor, SAMPLE_COLUMNS } from "../wire/_door.ts";
 import { installed, PYTHON, runPython, skipped } from "./_clients.ts";
 
 /** What psycopg2 (libpq, simple Query only) does through the door, as JSON. */
@@ -75,19 +75,7 @@ backendTest(
     assert.equal(result.stderr, "");
     const out = JSON.parse(result.stdout);
     assert.ok(out.server_version >= 150000, `server_version ${out.server_version}`);
-    assert.deepEqual(out.columns, [
-      "id",
-      "label",
-      "big",
-      "amount",
-      "ratio",
-      "ok",
-      "day",
-      "taken",
-      "stamped",
-      "uid",
-      "meta",
-    ]);
+    assert.deepEqual(out.columns, SAMPLE_COLUMNS.map((c) => c.name));
     assert.deepEqual(out.rows[0], [
       "1",
       "alpha",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { backendTest, type TestContext } from "../_support/backends.ts";
-import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+import { ALICE, FOLDER, openDoor, SAMPLE_COLUMNS } from "../wire/_door.ts";
 import { installed, PYTHON, type Run, runPython, skipped } from "./_clients.ts";
 
 /** What pyodbc over unixODBC + psqlODBC does through the door, as JSON. */
@@ -72,19 +72,7 @@ backendTest(
     assert.equal(result.stderr, "");
     const out = JSON.parse(result.stdout);
     assert.match(out.dbms_ver, /^\d+\.\d+/);
-    assert.deepEqual(out.columns, [
-      "id",
-      "label",
-      "big",
-      "amount",
-      "ratio",
-      "ok",
-      "day",
-      "taken",
-      "stamped",
-      "uid",
-      "meta",
-    ]);
+    assert.deepEqual(out.columns, SAMPLE_COLUMNS.map((c) => c.name));
     // psqlODBC returns booleans as 1/0 by default (BoolsAsChar).
     assert.deepEqual(out.rows[0].slice(0, 7), [
       "1",

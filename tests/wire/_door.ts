@@ -6,7 +6,7 @@
  */
 import type { TestContext } from "../_support/backends.ts";
 import { createContainer, setPolicy } from "../../src/data/containers.ts";
-import { createList } from "../../src/data/lists.ts";
+import { createList, type ListColumnInput } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
 import { type SqlDoorSettings, sqlDoorSettings } from "../../src/sql_door/settings.ts";
@@ -122,6 +122,21 @@ export interface DoorOptions {
   portFromSettings?: boolean;
 }
 
+/** The samples list: one column of every list type, in order. */
+export const SAMPLE_COLUMNS: readonly ListColumnInput[] = [
+  { name: "id", type: "Integer" },
+  { name: "label", type: "Text" },
+  { name: "big", type: "BigInteger" },
+  { name: "amount", type: "Decimal" },
+  { name: "ratio", type: "Double" },
+  { name: "ok", type: "Boolean" },
+  { name: "day", type: "Date" },
+  { name: "taken", type: "DateTime" },
+  { name: "stamped", type: "Timestamp" },
+  { name: "uid", type: "UUID" },
+  { name: "meta", type: "JSON" },
+];
+
 /** Test users, folders and the samples list, then a door on an ephemeral port. */
 export async function openDoor(
   t: TestContext,
@@ -139,19 +154,7 @@ export async function openDoor(
   const samples = await createList(svc, admin, FOLDER, {
     name: "samples",
     key: "id",
-    columns: [
-      { name: "id", type: "Integer" },
-      { name: "label", type: "Text" },
-      { name: "big", type: "BigInteger" },
-      { name: "amount", type: "Decimal" },
-      { name: "ratio", type: "Double" },
-      { name: "ok", type: "Boolean" },
-      { name: "day", type: "Date" },
-      { name: "taken", type: "DateTime" },
-      { name: "stamped", type: "Timestamp" },
-      { name: "uid", type: "UUID" },
-      { name: "meta", type: "JSON" },
-    ],
+    columns: [...SAMPLE_COLUMNS],
   });
   await insertRows(svc, admin, samples, SAMPLES);
   const hidden = await createList(svc, admin, SECRET_FOLDER, {
