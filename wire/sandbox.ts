@@ -26,16 +26,7 @@ export interface StatementInfo {
   deallocate?: string | null;
 }
 
-export type Analysis =
-  | {
-    ok: true;
-    /** The text to run on the backend. */
-    text: string;
-    statements: StatementInfo[];
-    /** Maps a 1-based position in `text` back to the client's text. */
-    positionMap: (backendPos: number) => number;
-  }
-  | { ok: false; refusal: sql.SqlRefusal };
+export type Analysis = sql.Analysis<StatementInfo>;
 
 const CHANGES_SETTINGS = new Set<sql.StatementKind>(["set", "reset", "discard"]);
 

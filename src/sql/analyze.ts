@@ -78,12 +78,13 @@ export interface StatementInfo {
   deallocate?: string | null;
 }
 
-export type Analysis =
+/** An analysis; the wire server keeps the same shape with its own view of each statement. */
+export type Analysis<Statement = StatementInfo> =
   | {
     ok: true;
     /** Rewritten SQL for the backend; the same statements in the same order. */
     text: string;
-    statements: StatementInfo[];
+    statements: Statement[];
     /** Maps an engine error position (1-based, in `text`) to the client's text. */
     positionMap: (backendPosition: number) => number;
   }
