@@ -22,6 +22,16 @@ export interface Message {
   bytes: Uint8Array;
 }
 
+/** What a raw client logs in with; `nonce` and `saslUser` let tests shape the SCRAM exchange. */
+export interface RawLogin {
+  user: string;
+  password: string;
+  database: string;
+  params?: Record<string, string>;
+  nonce?: string;
+  saslUser?: string;
+}
+
 export class RawClient implements AsyncDisposable {
   readonly conn: Deno.Conn;
   readonly #buffer = new MessageBuffer({ maxLength: 0x7fffffff });
@@ -40,14 +50,7 @@ export class RawClient implements AsyncDisposable {
   /** Connects and logs in with SCRAM; resolves at the first ReadyForQuery. */
   static async connect(
     port: number,
-    login: {
-      user: string;
-      password: string;
-      database: string;
-      params?: Record<string, string>;
-      nonce?: string;
-      saslUser?: string;
-    },
+    login: RawLogin,
   ): Promise<RawClient> {
     const client = await RawClient.open(port);
     await client.login(login);
@@ -55,14 +58,7 @@ export class RawClient implements AsyncDisposable {
   }
 
   async login(
-    login: {
-      user: string;
-      password: string;
-      database: string;
-      params?: Record<string, string>;
-      nonce?: string;
-      saslUser?: string;
-    },
+    login: RawLogin,
   ): Promise<void> {
     this.send(startupMessage({ user: login.user, database: login.database, ...login.params }));
     const scram = new ScramClientExchange(login.password, login.nonce);
