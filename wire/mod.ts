@@ -15,6 +15,7 @@ import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { negotiate } from "./startup.ts";
+import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {
   key: string;
@@ -40,6 +41,7 @@ export class SqlDoor {
   readonly #svc: Services;
   readonly #options: SqlDoorOptions;
   readonly #engine: Engine;
+  readonly #statementTimes = new StatementTimes();
   readonly #log: (message: string) => void;
   #settings: SqlDoorSettings;
   #info: Promise<EngineInfo> | undefined;
@@ -190,6 +192,7 @@ export class SqlDoor {
       svc: this.#svc,
       engine: this.#engine,
       info,
+      statementTimes: this.#statementTimes,
       settings: () => this.#settings,
       maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,
       scopeKey: (setupSql) => {

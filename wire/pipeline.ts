@@ -17,6 +17,8 @@ import type { Transport } from "./transport.ts";
 /** A client statement to audit once it has run. */
 export interface Audit {
   text: string;
+  /** The analysis it ran as: its run time is remembered for statements of the same shape. */
+  shape?: object;
   started: number;
   rows: number;
   outcome: Outcome;

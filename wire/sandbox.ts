@@ -24,11 +24,15 @@ export interface StatementInfo {
   pins: boolean;
   /** DEALLOCATE: the statement name, or null for DEALLOCATE ALL and DISCARD ALL. */
   deallocate?: string | null;
+  /** A read that leaves no session state: may run on a backend between other clients' statements. */
+  shareable: boolean;
 }
 
 export type Analysis = sql.Analysis<StatementInfo>;
 
 const CHANGES_SETTINGS = new Set<sql.StatementKind>(["set", "reset", "discard"]);
+/** COPY is left out: an export is long, and nobody should queue behind it. */
+const SHAREABLE = new Set<sql.StatementKind>(["select", "show", "explain", "empty"]);
 
 /** What the wire server needs of each analysis the sandbox has cached: made once per analysis. */
 const infos = new WeakMap<sql.StatementInfo[], StatementInfo[]>();
@@ -44,6 +48,7 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
       changesSettings: CHANGES_SETTINGS.has(kind),
       pins: kind === "prepare",
       deallocate,
+      shareable: SHAREABLE.has(kind),
     }));
     infos.set(analysis.statements, statements);
   }

@@ -58,6 +58,7 @@ import {
   type SqlRefusal,
   type StatementInfo,
 } from "./sandbox.ts";
+import type { StatementTimes } from "./statement_times.ts";
 import type { Transport } from "./transport.ts";
 
 /** What sessions share: provided by the door. */
@@ -65,6 +66,7 @@ export interface DoorContext {
   readonly svc: Services;
   readonly engine: Engine;
   readonly info: EngineInfo;
+  readonly statementTimes: StatementTimes;
   settings(): SqlDoorSettings;
   /** Longest a lease may sit idle (PGlite: everyone else waits meanwhile). */
   readonly maxIdleLeaseMs: number;
@@ -94,6 +96,8 @@ interface ClientStatement {
   /** As the backend runs it. */
   sql: string;
   paramTypes: Uint8Array;
+  /** Its analysis (shared by texts differing only in numbers). */
+  statements: StatementInfo[];
   /** Identifies the backend statement: scope, SQL and parameter types. */
   key: string;
   positionMap: (pos: number) => number;
@@ -184,7 +188,12 @@ export class Session {
   #startupError: string | null = null;
 
   #lease: Lease | null = null;
-  #lastLease: Lease | null = null;
+  /** Extended-protocol messages were written since the last Sync. */
+  #unsynced = false;
+  /** What was written since the last flush may share the backend with other clients. */
+  #shareable = true;
+  /** Called when the lease is given back (a client waiting to write elsewhere). */
+  #onRelease: (() => void)[] = [];
   /** Waiting for a backend; a cancel request aborts the wait through #abort. */
   #acquiring = false;
   #abort: AbortController | null = null;
@@ -409,13 +418,12 @@ export class Session {
       while (!this.closed && (message = this.#buffer.next())) {
         const wait = this.#dispatch(message);
         if (wait) {
-          this.#pipeline.flush();
+          this.#flush();
           await wait;
         }
       }
       if (this.closed) return;
-      this.#lease?.flush();
-      this.#pipeline.flush();
+      this.#flush();
       const chunk = await this.#transport.read();
       if (!chunk) return;
       this.lastActivity = performance.now();
@@ -423,15 +431,39 @@ export class Session {
     }
   }
 
+  /** Sends what was written to the backend, and the door's own answers to the client. */
+  #flush(): void {
+    const lease = this.#lease;
+    if (lease) {
+      lease.flush(
+        this.#shareable && !this.#unsynced && !this.#settingsDirty && !this.#holdCursors &&
+          !this.#pinned && !this.#tampered && this.#pipeline.status === TxStatus.Idle,
+      );
+    }
+    this.#shareable = true;
+    // With replies due, the door's own answers go out with them in one write.
+    if (this.#inFlight === 0) this.#pipeline.flush();
+  }
+
   /** One dispatch on the frontend message type. */
   #dispatch(message: Uint8Array): void | Promise<void> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
+    if (this.#lease && !this.#lease.writable) {
+      // Another client holds this backend alone now: once our replies are in, lease another.
+      if (this.#inFlight === 0) this.#maybeRelease();
+      if (this.#lease) {
+        return new Promise<void>((resolve) => this.#onRelease.push(resolve))
+          .then(() => this.closed ? undefined : this.#dispatch(message));
+      }
+    }
     switch (code) {
       case FrontendCode.Sync:
+        this.#unsynced = false;
         return this.Sync(message);
       case FrontendCode.Flush:
+        this.#unsynced = true;
         return this.#lease?.write(message);
       case FrontendCode.CopyData:
       case FrontendCode.CopyDone:
@@ -452,6 +484,7 @@ export class Session {
   }
 
   #handle(code: number, message: Uint8Array): void {
+    if (code !== FrontendCode.Query) this.#unsynced = true;
     switch (code) {
       case FrontendCode.Query:
         return this.Query(message);
@@ -497,6 +530,11 @@ export class Session {
     }
     const lease = this.#lease!;
     this.#note(analysis.statements);
+    // After an unsynced extended message an error would make the backend skip this Query.
+    if (this.#unsynced || !this.#ctx.statementTimes.quick(analysis.statements)) {
+      this.#shareable = false;
+    }
+    audit.shape = analysis.statements;
     const dropped = this.#deallocate(lease, analysis.statements);
     lease.state.unnamedKey = null; // a simple Query drops the unnamed statement
     this.#pipeline.push({
@@ -551,6 +589,7 @@ export class Session {
       sql: analysis.text,
       // A copy: the message is a view into a read buffer, which this must not keep alive.
       paramTypes: paramTypes.slice(),
+      statements: analysis.statements,
       key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
       positionMap: analysis.positionMap,
     };
@@ -560,11 +599,15 @@ export class Session {
     };
     const positionMap = analysis.positionMap;
     if (name === "") {
-      state.unnamedKey = statement.key;
+      // The same SQL is in the backend's unnamed slot already: skip parsing it there again.
+      if (state.unnamedKey === statement.key && state.unnamedReady) {
+        return this.#pipeline.local(PARSE_COMPLETE, forget);
+      }
       this.#pipeline.push({
         code: FrontendCode.Parse,
         positionMap,
         audit,
+        onDone: state.parsingUnnamed(statement.key),
         onError: () => {
           state.unnamedKey = null;
           forget();
@@ -617,11 +660,15 @@ export class Session {
   Execute(message: Uint8Array): void {
     const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
     const statement = this.#portals.get(portal);
+    if (!statement || !this.#ctx.statementTimes.quick(statement.statements)) {
+      this.#shareable = false;
+    }
     this.#pipeline.push({
       code: FrontendCode.Execute,
       positionMap: statement?.positionMap,
       audit: {
         text: statement?.text ?? `FETCH FROM "${portal}"`,
+        shape: statement?.statements,
         started: performance.now(),
         rows: 0,
         outcome: "ok",
@@ -652,6 +699,7 @@ export class Session {
   /** Session-level effects the door tracks, from a statement's analysis. */
   #note(statements: StatementInfo[]): void {
     for (const s of statements) {
+      if (!s.shareable) this.#shareable = false;
       if (s.changesSettings) this.#settingsDirty = true;
       if (s.holdCursor) this.#holdCursors = true;
       if (s.pins) this.#pinned = true;
@@ -695,10 +743,10 @@ export class Session {
     const state = lease.state;
     if (statement.name === "") {
       if (state.unnamedKey !== statement.key) {
-        state.unnamedKey = statement.key;
         this.#pipeline.push({
           code: FrontendCode.Parse,
           injected: true,
+          onDone: state.parsingUnnamed(statement.key),
           onError: () => (state.unnamedKey = null),
         });
         lease.write(parse("", statement.sql, statement.paramTypes));
@@ -746,7 +794,6 @@ export class Session {
     try {
       lease = this.#ctx.engine.acquire(this.#setup, this, {
         signal: this.#abort.signal,
-        prefer: this.#lastLease,
       });
     } catch (error) {
       return Promise.reject(error);
@@ -771,7 +818,6 @@ export class Session {
 
   #leased(lease: Lease): void {
     this.#lease = lease;
-    this.#lastLease = lease;
     this.#pipeline.status = TxStatus.Idle;
     for (const name of lease.state.statements.takeEvicted()) {
       lease.write(target(FrontendCode.Close, "S", name));
@@ -881,6 +927,14 @@ export class Session {
     this.#lease = null;
     lease.release(!this.#tampered);
     this.#tampered = false;
+    this.#released();
+  }
+
+  #released(): void {
+    const waiting = this.#onRelease;
+    if (!waiting.length) return;
+    this.#onRelease = [];
+    for (const resume of waiting) resume();
   }
 
   // ---- backend replies, ordered by the pipeline ----
@@ -891,8 +945,8 @@ export class Session {
 
   onBackendLost(error: WireError): void {
     this.#lease = null;
-    this.#lastLease = null;
     this.#terminate(error);
+    this.#released();
   }
 
   /** Physical names and the door's statement names replaced by what the client knows. */
@@ -908,12 +962,14 @@ export class Session {
   }
 
   #record(audit: Audit): void {
+    const ms = performance.now() - audit.started;
+    if (audit.shape) this.#ctx.statementTimes.record(audit.shape, ms);
     this.#ctx.svc.audit.record({
       ...this.#auditBase,
       outcome: audit.outcome,
       detail: audit.text,
       rows: audit.rows,
-      durationMs: Math.round((performance.now() - audit.started) * 1000) / 1000,
+      durationMs: Math.round(ms * 1000) / 1000,
     });
   }
 
@@ -972,6 +1028,7 @@ export class Session {
       );
     }
     this.#pipeline.clear();
+    this.#released();
     this.#ctx.leave(this);
     this.#transport.end();
   }

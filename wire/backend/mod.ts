@@ -40,13 +40,28 @@ export interface BackendOwner {
   onBackendLost(error: WireError): void;
 }
 
-/** A backend session held by one client until `release()`. */
+/**
+ * A client's hold on a backend session until `release()`. Other clients'
+ * batches may run on the same session before and after this client's
+ * (PostgreSQL pipelines them), but never inside one: a batch is shared only
+ * when it ends with Sync (or is simple queries) and leaves no session state.
+ */
 export interface Lease {
   readonly state: BackendState;
+  /**
+   * False once another client holds the backend alone: the holder must
+   * wait for its replies, release and lease again before writing.
+   */
+  readonly writable: boolean;
   /** Queues framed messages for the next `flush()`. */
   write(bytes: Uint8Array): void;
-  /** Sends what was written; the replies arrive at the owner. */
-  flush(): void;
+  /**
+   * Sends what was written; the replies arrive at the owner. `shared`: the
+   * messages end a batch that leaves no session state behind, so other
+   * clients may pipeline theirs after it; otherwise the backend is this
+   * client's alone until release.
+   */
+  flush(shared?: boolean): void;
   /**
    * Gives the backend back. `clean` means idle ('I'), nothing in flight and
    * no cursors left; otherwise it is reset or closed.
@@ -74,7 +89,7 @@ export interface Engine {
   acquire(
     scope: ScopeSetup,
     owner: BackendOwner,
-    options: { signal?: AbortSignal; prefer?: Lease | null },
+    options: { signal?: AbortSignal },
   ): Lease | Promise<Lease>;
   /** Closes idle backends unused for `idleMs`. */
   sweep(idleMs: number): void;
@@ -148,6 +163,9 @@ export class BackendState {
   settings = new Map<string, string>();
   /** Key of the statement now in the unnamed slot, or null when unknown. */
   unnamedKey: string | null = null;
+  /** That statement's ParseComplete came back: a client's Parse of the same may be skipped. */
+  unnamedReady = false;
+  #unnamedParses = 0;
   readonly statements: StatementCache;
 
   constructor(statements: StatementCache) {
@@ -160,7 +178,22 @@ export class BackendState {
     this.baseline = new Map();
     this.settings = new Map();
     this.unnamedKey = null;
+    this.unnamedReady = false;
     this.statements.clear();
+  }
+
+  /**
+   * A Parse of `key` into the unnamed slot is being sent; the result is to
+   * be called at its ParseComplete. Until then nobody skips a Parse on the
+   * strength of it: it may still fail.
+   */
+  parsingUnnamed(key: string): () => void {
+    this.unnamedKey = key;
+    this.unnamedReady = false;
+    const parse = ++this.#unnamedParses;
+    return () => {
+      if (this.#unnamedParses === parse && this.unnamedKey === key) this.unnamedReady = true;
+    };
   }
 }
 

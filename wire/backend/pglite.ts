@@ -125,8 +125,10 @@ export class PgliteEngine implements Engine {
   }
 }
 
+/** PGlite is one session: a lease always holds it alone. */
 class PgliteLease implements Lease {
   readonly state: BackendState;
+  readonly writable = true;
   readonly #engine: PgliteEngine;
   readonly #owner: BackendOwner;
   readonly #scope: ScopeSetup;

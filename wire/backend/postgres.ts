@@ -10,7 +10,7 @@ import { ScramClientExchange } from "../../src/security/scram.ts";
 import { concat, decodeText, encodeText, Reader, readInt32 } from "../bytes.ts";
 import { ErrorField, SqlState, WireError } from "../errors.ts";
 import { MessageBuffer } from "../message_buffer.ts";
-import { AuthCode, BackendCode } from "../message_codes.ts";
+import { AuthCode, BackendCode, FrontendCode } from "../message_codes.ts";
 import {
   cancelRequest,
   decodeFields,
@@ -92,26 +92,59 @@ function backendError(fields: ErrorFields): WireError {
   );
 }
 
-/** One raw connection to PostgreSQL; it is also the Lease its holder uses. */
-export class PgBackend implements Lease {
+/**
+ * Where a run of replies goes: one lease's messages, in the order they were
+ * sent. Shared routes end with their last ReadyForQuery; a route whose lease
+ * holds the backend alone ends when that lease is released.
+ */
+interface Route {
+  lease: PgLease | null;
+  /** null: the holder left; its replies are dropped. */
+  owner: BackendOwner | null;
+  /** ReadyForQuery messages still due. */
+  ready: number;
+  exclusive: boolean;
+  /** The holder left unclean: the backend closes when this route is reached. */
+  closeHere: boolean;
+  sentAt: number;
+}
+
+/** Service time of a route, smoothed: how much queued work a backend has. */
+const SERVICE_WEIGHT = 0.1;
+
+/** One raw connection to PostgreSQL, shared by the leases attached to it. */
+export class PgBackend {
   readonly state = new BackendState(new StatementCache({ limit: 500, prefix: "lg_p" }));
   readonly #transport: ConnTransport;
   readonly #engine: PostgresEngine;
   readonly #buffer = new MessageBuffer({ maxLength: 0x7fffffff });
-  #pending: Uint8Array[] = [];
+  readonly #routes: Route[] = [];
+  readonly leases = new Set<PgLease>();
   pid = 0;
   secret = 0;
   /** ParameterStatus values from startup. */
   readonly parameters = new Map<string, string>();
-  owner: BackendOwner | null = null;
+  /** The lease that holds the backend alone (a transaction, an unfinished batch, session state). */
+  exclusive: PgLease | null = null;
+  /** In the pool's hands (idle, opening or being set up), not attached to clients. */
+  pooled = true;
   closed = false;
-  /** A cancel was sent: the backend is closed at release, so it cannot hit the next holder. */
+  /** A cancel was sent: no new leases, and closed once drained, so it cannot hit a later holder. */
   tainted = false;
   idleSince = 0;
+  /** When the head route started (its predecessor finished, or it was sent). */
+  headSince = 0;
+  /** Smoothed milliseconds per route. */
+  serviceMs = 0;
 
   constructor(transport: ConnTransport, engine: PostgresEngine) {
     this.#transport = transport;
     this.#engine = engine;
+  }
+
+  /** Routes whose replies are still due. */
+  get depth(): number {
+    return this.#routes.length;
   }
 
   /** Startup and authentication with the URL's credentials. */
@@ -193,32 +226,150 @@ export class PgBackend implements Lease {
     }
   }
 
-  /** Reads replies for as long as the connection lives and hands them to the holder. */
+  /**
+   * Reads replies for as long as the connection lives and hands each run
+   * to the route it belongs to: a shared route ends with its last
+   * ReadyForQuery, and what follows belongs to the next.
+   */
   async readLoop(): Promise<void> {
     for (;;) {
-      let batch = this.#buffer.nextBatch();
-      while (!batch) {
+      let bytes = this.#buffer.nextBatch();
+      while (!bytes) {
         const chunk = await this.#transport.read();
         if (!chunk) return this.#lost();
         this.#buffer.push(chunk);
-        batch = this.#buffer.nextBatch();
+        bytes = this.#buffer.nextBatch();
       }
-      const wait = this.owner?.onBackendData(batch);
-      if (wait) await wait;
+      let start = 0;
+      for (let at = 0; at < bytes.length;) {
+        const end = at + 1 + readInt32(bytes, at + 1);
+        if (bytes[at] === BackendCode.ReadyForQuery) {
+          const head = this.#routes[0];
+          if (head && --head.ready <= 0 && !head.exclusive) {
+            this.#advance();
+            const wait = head.owner?.onBackendData(bytes.subarray(start, end));
+            start = end;
+            if (wait) await wait;
+            if (this.closed) return;
+            this.#settle();
+          }
+        }
+        at = end;
+      }
+      if (start < bytes.length) {
+        const wait = this.#routes[0]?.owner?.onBackendData(bytes.subarray(start));
+        if (wait) await wait;
+      }
     }
+  }
+
+  /** The head route is done: the next one starts. */
+  #advance(): void {
+    const done = this.#routes.shift()!;
+    const now = performance.now();
+    const service = now - Math.max(this.headSince, done.sentAt);
+    this.serviceMs += (service - this.serviceMs) * SERVICE_WEIGHT;
+    this.headSince = now;
+    const head = this.#routes[0];
+    if (!head) return;
+    if (head.closeHere) return this.#retire();
+    if (head.lease?.cancelWanted) this.#sendCancel();
+  }
+
+  /** Sends `parts` for `lease`; its replies come back to it in this order. */
+  send(lease: PgLease, parts: Uint8Array[], ready: number, shared: boolean): void {
+    const routes = this.#routes;
+    let route = routes[routes.length - 1];
+    if (route?.lease !== lease || route.closeHere) {
+      route = {
+        lease,
+        owner: lease.owner,
+        ready: 0,
+        exclusive: false,
+        closeHere: false,
+        sentAt: performance.now(),
+      };
+      routes.push(route);
+      if (routes.length === 1) this.headSince = route.sentAt;
+    }
+    route.ready += ready;
+    if (!shared || ready === 0) {
+      route.exclusive = true;
+      this.exclusive = lease;
+    }
+    // Clients served in the same turn of the event loop go out in one write.
+    if (!this.#out.length) queueMicrotask(this.#sendOut);
+    for (const part of parts) this.#out.push(part);
+  }
+
+  #out: Uint8Array[] = [];
+  readonly #sendOut = (): void => {
+    const out = this.#out;
+    this.#out = [];
+    this.#transport.write(out.length === 1 ? out[0] : concat(out));
+  };
+
+  /** Whether `lease`'s route is the one running now. */
+  isHead(lease: PgLease): boolean {
+    return this.#routes[0]?.lease === lease;
+  }
+
+  /** A lease lets go; an unclean one leaves the backend to be closed once what is ahead is done. */
+  detach(lease: PgLease, clean: boolean): void {
+    this.leases.delete(lease);
+    if (this.exclusive === lease) this.exclusive = null;
+    for (let i = 0; i < this.#routes.length; i++) {
+      const route = this.#routes[i];
+      if (route.lease !== lease) continue;
+      route.owner = null;
+      if (!route.exclusive) continue;
+      if (clean && i === 0) {
+        this.#routes.shift();
+        this.headSince = performance.now();
+        i--;
+      } else route.closeHere = true;
+    }
+    if (this.#routes[0]?.closeHere) return this.#retire();
+    this.#settle();
+  }
+
+  /** Nothing attached and nothing due: back to the pool (or closed, after a cancel). */
+  #settle(): void {
+    if (!this.pooled && this.leases.size === 0 && this.#routes.length === 0 && !this.closed) {
+      this.#engine.idle(this);
+    }
+  }
+
+  #retire(): void {
+    this.close();
+    this.#engine.forget(this);
+  }
+
+  #sendCancel(): void {
+    this.tainted = true;
+    this.#engine.cancel(this);
+  }
+
+  /** Cancels `lease`'s statement: now if it is running, else when its turn comes. */
+  cancel(lease: PgLease): void {
+    if (this.isHead(lease)) this.#sendCancel();
+    else if (this.#routes.some((route) => route.lease === lease)) lease.cancelWanted = true;
   }
 
   #lost(): void {
     this.closed = true;
     this.#transport.close();
-    const owner = this.owner;
-    this.owner = null;
+    const owners = [...this.leases].map((lease) => lease.owner);
+    for (const route of this.#routes) if (!route.lease && route.owner) owners.push(route.owner);
+    this.leases.clear();
+    this.#routes.length = 0;
     this.#engine.forget(this);
-    owner?.onBackendLost(
-      new WireError(SqlState.AdminShutdown, "The database session ended unexpectedly: reconnect", {
-        severity: "FATAL",
-      }),
+    const error = new WireError(
+      SqlState.AdminShutdown,
+      "The database session ended unexpectedly: reconnect",
+      { severity: "FATAL" },
     );
+    for (const owner of owners) owner.onBackendLost(error);
   }
 
   /**
@@ -228,43 +379,26 @@ export class PgBackend implements Lease {
   run(messages: Uint8Array[], expect: number): Promise<ReturnType<typeof readReply>> {
     return new Promise((resolve) => {
       const parts: Uint8Array[] = [];
-      let ready = 0;
-      this.owner = {
+      const owner: BackendOwner = {
         onBackendData: (bytes) => {
           parts.push(bytes);
-          for (let at = 0; at < bytes.length; at += 1 + readInt32(bytes, at + 1)) {
-            if (bytes[at] === BackendCode.ReadyForQuery) ready++;
-          }
-          if (ready === expect) {
-            this.owner = null;
-            resolve(readReply(concat(parts)));
-          }
+          if (route.ready === 0) resolve(readReply(concat(parts)));
         },
         onBackendLost: (error) =>
           resolve({ rows: [], error: [[ErrorField.Message, error.message]] }),
       };
+      const route: Route = {
+        lease: null,
+        owner,
+        ready: expect,
+        exclusive: false,
+        closeHere: false,
+        sentAt: performance.now(),
+      };
+      this.#routes.push(route);
+      this.headSince = route.sentAt;
       this.#transport.write(concat(messages));
     });
-  }
-
-  write(bytes: Uint8Array): void {
-    this.#pending.push(bytes);
-  }
-
-  flush(): void {
-    if (!this.#pending.length) return;
-    this.#transport.write(this.#pending.length === 1 ? this.#pending[0] : concat(this.#pending));
-    this.#pending = [];
-  }
-
-  release(clean: boolean): void {
-    this.#pending = [];
-    this.#engine.release(this, clean);
-  }
-
-  cancel(): void {
-    this.tainted = true;
-    this.#engine.cancel(this);
   }
 
   close(): void {
@@ -273,10 +407,72 @@ export class PgBackend implements Lease {
   }
 }
 
+/** One client's hold on a backend, from its first message until its replies are in. */
+class PgLease implements Lease {
+  readonly backend: PgBackend;
+  readonly owner: BackendOwner;
+  /** A cancel came while the statement waited its turn behind other clients'. */
+  cancelWanted = false;
+  #pending: Uint8Array[] = [];
+  #ready = 0;
+  #released = false;
+
+  constructor(backend: PgBackend, owner: BackendOwner) {
+    this.backend = backend;
+    this.owner = owner;
+  }
+
+  get state(): BackendState {
+    return this.backend.state;
+  }
+
+  get writable(): boolean {
+    const backend = this.backend;
+    if (backend.closed) return false;
+    return backend.exclusive === this || (backend.exclusive === null && !backend.tainted);
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#pending.push(bytes);
+    for (let at = 0; at < bytes.length; at += 1 + readInt32(bytes, at + 1)) {
+      if (bytes[at] === FrontendCode.Sync || bytes[at] === FrontendCode.Query) this.#ready++;
+    }
+  }
+
+  flush(shared = false): void {
+    if (!this.#pending.length || this.#released) return;
+    this.backend.send(this, this.#pending, this.#ready, shared);
+    this.#pending = [];
+    this.#ready = 0;
+  }
+
+  release(clean: boolean): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#pending = [];
+    this.backend.detach(this, clean);
+  }
+
+  cancel(): void {
+    this.backend.cancel(this);
+  }
+}
+
 interface Waiter {
   resolve(backend: PgBackend): void;
   reject(error: unknown): void;
 }
+
+/**
+ * How much queued work (routes × smoothed service time) a backend may have
+ * and still take another client's batch behind it: short statements are
+ * pipelined on few backends, slow ones get a backend each...
+ */
+const QUEUE_BUDGET_MS = 1;
+/** ...but this many batches may always queue (the service time also counts the door's own delays). */
+const MIN_DEPTH = 4;
+/** A backend whose running batch is older than this takes no new clients. */
+const HEAD_AGE_MS = 10;
 
 export class PostgresEngine implements Engine {
   readonly kind = "postgres";
@@ -285,6 +481,8 @@ export class PostgresEngine implements Engine {
   readonly #all = new Set<PgBackend>();
   /** Idle backends, least recently released first. */
   #idle: PgBackend[] = [];
+  /** Backends with leases or replies due, oldest first: new clients fill the first ones. */
+  #busy: PgBackend[] = [];
   #waiters: Waiter[] = [];
   #opening = 0;
   #info: EngineInfo | undefined;
@@ -340,12 +538,44 @@ export class PostgresEngine implements Engine {
   acquire(
     scope: ScopeSetup,
     owner: BackendOwner,
-    options: { signal?: AbortSignal; prefer?: Lease | null },
+    options: { signal?: AbortSignal },
   ): Lease | Promise<Lease> {
-    const ready = this.#closed ? undefined : this.#takeIdle(scope.key, options.prefer);
+    if (this.#closed) return this.#acquireSlowly(scope, owner, options.signal);
+    const ready = this.#shared(scope.key, QUEUE_BUDGET_MS) ?? this.#takeIdle(scope.key);
     if (!ready) return this.#acquireSlowly(scope, owner, options.signal);
-    ready.owner = owner;
-    return ready;
+    return this.#attach(ready, owner);
+  }
+
+  /**
+   * A busy backend set up for `key` that can take one more batch: nobody
+   * holds it alone, no cancel is pending, its running batch is young and its
+   * queue is within `budgetMs`. Nobody waits for a backend meanwhile, so
+   * busy ones drain and go to waiters first.
+   */
+  #shared(key: string, budgetMs: number): PgBackend | undefined {
+    if (this.#waiters.length) return undefined;
+    const now = performance.now();
+    let best: PgBackend | undefined;
+    for (const backend of this.#busy) {
+      if (
+        backend.state.scopeKey !== key || backend.exclusive || backend.tainted || backend.closed
+      ) continue;
+      const depth = backend.depth;
+      if (depth && now - backend.headSince > HEAD_AGE_MS) continue;
+      if (depth < MIN_DEPTH || depth * backend.serviceMs < budgetMs) return backend;
+      if (!best || depth < best.depth) best = backend;
+    }
+    return budgetMs === Infinity ? best : undefined;
+  }
+
+  #attach(backend: PgBackend, owner: BackendOwner): PgLease {
+    const lease = new PgLease(backend, owner);
+    if (backend.pooled) {
+      backend.pooled = false;
+      this.#busy.push(backend);
+    }
+    backend.leases.add(lease);
+    return lease;
   }
 
   async #acquireSlowly(
@@ -354,6 +584,11 @@ export class PostgresEngine implements Engine {
     signal?: AbortSignal,
   ): Promise<Lease> {
     if (this.#closed) throw new WireError(SqlState.AdminShutdown, "The SQL door is shutting down");
+    if (this.#all.size + this.#opening >= this.#size()) {
+      // A full pool: queue behind other clients of the same folder rather than wait.
+      const shared = this.#shared(scope.key, Infinity);
+      if (shared) return this.#attach(shared, owner);
+    }
     const backend =
       (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
         this.#idle.shift() ??
@@ -365,20 +600,13 @@ export class PostgresEngine implements Engine {
       this.forget(backend);
       throw error;
     }
-    backend.owner = owner;
-    return backend;
+    return this.#attach(backend, owner);
   }
 
-  /** An idle backend already set up for `key`: the preferred one, else the most recent. */
-  #takeIdle(key: string, prefer?: Lease | null): PgBackend | undefined {
+  /** The most recently used idle backend set up for `key`: few backends stay warm. */
+  #takeIdle(key: string): PgBackend | undefined {
     const idle = this.#idle;
-    let index = idle.length - 1;
-    if (idle[index] !== prefer || idle[index]?.state.scopeKey !== key) {
-      index = prefer ? idle.indexOf(prefer as PgBackend) : -1;
-      if (index < 0 || idle[index].state.scopeKey !== key) {
-        index = idle.findLastIndex((b) => b.state.scopeKey === key);
-      }
-    }
+    const index = idle.findLastIndex((b) => b.state.scopeKey === key);
     if (index < 0) return undefined;
     return index === idle.length - 1 ? idle.pop() : idle.splice(index, 1)[0];
   }
@@ -413,10 +641,11 @@ export class PostgresEngine implements Engine {
     state.baseline = capturedSettings(reply.rows);
   }
 
-  /** Back to the pool, to a waiter, or closed when not clean. */
-  release(backend: PgBackend, clean: boolean): void {
-    backend.owner = null;
-    if (!clean || backend.tainted || backend.closed || this.#closed) {
+  /** A backend has no leases and no replies due: to a waiter, the idle pool, or closed. */
+  idle(backend: PgBackend): void {
+    backend.pooled = true;
+    this.#busy = this.#busy.filter((b) => b !== backend);
+    if (backend.tainted || backend.closed || this.#closed) {
       backend.close();
       this.forget(backend);
       return;
@@ -435,6 +664,7 @@ export class PostgresEngine implements Engine {
   forget(backend: PgBackend): void {
     this.#all.delete(backend);
     this.#idle = this.#idle.filter((b) => b !== backend);
+    this.#busy = this.#busy.filter((b) => b !== backend);
     const waiter = this.#waiters.shift();
     if (waiter) this.#open().then(waiter.resolve, waiter.reject);
   }
@@ -471,6 +701,7 @@ export class PostgresEngine implements Engine {
     for (const backend of this.#all) backend.close();
     this.#all.clear();
     this.#idle = [];
+    this.#busy = [];
     return Promise.resolve();
   }
 }
