@@ -96,6 +96,13 @@ function requireColumn(def: ListDefinition, name: string): Column {
 
 const table = (def: ListDefinition) => sql.table(def.qualifiedTable);
 const ref = (c: Column) => sql.ref(c.column_name);
+/**
+ * A column named with its table, for ORDER BY: there a bare name means the
+ * select list's `::text` output column, which sorts 10 before 9 and keeps
+ * the planner from reading the key's index.
+ */
+const tableRef = (def: ListDefinition, c: Column) =>
+  sql.ref(`${def.qualifiedTable}.${c.column_name}`);
 
 function selectList(columns: Column[]): RawBuilder<unknown> {
   return sql.join(columns.map((c) => sql`${ref(c)}::text as ${sql.ref(c.column_name)}`));
@@ -249,9 +256,9 @@ export async function selectRows(
   const keyColumn = def.columns.find((c) => c.column_name === def.list.key_column)!;
   const sorts = [
     ...(query.sort ?? []).map((s) =>
-      sql`${ref(requireColumn(def, s.column))} ${sql.raw(s.descending ? "desc" : "asc")}`
+      sql`${tableRef(def, requireColumn(def, s.column))} ${sql.raw(s.descending ? "desc" : "asc")}`
     ),
-    sql`${ref(keyColumn)} asc`,
+    sql`${tableRef(def, keyColumn)} asc`,
   ];
   const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(query.offset ?? 0, 0);
