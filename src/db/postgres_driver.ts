@@ -22,8 +22,15 @@ const typeParsers = {
   },
 };
 
-/** Distinct statements one connection keeps prepared; later ones run unnamed. */
-const MAX_PREPARED = 200;
+/**
+ * Distinct statements one connection keeps prepared; later ones run
+ * unnamed. executeSql's texts are the clients', so a connection may fill up
+ * with one-offs: a connection is replaced after MAX_USES checkouts (a query
+ * or a transaction each), which bounds how long that lasts (a reconnect
+ * costs a few milliseconds).
+ */
+const MAX_PREPARED = 100;
+const MAX_USES = 50_000;
 
 /**
  * Runs each statement with parameters as a named prepared statement, so
@@ -53,6 +60,7 @@ export function createPostgresPool(url: string, max = 10): pg.Pool {
     types: typeParsers as pg.CustomTypesConfig,
     application_name: "labgate",
     options: "-c TimeZone=UTC -c DateStyle=ISO",
+    maxUses: MAX_USES,
     // TLS stays on node:tls, which needs a node:net socket under it.
     stream: (config: { ssl?: unknown }) => config.ssl ? new net.Socket() : new DenoSocket(),
   });

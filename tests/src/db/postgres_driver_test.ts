@@ -28,3 +28,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "createPostgresPool() keeps at most 100 statements prepared on a connection",
+  ignore: POSTGRES_URL === undefined,
+  fn: async () => {
+    const pool = createPostgresPool(POSTGRES_URL!, 1);
+    try {
+      for (let i = 0; i < 120; i++) {
+        assert.equal((await pool.query(`select $1::int + ${i} as n`, [1])).rows[0].n, i + 1);
+      }
+      const { rows } = await pool.query("select count(*)::int as n from pg_prepared_statements");
+      assert.equal(rows[0].n, 100);
+    } finally {
+      await pool.end();
+    }
+  },
+});
