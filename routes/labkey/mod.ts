@@ -21,6 +21,7 @@ import { runReadOnly, type SqlScope } from "../../src/labkey/execute_sql.ts";
 import {
   apiVersion,
   LabKeyParams,
+  type LabKeyRoute,
   parseLabKeyPath,
   rowQueryFromParams,
 } from "../../src/labkey/request.ts";
@@ -429,7 +430,10 @@ const ACTIONS: Record<string, Action> = {
 
 /** The LabKey action a path names, if this door answers it. */
 export function labkeyAction(path: string): Action | null {
-  const route = parseLabKeyPath(path);
+  return actionOf(parseLabKeyPath(path));
+}
+
+function actionOf(route: LabKeyRoute | null): Action | null {
   return route && Object.hasOwn(ACTIONS, route.action) ? ACTIONS[route.action] : null;
 }
 
@@ -469,7 +473,7 @@ export function labkeyApp(): Hono<Env> {
 
   app.on(["GET", "POST"], "*", async (c, next) => {
     const route = parseLabKeyPath(c.req.path);
-    const action = labkeyAction(c.req.path);
+    const action = actionOf(route);
     if (!route || !action) return await next();
     const svc = c.get("svc");
     const resolved = c.get("actor");

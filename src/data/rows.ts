@@ -96,6 +96,40 @@ function requireColumn(def: ListDefinition, name: string): Column {
 
 const table = (def: ListDefinition) => sql.table(def.qualifiedTable);
 const ref = (c: Column) => sql.ref(c.column_name);
+/**
+ * A column named with its table, for ORDER BY: there a bare name means the
+ * select list's `::text` output column, which sorts 10 before 9 and keeps
+ * the planner from reading the key's index.
+ */
+const tableRef = (def: ListDefinition, c: Column) =>
+  sql.ref(`${def.qualifiedTable}.${c.column_name}`);
+
+/**
+ * The SQL text of a list's names (select list, table, sort), built and
+ * compiled by Kysely once per definition and shape: per request that cost
+ * more than the driver's work for a 100-row page. A definition is replaced
+ * within a second (lists.ts), and its texts go with it.
+ */
+const compiledParts = new WeakMap<ListDefinition, Map<string, RawBuilder<unknown>>>();
+/** Column and sort choices are the client's: a bound on what one definition keeps. */
+const MAX_PARTS_PER_LIST = 100;
+
+function compiledPart(
+  svc: Services,
+  def: ListDefinition,
+  key: string,
+  build: () => RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  let parts = compiledParts.get(def);
+  if (!parts) compiledParts.set(def, parts = new Map());
+  let part = parts.get(key);
+  if (!part) {
+    if (parts.size >= MAX_PARTS_PER_LIST) parts.clear();
+    part = sql.raw(build().compile(svc.database.root).sql);
+    parts.set(key, part);
+  }
+  return part;
+}
 
 function selectList(columns: Column[]): RawBuilder<unknown> {
   return sql.join(columns.map((c) => sql`${ref(c)}::text as ${sql.ref(c.column_name)}`));
@@ -248,11 +282,25 @@ export async function selectRows(
   const where = filters.length ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
   const keyColumn = def.columns.find((c) => c.column_name === def.list.key_column)!;
   const sorts = [
-    ...(query.sort ?? []).map((s) =>
-      sql`${ref(requireColumn(def, s.column))} ${sql.raw(s.descending ? "desc" : "asc")}`
-    ),
-    sql`${ref(keyColumn)} asc`,
+    ...(query.sort ?? []).map((s) => ({
+      column: requireColumn(def, s.column),
+      direction: s.descending ? "desc" : "asc",
+    })),
+    { column: keyColumn, direction: "asc" },
   ];
+  const selected = compiledPart(
+    svc,
+    def,
+    `select ${columns.map((c) => c.column_name)}`,
+    () => selectList(columns),
+  );
+  const from = compiledPart(svc, def, "from", () => table(def));
+  const orderBy = compiledPart(
+    svc,
+    def,
+    `order ${sorts.map((s) => `${s.column.column_name} ${s.direction}`)}`,
+    () => sql.join(sorts.map((s) => sql`${tableRef(def, s.column)} ${sql.raw(s.direction)}`)),
+  );
   const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(query.offset ?? 0, 0);
   const root = svc.database.root;
@@ -260,16 +308,16 @@ export async function selectRows(
   // (a window count would read and sort every matching row); a page past the end needs its own.
   const count = query.count ?? true;
   const total = count
-    ? sql`, (select count(*) from ${table(def)} ${where})::int as ${sql.ref(TOTAL)}`
+    ? sql`, (select count(*) from ${from} ${where})::int as ${sql.raw(TOTAL)}`
     : sql``;
   const { rows } = await sql<Record<string, string | null>>`
-    select ${selectList(columns)}${total} from ${table(def)} ${where}
-    order by ${sql.join(sorts)} limit ${limit} offset ${offset}
+    select ${selected}${total} from ${from} ${where}
+    order by ${orderBy} limit ${limit} offset ${offset}
   `.execute(root);
   let counted = rows.length;
   if (count) {
     counted = rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
-      select count(*)::int as n from ${table(def)} ${where}
+      select count(*)::int as n from ${from} ${where}
     `.execute(root)).rows[0].n;
   }
   return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };

@@ -162,6 +162,19 @@ backendTest("insertRows() stores every type and returns the rows as stored", asy
   assert.deepEqual(rows[0], row);
 });
 
+backendTest("selectRows() sorts by the column's values, not their text", async (t) => {
+  const def = await samples(t);
+  await insertRows(t.svc, t.admin, def, [
+    { SampleId: "S1", Count: 10, Ratio: 0.5 },
+    { SampleId: "S2", Count: 9, Ratio: 10 },
+    { SampleId: "S3", Count: 100, Ratio: 9 },
+  ]);
+  const order = async (column: string) =>
+    (await selectRows(t.svc, t.admin, def, { sort: [{ column }] })).rows.map((r) => r.SampleId);
+  assert.deepEqual(await order("Count"), ["S2", "S1", "S3"]);
+  assert.deepEqual(await order("Ratio"), ["S1", "S3", "S2"]);
+});
+
 backendTest(
   "insertRows() reports every bad value by row and column and stores nothing",
   async (t) => {
