@@ -41,12 +41,29 @@ const MAX_USES = 50_000;
  */
 function prepareStatements(client: pg.PoolClient): void {
   const names = new Map<string, string>();
+  let prepared = 0;
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   client.query = ((text: unknown, values?: unknown, callback?: unknown) => {
     if (typeof text === "string" && Array.isArray(values) && values.length > 0) {
       let name = names.get(text);
-      if (!name && names.size < MAX_PREPARED) names.set(text, name = `lg_${names.size + 1}`);
-      if (name) return query({ name, text, values }, callback);
+      if (!name && names.size < MAX_PREPARED) names.set(text, name = `lg_${++prepared}`);
+      if (name) {
+        // A table changed under the plan (a migration by another instance): PostgreSQL refuses
+        // the old plan from now on, so the next call prepares the text afresh.
+        const forget = (error: unknown) => {
+          if ((error as { code?: string } | null)?.code === "0A000") names.delete(text);
+        };
+        if (typeof callback === "function") {
+          return query({ name, text, values }, (error: unknown, result: unknown) => {
+            forget(error);
+            callback(error, result);
+          });
+        }
+        return (query({ name, text, values }) as Promise<unknown>).catch((error) => {
+          forget(error);
+          throw error;
+        });
+      }
     }
     return query(text, values, callback);
   }) as typeof client.query;
