@@ -52,17 +52,19 @@ Deno.test({
   fn: async () => {
     const pool = createPostgresPool(POSTGRES_URL!, 1);
     const table = `lg_shape_${crypto.randomUUID().replaceAll("-", "")}`;
+    const client = await pool.connect(); // as Kysely runs its queries
     try {
-      await pool.query(`create table ${table} (id int)`);
-      await pool.query(`insert into ${table} values (1)`);
+      await client.query(`create table ${table} (id int)`);
+      await client.query(`insert into ${table} values (1)`);
       const text = `select * from ${table} where id = $1`;
-      assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1 }]);
-      await pool.query(`alter table ${table} add column note text`);
+      assert.deepEqual((await client.query(text, [1])).rows, [{ id: 1 }]);
+      await client.query(`alter table ${table} add column note text`);
       // The old plan is refused once; the next call runs the new shape.
-      await assert.rejects(() => pool.query(text, [1]), { code: "0A000" });
-      assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1, note: null }]);
+      await assert.rejects(() => client.query(text, [1]), { code: "0A000" });
+      assert.deepEqual((await client.query(text, [1])).rows, [{ id: 1, note: null }]);
     } finally {
-      await pool.query(`drop table if exists ${table}`);
+      await client.query(`drop table if exists ${table}`);
+      client.release();
       await pool.end();
     }
   },
