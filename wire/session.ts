@@ -188,6 +188,8 @@ export class Session {
   #startupError: string | null = null;
 
   #lease: Lease | null = null;
+  /** A lease that came after a wait, for the next dispatch to take up. */
+  #arrived: Lease | null = null;
   /** Extended-protocol messages were written since the last Sync. */
   #unsynced = false;
   /** What was written since the last flush may share the backend with other clients. */
@@ -395,7 +397,8 @@ export class Session {
    * in PostgreSQL).
    */
   async #hello(): Promise<void> {
-    await this.#acquire();
+    // Taken up and written to in one turn (see #acquire).
+    for (let waiting = this.#acquire(); waiting; waiting = this.#acquire()) await waiting;
     if (this.#settings.size || this.#inFlight > 0) {
       await new Promise<void>((resolve) => this.#capture(null, resolve));
     }
@@ -416,10 +419,11 @@ export class Session {
     for (;;) {
       let message: Uint8Array | null;
       while (!this.closed && (message = this.#buffer.next())) {
-        const wait = this.#dispatch(message);
-        if (wait) {
+        // A message that must wait for a backend is dispatched again once it may go on, so
+        // everything written to a backend is flushed in the same turn it was written.
+        for (let wait = this.#dispatch(message); wait; wait = this.#dispatch(message)) {
           this.#flush();
-          await wait;
+          if (!(await wait) || this.closed) break;
         }
       }
       if (this.closed) return;
@@ -445,18 +449,19 @@ export class Session {
     if (this.#inFlight === 0) this.#pipeline.flush();
   }
 
-  /** One dispatch on the frontend message type. */
-  #dispatch(message: Uint8Array): void | Promise<void> {
+  /**
+   * One dispatch on the frontend message type. A promise means the message
+   * waits: true once it is to be dispatched again, false when it was
+   * answered meanwhile (no backend could be had).
+   */
+  #dispatch(message: Uint8Array): void | Promise<boolean> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     if (this.#lease && !this.#lease.writable) {
       // Another client holds this backend alone now: once our replies are in, lease another.
       if (this.#inFlight === 0) this.#maybeRelease();
-      if (this.#lease) {
-        return new Promise<void>((resolve) => this.#onRelease.push(resolve))
-          .then(() => this.closed ? undefined : this.#dispatch(message));
-      }
+      if (this.#lease) return new Promise((resolve) => this.#onRelease.push(() => resolve(true)));
     }
     switch (code) {
       case FrontendCode.Sync:
@@ -475,8 +480,11 @@ export class Session {
       const waiting = this.#acquire();
       if (waiting) {
         return waiting.then(
-          () => this.#lease ? this.#handle(code, message) : undefined,
-          (error) => this.#acquireFailed(code, error),
+          () => true,
+          (error) => {
+            this.#acquireFailed(code, error);
+            return false;
+          },
         );
       }
     }
@@ -787,8 +795,18 @@ export class Session {
 
   // ---- leases ----
 
-  /** Leases a backend: at once when one is ready (no promise), else after waiting. */
+  /**
+   * Leases a backend: at once when one is ready (no promise), else after
+   * waiting; a lease that comes later is taken up by the next dispatch,
+   * which writes to it in the same turn as it flushes.
+   */
   #acquire(): void | Promise<void> {
+    const arrived = this.#arrived;
+    if (arrived) {
+      this.#arrived = null;
+      if (arrived.writable) return this.#leased(arrived);
+      arrived.release(true);
+    }
     this.#abort ??= new AbortController();
     let lease: Lease | Promise<Lease>;
     try {
@@ -804,7 +822,7 @@ export class Session {
       (lease) => {
         this.#acquiring = false;
         if (this.closed) return lease.release(true);
-        this.#leased(lease);
+        this.#arrived = lease;
       },
       (error) => {
         this.#acquiring = false;
@@ -1027,6 +1045,8 @@ export class Session {
           !this.#tampered,
       );
     }
+    this.#arrived?.release(true);
+    this.#arrived = null;
     this.#pipeline.clear();
     this.#released();
     this.#ctx.leave(this);

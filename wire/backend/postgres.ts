@@ -278,6 +278,10 @@ export class PgBackend {
 
   /** Sends `parts` for `lease`; its replies come back to it in this order. */
   send(lease: PgLease, parts: Uint8Array[], ready: number, shared: boolean): void {
+    if (this.exclusive && this.exclusive !== lease) {
+      // Replies would be handed to the wrong client: end this one instead.
+      throw new Error("A backend held by one client was written to by another");
+    }
     const routes = this.#routes;
     let route = routes[routes.length - 1];
     if (route?.lease !== lease || route.closeHere) {

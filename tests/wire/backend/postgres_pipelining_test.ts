@@ -191,3 +191,26 @@ backendTest(
   },
   { only: ["postgres"] },
 );
+
+backendTest(
+  "many clients logging in at once on a small pool all get served",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { backendConnections: 3 } });
+    const clients = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) =>
+          RawClient.connect(fx.port, { ...login, params: { application_name: `c${i % 4}` } }),
+      ),
+    );
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(clients.map((c, i) => double(c, i + 1)));
+        answers.forEach((answer, i) => assert.equal(answer.twice, 2 * (i + 1)));
+      }
+    } finally {
+      for (const client of clients) client.close();
+    }
+  },
+  { only: ["postgres"] },
+);
