@@ -5,21 +5,17 @@ import { presentedKey } from "../src/keys/door.ts";
 import { KeyRefused, parseKey } from "../src/keys/mod.ts";
 import { clientAddr, type Env } from "./context.ts";
 
-/** Folder a request names in `?path=`, when it names one. */
-function folderOf(url: URL): string | null {
-  const path = url.searchParams.get("path");
-  return path?.startsWith("/") ? path : null;
-}
 
 export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
   const key = presentedKey(c.req.raw.headers);
   if (key === null) return await next();
   await next();
-  const url = new URL(c.req.url);
+  // The folder a request names in `?path=`, when it names one.
+  const folder = c.req.query("path");
   const common = {
     event: "key.use",
-    detail: `${c.req.method} ${url.pathname}`,
-    containerPath: folderOf(url),
+    detail: `${c.req.method} ${c.req.path}`,
+    containerPath: folder?.startsWith("/") ? folder : null,
   };
   const actor = c.get("actor");
   const status = c.res.status;

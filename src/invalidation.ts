@@ -26,7 +26,9 @@ export type Invalidation =
   /** A browser session ended (session keys bound to it stop). */
   | { kind: "session"; id: string }
   /** A list was dropped (cached list definitions). */
-  | { kind: "lists" };
+  | { kind: "lists" }
+  /** A list's rows were written: its row counts (rows.ts). */
+  | { kind: "rows"; list: number };
 
 export type InvalidationListener = (event: Invalidation) => void;
 
@@ -42,6 +44,7 @@ const KINDS = new Set<Invalidation["kind"]>([
   "remote_token",
   "session",
   "lists",
+  "rows",
 ]);
 
 export class InvalidationBus {

@@ -16,9 +16,9 @@ import {
 export const CONTROLLERS = ["query", "project", "core", "property", "user", "security"] as const;
 
 export interface LabKeyRoute {
-  containerPath: string;
+  readonly containerPath: string;
   /** `<controller>-<action>`, e.g. `query-selectRows`. */
-  action: string;
+  readonly action: string;
 }
 
 /** First path segments that belong to other doors and pages, never to a folder here. */
@@ -33,6 +33,20 @@ const PLAIN_ACTION = /^([A-Za-z]+)\.(api|view)$/;
  * `/login/...` pages belong to the remote-login door.
  */
 export function parseLabKeyPath(path: string): LabKeyRoute | null {
+  // Every request asks (the middleware, then the route): scripts repeat the same few paths.
+  let route = parsedPaths.get(path);
+  if (route === undefined) {
+    if (parsedPaths.size >= PARSED_PATHS) parsedPaths.clear();
+    parsedPaths.set(path, route = parsePath(path));
+  }
+  return route;
+}
+
+/** Paths remembered by parseLabKeyPath(); beyond this it starts over. */
+const PARSED_PATHS = 1000;
+const parsedPaths = new Map<string, LabKeyRoute | null>();
+
+function parsePath(path: string): LabKeyRoute | null {
   let parts: string[];
   try {
     parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);

@@ -5,6 +5,7 @@ import { createList, deleteList, getList } from "../../../src/data/lists.ts";
 import { folderSchema } from "../../../src/data/physical.ts";
 import {
   deleteRows,
+  type Filter,
   importRows,
   insertRows,
   selectRows,
@@ -161,6 +162,39 @@ backendTest("insertRows() stores every type and returns the rows as stored", asy
   assert.equal(total, 1);
   assert.deepEqual(rows[0], row);
 });
+
+backendTest(
+  "selectRows() totals follow every write at once, and a write on another instance",
+  async (t) => {
+    const def = await samples(t);
+    const total = async (filters: Filter[] = []) =>
+      (await selectRows(t.svc, t.admin, def, { filters, limit: 1 })).total;
+    const big: Filter[] = [{ column: "Count", op: "gt", value: "5" }];
+    await insertRows(t.svc, t.admin, def, [{ SampleId: "A", Count: 1 }, {
+      SampleId: "B",
+      Count: 9,
+    }]);
+    assert.deepEqual([await total(), await total(big)], [2, 1]);
+    await insertRows(t.svc, t.admin, def, [{ SampleId: "C", Count: 7 }]);
+    assert.deepEqual([await total(), await total(big)], [3, 2]);
+    await updateRows(t.svc, t.admin, def, [{ SampleId: "C", Count: 2 }]);
+    assert.deepEqual([await total(), await total(big)], [3, 1]);
+    await deleteRows(t.svc, t.admin, def, ["A"]);
+    assert.deepEqual([await total(), await total(big)], [2, 1]);
+    await importRows(t.svc, t.admin, def, { text: "SampleId,Count\nD,8\n" });
+    assert.deepEqual([await total(), await total(big)], [3, 2]);
+    // A row written elsewhere: the total kept for this instance holds until the other
+    // instance's announcement (here published by hand) arrives.
+    const physical = (name: string) =>
+      sql.ref(def.columns.find((c) => c.name === name)!.column_name);
+    await sql`insert into ${sql.table(def.qualifiedTable)} (${physical("SampleId")}, ${
+      physical("Count")
+    }) values ('E', 6)`.execute(t.svc.database.root);
+    assert.equal(await total(big), 2);
+    await t.svc.invalidate.publish({ kind: "rows", list: def.list.id });
+    assert.deepEqual([await total(), await total(big)], [4, 3]);
+  },
+);
 
 backendTest("selectRows() sorts by the column's values, not their text", async (t) => {
   const def = await samples(t);
