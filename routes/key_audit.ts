@@ -5,7 +5,6 @@ import { presentedKey } from "../src/keys/door.ts";
 import { KeyRefused, parseKey } from "../src/keys/mod.ts";
 import { clientAddr, type Env } from "./context.ts";
 
-
 export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
   const key = presentedKey(c.req.raw.headers);
   if (key === null) return await next();
