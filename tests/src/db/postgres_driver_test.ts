@@ -1,56 +1,59 @@
 import assert from "node:assert/strict";
 import { createPostgresPool } from "../../../src/db/postgres_driver.ts";
 import { POSTGRES_URL } from "../../_support/backends.ts";
+import type pg from "pg";
 
-Deno.test({
-  name: "createPostgresPool() prepares a statement with parameters once per connection",
-  ignore: POSTGRES_URL === undefined,
-  fn: async () => {
-    const pool = createPostgresPool(POSTGRES_URL!, 1);
-    try {
-      const text = "select $1::int + 1 as n";
-      assert.equal((await pool.query(text, [1])).rows[0].n, 2);
-      assert.equal((await pool.query(text, [2])).rows[0].n, 3);
-      const { rows } = await pool.query(
-        "select count(*)::int as n from pg_prepared_statements where statement = $1",
-        [text],
-      );
-      assert.equal(rows[0].n, 1);
-      // Without parameters: the simple protocol, several statements in one text.
-      await pool.query("select 1; select 2");
-      // A statement that fails to prepare leaves the connection usable, and so does a retry.
-      for (let i = 0; i < 2; i++) {
-        await assert.rejects(() => pool.query("select nope from $1", [1]), { code: "42601" });
+/** A test on a one-connection pool (PostgreSQL only), ended afterwards. */
+function poolTest(name: string, fn: (pool: pg.Pool) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: POSTGRES_URL === undefined,
+    fn: async () => {
+      const pool = createPostgresPool(POSTGRES_URL!, 1);
+      try {
+        await fn(pool);
+      } finally {
+        await pool.end();
       }
-      assert.equal((await pool.query(text, [3])).rows[0].n, 4);
-    } finally {
-      await pool.end();
-    }
-  },
-});
+    },
+  });
+}
 
-Deno.test({
-  name: "createPostgresPool() keeps at most 100 statements prepared on a connection",
-  ignore: POSTGRES_URL === undefined,
-  fn: async () => {
-    const pool = createPostgresPool(POSTGRES_URL!, 1);
-    try {
-      for (let i = 0; i < 120; i++) {
-        assert.equal((await pool.query(`select $1::int + ${i} as n`, [1])).rows[0].n, i + 1);
-      }
-      const { rows } = await pool.query("select count(*)::int as n from pg_prepared_statements");
-      assert.equal(rows[0].n, 100);
-    } finally {
-      await pool.end();
+poolTest(
+  "createPostgresPool() prepares a statement with parameters once per connection",
+  async (pool) => {
+    const text = "select $1::int + 1 as n";
+    assert.equal((await pool.query(text, [1])).rows[0].n, 2);
+    assert.equal((await pool.query(text, [2])).rows[0].n, 3);
+    const { rows } = await pool.query(
+      "select count(*)::int as n from pg_prepared_statements where statement = $1",
+      [text],
+    );
+    assert.equal(rows[0].n, 1);
+    // Without parameters: the simple protocol, several statements in one text.
+    await pool.query("select 1; select 2");
+    // A statement that fails to prepare leaves the connection usable, and so does a retry.
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(() => pool.query("select nope from $1", [1]), { code: "42601" });
     }
+    assert.equal((await pool.query(text, [3])).rows[0].n, 4);
   },
-});
+);
 
-Deno.test({
-  name: "createPostgresPool() prepares a statement afresh after its table changed shape",
-  ignore: POSTGRES_URL === undefined,
-  fn: async () => {
-    const pool = createPostgresPool(POSTGRES_URL!, 1);
+poolTest(
+  "createPostgresPool() keeps at most 100 statements prepared on a connection",
+  async (pool) => {
+    for (let i = 0; i < 120; i++) {
+      assert.equal((await pool.query(`select $1::int + ${i} as n`, [1])).rows[0].n, i + 1);
+    }
+    const { rows } = await pool.query("select count(*)::int as n from pg_prepared_statements");
+    assert.equal(rows[0].n, 100);
+  },
+);
+
+poolTest(
+  "createPostgresPool() prepares a statement afresh after its table changed shape",
+  async (pool) => {
     const table = `lg_shape_${crypto.randomUUID().replaceAll("-", "")}`;
     const client = await pool.connect(); // as Kysely runs its queries
     try {
@@ -65,7 +68,6 @@ Deno.test({
     } finally {
       await client.query(`drop table if exists ${table}`);
       client.release();
-      await pool.end();
     }
   },
-});
+);

@@ -10,7 +10,7 @@ import { backendTest } from "../../_support/backends.ts";
 import { concat } from "../../../wire/bytes.ts";
 import { bindText, cancelRequest, execute, parse, query, SYNC } from "../../../wire/messages.ts";
 import { errorOf, RawClient, rowsOf, statusOf, types } from "../_client.ts";
-import { ALICE, FOLDER, openDoor } from "../_door.ts";
+import { ALICE, type DoorFixture, type DoorOptions, FOLDER, openDoor } from "../_door.ts";
 
 const NO_TYPES = new Uint8Array(2);
 const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
@@ -31,118 +31,121 @@ async function double(client: RawClient, value: number) {
   return { twice: Number(twice), n: Number(n), pid: Number(pid), status: statusOf(reply) };
 }
 
-async function connectAll(port: number, count: number): Promise<RawClient[]> {
-  return await Promise.all(Array.from({ length: count }, () => RawClient.connect(port, login)));
+/** `select pg_sleep(seconds)` by the extended protocol, in one write. */
+function sleep(client: RawClient, seconds: number) {
+  client.send(concat([
+    parse("", "select pg_sleep($1::float8)", NO_TYPES),
+    bindText("", "", [String(seconds)]),
+    execute(""),
+    SYNC,
+  ]));
+  return client.until();
 }
 
-backendTest(
+/**
+ * A PostgreSQL test with a door and `count` clients signed in at once (the
+ * i-th with `params(i)`), closed at the end.
+ */
+function pipelineTest(
+  name: string,
+  count: number,
+  fn: (clients: RawClient[], fx: DoorFixture) => Promise<void>,
+  options: DoorOptions & { params?: (i: number) => Record<string, string> } = {},
+): void {
+  backendTest(name, async (t) => {
+    await using fx = await openDoor(t, options);
+    const clients = await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) => RawClient.connect(fx.port, { ...login, params: options.params?.(i) }),
+      ),
+    );
+    try {
+      await fn(clients, fx);
+    } finally {
+      for (const client of clients) client.close();
+    }
+  }, { only: ["postgres"] });
+}
+
+pipelineTest(
   "PostgresEngine pipelines quick statements of many clients on a few backends",
-  async (t) => {
-    await using fx = await openDoor(t);
-    const clients = await connectAll(fx.port, 16);
-    try {
-      await double(clients[0], 1); // known from now on as a quick statement
-      let most = 0;
-      for (let round = 0; round < 30; round++) {
-        const pids = new Set<number>();
-        // Every client sends at once: one backend per client would need sixteen.
-        const answers = await Promise.all(clients.map((c, i) => double(c, round * 100 + i + 1)));
-        answers.forEach((answer, i) => {
-          assert.deepEqual(
-            { twice: answer.twice, n: answer.n, status: answer.status },
-            { twice: 2 * (round * 100 + i + 1), n: 3, status: "I" },
-          );
-          pids.add(answer.pid!);
-        });
-        most = Math.max(most, pids.size);
-      }
-      assert.ok(most <= 8, `16 clients at once used ${most} backends`);
-    } finally {
-      for (const client of clients) client.close();
+  16,
+  async (clients) => {
+    await double(clients[0], 1); // known from now on as a quick statement
+    let most = 0;
+    for (let round = 0; round < 30; round++) {
+      const pids = new Set<number>();
+      // Every client sends at once: one backend per client would need sixteen.
+      const answers = await Promise.all(clients.map((c, i) => double(c, round * 100 + i + 1)));
+      answers.forEach((answer, i) => {
+        assert.deepEqual(
+          { twice: answer.twice, n: answer.n, status: answer.status },
+          { twice: 2 * (round * 100 + i + 1), n: 3, status: "I" },
+        );
+        pids.add(answer.pid!);
+      });
+      most = Math.max(most, pids.size);
     }
+    assert.ok(most <= 8, `16 clients at once used ${most} backends`);
   },
-  { only: ["postgres"] },
 );
 
-backendTest(
+pipelineTest(
   "an error in one client's batch leaves the batches pipelined around it alone",
-  async (t) => {
-    await using fx = await openDoor(t);
-    const clients = await connectAll(fx.port, 12);
-    try {
-      await double(clients[0], 1);
-      for (let round = 0; round < 10; round++) {
-        // Every third client divides by zero; simple queries run in between.
-        const answers = await Promise.all(clients.map(async (client, i) => {
-          if (i % 3 === 1) {
-            client.send(query(`select ${round} as r, label from lists.samples where id = 1`));
-            const reply = await client.until();
-            return { rows: rowsOf(reply), status: statusOf(reply) };
-          }
-          return await double(client, i % 3 === 0 ? 0 : i);
-        }));
-        answers.forEach((answer, i) => {
-          if (i % 3 === 0) assert.deepEqual(answer, { error: "22012", status: "I" });
-          else if (i % 3 === 1) {
-            assert.deepEqual(answer, { rows: [[String(round), "alpha"]], status: "I" });
-          } else assert.equal((answer as { twice: number }).twice, 2 * i);
-        });
-      }
-      // The clients that failed go on normally.
-      assert.equal((await double(clients[0], 21)).twice, 42);
-    } finally {
-      for (const client of clients) client.close();
+  12,
+  async (clients) => {
+    await double(clients[0], 1);
+    for (let round = 0; round < 10; round++) {
+      // Every third client divides by zero; simple queries run in between.
+      const answers = await Promise.all(clients.map(async (client, i) => {
+        if (i % 3 === 1) {
+          client.send(query(`select ${round} as r, label from lists.samples where id = 1`));
+          const reply = await client.until();
+          return { rows: rowsOf(reply), status: statusOf(reply) };
+        }
+        return await double(client, i % 3 === 0 ? 0 : i);
+      }));
+      answers.forEach((answer, i) => {
+        if (i % 3 === 0) assert.deepEqual(answer, { error: "22012", status: "I" });
+        else if (i % 3 === 1) {
+          assert.deepEqual(answer, { rows: [[String(round), "alpha"]], status: "I" });
+        } else assert.equal((answer as { twice: number }).twice, 2 * i);
+      });
     }
+    // The clients that failed go on normally.
+    assert.equal((await double(clients[0], 21)).twice, 42);
   },
-  { only: ["postgres"] },
 );
 
-backendTest(
+pipelineTest(
   "a transaction keeps its backend to itself while other clients pipeline",
-  async (t) => {
-    await using fx = await openDoor(t);
-    const clients = await connectAll(fx.port, 9);
-    const [holder, ...others] = clients;
-    try {
-      await double(others[0], 1);
-      holder.send(query("begin; select pg_backend_pid()"));
-      const begun = await holder.until();
-      assert.equal(statusOf(begun), "T");
-      const holderPid = Number(rowsOf(begun)[0][0]);
-      for (let round = 0; round < 10; round++) {
-        const answers = await Promise.all(others.map((c, i) => double(c, i + 1)));
-        for (const answer of answers) assert.notEqual(answer.pid, holderPid);
-        holder.send(query("select pg_backend_pid()"));
-        const inside = await holder.until();
-        assert.deepEqual([rowsOf(inside), statusOf(inside)], [[[String(holderPid)]], "T"]);
-      }
-      holder.send(query("commit"));
-      assert.equal(statusOf(await holder.until()), "I");
-    } finally {
-      for (const client of clients) client.close();
+  9,
+  async ([holder, ...others]) => {
+    await double(others[0], 1);
+    holder.send(query("begin; select pg_backend_pid()"));
+    const begun = await holder.until();
+    assert.equal(statusOf(begun), "T");
+    const holderPid = Number(rowsOf(begun)[0][0]);
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(others.map((c, i) => double(c, i + 1)));
+      for (const answer of answers) assert.notEqual(answer.pid, holderPid);
+      holder.send(query("select pg_backend_pid()"));
+      const inside = await holder.until();
+      assert.deepEqual([rowsOf(inside), statusOf(inside)], [[[String(holderPid)]], "T"]);
     }
+    holder.send(query("commit"));
+    assert.equal(statusOf(await holder.until()), "I");
   },
-  { only: ["postgres"] },
 );
 
-backendTest(
+pipelineTest(
   "a statement that turns out slow holds up no later client",
-  async (t) => {
-    await using fx = await openDoor(t);
-    await using slow = await RawClient.connect(fx.port, login);
-    await using quick = await RawClient.connect(fx.port, login);
-    const sleep = (seconds: number) => {
-      slow.send(concat([
-        parse("", "select pg_sleep($1::float8)", NO_TYPES),
-        bindText("", "", [String(seconds)]),
-        execute(""),
-        SYNC,
-      ]));
-      return slow.until();
-    };
-    await sleep(0); // quick last time, so it may share a backend
+  2,
+  async ([slow, quick]) => {
+    await sleep(slow, 0); // quick last time, so it may share a backend
     await double(quick, 1);
-    const sleeping = sleep(1);
+    const sleeping = sleep(slow, 1);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = performance.now();
     for (let i = 0; i < 20; i++) assert.equal((await double(quick, i + 1)).twice, 2 * (i + 1));
@@ -150,67 +153,37 @@ backendTest(
     assert.ok(elapsed < 800, `20 quick statements took ${Math.round(elapsed)} ms`);
     assert.match(types(await sleeping), /^1?2DCZ$/);
   },
-  { only: ["postgres"] },
 );
 
-backendTest(
+pipelineTest(
   "a cancel reaches only its own statement on a shared backend",
-  async (t) => {
-    await using fx = await openDoor(t);
-    await using slow = await RawClient.connect(fx.port, login);
-    const others = await connectAll(fx.port, 6);
-    try {
-      const sleep = (seconds: number) => {
-        slow.send(concat([
-          parse("", "select pg_sleep($1::float8)", NO_TYPES),
-          bindText("", "", [String(seconds)]),
-          execute(""),
-          SYNC,
-        ]));
-        return slow.until();
-      };
-      await sleep(0);
-      await double(others[0], 1);
-      const sleeping = sleep(30);
-      const busy = Promise.all(others.map(async (client, i) => {
-        for (let n = 1; n <= 20; n++) {
-          assert.equal((await double(client, i + n)).twice, 2 * (i + n));
-        }
-      }));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await using canceler = await RawClient.open(fx.port);
-      await canceler.write(cancelRequest(slow.pid, slow.secret));
-      await canceler.closedByServer();
-      const reply = await sleeping;
-      assert.equal(errorOf(reply.find((m) => m.type === "E")!).code, "57014");
-      await busy;
-      assert.equal((await double(slow, 4)).twice, 8);
-    } finally {
-      for (const client of others) client.close();
-    }
+  7,
+  async ([slow, ...others], fx) => {
+    await sleep(slow, 0);
+    await double(others[0], 1);
+    const sleeping = sleep(slow, 30);
+    const busy = Promise.all(others.map(async (client, i) => {
+      for (let n = 1; n <= 20; n++) assert.equal((await double(client, i + n)).twice, 2 * (i + n));
+    }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await using canceler = await RawClient.open(fx.port);
+    await canceler.write(cancelRequest(slow.pid, slow.secret));
+    await canceler.closedByServer();
+    const reply = await sleeping;
+    assert.equal(errorOf(reply.find((m) => m.type === "E")!).code, "57014");
+    await busy;
+    assert.equal((await double(slow, 4)).twice, 8);
   },
-  { only: ["postgres"] },
 );
 
-backendTest(
+pipelineTest(
   "many clients logging in at once on a small pool all get served",
-  async (t) => {
-    await using fx = await openDoor(t, { settings: { backendConnections: 3 } });
-    const clients = await Promise.all(
-      Array.from(
-        { length: 40 },
-        (_, i) =>
-          RawClient.connect(fx.port, { ...login, params: { application_name: `c${i % 4}` } }),
-      ),
-    );
-    try {
-      for (let round = 0; round < 3; round++) {
-        const answers = await Promise.all(clients.map((c, i) => double(c, i + 1)));
-        answers.forEach((answer, i) => assert.equal(answer.twice, 2 * (i + 1)));
-      }
-    } finally {
-      for (const client of clients) client.close();
+  40,
+  async (clients) => {
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.all(clients.map((c, i) => double(c, i + 1)));
+      answers.forEach((answer, i) => assert.equal(answer.twice, 2 * (i + 1)));
     }
   },
-  { only: ["postgres"] },
+  { settings: { backendConnections: 3 }, params: (i) => ({ application_name: `c${i % 4}` }) },
 );
