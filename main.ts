@@ -8,6 +8,7 @@ import { loadConfig } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
 import { ensureCertificate, getTlsMaterial, useConfiguredCertificate } from "./src/tls/mod.ts";
+import { ConnectionCounts, DoorThreads } from "./wire/door_threads.ts";
 import { startSqlDoor } from "./wire/mod.ts";
 
 if (import.meta.main) {
@@ -48,14 +49,29 @@ if (import.meta.main) {
         }`,
       ),
   }, (request, info) => app.fetch(request, { clientAddr: info.remoteAddr.hostname }));
+  const threads = config.sqlDoorThreads;
+  const counts = ConnectionCounts.buffer();
   const sqlDoor = await startSqlDoor(svc, {
     hostname: config.hostname,
     port: config.sqlDoorPort,
     getTlsMaterial: () => getTlsMaterial(svc),
     log: (message) => console.log(message),
+    thread: threads > 1 ? { index: 0, count: threads, counts } : undefined,
   });
+  // Further threads join the port this one listens on (an ephemeral one included).
+  const doorThreads = threads > 1
+    ? await DoorThreads.start({
+      port: config.sqlDoorPort === 0 ? sqlDoor.port ?? undefined : config.sqlDoorPort,
+      count: threads,
+      counts,
+    }).catch((error) => {
+      console.error(`labgate: SQL door threads did not start: ${(error as Error).message}`);
+      Deno.exit(1);
+    })
+    : null;
   const shutdown = async () => {
     clearInterval(certificateTimer);
+    await doorThreads?.stop();
     await sqlDoor.close();
     await server.shutdown();
     await svc.audit.flush();

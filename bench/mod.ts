@@ -5,6 +5,7 @@
  *
  *   deno task bench [sql] [connect] [http] [instances] [scale] [startup]
  *       [--seconds 10] [--connections 32] [--clients 1,16,64] [--mode extended|simple|prepared]
+ *       [--door-threads <cores>]
  *       [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--profile]
  *
  * No workload names: all of them. `--mode prepared` fails through PgBouncer 1.18,
@@ -67,6 +68,7 @@ async function main() {
       connections: { type: "string", default: "32" },
       clients: { type: "string", default: "1,16,64" },
       mode: { type: "string", default: "extended" },
+      "door-threads": { type: "string", default: String(navigator.hardwareConcurrency) },
       postgres: { type: "string", default: DEFAULT_SERVER },
       profile: { type: "boolean", default: false },
     },
@@ -107,7 +109,10 @@ async function main() {
     },
     labgate: async (workload) => {
       const seeded = await ctx.fixture();
-      const labgate = await startLabgate({ DATABASE_URL: seeded.url }, {
+      const labgate = await startLabgate({
+        DATABASE_URL: seeded.url,
+        LABGATE_SQL_DOOR_THREADS: values["door-threads"],
+      }, {
         profileDir: profileRoot
           ? await Deno.makeTempDir({ dir: profileRoot, prefix: workload })
           : undefined,
@@ -131,7 +136,9 @@ async function main() {
   console.log(
     `labgate bench ${report.started.toISOString()}: ${
       Object.entries(about).map(([k, v]) => `${k} ${v}`).join(", ")
-    }; ${ctx.seconds} s per measurement, ${ctx.connections} HTTP connections, pgbench -M ${ctx.mode}`,
+    }; ${ctx.seconds} s per measurement, ${ctx.connections} HTTP connections, pgbench -M ${ctx.mode}, ${
+      values["door-threads"]
+    } SQL door threads`,
   );
   try {
     for (const workload of selected) {

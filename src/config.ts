@@ -7,6 +7,8 @@ export interface Config {
   port: number;
   /** SQL door port overriding the site setting (0 picks a free one); unset follows the setting. */
   sqlDoorPort?: number;
+  /** Threads serving the SQL door on its port (PostgreSQL only): each has its own backends. */
+  sqlDoorThreads: number;
   /** Host name the HTTP server binds to. */
   hostname: string;
   /** PostgreSQL URL; unset means the embedded PGlite database in `dataDir`. */
@@ -58,6 +60,16 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new Error(`${name} must be true or false, got "${env[name]}"`);
 }
 
+function sqlDoorThreads(env: Env): number {
+  const threads = integer(env, "LABGATE_SQL_DOOR_THREADS", 1, 1, 64);
+  if (threads > 1 && !env.DATABASE_URL) {
+    throw new Error(
+      "LABGATE_SQL_DOOR_THREADS above 1 needs PostgreSQL (DATABASE_URL): the embedded database serves one thread",
+    );
+  }
+  return threads;
+}
+
 export function loadConfig(env: Env): Config {
   if (!env.LABGATE_TLS_CERT_FILE !== !env.LABGATE_TLS_KEY_FILE) {
     throw new Error("Set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither");
@@ -67,6 +79,7 @@ export function loadConfig(env: Env): Config {
     sqlDoorPort: env.LABGATE_SQL_DOOR_PORT
       ? integer(env, "LABGATE_SQL_DOOR_PORT", 0, 0, 65535)
       : undefined,
+    sqlDoorThreads: sqlDoorThreads(env),
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.LABGATE_DATA_DIR || "./data",

@@ -14,7 +14,8 @@ import { PostgresEngine } from "./backend/postgres.ts";
 import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
 import { type DoorContext, Session } from "./session.ts";
-import { negotiate } from "./startup.ts";
+import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
+import { negotiate, type Negotiated } from "./startup.ts";
 import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {
@@ -30,7 +31,12 @@ export interface SqlDoorOptions {
   /** The certificate and key to offer now, or null to answer SSLRequest with 'N'. */
   getTlsMaterial: () => Promise<TlsMaterial | null>;
   log?: (message: string) => void;
+  /** One of several door threads on the same port (see door_threads.ts). */
+  thread?: DoorThread;
 }
+
+/** Where a thread passes on cancel requests for connections it does not hold. */
+const CANCEL_CHANNEL = "labgate-sql-door-cancel";
 
 /** How long a PGlite lease may sit idle: meanwhile the app and every other client wait. */
 const PGLITE_MAX_IDLE_LEASE_MS = 5_000;
@@ -51,9 +57,13 @@ export class SqlDoor {
   /** Connections being served, so close() can wait for them to finish. */
   readonly #running = new Set<Promise<void>>();
   readonly #byPid = new Map<number, Session>();
-  readonly #perUser = new Map<number, number>();
+  readonly #counts: ConnectionCounts;
+  readonly #cancels: BroadcastChannel | null = null;
   readonly #scopeKeys = new Map<string, string>();
-  #nextPid = 1000 + Math.floor(Math.random() * 100_000);
+  /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
+  readonly #pidStep: number;
+  readonly #pidResidue: number;
+  #nextPid: number;
   #tls: (TlsMaterial & { context: tls.SecureContext }) | null = null;
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
@@ -69,6 +79,17 @@ export class SqlDoor {
       : new PostgresEngine(engine.url, { size: () => this.#settings.backendConnections });
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
+    const thread = options.thread;
+    this.#counts = new ConnectionCounts(thread?.counts);
+    this.#pidStep = thread?.count ?? 1;
+    this.#pidResidue = thread?.index ?? 0;
+    this.#nextPid = (1000 + Math.floor(Math.random() * 100_000)) * this.#pidStep +
+      this.#pidResidue;
+    if (thread && thread.count > 1) {
+      this.#cancels = new BroadcastChannel(CANCEL_CHANNEL);
+      this.#cancels.onmessage = (event: MessageEvent<{ pid: number; secret: number }>) =>
+        this.#cancel(event.data.pid, event.data.secret, false);
+    }
   }
 
   /** Starts the door; it listens once the settings enable it. */
@@ -113,7 +134,11 @@ export class SqlDoor {
     if (this.#listener && this.#listening === where) return;
     this.#stopListening();
     try {
-      this.#listener = Deno.listen({ hostname, port });
+      this.#listener = Deno.listen({
+        hostname,
+        port,
+        reusePort: this.#options.thread !== undefined,
+      });
     } catch (error) {
       this.#log(`labgate: SQL door cannot listen on ${where}: ${(error as Error).message}`);
       return;
@@ -150,19 +175,37 @@ export class SqlDoor {
     (conn as Deno.TcpConn).setNoDelay(true);
     const negotiated = await negotiate(conn, () => this.#tlsContext());
     if (!negotiated) return;
-    if (negotiated.kind === "cancel") {
-      const session = this.#byPid.get(negotiated.pid);
-      if (session && session.secret === negotiated.secret) session.cancel();
-      return;
-    }
+    if (negotiated.kind === "cancel") return this.#cancel(negotiated.pid, negotiated.secret, true);
     const { transport } = negotiated;
-    if (this.#sessions.size >= this.#settings.maxConnections || this.#closed) {
+    if (this.#closed || !this.#counts.open(this.#settings.maxConnections)) {
       transport.write(errorResponse(fatal(
         SqlState.TooManyConnections,
         "Too many connections to the SQL door: try again later or close idle connections",
       )));
       return transport.end();
     }
+    try {
+      await this.#serve(negotiated, clientAddr);
+    } finally {
+      this.#counts.close();
+    }
+  }
+
+  /** A cancel request: for a connection of this thread, or passed on to the other threads. */
+  #cancel(pid: number, secret: number, passOn: boolean): void {
+    const session = this.#byPid.get(pid);
+    if (session) {
+      if (session.secret === secret) session.cancel();
+    } else if (passOn && pid % this.#pidStep !== this.#pidResidue) {
+      this.#cancels?.postMessage({ pid, secret });
+    }
+  }
+
+  async #serve(
+    negotiated: Extract<Negotiated, { kind: "startup" }>,
+    clientAddr: string | null,
+  ): Promise<void> {
+    const { transport } = negotiated;
     let info: EngineInfo;
     try {
       this.#info ??= this.#engine.info();
@@ -210,16 +253,17 @@ export class SqlDoor {
   }
 
   #admit(session: Session, userId: number): { pid: number; secret: number } | WireError {
-    const count = this.#perUser.get(userId) ?? 0;
-    if (count >= this.#settings.maxConnectionsPerUser) {
+    const count = this.#counts.addUser(userId, this.#settings.maxConnectionsPerUser);
+    if (count !== null) {
       return fatal(
         SqlState.TooManyConnections,
         `You have ${count} connections to the SQL door, the most allowed: close some and retry`,
       );
     }
-    this.#perUser.set(userId, count + 1);
     const pid = this.#nextPid;
-    this.#nextPid = pid >= 0x7ffffff0 ? 1000 : pid + 1;
+    this.#nextPid = pid >= 0x7ffffff0 - this.#pidStep
+      ? 1000 * this.#pidStep + this.#pidResidue
+      : pid + this.#pidStep;
     const secret = crypto.getRandomValues(new Int32Array(1))[0];
     this.#byPid.set(pid, session);
     return { pid, secret };
@@ -229,9 +273,7 @@ export class SqlDoor {
     this.#sessions.delete(session);
     if (session.pid && this.#byPid.get(session.pid) === session) {
       this.#byPid.delete(session.pid);
-      const count = (this.#perUser.get(session.userId!) ?? 1) - 1;
-      if (count > 0) this.#perUser.set(session.userId!, count);
-      else this.#perUser.delete(session.userId!);
+      this.#counts.removeUser(session.userId!);
     }
   }
 
@@ -266,6 +308,7 @@ export class SqlDoor {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#cancels?.close();
     this.#stopListening();
     for (const session of this.#sessions) session.shutdown("The SQL door is shutting down");
     let timer: ReturnType<typeof setTimeout> | undefined;

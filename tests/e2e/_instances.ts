@@ -49,6 +49,11 @@ export class LabgateProcess {
     return this.#child.pid;
   }
 
+  /** How many stdout lines so far match `pattern`. */
+  count(pattern: RegExp): number {
+    return this.#lines.filter((line) => pattern.test(line)).length;
+  }
+
   /** Everything written to stderr so far. */
   get stderr(): string {
     return this.#stderr;
