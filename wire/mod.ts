@@ -76,7 +76,10 @@ export class SqlDoor {
     const engine = svc.database.engine;
     this.#engine = engine.kind === "pglite"
       ? new PgliteEngine(engine.pglite, engine.lock)
-      : new PostgresEngine(engine.url, { size: () => this.#settings.backendConnections });
+      // The setting is for the whole door: each thread opens its share.
+      : new PostgresEngine(engine.url, {
+        size: () => Math.ceil(this.#settings.backendConnections / (options.thread?.count ?? 1)),
+      });
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
     const thread = options.thread;
