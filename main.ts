@@ -12,7 +12,14 @@ import { ConnectionCounts, DoorThreads } from "./wire/door_threads.ts";
 import { startSqlDoor } from "./wire/mod.ts";
 
 if (import.meta.main) {
-  const config = loadConfig(Deno.env.toObject());
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (error) {
+    // A bad setting is the operator's to fix: say which, without a stack trace.
+    console.error(`labgate: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
   const database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir },
   ).catch((error) => {

@@ -12,3 +12,17 @@ Deno.test("loadConfig() reads LABGATE_SQL_DOOR_PORT and refuses a bad one", () =
   assert.equal(loadConfig({ LABGATE_SQL_DOOR_PORT: "6543" }).sqlDoorPort, 6543);
   assert.throws(() => loadConfig({ LABGATE_SQL_DOOR_PORT: "70000" }), /LABGATE_SQL_DOOR_PORT/);
 });
+
+Deno.test("loadConfig() reads LABGATE_SQL_DOOR_THREADS, only with PostgreSQL", () => {
+  assert.equal(loadConfig({}).sqlDoorThreads, 1);
+  const url = "postgres://u@db/labgate";
+  assert.equal(loadConfig({ DATABASE_URL: url, LABGATE_SQL_DOOR_THREADS: "4" }).sqlDoorThreads, 4);
+  assert.throws(
+    () => loadConfig({ LABGATE_SQL_DOOR_THREADS: "2" }),
+    /LABGATE_SQL_DOOR_THREADS above 1 needs PostgreSQL/,
+  );
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: url, LABGATE_SQL_DOOR_THREADS: "0" }),
+    /LABGATE_SQL_DOOR_THREADS/,
+  );
+});
