@@ -914,6 +914,8 @@ export interface Context {
   report: Report;
   /** Seconds per measurement. */
   seconds: number;
+  /** The SQL workload takes each measurement in this many rounds, the targets in turn. */
+  rounds: number;
   /** pgbench client counts of the SQL workload. */
   sqlClients: number[];
   /** wrk connections for the HTTP workloads. */

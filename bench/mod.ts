@@ -4,11 +4,14 @@
  * scratch PostgreSQL database, loaded by pgbench and wrk.
  *
  *   deno task bench [sql] [connect] [http] [instances] [scale] [startup]
- *       [--seconds 10] [--connections 32] [--clients 1,16,64] [--mode extended|simple|prepared]
+ *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64]
+ *       [--mode extended|simple|prepared]
  *       [--door-threads <cores>]
  *       [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--profile]
  *
- * No workload names: all of them. `--mode prepared` fails through PgBouncer 1.18,
+ * No workload names: all of them. The SQL workload splits each measurement into
+ * --rounds runs taken in turn with the other targets, and compares the median of
+ * the rounds' ratios, so a shared machine's changing speed weighs on all alike. `--mode prepared` fails through PgBouncer 1.18,
  * whose transaction pooling keeps no prepared statements. --profile runs labgate under V8's CPU
  * profiler and prints where its time went for each workload. Results also go
  * to bench/results/bench-<time>.json and .md. The soak test is bench/soak.ts.
@@ -65,6 +68,7 @@ async function main() {
     allowPositionals: true,
     options: {
       seconds: { type: "string", default: "10" },
+      rounds: { type: "string", default: "5" },
       connections: { type: "string", default: "32" },
       clients: { type: "string", default: "1,16,64" },
       mode: { type: "string", default: "extended" },
@@ -92,6 +96,7 @@ async function main() {
   const ctx: Context = {
     report,
     seconds: Number(values.seconds),
+    rounds: Math.max(1, Number(values.rounds) || 1),
     connections: Number(values.connections),
     sqlClients: values.clients.split(",").map(Number),
     mode: values.mode as PgbenchOptions["mode"],
@@ -136,7 +141,7 @@ async function main() {
   console.log(
     `labgate bench ${report.started.toISOString()}: ${
       Object.entries(about).map(([k, v]) => `${k} ${v}`).join(", ")
-    }; ${ctx.seconds} s per measurement, ${ctx.connections} HTTP connections, pgbench -M ${ctx.mode}, ${
+    }; ${ctx.seconds} s per measurement (SQL: in ${ctx.rounds} rounds), ${ctx.connections} HTTP connections, pgbench -M ${ctx.mode}, ${
       values["door-threads"]
     } SQL door threads`,
   );
@@ -156,7 +161,12 @@ async function main() {
     if (profileRoot) await Deno.remove(profileRoot, { recursive: true });
   }
   console.log(`\n${report.table()}`);
-  const path = await report.write("bench", { ...about, seconds: ctx.seconds, mode: ctx.mode });
+  const path = await report.write("bench", {
+    ...about,
+    seconds: ctx.seconds,
+    rounds: ctx.rounds,
+    mode: ctx.mode,
+  });
   console.log(`\nwritten to ${path}`);
   const missed = report.comparisons.filter((c) => met(c) === false).length;
   if (missed) console.log(`${missed} target(s) missed`);

@@ -30,29 +30,39 @@ export const sqlWorkload: Workload = {
       throw error;
     });
     try {
+      const targets = [
+        [directTarget(fixture), fixture.accountsTable],
+        [bouncer.target, fixture.accountsTable],
+        [doorTarget(labgate), "lists.accounts"],
+      ] as const;
       for (const clients of ctx.sqlClients) {
         const count = `${clients} client${clients === 1 ? "" : "s"}`;
-        const figures: Record<string, Figures> = {};
-        for (
-          const [target, table] of [
-            [directTarget(fixture), fixture.accountsTable],
-            [bouncer.target, fixture.accountsTable],
-            [doorTarget(labgate), "lists.accounts"],
-          ] as const
-        ) {
-          let f: Figures;
-          try {
-            f = await pgbench(target, pkSelectScript(table), {
-              clients,
-              seconds: ctx.seconds,
-              mode: ctx.mode,
-            });
-          } catch (error) {
-            // e.g. PostgreSQL's max_connections reached by 64 direct clients on a shared server
-            ctx.report.note(`sql: ${target.name}, ${count}: ${firstLines(error)}`);
-            continue;
+        // Each target's time is split into rounds taken in turn, so a machine that speeds
+        // up or slows down during the run (a shared host) weighs on every target alike.
+        const rounds: Record<string, (Figures | undefined)[]> = {};
+        const failed = new Set<string>();
+        for (let round = 0; round < ctx.rounds; round++) {
+          for (const [target, table] of targets) {
+            const runs = rounds[target.name] ??= [];
+            if (failed.has(target.name)) continue;
+            try {
+              runs[round] = await pgbench(target, pkSelectScript(table), {
+                clients,
+                seconds: Math.max(2, Math.round(ctx.seconds / ctx.rounds)),
+                mode: ctx.mode,
+              });
+            } catch (error) {
+              // e.g. PostgreSQL's max_connections reached by 64 direct clients on a shared server
+              ctx.report.note(`sql: ${target.name}, ${count}: ${firstLines(error)}`);
+              failed.add(target.name);
+            }
           }
-          figures[target.name] = f;
+        }
+        const figures: Record<string, Figures> = {};
+        for (const [target] of targets) {
+          const runs = rounds[target.name].filter((f) => f !== undefined);
+          if (!runs.length) continue;
+          const f = figures[target.name] = combine(runs);
           ctx.report.measure("sql", `${target.name}, ${count}`, {
             tps: f.rate,
             p50Ms: f.p50Ms,
@@ -63,14 +73,24 @@ export const sqlWorkload: Workload = {
         const door = figures.labgate;
         for (const [against, target] of [["PostgreSQL", 0.8], ["PgBouncer", 1.0]] as const) {
           if (!door || !figures[against]) continue;
+          // The median of the rounds' ratios: each compares runs taken side by side.
+          const ratios = rounds.labgate.flatMap((f, round) => {
+            const other = rounds[against][round];
+            return f && other ? [f.rate / other.rate] : [];
+          });
           ctx.report.compare({
             workload: "sql",
             figure: `labgate, ${count}`,
             value: describe(door, "tps"),
             against: `${against}: ${describe(figures[against], "tps")}`,
-            ratio: door.rate / figures[against].rate,
+            ratio: median(ratios),
             target: clients === 16 ? { op: ">=", value: target } : undefined,
           });
+          ctx.report.note(
+            `sql: labgate / ${against}, ${count}, by round: ${
+              ratios.map((r) => r.toFixed(2)).join(", ")
+            }`,
+          );
         }
       }
     } finally {
@@ -79,6 +99,24 @@ export const sqlWorkload: Workload = {
     }
   },
 };
+
+/** The rounds of one target as one figure: transactions summed, rates and latencies their medians. */
+function combine(runs: Figures[]): Figures {
+  return {
+    rate: median(runs.map((f) => f.rate)),
+    count: runs.reduce((sum, f) => sum + f.count, 0),
+    p50Ms: median(runs.map((f) => f.p50Ms)),
+    p99Ms: median(runs.map((f) => f.p99Ms)),
+    errors: runs.reduce((sum, f) => sum + f.errors, 0),
+    detail: runs.find((f) => f.detail)?.detail,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 
 function firstLines(error: unknown): string {
   return String((error as Error).message ?? error).split("\n").filter((l) => /error|FATAL/i.test(l))

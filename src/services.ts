@@ -44,7 +44,7 @@ export function createServices(
     database,
     db: database.db,
     permissions,
-    audit: options.audit ?? new AuditLog(database.db),
+    audit: options.audit ?? new AuditLog(database),
     settings: new SettingsStore(database.db, invalidate),
     invalidate,
     loginFailures: new RateLimiter({ windowMs: config.loginWindowMinutes * 60_000, now }),

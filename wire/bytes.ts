@@ -218,6 +218,12 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function readInt32(buf: Uint8Array, at: number): number {
   return (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3];
 }

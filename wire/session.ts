@@ -12,7 +12,7 @@ import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
 import { authenticate, type Authenticated } from "./auth.ts";
-import { concat, decodeText, ProtocolError, Writer } from "./bytes.ts";
+import { concat, decodeText, equalBytes, ProtocolError, Writer } from "./bytes.ts";
 import {
   CAPTURE_SQL,
   capturedSettings,
@@ -112,6 +112,7 @@ const POISON_PARSE = parse("", POISON, NO_TYPES);
 const CAPTURE_QUERY = query(CAPTURE_SQL);
 const SET_CONFIG_PARSE = parse("", "select pg_catalog.set_config($1, $2, false)", NO_TYPES);
 const EXECUTE_UNNAMED = execute("");
+const UNNAMED_PORTAL = { kind: 0x50, name: "" };
 const COPY_FAIL = new Writer().begin(FrontendCode.CopyFail)
   .str("COPY FROM STDIN is not allowed through the SQL door").end().take();
 
@@ -125,6 +126,11 @@ const STARTUP_SETTINGS: Record<string, string> = {
   extra_float_digits: "extra_float_digits",
   bytea_output: "bytea_output",
 };
+
+/** A statement to audit once it has run, from now. */
+function newAudit(text: string, shape?: object): Audit {
+  return { text, shape, started: performance.now(), rows: 0, outcome: "ok" };
+}
 
 function refusalError(refusal: SqlRefusal): WireError {
   return new WireError(refusal.code, refusal.message, refusal);
@@ -177,6 +183,8 @@ export class Session {
   #auditBase!: Omit<AuditRecord, "outcome" | "detail" | "rows" | "durationMs">;
 
   readonly #statements = new Map<string, ClientStatement>();
+  /** The last Parse the sandbox allowed, as sent, and its statement. */
+  #lastParse: { message: Uint8Array; statement: ClientStatement } | null = null;
   readonly #portals = new Map<string, ClientStatement>();
   /** The client's own session settings (beyond the scope's setup), as the backend reports them. */
   #settings = new Map<string, string>();
@@ -531,7 +539,7 @@ export class Session {
 
   Query(message: Uint8Array): void {
     const text = readQuery(message);
-    const audit: Audit = { text, started: performance.now(), rows: 0, outcome: "ok" };
+    const audit = newAudit(text);
     const analysis = analyze(text, this.#scope);
     if (!analysis.ok) {
       return this.#refuse(FrontendCode.Query, refusalError(analysis.refusal), audit);
@@ -564,8 +572,11 @@ export class Session {
   }
 
   Parse(message: Uint8Array): void {
+    const last = this.#lastParse;
+    if (last && equalBytes(last.message, message)) {
+      return this.#parse(message, { ...last.statement });
+    }
     const { name, text, paramTypes } = readParse(message);
-    const audit: Audit = { text, started: performance.now(), rows: 0, outcome: "ok" };
     if (name.startsWith("lg_")) {
       return this.#refuse(
         FrontendCode.Parse,
@@ -575,22 +586,10 @@ export class Session {
         ),
       );
     }
-    if (name && this.#statements.has(name)) {
-      return this.#refuse(
-        FrontendCode.Parse,
-        new WireError(
-          SqlState.DuplicatePreparedStatement,
-          `Prepared statement "${name}" already exists`,
-        ),
-      );
-    }
     const analysis = analyze(text, this.#scope);
     if (!analysis.ok) {
-      return this.#refuse(FrontendCode.Parse, refusalError(analysis.refusal), audit);
+      return this.#refuse(FrontendCode.Parse, refusalError(analysis.refusal), newAudit(text));
     }
-    this.#note(analysis.statements);
-    const lease = this.#lease!;
-    const state = lease.state;
     const statement: ClientStatement = {
       name,
       text,
@@ -601,11 +600,35 @@ export class Session {
       key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
       positionMap: analysis.positionMap,
     };
+    this.#lastParse = { message: message.slice(), statement };
+    this.#parse(message, { ...statement });
+  }
+
+  /**
+   * A Parse the sandbox allowed. A client repeating its last Parse (most
+   * drivers, for every unnamed statement) gets a copy of the same statement,
+   * so the text is neither decoded nor analysed again and the cache keys
+   * are the same strings, whose hashes are already known.
+   */
+  #parse(message: Uint8Array, statement: ClientStatement): void {
+    const { name } = statement;
+    if (name && this.#statements.has(name)) {
+      return this.#refuse(
+        FrontendCode.Parse,
+        new WireError(
+          SqlState.DuplicatePreparedStatement,
+          `Prepared statement "${name}" already exists`,
+        ),
+      );
+    }
+    this.#note(statement.statements);
+    const lease = this.#lease!;
+    const state = lease.state;
     this.#statements.set(name, statement);
     const forget = () => {
       if (this.#statements.get(name) === statement) this.#statements.delete(name);
     };
-    const positionMap = analysis.positionMap;
+    const positionMap = statement.positionMap;
     if (name === "") {
       // The same SQL is in the backend's unnamed slot already: skip parsing it there again.
       if (state.unnamedKey === statement.key && state.unnamedReady) {
@@ -614,14 +637,16 @@ export class Session {
       this.#pipeline.push({
         code: FrontendCode.Parse,
         positionMap,
-        audit,
+        audit: newAudit(statement.text),
         onDone: state.parsingUnnamed(statement.key),
         onError: () => {
           state.unnamedKey = null;
           forget();
         },
       });
-      lease.write(analysis.text === text ? message : parse("", statement.sql, paramTypes));
+      lease.write(
+        statement.sql === statement.text ? message : parse("", statement.sql, statement.paramTypes),
+      );
       return;
     }
     if (state.statements.get(statement.key) !== undefined) {
@@ -631,29 +656,34 @@ export class Session {
     this.#pipeline.push({
       code: FrontendCode.Parse,
       positionMap,
-      audit,
+      audit: newAudit(statement.text),
       onError: () => {
         state.statements.delete(statement.key);
         forget();
       },
     });
-    lease.write(parse(backendName, statement.sql, paramTypes));
+    lease.write(parse(backendName, statement.sql, statement.paramTypes));
   }
 
   Bind(message: Uint8Array): void {
-    const bind = readBind(message);
-    const statement = this.#statements.get(bind.statement);
-    if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(bind.statement));
+    // The unnamed portal of the unnamed statement, as most drivers bind: no names to read.
+    const bind = message[5] === 0 && message[6] === 0 ? null : readBind(message);
+    const name = bind?.statement ?? "";
+    const statement = this.#statements.get(name);
+    if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(name));
     const lease = this.#lease!;
     const backendName = this.#prepare(lease, statement);
-    this.#portals.set(bind.portal.length ? decodeText(bind.portal) : "", statement);
+    this.#portals.set(bind?.portal.length ? decodeText(bind.portal) : "", statement);
     this.#pipeline.push({ code: FrontendCode.Bind, positionMap: statement.positionMap });
-    lease.write(backendName === bind.statement ? message : rebind(bind, backendName));
+    lease.write(backendName === name ? message : rebind(bind!, backendName));
   }
 
   Describe(message: Uint8Array): void {
-    const { kind, name } = readTarget(message);
     const lease = this.#lease!;
+    // The unnamed portal, as most drivers describe: nothing to read.
+    const { kind, name } = message.length === 7 && message[5] === 0x50 && message[6] === 0
+      ? UNNAMED_PORTAL
+      : readTarget(message);
     if (kind === 0x50) {
       this.#pipeline.push({ code: FrontendCode.Describe });
       return lease.write(message);
@@ -674,13 +704,7 @@ export class Session {
     this.#pipeline.push({
       code: FrontendCode.Execute,
       positionMap: statement?.positionMap,
-      audit: {
-        text: statement?.text ?? `FETCH FROM "${portal}"`,
-        shape: statement?.statements,
-        started: performance.now(),
-        rows: 0,
-        outcome: "ok",
-      },
+      audit: newAudit(statement?.text ?? `FETCH FROM "${portal}"`, statement?.statements),
     });
     this.#lease!.write(message);
   }

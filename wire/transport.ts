@@ -42,9 +42,10 @@ export class ConnTransport implements Transport {
    */
   #arena = new Uint8Array(READ_SIZE);
   #used = 0;
+  /** Bytes being written now; what is written meanwhile queues behind them. */
+  #sending: Uint8Array | null = null;
   #queue: Uint8Array[] = [];
   #backlog = 0;
-  #writing = false;
   #closed = false;
   #waiters: (() => void)[] = [];
 
@@ -97,36 +98,44 @@ export class ConnTransport implements Transport {
 
   write(bytes: Uint8Array): void {
     if (this.#closed || bytes.length === 0) return;
-    this.#queue.push(bytes);
     this.#backlog += bytes.length;
-    if (!this.#writing) void this.#pump();
+    if (this.#sending) this.#queue.push(bytes);
+    else this.#send(bytes);
   }
 
-  async #pump(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length) {
-        const data = concat(this.#queue);
-        this.#queue = [];
-        for (let at = 0; at < data.length;) at += await this.#conn.write(data.subarray(at));
-        this.#backlog -= data.length;
-      }
-    } catch {
-      this.close();
-    } finally {
-      this.#writing = false;
-      this.#wake();
-    }
+  #send(bytes: Uint8Array): void {
+    this.#sending = bytes;
+    this.#conn.write(bytes).then(this.#written, this.#failed);
   }
+
+  readonly #written = (n: number): void => {
+    const sent = this.#sending!;
+    this.#sending = null;
+    if (this.#closed) return;
+    this.#backlog -= n;
+    if (n < sent.length) return this.#send(sent.subarray(n));
+    if (this.#queue.length) {
+      const next = concat(this.#queue);
+      this.#queue = [];
+      return this.#send(next);
+    }
+    this.#wake();
+  };
+
+  readonly #failed = (): void => {
+    this.#sending = null;
+    this.close();
+  };
 
   #wake(): void {
+    if (!this.#waiters.length) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();
   }
 
   drained(): Promise<void> {
-    if (this.#closed || (!this.#writing && this.#queue.length === 0)) return Promise.resolve();
+    if (this.#closed || !this.#sending) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 

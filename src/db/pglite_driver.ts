@@ -125,3 +125,21 @@ class PgliteConnection implements DatabaseConnection {
     throw new Error("Streaming is not supported on the embedded database");
   }
 }
+
+/**
+ * Runs `copySql` (a COPY … FROM '/dev/blob', PGlite's stand-in for STDIN)
+ * with `rows`, in COPY's text format, as its data.
+ */
+export async function copyInPglite(
+  pg: PGlite,
+  lock: Mutex,
+  copySql: string,
+  rows: string,
+): Promise<void> {
+  const release = await lock.acquire();
+  try {
+    await pg.query(copySql, [], { blob: new Blob([rows]) });
+  } finally {
+    release();
+  }
+}

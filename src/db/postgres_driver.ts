@@ -1,5 +1,6 @@
 import pg from "pg";
 import { PostgresDialect } from "kysely";
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import { DenoSocket } from "./deno_socket.ts";
 
@@ -98,4 +99,79 @@ export function createPostgresPool(url: string, max = 10): pg.Pool {
 
 export function postgresDialect(pool: pg.Pool): PostgresDialect {
   return new PostgresDialect({ pool });
+}
+
+/**
+ * Runs `copySql` (a COPY … FROM STDIN) on a pooled connection and sends
+ * `rows`, in COPY's text format, as its data.
+ */
+export async function copyInPostgres(pool: pg.Pool, copySql: string, rows: string): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.query(new CopyIn(copySql, rows, (error) => error ? reject(error) : resolve()));
+    });
+  } catch (error) {
+    // A lost connection is not given back to the pool; an error from the server leaves it usable.
+    if (!(error as { code?: string }).code) broken = error as Error;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** What pg's client hands to the query it runs (a submittable, see pg's Query). */
+interface PgConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+}
+
+/**
+ * A COPY FROM STDIN for pg's client, which runs any object with `submit` as
+ * a query and calls it back for each message of the reply. Settles once:
+ * at the server's error or when the connection fails, else at ReadyForQuery.
+ */
+class CopyIn {
+  readonly #text: string;
+  readonly #rows: string;
+  #done: ((error: Error | null) => void) | null;
+
+  constructor(text: string, rows: string, done: (error: Error | null) => void) {
+    this.#text = text;
+    this.#rows = rows;
+    this.#done = done;
+  }
+
+  #settle(error: Error | null): void {
+    const done = this.#done;
+    this.#done = null;
+    done?.(error);
+  }
+
+  submit(connection: PgConnection): void {
+    connection.query(this.#text);
+  }
+
+  handleCopyInResponse(connection: PgConnection): void {
+    connection.sendCopyFromChunk(Buffer.from(this.#rows));
+    connection.endCopyFrom();
+  }
+
+  handleError(error: Error): void {
+    this.#settle(error);
+  }
+
+  handleReadyForQuery(): void {
+    this.#settle(null);
+  }
+
+  // The other replies a query can get carry nothing a COPY FROM needs.
+  handleCommandComplete(): void {}
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyData(): void {}
 }

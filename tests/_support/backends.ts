@@ -172,7 +172,7 @@ export function backendTest(
         const config = testConfig(options.env);
         const svc = createServices(config, database, {
           now: () => new Date(Date.now() + offset),
-          audit: new AuditLog(database.db, { flushMs: 10 }),
+          audit: new AuditLog(database, { flushMs: 10 }),
         });
         try {
           await bootstrapAdmin(svc, () => {});

@@ -14,7 +14,7 @@ for (const backend of BACKENDS) {
         testConfig({ LABGATE_ADMIN_EMAIL: "", LABGATE_ADMIN_PASSWORD: "" }),
         database,
         {
-          audit: new AuditLog(database.db, { flushMs: 5 }),
+          audit: new AuditLog(database, { flushMs: 5 }),
         },
       );
       const printed: string[] = [];
@@ -54,7 +54,7 @@ for (const backend of BACKENDS) {
           LABGATE_ADMIN_PASSWORD: "boss-password",
         }),
         database,
-        { audit: new AuditLog(database.db, { flushMs: 5 }) },
+        { audit: new AuditLog(database, { flushMs: 5 }) },
       );
       const printed: string[] = [];
       await bootstrapAdmin(svc, (m) => printed.push(m));

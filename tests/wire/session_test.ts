@@ -123,6 +123,40 @@ backendTest(
   },
 );
 
+backendTest("Parse() sent again byte for byte is a new statement each time", async (t) => {
+  await using fx = await openDoor(t);
+  await using client = await RawClient.connect(fx.port, login);
+  const byId = parse("s1", "select label from lists.samples where id = $1", INT4);
+  client.send(byId, SYNC);
+  assert.equal(types(await client.until()), "1Z");
+  client.send(byId, SYNC);
+  const duplicate = await client.until();
+  assert.equal(types(duplicate), "EZ");
+  assert.equal(errorOf(duplicate[0]).code, "42P05");
+  client.send(bindText("", "s1", ["2"]), execute(""), closeStatement("s1"), byId, SYNC);
+  const again = await client.until();
+  assert.equal(types(again), "2DC31Z");
+  assert.deepEqual(rowsOf(again), [['beta, "quoted"']]);
+  // The unnamed statement, as drivers send it for every query, with new parameters each time.
+  const unnamed = parse("", "select label from lists.samples where id = $1", INT4);
+  for (const [id, label] of [["1", "alpha"], ["3", "gamma"], ["2", 'beta, "quoted"']]) {
+    client.send(unnamed, bindText("", "", [id]), execute(""), SYNC);
+    const reply = await client.until();
+    assert.equal(types(reply), "12DCZ");
+    assert.deepEqual(rowsOf(reply), [[label]]);
+  }
+  // A repeated Parse that fails fails each time, and the one before it stays gone.
+  const bad = parse("", "select nope from lists.samples", NO_TYPES);
+  for (let i = 0; i < 2; i++) {
+    client.send(bad, SYNC);
+    const reply = await client.until();
+    assert.equal(types(reply), "EZ");
+    assert.equal(errorOf(reply[0]).code, "42703");
+  }
+  client.send(bindText("", "", []), execute(""), SYNC);
+  assert.equal(errorOf((await client.until())[0]).code, "26000");
+});
+
 backendTest("Execute() with a row limit suspends the portal and resumes it", async (t) => {
   await using fx = await openDoor(t);
   await using client = await RawClient.connect(fx.port, login);

@@ -648,7 +648,8 @@ export class PostgresEngine implements Engine {
   /** A backend has no leases and no replies due: to a waiter, the idle pool, or closed. */
   idle(backend: PgBackend): void {
     backend.pooled = true;
-    this.#busy = this.#busy.filter((b) => b !== backend);
+    const index = this.#busy.indexOf(backend);
+    if (index >= 0) this.#busy.splice(index, 1);
     if (backend.tainted || backend.closed || this.#closed) {
       backend.close();
       this.forget(backend);

@@ -6,6 +6,7 @@ import * as keys from "./004_keys.ts";
 import * as tokens from "./005_tokens.ts";
 import * as remoteLogin from "./006_remote_login.ts";
 import * as containerPathIndex from "./008_container_path_index.ts";
+import * as auditIndexes from "./010_audit_indexes.ts";
 
 /**
  * A migration whose work a later one redoes: it stays under its name, which
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   "007_sql_catalog": superseded,
   "008_container_path_index": containerPathIndex,
   "009_sql_catalog": sqlCatalog,
+  "010_audit_indexes": auditIndexes,
 };

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { backendTest } from "../../_support/backends.ts";
 import { AuditLog } from "../../../src/audit/mod.ts";
 
-backendTest("flush() writes a batch with every field as given", async (t) => {
-  const log = new AuditLog(t.svc.db, { flushMs: 100_000 });
+backendTest("flush() writes a batch with every field as given, COPY syntax included", async (t) => {
+  const log = new AuditLog(t.svc.database, { flushMs: 100_000 });
   log.record({
     door: "sql",
     event: "sql.query",
@@ -28,11 +28,27 @@ backendTest("flush() writes a batch with every field as given", async (t) => {
     detail: "NULL",
     message: "{1, 2}",
   });
+  // COPY's own syntax inside values: tab, newline, carriage return, backslash, \N, end marker.
+  const copySyntax = "a\tb\nc\r\\N\n\\.\n\\";
+  log.record({
+    door: "web",
+    event: "test.copy",
+    outcome: "ok",
+    detail: copySyntax,
+    message: "\\N",
+    userEmail: "nul\0byte",
+    compliance: { note: "tab\there" },
+  });
   await log.flush();
   const rows = await t.svc.db.selectFrom("audit_log").selectAll()
-    .where("event", "in", ["sql.query", "test.empty", "test.array"]).orderBy("id").execute();
-  assert.equal(rows.length, 3);
-  const [full, empty, array] = rows;
+    .where("event", "in", ["sql.query", "test.empty", "test.array", "test.copy"]).orderBy("id")
+    .execute();
+  assert.equal(rows.length, 4);
+  const [full, empty, array, copy] = rows;
+  assert.deepEqual(
+    [copy.detail, copy.message, copy.user_email, copy.compliance],
+    [copySyntax, "\\N", "nul\uFFFDbyte", { note: "tab\there" }],
+  );
   assert.deepEqual([array.detail, array.message], ["NULL", "{1, 2}"]);
   assert.deepEqual(
     [
@@ -70,4 +86,24 @@ backendTest("flush() writes a batch with every field as given", async (t) => {
   assert.ok(full.at instanceof Date);
   assert.equal(empty.user_id, null);
   assert.equal(empty.compliance, null);
+});
+
+backendTest("flush() reports a batch the database refuses and writes the next one", async (t) => {
+  const errors: unknown[] = [];
+  const log = new AuditLog(t.svc.database, {
+    flushMs: 100_000,
+    onError: (error) => errors.push(error),
+  });
+  log.record({ door: "web", event: "test.refused", outcome: "ok", rows: 2 ** 40 });
+  await log.flush();
+  assert.equal(errors.length, 1);
+  assert.match(String((errors[0] as Error).message), /out of range/);
+  for (let i = 0; i < 3; i++) {
+    log.record({ door: "web", event: "test.after", outcome: "ok", rows: i });
+    await log.flush();
+  }
+  const rows = await t.svc.db.selectFrom("audit_log").select(["event", "rows"])
+    .where("event", "in", ["test.refused", "test.after"]).orderBy("id").execute();
+  assert.deepEqual(rows, [0, 1, 2].map((rows) => ({ event: "test.after", rows })));
+  assert.equal(errors.length, 1);
 });

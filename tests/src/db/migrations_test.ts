@@ -28,3 +28,21 @@ backendTest("migrate() indexes folder paths for case-insensitive lookups", async
   });
   assert.match(plan, /containers_lower_path/);
 });
+
+backendTest(
+  "migrate() leaves the audit log the one index its readers use, the newest-first one",
+  async (t) => {
+    const root = t.svc.database.root;
+    const { rows } = await sql<{ indexname: string }>`select indexname from pg_catalog.pg_indexes
+      where schemaname = 'lg_app' and tablename = 'audit_log'`.execute(root);
+    // Every SQL-door statement writes an entry: an index nothing reads only makes that dearer.
+    assert.deepEqual(rows.map((row) => row.indexname), ["audit_log_pkey"]);
+    const plan = await root.transaction().execute(async (tx) => {
+      await sql`set local enable_seqscan = off`.execute(tx);
+      const { rows } = await sql<{ "QUERY PLAN": string }>`explain (costs off)
+        select * from lg_app.audit_log order by id desc limit 300`.execute(tx);
+      return rows.map((row) => row["QUERY PLAN"]).join("\n");
+    });
+    assert.match(plan, /Index Scan Backward using audit_log_pkey/);
+  },
+);
