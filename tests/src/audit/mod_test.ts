@@ -107,3 +107,19 @@ backendTest("flush() reports a batch the database refuses and writes the next on
   assert.deepEqual(rows, [0, 1, 2].map((rows) => ({ event: "test.after", rows })));
   assert.equal(errors.length, 1);
 });
+
+backendTest("record() keeps entries of any size and script until the flush", async (t) => {
+  const log = new AuditLog(t.svc.database, { flushMs: 100_000 });
+  // Each entry takes ~30 KB as UTF-8 (within the 16,000 characters kept of a detail), so the
+  // queued rows outgrow their first buffer.
+  const detail = (n: number) => `${n} ` + "ü😀".repeat(5_000);
+  for (let n = 0; n < 20; n++) {
+    log.record({ door: "web", event: "test.big", outcome: "ok", detail: detail(n) });
+  }
+  await log.flush();
+  const rows = await t.svc.db.selectFrom("audit_log").select("detail")
+    .where("event", "=", "test.big").orderBy("id").execute();
+  assert.equal(rows.length, 20);
+  // Not deepEqual: a failure would print megabytes.
+  assert.ok(rows.every((row, n) => row.detail === detail(n)), "every entry written as given");
+});
