@@ -113,8 +113,8 @@ export async function copyInPostgres(pool: pg.Pool, copySql: string, rows: strin
       client.query(new CopyIn(copySql, rows, (error) => error ? reject(error) : resolve()));
     });
   } catch (error) {
-    // A lost connection is not given back to the pool; an error from the server leaves it usable.
-    if (!(error as { code?: string }).code) broken = error as Error;
+    // The server's refusal leaves the connection usable; anything else (a lost connection) does not.
+    if (!(error instanceof pg.DatabaseError)) broken = error as Error;
     throw error;
   } finally {
     client.release(broken);
