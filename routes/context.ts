@@ -5,6 +5,7 @@ import type { Door } from "../src/audit/mod.ts";
 import type { Actor } from "../src/auth/actor.ts";
 import { type Presented, resolveActor } from "../src/auth/credentials.ts";
 import { forbidden, LabgateError, unauthorized } from "../src/errors.ts";
+import { cameOverTls, forwardedClient } from "../src/security/forwarded.ts";
 import { randomBase64Url, timingSafeEqual } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
 
@@ -25,8 +26,28 @@ export interface Env {
 
 export type AppContext = Context<Env>;
 
+/** The client's address: the peer's, or what a trusted proxy says it is. */
 export function clientAddr(c: AppContext): string | null {
-  return c.env?.clientAddr ?? null;
+  return forwardedClient(
+    c.env?.clientAddr ?? null,
+    c.req.header("x-forwarded-for"),
+    c.get("svc").config.trustedProxies,
+  );
+}
+
+/** Whether the request came over TLS (its cookies are then Secure, its answers HSTS). */
+export function cameOverHttps(c: AppContext): boolean {
+  return cameOverTls(
+    new URL(c.req.url),
+    c.env?.clientAddr ?? null,
+    c.req.header("x-forwarded-proto"),
+    c.get("svc").config.trustedProxies,
+  );
+}
+
+/** Cookies are Secure when the site says so or the request came over TLS. */
+export function secureCookies(c: AppContext): boolean {
+  return c.get("svc").config.secureCookies || cameOverHttps(c);
 }
 
 /** The request as the credential resolver sees it. */
@@ -113,7 +134,7 @@ export function preSessionCsrf(c: AppContext): string {
     httpOnly: true,
     sameSite: "Lax",
     path: "/",
-    secure: c.get("svc").config.secureCookies,
+    secure: secureCookies(c),
   });
   return token;
 }

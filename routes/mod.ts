@@ -20,8 +20,9 @@ import { loginPages } from "./pages/login.tsx";
 import { remoteSitesPages } from "./pages/remote_sites.tsx";
 import { page } from "./pages/render.tsx";
 import { sqlDoorPages } from "./pages/sql_door.tsx";
-import { STYLESHEET } from "./pages/style.ts";
+import { COPY_KEY_SCRIPT, STYLESHEET } from "./pages/style.ts";
 import { remoteLoginDoor, remoteLoginError } from "./remote_login.ts";
+import { securityHeaders } from "./security_headers.ts";
 import { tokenPages } from "./pages/tokens.tsx";
 import { tokenRoutes } from "./tokens/mod.ts";
 
@@ -32,6 +33,11 @@ export interface AppOptions {
 
 /** Paths a signed-in user who must change a one-time password may still reach. */
 const PASSWORD_CHANGE_PATHS = ["/account", "/logout", "/static/", "/api/me", "/api/logout"];
+
+const STATIC_FILES = [
+  ["/static/style.css", "text/css", STYLESHEET],
+  ["/static/copy_key.js", "text/javascript", COPY_KEY_SCRIPT],
+] as const;
 
 function isApi(c: AppContext): boolean {
   return c.req.path.startsWith("/api/") || c.req.path === "/api" ||
@@ -84,6 +90,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
     });
   });
 
+  app.use("*", securityHeaders);
   app.get("/healthz", async (c) => {
     try {
       await sql`select 1`.execute(svc.db);
@@ -92,11 +99,13 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
       return c.json({ status: "error", database: svc.database.kind }, 503);
     }
   });
-  app.get("/static/style.css", (c) =>
-    c.body(STYLESHEET, 200, {
-      "content-type": "text/css; charset=utf-8",
-      "cache-control": "public, max-age=3600",
-    }));
+  for (const [path, type, body] of STATIC_FILES) {
+    app.get(path, (c) =>
+      c.body(body, 200, {
+        "content-type": `${type}; charset=utf-8`,
+        "cache-control": "public, max-age=3600",
+      }));
+  }
 
   app.use(
     "*",

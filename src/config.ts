@@ -2,6 +2,8 @@
  * Configuration from environment variables. Every variable, its default and
  * its meaning is listed in README.md; this is the one place that reads them.
  */
+import { normalizeAddress } from "./security/forwarded.ts";
+
 export interface Config {
   /** HTTP port; 0 picks a free one (printed at start). */
   port: number;
@@ -22,8 +24,10 @@ export interface Config {
   sessionIdleMinutes: number;
   /** Hours after which a browser session ends however active it is. */
   sessionMaxHours: number;
-  /** Mark cookies Secure (set when labgate is served over HTTPS). */
+  /** Mark cookies Secure even on plain HTTP (they always are on requests that came over TLS). */
   secureCookies: boolean;
+  /** Reverse proxies whose X-Forwarded-For/-Proto are believed (exact addresses). */
+  trustedProxies: ReadonlySet<string>;
   /** Largest request body accepted, in bytes (CSV imports included). */
   maxBodyBytes: number;
   /** PBKDF2 iterations for new password verifiers. */
@@ -70,6 +74,18 @@ function sqlDoorThreads(env: Env): number {
   return threads;
 }
 
+function trustedProxies(env: Env): ReadonlySet<string> {
+  const list = (env.LABGATE_TRUSTED_PROXIES ?? "").split(",").map((a) => a.trim()).filter(Boolean);
+  for (const address of list) {
+    if (!/^[0-9a-f.:]+$/i.test(address) || !address.includes(".") && !address.includes(":")) {
+      throw new Error(
+        `LABGATE_TRUSTED_PROXIES lists IP addresses separated by commas, got "${address}"`,
+      );
+    }
+  }
+  return new Set(list.map(normalizeAddress));
+}
+
 export function loadConfig(env: Env): Config {
   if (!env.LABGATE_TLS_CERT_FILE !== !env.LABGATE_TLS_KEY_FILE) {
     throw new Error("Set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither");
@@ -89,6 +105,7 @@ export function loadConfig(env: Env): Config {
     sessionIdleMinutes: integer(env, "LABGATE_SESSION_IDLE_MINUTES", 30, 1, 60 * 24 * 30),
     sessionMaxHours: integer(env, "LABGATE_SESSION_MAX_HOURS", 12, 1, 24 * 365),
     secureCookies: flag(env, "LABGATE_SECURE_COOKIES", false),
+    trustedProxies: trustedProxies(env),
     maxBodyBytes: integer(env, "LABGATE_MAX_BODY_BYTES", 20 * 1024 * 1024, 1024, 2 ** 31 - 1),
     scramIterations: integer(env, "LABGATE_SCRAM_ITERATIONS", 4096, 4096, 10_000_000),
     loginFailureLimit: integer(env, "LABGATE_LOGIN_FAILURE_LIMIT", 5, 1, 1000),

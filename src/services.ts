@@ -1,6 +1,6 @@
 /**
  * Everything a door needs, built once at start: configuration, the
- * database, the permission resolver, the audit log, the rate limiters and
+ * database, the permission resolver, the audit log, the sign-in back-off and
  * the cache-invalidation bus shared with the other instances.
  */
 import type { Kysely } from "kysely";
@@ -10,7 +10,7 @@ import type { Database } from "./db/mod.ts";
 import type { Schema } from "./db/schema.ts";
 import { InvalidationBus } from "./invalidation.ts";
 import { PermissionResolver } from "./security/permissions.ts";
-import { RateLimiter } from "./security/rate_limit.ts";
+import { LoginThrottle } from "./security/login_throttle.ts";
 import { SettingsStore } from "./settings.ts";
 
 export interface Services {
@@ -22,8 +22,8 @@ export interface Services {
   readonly settings: SettingsStore;
   /** Tells this and every other instance to drop cached data that a change made stale. */
   readonly invalidate: InvalidationBus;
-  /** Failed browser/API logins, keyed by account and by client address. */
-  readonly loginFailures: RateLimiter;
+  /** Failed sign-ins on every door, keyed by account and by client address, in the database. */
+  readonly loginThrottle: LoginThrottle;
   /** The clock; tests move it. */
   now(): Date;
 }
@@ -47,7 +47,10 @@ export function createServices(
     audit: options.audit ?? new AuditLog(database),
     settings: new SettingsStore(database.db, invalidate),
     invalidate,
-    loginFailures: new RateLimiter({ windowMs: config.loginWindowMinutes * 60_000, now }),
+    loginThrottle: new LoginThrottle(database.db, {
+      windowMs: config.loginWindowMinutes * 60_000,
+      now,
+    }),
     now,
   };
 }

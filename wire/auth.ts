@@ -6,7 +6,7 @@
  * cleartext password, which is asked for only over TLS.
  */
 import type { Compliance, CredentialKind } from "../src/auth/actor.ts";
-import { checkLoginRate, recordLoginFailure } from "../src/auth/login.ts";
+import { checkLoginRate, clearLoginFailures, recordLoginFailure } from "../src/auth/login.ts";
 import { getUserByEmail } from "../src/data/users.ts";
 import type { User } from "../src/db/schema.ts";
 import { LabgateError } from "../src/errors.ts";
@@ -98,10 +98,10 @@ export async function authenticate(
       "No user name given: connect with your labgate email as the user name",
     );
   }
-  // Secret logins share one user name, so their failures count per client address.
-  const account = SECRET_LOGINS.has(name) ? `${name}@${clientAddr}` : name;
+  // Secret logins share one user name, so their failures count per client address only.
+  const attempt = { account: SECRET_LOGINS.has(name) ? null : name, clientAddr };
   try {
-    checkLoginRate(svc, account, clientAddr);
+    await checkLoginRate(svc, attempt);
   } catch (error) {
     if (!(error instanceof LabgateError)) throw error;
     failed("rate limited", "denied");
@@ -115,8 +115,8 @@ export async function authenticate(
         `Logging in as ${name} sends a secret: connect with TLS (sslmode=require)`,
       );
     }
-    return await secretLogin(svc, conversation, request, () => {
-      recordLoginFailure(svc, account, clientAddr);
+    return await secretLogin(svc, conversation, request, async () => {
+      await recordLoginFailure(svc, attempt);
       failed("unknown, expired or revoked secret", "failed", name);
     });
   }
@@ -147,7 +147,7 @@ export async function authenticate(
   } catch (error) {
     if (!(error instanceof ScramError)) throw error;
     if (!error.badPassword) throw fatal(SqlState.ProtocolViolation, error.message);
-    recordLoginFailure(svc, name, clientAddr);
+    await recordLoginFailure(svc, attempt);
     failed("wrong password or unknown user", "failed");
     throw passwordFailed(name);
   }
@@ -162,7 +162,7 @@ export async function authenticate(
       "External app accounts can use the SQL door only when their app allows it: ask an admin to enable the SQL entry point",
     );
   }
-  svc.loginFailures.reset(`account:${name.trim().toLowerCase()}`);
+  await clearLoginFailures(svc, attempt);
   return { user, credential: { kind: "password", id: null }, compliance: null };
 }
 
@@ -170,7 +170,7 @@ async function secretLogin(
   svc: Services,
   conversation: Conversation,
   request: AuthRequest,
-  failed: () => void,
+  failed: () => Promise<void>,
 ): Promise<Authenticated> {
   const kind = request.name as "apikey" | "token";
   conversation.send(authentication(AuthCode.CleartextPassword));
@@ -185,7 +185,7 @@ async function secretLogin(
     })
     : null;
   if (!login) {
-    failed();
+    await failed();
     throw passwordFailed(kind);
   }
   return {

@@ -166,7 +166,7 @@ export function apiApp(): OpenAPIHono<Env> {
         userAgent: c.req.header("user-agent"),
         compliance,
       });
-      setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(svc));
+      setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(c));
       svc.audit.record({
         door: "api",
         event: "login",

@@ -16,6 +16,7 @@ import { type AppContext, type Env, requireActor } from "../context.ts";
 import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
 import { listPage, listPost, newListPage, newListPost } from "./lists.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
+import { MAX_INDENT_DEPTH } from "./style.ts";
 
 /** `/folders/home/assays/-/lists/samples` → folder `/home/assays`, rest `["lists","samples"]`. */
 export function parseFolderUrl(path: string): { folder: string; rest: string[] } {
@@ -48,7 +49,7 @@ export function folderPages(): Hono<Env> {
             <tbody>
               {folders.map((f) => (
                 <tr>
-                  <td style={`padding-left:${0.6 + (f.path.split("/").length - 2) * 1.2}rem`}>
+                  <td class={indentClass(f.path)}>
                     <a href={folderUrl(f.path)}>{f.path === "/" ? "/ (root)" : f.name}</a>
                     {f.path !== "/" && <span class="muted">&nbsp;{f.path}</span>}
                   </td>
@@ -336,4 +337,10 @@ async function permissionsPost(c: AppContext, path: string) {
   } catch (error) {
     return permissionsPage(c, path, formError(error));
   }
+}
+
+/** The indentation of a folder row by its depth (the stylesheet has a class per level). */
+function indentClass(path: string): string | undefined {
+  const depth = Math.min(path.split("/").length - 2, MAX_INDENT_DEPTH);
+  return depth > 0 ? `depth-${depth}` : undefined;
 }

@@ -69,9 +69,6 @@ function KeyTable(props: { keys: KeyView[]; actor: Actor; action: string; showUs
   );
 }
 
-const COPY_SCRIPT = `document.getElementById("copy-key").addEventListener("click", () =>
-  navigator.clipboard.writeText(document.getElementById("key-value").textContent));`;
-
 /** The key, once, with a copy button (the text is selectable without script). */
 function NewKey(props: { value: string; kind: string }) {
   return (
@@ -84,7 +81,7 @@ function NewKey(props: { value: string; kind: string }) {
         <code id="key-value">{props.value}</code>{" "}
         <button type="button" id="copy-key" class="secondary">Copy</button>
       </p>
-      <script dangerouslySetInnerHTML={{ __html: COPY_SCRIPT }} />
+      <script src="/static/copy_key.js" defer />
     </div>
   );
 }

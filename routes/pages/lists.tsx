@@ -202,7 +202,7 @@ function ValueInput(
         />
       );
     case "JSON":
-      return <textarea name={name} aria-label={label} style="min-height:2.2rem">{value}</textarea>;
+      return <textarea name={name} aria-label={label} class="json-cell">{value}</textarea>;
     default:
       return <input type="text" name={name} value={value} aria-label={label} />;
   }

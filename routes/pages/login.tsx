@@ -21,6 +21,7 @@ import {
   type Env,
   preSessionCsrf,
   requireActor,
+  secureCookies,
 } from "../context.ts";
 import { CsrfField } from "./layout.tsx";
 import { field, formError, page, redirectWith, safeNext } from "./render.tsx";
@@ -79,12 +80,13 @@ function LoginForm(
   );
 }
 
-export function sessionCookieOptions(svc: Services) {
+export function sessionCookieOptions(c: AppContext) {
+  const svc = c.get("svc");
   return {
     httpOnly: true,
     sameSite: "Lax" as const,
     path: "/",
-    secure: svc.config.secureCookies,
+    secure: secureCookies(c),
     maxAge: svc.config.sessionMaxHours * 3600,
   };
 }
@@ -247,7 +249,7 @@ export async function startSession(
     userAgent: c.req.header("user-agent"),
     compliance,
   });
-  setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(svc));
+  setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(c));
   const user = (await getUser(svc, userId))!;
   svc.audit.record({
     door: c.get("door"),

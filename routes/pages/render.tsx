@@ -54,10 +54,22 @@ export function field(body: Record<string, unknown>, name: string): string {
   return typeof value === "string" ? value : "";
 }
 
-/** Only local paths are followed after login, so `next` cannot redirect off-site. */
+/** Any origin will do: only whether `next` stays on it matters. */
+const LOCAL_ORIGIN = "http://labgate.invalid";
+
+/**
+ * Only paths on this server are followed after login, so `next` cannot
+ * redirect off-site. The URL parser decides, as the browser would (it drops
+ * tabs and newlines, reads a backslash as `/`), and the answer is its serialization,
+ * which can always go into a Location header.
+ */
 export function safeNext(next: string | undefined | null, fallback = "/folders"): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) {
+  if (!next?.startsWith("/")) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, LOCAL_ORIGIN);
+  } catch {
     return fallback;
   }
-  return next;
+  return url.origin === LOCAL_ORIGIN ? url.pathname + url.search + url.hash : fallback;
 }

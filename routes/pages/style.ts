@@ -38,4 +38,25 @@ pre { background:#fff; border:1px solid var(--line); padding:.75rem; overflow-x:
 .login { max-width:26rem; margin:4rem auto; }
 .pager { display:flex; gap:1rem; align-items:center; margin:.6rem 0; }
 ul.tree { list-style:none; padding-left:1.2rem; }
+textarea.json-cell { min-height:2.2rem; }
+.depth-1 { padding-left:1.8rem; }
+.depth-2 { padding-left:3.0rem; }
+.depth-3 { padding-left:4.2rem; }
+.depth-4 { padding-left:5.4rem; }
+.depth-5 { padding-left:6.6rem; }
+.depth-6 { padding-left:7.8rem; }
+.depth-7 { padding-left:9.0rem; }
+.depth-8 { padding-left:10.2rem; }
+.depth-9 { padding-left:11.4rem; }
+.depth-10 { padding-left:12.6rem; }
+.depth-11 { padding-left:13.8rem; }
+.depth-12 { padding-left:15.0rem; }
+`;
+
+/** The deepest folder level the folder list indents (deeper ones line up with it). */
+export const MAX_INDENT_DEPTH = 12;
+
+/** The key page's copy button, served at /static/copy_key.js: pages carry no inline script. */
+export const COPY_KEY_SCRIPT = `document.getElementById("copy-key").addEventListener("click", () =>
+  navigator.clipboard.writeText(document.getElementById("key-value").textContent));
 `;

@@ -5,6 +5,7 @@
 import type { Door } from "../audit/mod.ts";
 import type { User } from "../db/schema.ts";
 import { forbidden, tooManyRequests, unauthorized } from "../errors.ts";
+import type { ThrottleRule } from "../security/login_throttle.ts";
 import { parseVerifier, verifyPassword } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 import { getUserByEmail } from "../data/users.ts";
@@ -18,24 +19,68 @@ function decoyVerifier(svc: Services): string {
   return `SCRAM-SHA-256$${svc.config.scramIterations}:AAAAAAAAAAAAAAAAAAAAAA==$AA==:AA==`;
 }
 
-/** Throws 429 when the account or the address has too many recent failures. */
-export function checkLoginRate(svc: Services, email: string, clientAddr: string | null): void {
+/** Who is signing in, for the back-off: an account (null for secret logins) from an address. */
+export interface LoginAttempt {
+  account: string | null;
+  clientAddr: string | null;
+}
+
+/**
+ * The back-off rules of an attempt. The address may fail `4 × limit` times
+ * over all accounts; an account `limit` times from one address. The
+ * account's failures from every address slow down only addresses that have
+ * failed on it themselves, so its owner, signing in from elsewhere with the
+ * right password, is never held up by someone guessing it.
+ */
+async function loginRules(svc: Services, attempt: LoginAttempt): Promise<ThrottleRule[]> {
   const limit = svc.config.loginFailureLimit;
-  const wait = Math.max(
-    svc.loginFailures.retryAfterMs(`account:${email.trim().toLowerCase()}`, limit),
-    clientAddr ? svc.loginFailures.retryAfterMs(`addr:${clientAddr}`, limit * 4) : 0,
-  );
+  const keys = throttleKeys(attempt);
+  const rules: ThrottleRule[] = [];
+  if (keys.addr) rules.push({ key: keys.addr, free: limit * 4 });
+  if (keys.pair) rules.push({ key: keys.pair, free: limit });
+  if (keys.account) {
+    const failedHere = !keys.pair || (await svc.loginThrottle.failures([keys.pair])).has(keys.pair);
+    if (failedHere) rules.push({ key: keys.account, free: limit });
+  }
+  return rules;
+}
+
+function throttleKeys(attempt: LoginAttempt) {
+  const account = attempt.account?.trim().toLowerCase();
+  const addr = attempt.clientAddr;
+  return {
+    addr: addr ? `addr:${addr}` : null,
+    account: account ? `account:${account}` : null,
+    pair: account && addr ? `pair:${account}|${addr}` : null,
+  };
+}
+
+const present = (keys: (string | null)[]) => keys.filter((k): k is string => k !== null);
+
+/** Throws 429 while the attempt must wait, saying how long. */
+export async function checkLoginRate(svc: Services, attempt: LoginAttempt): Promise<void> {
+  const wait = await svc.loginThrottle.waitMs(await loginRules(svc, attempt));
   if (wait > 0) {
-    const minutes = Math.max(1, Math.ceil(wait / 60_000));
-    throw tooManyRequests(
-      `Too many failed sign-in attempts: try again in ${minutes} minute${minutes > 1 ? "s" : ""}`,
-    );
+    throw tooManyRequests(`Too many failed sign-in attempts: try again in ${waitText(wait)}`);
   }
 }
 
-export function recordLoginFailure(svc: Services, email: string, clientAddr: string | null): void {
-  svc.loginFailures.hit(`account:${email.trim().toLowerCase()}`);
-  if (clientAddr) svc.loginFailures.hit(`addr:${clientAddr}`);
+function waitText(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 60) return `${seconds} second${seconds > 1 ? "s" : ""}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes > 1 ? "s" : ""}`;
+}
+
+export async function recordLoginFailure(svc: Services, attempt: LoginAttempt): Promise<void> {
+  const { addr, account, pair } = throttleKeys(attempt);
+  await svc.loginThrottle.fail(present([addr, account, pair]));
+}
+
+/** A successful sign-in forgets the account's failures (not the address's). */
+export async function clearLoginFailures(svc: Services, attempt: LoginAttempt): Promise<void> {
+  const { account, pair } = throttleKeys(attempt);
+  await svc.loginThrottle.clear(present([account, pair]));
 }
 
 /**
@@ -59,8 +104,9 @@ export async function verifyEmailPassword(
       message,
     });
   };
+  const attempt = { account: email, clientAddr: input.clientAddr };
   try {
-    checkLoginRate(svc, email, input.clientAddr);
+    await checkLoginRate(svc, attempt);
   } catch (error) {
     failed("rate limited", "denied");
     throw error;
@@ -70,7 +116,7 @@ export async function verifyEmailPassword(
   const ok = await verifyPassword(parseVerifier(verifier), input.password) &&
     !!user?.password_verifier;
   if (!ok || !user) {
-    recordLoginFailure(svc, email, input.clientAddr);
+    await recordLoginFailure(svc, attempt);
     failed(WRONG_CREDENTIALS, "failed");
     throw unauthorized(WRONG_CREDENTIALS);
   }
@@ -80,7 +126,7 @@ export async function verifyEmailPassword(
     throw forbidden(message);
   };
   if (!user.active) refuse("This account is deactivated: ask a site admin");
-  svc.loginFailures.reset(`account:${email.toLowerCase()}`);
+  await clearLoginFailures(svc, attempt);
   return { user, refuse };
 }
 

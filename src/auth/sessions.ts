@@ -14,7 +14,13 @@ export const SESSION_COOKIE = "labgate_session";
 /** last_seen_at is written at most this often, so requests do not all write. */
 const TOUCH_EVERY_MS = 60_000;
 
-export type EndReason = "logout" | "idle timeout" | "expired" | "user deactivated" | "revoked";
+export type EndReason =
+  | "logout"
+  | "idle timeout"
+  | "expired"
+  | "user deactivated"
+  | "revoked"
+  | "password changed";
 
 export async function createSession(
   svc: Services,
@@ -126,6 +132,23 @@ export async function endSession(svc: Services, id: string, reason: EndReason): 
   // Sessions are read from the database on every request; what is cached of them (session
   // keys) is dropped on every instance.
   await svc.invalidate.publish({ kind: "session", id });
+}
+
+/**
+ * Ends every live session of a user but `keep` (the one asking, on a self
+ * change), with what is bound to them: a changed password must lock out
+ * whoever knew the old one, however they signed in.
+ */
+export async function endUserSessions(
+  svc: Services,
+  userId: number,
+  reason: EndReason,
+  keep?: string,
+): Promise<void> {
+  let query = svc.db.selectFrom("sessions").select("id").where("user_id", "=", userId)
+    .where("ended_at", "is", null);
+  if (keep) query = query.where("id", "!=", keep);
+  for (const { id } of await query.execute()) await endSession(svc, id, reason);
 }
 
 type SessionEndListener = (svc: Services, sessionId: string) => void | Promise<void>;

@@ -1,6 +1,7 @@
 /** Users and their passwords. Managing other users needs Site Admin. */
 import { sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
+import { endUserSessions } from "../auth/sessions.ts";
 import type { User, UserType } from "../db/schema.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { createVerifier, formatVerifier } from "../security/scram.ts";
@@ -174,6 +175,15 @@ export async function updateUser(
       : {}),
   }).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
   await svc.invalidate.publish({ kind: "permissions" });
+  if (input.password) {
+    await endUserSessions(
+      svc,
+      id,
+      "password changed",
+      id === actor.userId ? actor.session?.id : undefined,
+    );
+  }
+  if (input.active === false) await endUserSessions(svc, id, "user deactivated");
   svc.audit.record({
     ...auditActor(actor),
     event: "user.update",
@@ -198,6 +208,7 @@ export async function changeOwnPassword(
   await svc.db.updateTable("users")
     .set({ password_verifier: verifier, must_change_password: false })
     .where("id", "=", actor.userId).execute();
+  await endUserSessions(svc, actor.userId, "password changed", actor.session?.id);
   svc.audit.record({ ...auditActor(actor), event: "password.change", outcome: "ok" });
 }
 

@@ -186,8 +186,25 @@ export interface RemoteLoginTables {
   remote_login_tokens: RemoteLoginTokensTable;
 }
 
+/** Failed sign-ins per key (account, address, or both), shared by every instance. */
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  last_failed_at: Timestamp;
+}
+
+export interface SecurityTables {
+  login_throttle: LoginThrottleTable;
+}
+
 /** Every table of labgate's own schema (`lg_app`); each door adds its tables here. */
-export type Schema = CoreTables & TlsTables & KeyTables & TokenTables & RemoteLoginTables;
+export type Schema =
+  & CoreTables
+  & TlsTables
+  & KeyTables
+  & TokenTables
+  & RemoteLoginTables
+  & SecurityTables;
 export type KeyKind = "api_key" | "session_key";
 
 export interface KeysTable {

@@ -1,6 +1,7 @@
 /**
- * Counts failures per key in a sliding window. Used for failed logins on
- * every door; in memory, so each instance counts its own.
+ * Counts hits per key in a sliding window, in memory (each instance counts
+ * its own): for request rates, such as remote-login verifications. Failed
+ * sign-ins are counted in the database instead (`login_throttle.ts`).
  */
 export class RateLimiter {
   readonly #windowMs: number;

@@ -131,15 +131,16 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
       message: message ?? null,
     });
   const failures = use.clientAddr ? `token-addr:${use.clientAddr}` : null;
+  const rule = failures ? [{ key: failures, free: svc.config.loginFailureLimit * 4 }] : [];
   try {
-    if (failures && svc.loginFailures.retryAfterMs(failures, svc.config.loginFailureLimit * 4)) {
+    if (await svc.loginThrottle.waitMs(rule)) {
       throw tooManyRequests("Too many unknown auth tokens from this address: try again later");
     }
     const loaded = parsed ? await loadToken(svc, parsed.id) : null;
     if (
       !parsed || !loaded || !await secretMatches(parsed.secret, loaded.token.secret_hash, loaded)
     ) {
-      if (failures) svc.loginFailures.hit(failures);
+      if (failures) await svc.loginThrottle.fail([failures]);
       throw unauthorized(
         parsed ? "Unknown auth token" : "This is not a labgate auth token (lgt_<id>.<secret>)",
       );

@@ -7,6 +7,7 @@ import * as tokens from "./005_tokens.ts";
 import * as remoteLogin from "./006_remote_login.ts";
 import * as containerPathIndex from "./008_container_path_index.ts";
 import * as auditIndexes from "./010_audit_indexes.ts";
+import * as loginThrottle from "./012_login_throttle.ts";
 
 /**
  * A migration whose work a later one redoes: it stays under its name, which
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   "008_container_path_index": containerPathIndex,
   "009_sql_catalog": sqlCatalog,
   "010_audit_indexes": auditIndexes,
+  "012_login_throttle": loginThrottle,
 };
