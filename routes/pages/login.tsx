@@ -13,7 +13,6 @@ import { createSession, endSession, SESSION_COOKIE } from "../../src/auth/sessio
 import { changeOwnPassword, getUser } from "../../src/data/users.ts";
 import { badRequest } from "../../src/errors.ts";
 import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
-import type { Services } from "../../src/services.ts";
 import {
   type AppContext,
   checkPreSessionCsrf,
