@@ -34,9 +34,9 @@ import {
   importRows,
   insertRows,
   selectRows,
-  toCsv,
   updateRows,
 } from "../../src/data/rows.ts";
+import { formulaHandling, toCsv } from "../../src/data/csv.ts";
 import {
   changeOwnPassword,
   createUser,
@@ -536,12 +536,12 @@ export function apiApp(): OpenAPIHono<Env> {
     async (c) => {
       const def = await listOf(c, c.req.valid("param").id);
       const type = c.req.header("content-type") ?? "";
-      let text: string;
+      let text: string | Uint8Array;
       let format: "csv" | "tsv" | undefined;
       if (type.startsWith("application/json")) {
         ({ text, format } = c.req.valid("json") as z.infer<typeof S.ImportInput>);
       } else {
-        text = await c.req.text();
+        text = new Uint8Array(await c.req.arrayBuffer());
         format = type.startsWith("text/tab-separated-values")
           ? "tsv"
           : type.startsWith("text/csv")
@@ -559,7 +559,13 @@ export function apiApp(): OpenAPIHono<Env> {
       path: "/lists/{id}/export",
       tags: ["Rows"],
       summary: "All rows as CSV",
-      request: { params: S.IdParam },
+      description:
+        "Cells that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR, " +
+        "numbers excepted) get a leading `'`; `formulas=keep` exports them as they are.",
+      request: {
+        params: S.IdParam,
+        query: z.object({ formulas: z.enum(["neutralize", "keep"]).optional() }),
+      },
       responses: {
         200: { content: { "text/csv": { schema: z.string() } }, description: "CSV" },
         ...errors,
@@ -570,7 +576,8 @@ export function apiApp(): OpenAPIHono<Env> {
       const { rows, columns } = await selectRows(c.get("svc"), requireActor(c), def, {
         limit: 1_000_000,
       });
-      return c.body(toCsv(columns, rows), 200, { "content-type": "text/csv; charset=utf-8" });
+      const csv = toCsv(columns, rows, formulaHandling(c.req.valid("query").formulas));
+      return c.body(csv, 200, { "content-type": "text/csv; charset=utf-8" });
     },
   );
 

@@ -8,9 +8,9 @@ import {
   insertRows,
   type Row,
   selectRows,
-  toCsv,
   updateRows,
 } from "../../src/data/rows.ts";
+import { formulaHandling, toCsv } from "../../src/data/csv.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
 import type { Actor } from "../../src/auth/actor.ts";
@@ -249,7 +249,7 @@ export async function listPage(
       rows: rows.length,
       clientAddr: actor.clientAddr,
     });
-    return c.body(toCsv(columns, rows), 200, {
+    return c.body(toCsv(columns, rows, formulaHandling(c.req.query("formulas"))), 200, {
       "content-type": "text/csv; charset=utf-8",
       "content-disposition": `attachment; filename="${def.list.name}.csv"`,
     });
@@ -477,9 +477,11 @@ export async function listPost(c: AppContext, path: string, name: string) {
       case "import": {
         const file = body.file;
         const text = file instanceof File && file.size > 0
-          ? await file.text()
+          ? new Uint8Array(await file.arrayBuffer())
           : field(body, "text");
-        if (!text.trim()) throw badRequest("Choose a file or paste the data to import");
+        if (typeof text === "string" && !text.trim()) {
+          throw badRequest("Choose a file or paste the data to import");
+        }
         const format = field(body, "format");
         const { inserted } = await importRows(svc, actor, def, {
           text,

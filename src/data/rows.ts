@@ -11,6 +11,7 @@ import { hasPermission, Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
+import { decodeUpload, REPLACEMENT } from "./csv.ts";
 import type { ListDefinition } from "./lists.ts";
 
 export type Row = Record<string, JsonValue>;
@@ -426,6 +427,29 @@ function checkRows(
   return { values, errors };
 }
 
+const NOT_UTF8 = "is not valid UTF-8: save the file as UTF-8 and import it again";
+
+/** Where an upload had bytes that were not UTF-8 (now U+FFFD): row errors, or one for the file. */
+function notUtf8(header: string[], data: string[][]): LabgateError {
+  const errors: RowError[] = [];
+  data.forEach((cells, r) =>
+    cells.forEach((cell, i) => {
+      if (cell.includes(REPLACEMENT)) {
+        errors.push({
+          row: r + 1,
+          column: header[i] ?? `${i + 1}`,
+          message: `the text ${NOT_UTF8}`,
+        });
+      }
+    })
+  );
+  if (errors.length && !header.some((h) => h.includes(REPLACEMENT))) {
+    return rowErrors("Import", errors);
+  }
+  const where = header.some((h) => h.includes(REPLACEMENT)) ? "the header row" : "the file";
+  return badRequest(`Import failed, nothing was changed: ${where} ${NOT_UTF8}`);
+}
+
 function rowErrors(action: string, errors: RowError[]): LabgateError {
   const first = errors[0];
   const where = `Row ${first.row}${first.column ? `, column ${first.column}` : ""}`;
@@ -633,13 +657,16 @@ export async function importRows(
   svc: Services,
   actor: Actor,
   def: ListDefinition,
-  input: { text: string; format?: ImportFormat },
+  input: { text: string | Uint8Array; format?: ImportFormat },
 ): Promise<{ inserted: number }> {
   await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
-  const format = input.format ?? detectFormat(input.text);
+  const { text, valid } = typeof input.text === "string"
+    ? { text: input.text, valid: true }
+    : decodeUpload(input.text);
+  const format = input.format ?? detectFormat(text);
   let records: string[][];
   try {
-    records = parseCsv(input.text, {
+    records = parseCsv(text, {
       delimiter: format === "tsv" ? "\t" : ",",
       bom: true,
       skip_empty_lines: true,
@@ -657,6 +684,7 @@ export async function importRows(
     throw badRequest("Import failed: the file needs a header row and at least one data row");
   }
   const [header, ...data] = records;
+  if (!valid) throw notUtf8(header, data);
   const unknown = header.filter((h) => !findColumn(def, h));
   if (unknown.length) {
     throw badRequest(
@@ -699,17 +727,4 @@ export async function importRows(
   }
   await written(svc, actor, def, "rows.import", values.length);
   return { inserted: values.length };
-}
-
-function csvCell(value: JsonValue): string {
-  if (value === null) return "";
-  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
-  return /[",\r\n]/.test(text) || /^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-/** CSV text of `rows` with a header of column names. */
-export function toCsv(columns: { name: string }[], rows: Row[]): string {
-  const lines = [columns.map((c) => csvCell(c.name)).join(",")];
-  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c.name] ?? null)).join(","));
-  return lines.join("\r\n") + "\r\n";
 }

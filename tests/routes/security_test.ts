@@ -1,6 +1,8 @@
 /** What an attacker tries as a new user would: redirects, stale sessions, headers, guessing. */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
+import { createList } from "../../src/data/lists.ts";
+import { insertRows, selectRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, backendTest } from "../_support/backends.ts";
 import { TestBrowser, textOf } from "../_support/http.ts";
@@ -199,5 +201,84 @@ backendTest(
     );
     t.advance(t.config.loginWindowMinutes * 60_000 + 1000);
     assert.equal((await guesser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD)).status, 303);
+  },
+);
+
+backendTest("CSV export neutralizes formulas unless asked to keep them", async (t) => {
+  const def = await createList(t.svc, t.admin, "/home", {
+    name: "formulas",
+    key: "Id",
+    autoKey: true,
+    columns: [{ name: "Note", type: "Text" }, { name: "Dose", type: "Double" }],
+  });
+  const notes = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "ok"];
+  await insertRows(t.svc, t.admin, def, notes.map((Note, i) => ({ Note, Dose: -i })));
+  const { browser } = await browserOf(t);
+  const page = await (await browser.get("/folders/home/-/lists/formulas/export.csv")).text();
+  const api = await (await browser.get(`/api/lists/${def.list.id}/export`)).text();
+  for (const csv of [page, api]) {
+    const lines = csv.trim().split("\r\n").slice(1);
+    assert.deepEqual(lines, [
+      `1,"'=HYPERLINK(""http://evil.example"")",0`,
+      "2,'+1+1,-1",
+      "3,'-2+3,-2",
+      "4,'@SUM(A1),-3",
+      "5,'\tx,-4",
+      "6,ok,-5",
+    ]);
+  }
+  const kept = await (await browser.get(`/api/lists/${def.list.id}/export?formulas=keep`)).text();
+  assert.match(kept, /\r\n2,\+1\+1,-1\r\n/);
+  const keptPage = await (await browser.get(
+    "/folders/home/-/lists/formulas/export.csv?formulas=keep",
+  )).text();
+  assert.match(keptPage, /\r\n4,@SUM\(A1\),-3\r\n/);
+});
+
+backendTest(
+  "an import with bytes that are not UTF-8 is refused with its row and column",
+  async (t) => {
+    const def = await createList(t.svc, t.admin, "/home", {
+      name: "names",
+      key: "Id",
+      autoKey: true,
+      columns: [{ name: "Name", type: "Text" }, { name: "City", type: "Text" }],
+    });
+    const latin1 = new Uint8Array([
+      ...new TextEncoder().encode("Name,City\nAnna,Oslo\nJos"),
+      0xe9, // é in Latin-1
+      ...new TextEncoder().encode(",Li"),
+      0xe8,
+      ...new TextEncoder().encode("ge\n"),
+    ]);
+    const { browser, csrf } = await browserOf(t);
+    const api = await browser.request(`/api/lists/${def.list.id}/import`, {
+      method: "POST",
+      headers: { "content-type": "text/csv", "x-csrf-token": csrf },
+      body: latin1,
+    });
+    assert.equal(api.status, 400);
+    const { error } = await api.json();
+    assert.match(error.message, /Row 2, column Name: the text is not valid UTF-8/);
+    assert.deepEqual(error.details.errors.map((e: { column: string }) => e.column), [
+      "Name",
+      "City",
+    ]);
+
+    const form = new FormData();
+    form.set("_csrf", csrf);
+    form.set("_action", "import");
+    form.set("file", new File([latin1], "names.csv", { type: "text/csv" }));
+    const page = await browser.request("/folders/home/-/lists/names", { method: "POST", body: form });
+    assert.equal(page.status, 400);
+    assert.match(textOf(await page.text()), /not valid UTF-8/);
+    const header = new Uint8Array([0x4e, 0x61, 0x6d, 0xff, 0x0a, 0x41, 0x0a]);
+    const bad = await browser.request(`/api/lists/${def.list.id}/import`, {
+      method: "POST",
+      headers: { "content-type": "text/csv", "x-csrf-token": csrf },
+      body: header,
+    });
+    assert.match((await bad.json()).error.message, /the header row is not valid UTF-8/);
+    assert.equal((await selectRows(t.svc, t.admin, def, {})).rows.length, 0, "nothing imported");
   },
 );
