@@ -4,6 +4,7 @@ import { type Actor, auditActor } from "../auth/actor.ts";
 import { endUserSessions } from "../auth/sessions.ts";
 import type { User, UserType } from "../db/schema.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
+import { isCommonPassword } from "../security/common_passwords.ts";
 import { createVerifier, formatVerifier } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 
@@ -54,15 +55,30 @@ export async function getUser(svc: Services, id: number): Promise<User | undefin
   return await svc.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
-export function checkPassword(password: string): void {
+/** Refuses a new password that is short, the account's own email, or on the common list. */
+export async function checkPassword(password: string, email: string): Promise<void> {
   if (password.length < MIN_PASSWORD_LENGTH) {
     throw badRequest(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   }
   if (password.length > 1024) throw badRequest("Password must be at most 1024 characters");
+  const lower = password.trim().toLowerCase();
+  const address = email.trim().toLowerCase();
+  if (lower === address || lower === address.split("@")[0]) {
+    throw badRequest("The password must not be the account's email or its name part");
+  }
+  if (await isCommonPassword(password)) {
+    throw badRequest(
+      "This password is on the list of the most common passwords that attackers try first: choose another",
+    );
+  }
 }
 
-export async function passwordVerifier(svc: Services, password: string): Promise<string> {
-  checkPassword(password);
+export async function passwordVerifier(
+  svc: Services,
+  password: string,
+  email: string,
+): Promise<string> {
+  await checkPassword(password, email);
   return formatVerifier(await createVerifier(password, { iterations: svc.config.scramIterations }));
 }
 
@@ -112,7 +128,7 @@ export async function createUser(
   const userType = input.userType ?? "normal";
   await checkUserType(svc, userType, input.externalAppId);
   if (await getUserByEmail(svc, email)) throw conflict(`A user with email ${email} already exists`);
-  const verifier = input.password ? await passwordVerifier(svc, input.password) : null;
+  const verifier = input.password ? await passwordVerifier(svc, input.password, email) : null;
   const user = await svc.db.transaction().execute(async (trx) => {
     const { id } = await trx.insertInto("principals").values({ kind: "user" }).returning("id")
       .executeTakeFirstOrThrow();
@@ -169,7 +185,9 @@ export async function updateUser(
     active: input.active ?? user.active,
     user_type: userType,
     external_app_id: userType === "app" ? appId : null,
-    ...(input.password ? { password_verifier: await passwordVerifier(svc, input.password) } : {}),
+    ...(input.password
+      ? { password_verifier: await passwordVerifier(svc, input.password, email) }
+      : {}),
     ...(input.mustChangePassword !== undefined
       ? { must_change_password: input.mustChangePassword }
       : {}),
@@ -204,7 +222,7 @@ export async function changeOwnPassword(
   actor: Actor,
   input: { newPassword: string },
 ): Promise<void> {
-  const verifier = await passwordVerifier(svc, input.newPassword);
+  const verifier = await passwordVerifier(svc, input.newPassword, actor.email);
   await svc.db.updateTable("users")
     .set({ password_verifier: verifier, must_change_password: false })
     .where("id", "=", actor.userId).execute();

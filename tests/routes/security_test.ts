@@ -269,7 +269,10 @@ backendTest(
     form.set("_csrf", csrf);
     form.set("_action", "import");
     form.set("file", new File([latin1], "names.csv", { type: "text/csv" }));
-    const page = await browser.request("/folders/home/-/lists/names", { method: "POST", body: form });
+    const page = await browser.request("/folders/home/-/lists/names", {
+      method: "POST",
+      body: form,
+    });
     assert.equal(page.status, 400);
     assert.match(textOf(await page.text()), /not valid UTF-8/);
     const header = new Uint8Array([0x4e, 0x61, 0x6d, 0xff, 0x0a, 0x41, 0x0a]);
@@ -282,3 +285,35 @@ backendTest(
     assert.equal((await selectRows(t.svc, t.admin, def, {})).rows.length, 0, "nothing imported");
   },
 );
+
+backendTest("common passwords and the account's email are refused as new passwords", async (t) => {
+  const { browser, csrf } = await browserOf(t);
+  const create = (password: string) =>
+    browser.json("POST", "/api/users", { email: "lab@example.org", password }, {
+      "x-csrf-token": csrf,
+    });
+  for (
+    const password of ["password", "Password1", "  qwertyuiop ", "lab@example.org", "LAB12345"]
+  ) {
+    const refused = await (password === "LAB12345"
+      ? browser.json("POST", "/api/users", { email: "lab12345@example.org", password }, {
+        "x-csrf-token": csrf,
+      })
+      : create(password));
+    assert.equal(refused.status, 400, password);
+    assert.match((await refused.json()).error.message, /common passwords|email/, password);
+  }
+  assert.equal((await create("kestrel-orbit-58")).status, 201);
+  const own = await browser.postForm("/account/password", {
+    _csrf: csrf,
+    current: ADMIN_PASSWORD,
+    password: "iloveyou",
+    confirm: "iloveyou",
+  });
+  assert.equal(own.status, 400);
+  assert.match(textOf(await own.text()), /most common passwords/);
+  assert.equal(
+    (await new TestBrowser(createApp(t.svc)).signIn(ADMIN_EMAIL, ADMIN_PASSWORD)).status,
+    303,
+  );
+});
