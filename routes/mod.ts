@@ -2,7 +2,7 @@
  * The HTTP app: every door is a small Hono app mounted here. Web-standard
  * only, so it can run on any runtime that gives it a Request.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { sql } from "kysely";
@@ -73,6 +73,29 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
   return await page(c, { title: "Error", error: message }, status as 400);
 }
 
+/**
+ * Bodies read as text. CSV and TSV are left to the importer, which names the
+ * row and column; so are files in multipart forms.
+ */
+const TEXT_BODY = /^(application\/json|text\/(?!csv|tab-separated-values))/i;
+
+/**
+ * A JSON or text body with bytes that are not UTF-8 is refused before any
+ * route reads it, rather than have the decoder put U+FFFD in their place and
+ * store that. Hono keeps the bytes read here for the route.
+ */
+const strictUtf8Body: MiddlewareHandler<Env> = async (c, next) => {
+  if (c.req.raw.body && TEXT_BODY.test(c.req.header("content-type") ?? "")) {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(await c.req.arrayBuffer());
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      throw new LabgateError(400, "The request body is not valid UTF-8: send it encoded as UTF-8");
+    }
+  }
+  await next();
+};
+
 export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   const app = new Hono<Env>();
 
@@ -119,6 +142,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
       },
     }),
   );
+  app.use("*", strictUtf8Body);
   app.use("*", keyUseAudit);
   app.use("/api/*", withActor("api"));
   app.use("/actions/*", withActor("token"));

@@ -317,3 +317,26 @@ backendTest("common passwords and the account's email are refused as new passwor
     303,
   );
 });
+
+backendTest("a JSON or text body that is not UTF-8 is refused before any route", async (t) => {
+  const { browser, csrf } = await browserOf(t);
+  const body = new Uint8Array([
+    ...new TextEncoder().encode('{"parent":"/home","name":"Lab'),
+    0xe9,
+    0x22,
+    0x7d,
+  ]);
+  const response = await browser.request("/api/folders", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-csrf-token": csrf },
+    body,
+  });
+  assert.equal(response.status, 400);
+  assert.match((await response.json()).error.message, /not valid UTF-8/);
+  const ok = await browser.json("POST", "/api/users", {
+    email: "jose@example.org",
+    displayName: "José Müller",
+  }, { "x-csrf-token": csrf });
+  assert.equal(ok.status, 201, await ok.clone().text());
+  assert.equal((await ok.json()).displayName, "José Müller");
+});

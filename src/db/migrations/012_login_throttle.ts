@@ -7,7 +7,7 @@ import { type Kysely, sql } from "kysely";
  */
 // deno-lint-ignore no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create table lg_app.login_throttle (
+  await sql`create table if not exists lg_app.login_throttle (
     key text primary key,
     failures integer not null,
     last_failed_at timestamptz not null
