@@ -4,10 +4,15 @@
  */
 import { createApp } from "./routes/mod.ts";
 import { bootstrapAdmin } from "./src/bootstrap.ts";
-import { loadConfig } from "./src/config.ts";
+import { loadConfig, LOG_LEVELS, type LogLevel } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
-import { ensureCertificate, getTlsMaterial, useConfiguredCertificate } from "./src/tls/mod.ts";
+import {
+  ensureCertificate,
+  getTlsMaterial,
+  servedCertificateExpiry,
+  useConfiguredCertificate,
+} from "./src/tls/mod.ts";
 import { ConnectionCounts, DoorThreads } from "./wire/door_threads.ts";
 import { startSqlDoor } from "./wire/mod.ts";
 
@@ -43,8 +48,16 @@ if (import.meta.main) {
     );
   await checkCertificate();
   const certificateTimer = setInterval(checkCertificate, 60 * 60 * 1000);
+  reportProcessMetrics(svc);
+  let sqlDoorListening = () => false;
   const app = createApp(svc, {
-    log: config.logRequests ? (line) => console.log(JSON.stringify(line)) : undefined,
+    log: config.logRequests && logs(config.logLevel, "info")
+      ? (line) => console.log(JSON.stringify(line))
+      : undefined,
+    readiness: {
+      sqlDoor: () =>
+        sqlDoorListening() ? null : "the SQL door is not listening (switched off or failed)",
+    },
   });
   const server = Deno.serve({
     port: config.port,
@@ -62,9 +75,10 @@ if (import.meta.main) {
     hostname: config.hostname,
     port: config.sqlDoorPort,
     getTlsMaterial: () => getTlsMaterial(svc),
-    log: (message) => console.log(message),
+    log: logs(config.logLevel, "info") ? (message) => console.log(message) : undefined,
     thread: threads > 1 ? { index: 0, count: threads, counts } : undefined,
   });
+  sqlDoorListening = () => sqlDoor.port !== null;
   // Further threads join the port this one listens on (an ephemeral one included).
   const doorThreads = threads > 1
     ? await DoorThreads.start({
@@ -87,4 +101,51 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGINT", shutdown);
   Deno.addSignalListener("SIGTERM", shutdown);
+}
+
+/** Whether lines of `level` are written at the configured level. */
+function logs(configured: LogLevel, level: LogLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(configured);
+}
+
+/**
+ * What only the runtime knows, read at each scrape: memory, event-loop lag
+ * (how late a 100 ms timer fires: a statement blocking the thread shows here),
+ * and the SQL door certificate's remaining days.
+ */
+function reportProcessMetrics(svc: ReturnType<typeof createServices>): void {
+  const metrics = svc.metrics.registry;
+  metrics.gauge("labgate_process_resident_memory_bytes", "Resident set size", () => [
+    { value: Deno.memoryUsage().rss },
+  ]);
+  let lagMs = 0;
+  let maxLagMs = 0;
+  let expected = performance.now() + 100;
+  const lagTimer = setInterval(() => {
+    const now = performance.now();
+    lagMs = Math.max(0, now - expected);
+    maxLagMs = Math.max(maxLagMs, lagMs);
+    expected = now + 100;
+  }, 100);
+  Deno.unrefTimer(lagTimer);
+  metrics.gauge(
+    "labgate_event_loop_lag_seconds",
+    "Event-loop lag: last and largest since the last scrape",
+    () => {
+      const values = [
+        { labels: { kind: "last" }, value: lagMs / 1000 },
+        { labels: { kind: "max" }, value: maxLagMs / 1000 },
+      ];
+      maxLagMs = 0;
+      return values;
+    },
+  );
+  metrics.gauge(
+    "labgate_tls_certificate_expiry_days",
+    "Days until the SQL door's certificate expires",
+    () => {
+      const expiry = servedCertificateExpiry(svc);
+      return expiry ? [{ value: (expiry.getTime() - Date.now()) / 86_400_000 }] : [];
+    },
+  );
 }

@@ -4,8 +4,8 @@
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
-import { sql } from "kysely";
 import { LabgateError } from "../src/errors.ts";
 import { errorBody } from "../src/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
@@ -21,6 +21,7 @@ import { remoteSitesPages } from "./pages/remote_sites.tsx";
 import { page } from "./pages/render.tsx";
 import { sqlDoorPages } from "./pages/sql_door.tsx";
 import { COPY_KEY_SCRIPT, STYLESHEET } from "./pages/style.ts";
+import { opsRoutes, type ReadinessCheck } from "./ops.ts";
 import { remoteLoginDoor, remoteLoginError } from "./remote_login.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { tokenPages } from "./pages/tokens.tsx";
@@ -29,6 +30,8 @@ import { tokenRoutes } from "./tokens/mod.ts";
 export interface AppOptions {
   /** Where one JSON line per request goes (stdout in production); nothing when absent. */
   log?: (line: Record<string, unknown>) => void;
+  /** Readiness checks main.ts adds to /readyz's own (the SQL door listening). */
+  readiness?: Record<string, ReadinessCheck>;
 }
 
 /** Paths a signed-in user who must change a one-time password may still reach. */
@@ -38,6 +41,13 @@ const STATIC_FILES = [
   ["/static/style.css", "text/css", STYLESHEET],
   ["/static/copy_key.js", "text/javascript", COPY_KEY_SCRIPT],
 ] as const;
+
+/** The route pattern that answered (`/api/lists/:id`), for metrics; middleware is `ALL`. */
+function handlerRoute(c: AppContext): string {
+  // After the chain ran, routeIndex is the last handler reached: the one that answered.
+  const handler = matchedRoutes(c)[c.req.routeIndex];
+  return handler && handler.method !== "ALL" ? handler.path : "unmatched";
+}
 
 function isApi(c: AppContext): boolean {
   return c.req.path.startsWith("/api/") || c.req.path === "/api" ||
@@ -103,25 +113,22 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
     const started = performance.now();
     c.set("svc", svc);
     await next();
+    const ms = performance.now() - started;
+    const request = { door: c.get("door") ?? "web", method: c.req.method, route: handlerRoute(c) };
+    svc.metrics.observeRequest(request, c.res.status, ms);
     options.log?.({
       time: new Date().toISOString(),
+      level: "info",
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
+      ms: Math.round(ms * 10) / 10,
       principal: c.get("actor")?.userId ?? null,
     });
   });
 
   app.use("*", securityHeaders);
-  app.get("/healthz", async (c) => {
-    try {
-      await sql`select 1`.execute(svc.db);
-      return c.json({ status: "ok", database: svc.database.kind });
-    } catch {
-      return c.json({ status: "error", database: svc.database.kind }, 503);
-    }
-  });
+  app.route("/", opsRoutes(options.readiness));
   for (const [path, type, body] of STATIC_FILES) {
     app.get(path, (c) =>
       c.body(body, 200, {

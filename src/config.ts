@@ -37,6 +37,10 @@ export interface Config {
   loginWindowMinutes: number;
   /** Write one JSON line per request to stdout. */
   logRequests: boolean;
+  /** Lines below this level are not written. */
+  logLevel: LogLevel;
+  /** Who may read /metrics: nobody, loopback clients, or callers with the bearer token. */
+  metrics: { access: "off" | "loopback" } | { access: "token"; token: string };
   /** PEM certificate and key files for the SQL door's TLS (main.ts reads them). */
   tlsCertFile?: string;
   tlsKeyFile?: string;
@@ -72,6 +76,28 @@ function sqlDoorThreads(env: Env): number {
     );
   }
   return threads;
+}
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+
+function choice<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (!values.includes(raw as T)) {
+    throw new Error(`${name} must be one of ${values.join(", ")}, got "${env[name]}"`);
+  }
+  return raw as T;
+}
+
+function metricsAccess(env: Env): Config["metrics"] {
+  const access = choice(env, "LABGATE_METRICS", ["off", "loopback", "token"], "loopback");
+  if (access !== "token") return { access };
+  const token = env.LABGATE_METRICS_TOKEN ?? "";
+  if (token.length < 16) {
+    throw new Error("LABGATE_METRICS=token needs LABGATE_METRICS_TOKEN of at least 16 characters");
+  }
+  return { access, token };
 }
 
 function trustedProxies(env: Env): ReadonlySet<string> {
@@ -111,6 +137,8 @@ export function loadConfig(env: Env): Config {
     loginFailureLimit: integer(env, "LABGATE_LOGIN_FAILURE_LIMIT", 5, 1, 1000),
     loginWindowMinutes: integer(env, "LABGATE_LOGIN_WINDOW_MINUTES", 15, 1, 24 * 60),
     logRequests: flag(env, "LABGATE_LOG_REQUESTS", true),
+    logLevel: choice(env, "LABGATE_LOG_LEVEL", LOG_LEVELS, "info"),
+    metrics: metricsAccess(env),
     tlsCertFile: env.LABGATE_TLS_CERT_FILE || undefined,
     tlsKeyFile: env.LABGATE_TLS_KEY_FILE || undefined,
     secretKey: env.LABGATE_SECRET_KEY || undefined,

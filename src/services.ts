@@ -9,6 +9,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db/mod.ts";
 import type { Schema } from "./db/schema.ts";
 import { InvalidationBus } from "./invalidation.ts";
+import { LabgateMetrics } from "./ops/labgate_metrics.ts";
 import { PermissionResolver } from "./security/permissions.ts";
 import { LoginThrottle } from "./security/login_throttle.ts";
 import { SettingsStore } from "./settings.ts";
@@ -24,6 +25,8 @@ export interface Services {
   readonly invalidate: InvalidationBus;
   /** Failed sign-ins on every door, keyed by account and by client address, in the database. */
   readonly loginThrottle: LoginThrottle;
+  /** What /metrics reports; doors and main.ts add to it. */
+  readonly metrics: LabgateMetrics;
   /** The clock; tests move it. */
   now(): Date;
 }
@@ -39,12 +42,16 @@ export function createServices(
   invalidate.subscribe((event) => {
     if (event.kind === "permissions" || event.kind === "all") permissions.invalidate();
   });
+  const audit = options.audit ?? new AuditLog(database);
+  const metrics = new LabgateMetrics();
+  audit.observe(metrics.audit);
   return {
     config,
     database,
     db: database.db,
     permissions,
-    audit: options.audit ?? new AuditLog(database),
+    audit,
+    metrics,
     settings: new SettingsStore(database.db, invalidate),
     invalidate,
     loginThrottle: new LoginThrottle(database.db, {

@@ -80,6 +80,7 @@ export class SqlDoor {
       : new PostgresEngine(engine.url, {
         size: () => Math.ceil(this.#settings.backendConnections / (options.thread?.count ?? 1)),
       });
+    this.#reportMetrics();
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
     const thread = options.thread;
@@ -104,6 +105,24 @@ export class SqlDoor {
     });
     door.#apply();
     return door;
+  }
+
+  /** This thread's connections and backend pool at each scrape (the main thread's /metrics). */
+  #reportMetrics(): void {
+    const metrics = this.#svc.metrics.registry;
+    metrics.gauge(
+      "labgate_sql_connections",
+      "SQL-door client connections open (logged in or not)",
+      () => [{ value: this.#sessions.size }],
+    );
+    metrics.gauge("labgate_sql_backends", "SQL-door backend connections by state", () => {
+      const pool = this.#engine.pool();
+      return [
+        { labels: { state: "open" }, value: pool.open },
+        { labels: { state: "busy" }, value: pool.busy },
+        { labels: { state: "waiting_clients" }, value: pool.waiting },
+      ];
+    });
   }
 
   /** Client connections open now, logged in or not. */

@@ -53,6 +53,11 @@ export interface AuditSink {
   copyIn(table: string, columns: readonly string[], rows: string): Promise<void>;
 }
 
+export interface AuditObserver {
+  entry(entry: AuditRecord): void;
+  written(ms: number, ok: boolean): void;
+}
+
 export class AuditLog {
   readonly #sink: AuditSink;
   readonly #maxBuffer: number;
@@ -61,6 +66,7 @@ export class AuditLog {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   readonly #flushMs: number;
+  #observers: AuditObserver[] = [];
 
   constructor(
     sink: AuditSink,
@@ -72,8 +78,14 @@ export class AuditLog {
     this.#onError = options.onError ?? ((e) => console.error("Audit log write failed:", e));
   }
 
+  /** Sees every entry as it is recorded and every batch written (metrics). */
+  observe(observer: AuditObserver): void {
+    this.#observers.push(observer);
+  }
+
   /** Queues an entry; it reaches the table within `flushMs`. */
   record(entry: AuditRecord): void {
+    for (const observer of this.#observers) observer.entry(entry);
     this.#buffer.push(entry);
     if (this.#buffer.length >= this.#maxBuffer) {
       void this.flush();
@@ -108,10 +120,15 @@ export class AuditLog {
         text(e.detail ? e.detail.slice(0, MAX_DETAIL) : null)
       }\t${number(e.rows)}\t${number(e.durationMs)}\t${text(e.clientAddr)}\t${text(e.message)}\n`;
     }
+    const started = performance.now();
+    let ok = false;
     try {
       await this.#sink.copyIn("audit_log", COLUMNS, rows);
+      ok = true;
     } catch (error) {
       this.#onError(error);
+    } finally {
+      for (const observer of this.#observers) observer.written(performance.now() - started, ok);
     }
   }
 }

@@ -113,15 +113,24 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   }
 }
 
-/** Runs every pending migration; safe to call at every start. */
-export async function migrate(root: Kysely<Schema>): Promise<void> {
-  await sql`create schema if not exists lg_app`.execute(root);
-  const migrator = new Migrator({
+function migrator(root: Kysely<Schema>): Migrator {
+  return new Migrator({
     db: root,
     provider: { getMigrations: () => Promise.resolve(migrations) },
     migrationTableSchema: APP_SCHEMA,
   });
-  const { error, results } = await migrator.migrateToLatest();
+}
+
+/** Names of the migrations this version has that the database has not run (for /readyz). */
+export async function pendingMigrations(root: Kysely<Schema>): Promise<string[]> {
+  const all = await migrator(root).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+/** Runs every pending migration; safe to call at every start. */
+export async function migrate(root: Kysely<Schema>): Promise<void> {
+  await sql`create schema if not exists lg_app`.execute(root);
+  const { error, results } = await migrator(root).migrateToLatest();
   const failed = results?.find((r) => r.status === "Error");
   if (error) {
     const name = failed ? ` ${failed.migrationName}` : "";

@@ -256,6 +256,11 @@ export async function getTlsMaterial(svc: Services): Promise<{ key: string; cert
   return certificate && { key: certificate.keyPem, cert: certificate.certPem };
 }
 
+/** When the certificate served now expires (null before the first check): metrics and /readyz. */
+export function servedCertificateExpiry(svc: Services): Date | null {
+  return stateOf(svc).material?.notAfter ?? null;
+}
+
 /** The certificate in use as PEM, for download (never the key); null when there is none. */
 export async function certificateInUse(svc: Services): Promise<string | null> {
   const { source } = await svc.settings.get(tlsSettings);

@@ -54,6 +54,11 @@ export class LabgateProcess {
     return this.#lines.filter((line) => pattern.test(line)).length;
   }
 
+  /** Everything written to stdout so far. */
+  get stdout(): string {
+    return this.#lines.join("\n");
+  }
+
   /** Everything written to stderr so far. */
   get stderr(): string {
     return this.#stderr;

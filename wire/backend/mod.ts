@@ -78,6 +78,12 @@ export interface EngineInfo {
   settings: Map<string, string>;
 }
 
+export interface PoolState {
+  open: number;
+  busy: number;
+  waiting: number;
+}
+
 export interface Engine {
   readonly kind: "pglite" | "postgres";
   info(): Promise<EngineInfo>;
@@ -93,6 +99,8 @@ export interface Engine {
   ): Lease | Promise<Lease>;
   /** Closes idle backends unused for `idleMs`. */
   sweep(idleMs: number): void;
+  /** Backends open, in use, and clients waiting for one (metrics). */
+  pool(): PoolState;
   close(): Promise<void>;
 }
 

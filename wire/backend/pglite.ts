@@ -19,6 +19,7 @@ import {
   type Engine,
   type EngineInfo,
   type Lease,
+  type PoolState,
   readReply,
   REPORTED_SETTINGS,
   type ScopeSetup,
@@ -39,6 +40,12 @@ export class PgliteEngine implements Engine {
   /** Baseline settings per scope, captured the first time a scope is set up. */
   readonly #baselines = new Map<string, Map<string, string>>();
   #info: EngineInfo | undefined;
+
+  /** One session; the app's own queries wait on the same lock. */
+  pool(): PoolState {
+    const pending = this.#lock.pending;
+    return { open: 1, busy: pending > 0 ? 1 : 0, waiting: Math.max(0, pending - 1) };
+  }
 
   constructor(pglite: PGlite, lock: Mutex) {
     this.#pglite = pglite;

@@ -30,6 +30,7 @@ import {
   type Engine,
   type EngineInfo,
   type Lease,
+  type PoolState,
   readReply,
   REPORTED_SETTINGS,
   type ScopeSetup,
@@ -493,6 +494,15 @@ export class PostgresEngine implements Engine {
   #closed = false;
 
   /** `size` is read at each acquire, so a settings change applies at once. */
+
+  pool(): PoolState {
+    return {
+      open: this.#all.size,
+      busy: this.#all.size - this.#idle.length,
+      waiting: this.#waiters.length,
+    };
+  }
+
   constructor(url: string, options: { size: () => number }) {
     this.#target = parseTarget(url);
     this.#size = options.size;

@@ -1,0 +1,101 @@
+/**
+ * What labgate reports at /metrics. Doors report through two places they
+ * already pass: every audit entry (sign-ins and their failures, SQL-door
+ * statements with their time and outcome) and the HTTP request log line;
+ * the rest is read at scrape time from gauges the SQL door and main.ts add.
+ */
+import type { AuditObserver, AuditRecord } from "../audit/mod.ts";
+import { type Counter, type Histogram, MetricsRegistry } from "./metrics.ts";
+
+/** The statement outcomes an operator watches, from the audit entry's outcome. */
+const STATEMENT_OUTCOME: Record<AuditRecord["outcome"], string> = {
+  ok: "ok",
+  denied: "refused",
+  failed: "failed",
+  error: "failed",
+};
+
+/** Sign-ins and credential uses: `login`, `key.login`, `key.use`, `token.use`. */
+const AUTH_EVENT = /^(login|\w+\.login|\w+\.use)$/;
+
+export class LabgateMetrics {
+  readonly registry = new MetricsRegistry();
+  readonly httpRequests: Counter;
+  readonly httpDuration: Histogram;
+  readonly authFailures: Counter;
+  readonly statements: Counter;
+  readonly statementDuration: Histogram;
+  readonly auditWrites: Counter;
+  readonly auditWriteDuration: Histogram;
+
+  constructor() {
+    const r = this.registry;
+    this.httpRequests = r.counter(
+      "labgate_http_requests_total",
+      "HTTP requests by door, method, route and status",
+    );
+    this.httpDuration = r.histogram(
+      "labgate_http_request_duration_seconds",
+      "HTTP request latency by door, method and route",
+    );
+    this.authFailures = r.counter(
+      "labgate_auth_failures_total",
+      "Failed or refused sign-ins and credential uses by door",
+    );
+    this.statements = r.counter(
+      "labgate_sql_statements_total",
+      "SQL-door statements by outcome (ok, refused, failed)",
+    );
+    this.statementDuration = r.histogram(
+      "labgate_sql_statement_duration_seconds",
+      "SQL-door statement latency, from the client's message to the last reply",
+    );
+    r.gauge(
+      "labgate_sql_statement_latency_seconds",
+      "SQL-door statement latency quantiles (p50, p99) since start, from the histogram's buckets",
+      () =>
+        [0.5, 0.99].map((q) => ({
+          labels: { quantile: q },
+          value: this.statementDuration.quantile({}, q),
+        })),
+    );
+    this.auditWrites = r.counter(
+      "labgate_audit_writes_total",
+      "Audit log batch writes by outcome",
+    );
+    this.auditWriteDuration = r.histogram(
+      "labgate_audit_write_duration_seconds",
+      "Audit log batch write latency",
+    );
+  }
+
+  /** Sees the audit log's entries and writes (AuditLog.observe). */
+  readonly audit: AuditObserver = {
+    entry: (entry) => this.#auditEntry(entry),
+    written: (ms, ok) => {
+      this.auditWrites.inc({ outcome: ok ? "ok" : "failed" });
+      this.auditWriteDuration.observe({}, ms / 1000);
+    },
+  };
+
+  #auditEntry(entry: AuditRecord): void {
+    if (entry.outcome !== "ok" && AUTH_EVENT.test(entry.event)) {
+      this.authFailures.inc({ door: entry.door });
+    }
+    if (entry.door === "sql" && entry.event === "sql.query") {
+      this.statements.inc({ outcome: STATEMENT_OUTCOME[entry.outcome] });
+      if (typeof entry.durationMs === "number") {
+        this.statementDuration.observe({}, entry.durationMs / 1000);
+      }
+    }
+  }
+
+  observeRequest(
+    request: { door: string; method: string; route: string },
+    status: number,
+    ms: number,
+  ): void {
+    this.httpRequests.inc({ ...request, status });
+    this.httpDuration.observe(request, ms / 1000);
+  }
+}
