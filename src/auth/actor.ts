@@ -2,7 +2,8 @@ import type { AuditRecord, Door } from "../audit/mod.ts";
 import type { UserType } from "../db/schema.ts";
 
 /** How the caller proved who they are. Doors add kinds; never holds a secret. */
-export type CredentialKind = "session" | "password" | "api_key" | "session_key" | "token";
+/** How the actor proved who they are; `cli` is an operator's `deno task admin` on the server. */
+export type CredentialKind = "session" | "password" | "api_key" | "session_key" | "token" | "cli";
 
 /** Declarations a user makes at login when a folder or the site requires them. */
 export interface Compliance {
