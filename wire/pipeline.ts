@@ -11,7 +11,14 @@ import type { Outcome } from "../src/audit/mod.ts";
 import { concat, readInt32 } from "./bytes.ts";
 import { ErrorField, type WireError } from "./errors.ts";
 import { BackendCode, FrontendCode, TxStatus } from "./message_codes.ts";
-import { decodeFields, encodeFields, errorResponse, readDataRow } from "./messages.ts";
+import {
+  decodeFields,
+  encodeFields,
+  type ErrorFields,
+  errorResponse,
+  fieldOf,
+  readDataRow,
+} from "./messages.ts";
 import type { Transport } from "./transport.ts";
 
 /** A client statement to audit once it has run. */
@@ -22,6 +29,14 @@ export interface Audit {
   started: number;
   rows: number;
   outcome: Outcome;
+  /** The error's SQLSTATE, with the message for cancels and timeouts (class 57: no names in it). */
+  error?: string;
+}
+
+/** What of a backend error the audit log keeps: the SQLSTATE, and why for class 57. */
+function auditedError(fields: ErrorFields): string {
+  const code = fieldOf(fields, ErrorField.Code) ?? "XX000";
+  return code.startsWith("57") ? `${code} ${fieldOf(fields, ErrorField.Message) ?? ""}` : code;
 }
 
 /** A message whose reply has not arrived yet, or an answer of the door's own. */
@@ -249,15 +264,19 @@ export class Pipeline {
     if (head.quiet) this.#drop();
     else if (head.refusal) this.#replace(errorResponse(head.refusal));
     else this.#replace(this.#filter(frame, head.positionMap));
-    if (head.audit) head.audit.outcome = head.refusal ? "denied" : "error";
+    const fields = decodeFields(frame);
+    if (head.audit) {
+      head.audit.outcome = head.refusal ? "denied" : "error";
+      if (!head.refusal) head.audit.error = auditedError(fields);
+    }
     if (head.code === FrontendCode.Query) {
-      head.onError?.(decodeFields(frame));
+      head.onError?.(fields);
       return; // ReadyForQuery follows
     }
     // Extended protocol: the backend skips the rest of the batch until Sync.
     const failed = this.#take();
     if (failed.audit) this.#host.record(failed.audit);
-    failed.onError?.(decodeFields(frame));
+    failed.onError?.(fields);
     for (let item = this.#peek(); item && item.code !== FrontendCode.Sync; item = this.#peek()) {
       this.#take().onError?.(null);
     }

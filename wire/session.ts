@@ -1012,6 +1012,7 @@ export class Session {
       detail: audit.text,
       rows: audit.rows,
       durationMs: Math.round(ms * 1000) / 1000,
+      message: audit.error ?? null,
     });
   }
 

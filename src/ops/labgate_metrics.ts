@@ -7,13 +7,19 @@
 import type { AuditObserver, AuditRecord } from "../audit/mod.ts";
 import { type Counter, type Histogram, MetricsRegistry } from "./metrics.ts";
 
-/** The statement outcomes an operator watches, from the audit entry's outcome. */
-const STATEMENT_OUTCOME: Record<AuditRecord["outcome"], string> = {
-  ok: "ok",
-  denied: "refused",
-  failed: "failed",
-  error: "failed",
-};
+/**
+ * The statement outcomes an operator watches, from the audit entry: its
+ * outcome, and for errors the SQLSTATE the door put in its message
+ * (`57014 canceling statement due to statement timeout`).
+ */
+function statementOutcome(entry: AuditRecord): string {
+  if (entry.outcome === "ok") return "ok";
+  if (entry.outcome === "denied") return "refused";
+  const message = entry.message ?? "";
+  if (message.startsWith("57014")) return /timeout/.test(message) ? "timed_out" : "cancelled";
+  if (message.startsWith("25P03")) return "timed_out";
+  return "failed";
+}
 
 /** Sign-ins and credential uses: `login`, `key.login`, `key.use`, `token.use`. */
 const AUTH_EVENT = /^(login|\w+\.login|\w+\.use)$/;
@@ -44,7 +50,7 @@ export class LabgateMetrics {
     );
     this.statements = r.counter(
       "labgate_sql_statements_total",
-      "SQL-door statements by outcome (ok, refused, failed)",
+      "SQL-door statements by outcome (ok, refused, cancelled, timed_out, failed)",
     );
     this.statementDuration = r.histogram(
       "labgate_sql_statement_duration_seconds",
@@ -83,7 +89,7 @@ export class LabgateMetrics {
       this.authFailures.inc({ door: entry.door });
     }
     if (entry.door === "sql" && entry.event === "sql.query") {
-      this.statements.inc({ outcome: STATEMENT_OUTCOME[entry.outcome] });
+      this.statements.inc({ outcome: statementOutcome(entry) });
       if (typeof entry.durationMs === "number") {
         this.statementDuration.observe({}, entry.durationMs / 1000);
       }

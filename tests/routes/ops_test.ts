@@ -126,3 +126,30 @@ backendTest(
     assert.deepEqual(await health.json(), { status: "ok", database: t.svc.database.kind });
   },
 );
+
+backendTest(
+  "GET /metrics tells timed-out SQL-door statements apart, and the audit log says why",
+  async (t) => {
+    await using fx = await openDoor(t);
+    await using client = await RawClient.connect(fx.port, {
+      user: ALICE.email,
+      password: ALICE.password,
+      database: FOLDER,
+    });
+    client.send(query("set statement_timeout = 50"));
+    await client.until();
+    client.send(query("select count(*) from generate_series(1, 500000000)"));
+    await client.until();
+    const text = await (await new TestBrowser(createApp(t.svc)).get("/metrics")).text();
+    assert.equal(sample(text, 'labgate_sql_statements_total{outcome="timed_out"}'), 1);
+    await t.svc.audit.flush();
+    const entry = await t.svc.db.selectFrom("audit_log").select(["outcome", "message"])
+      .where("event", "=", "sql.query").where("detail", "like", "%generate_series%")
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(entry, {
+      outcome: "error",
+      message: "57014 canceling statement due to statement timeout",
+    });
+  },
+  { only: ["postgres"] },
+);
