@@ -12,7 +12,9 @@ import {
   userView,
 } from "../../src/data/users.ts";
 import type { UserType } from "../../src/db/schema.ts";
-import { notFound } from "../../src/errors.ts";
+import { conflict, notFound } from "../../src/errors.ts";
+import { embeddedArchive } from "../../src/db/mod.ts";
+import { auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
 import { CsrfField } from "./layout.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
@@ -50,6 +52,21 @@ async function adminOnly(c: AppContext) {
 
 export function adminPages(): Hono<Env> {
   const app = new Hono<Env>();
+
+  // A consistent copy of the embedded database while labgate runs (`deno task restore` takes it).
+  app.get("/admin/backup.tgz", async (c) => {
+    const actor = await adminOnly(c);
+    const svc = c.get("svc");
+    if (svc.database.kind !== "pglite") {
+      throw conflict("This site runs on PostgreSQL: back it up with deno task backup (pg_dump)");
+    }
+    const archive = await embeddedArchive(svc.database);
+    svc.audit.record({ ...auditActor(actor), event: "site.backup", outcome: "ok" });
+    return c.body(await archive.arrayBuffer(), 200, {
+      "content-type": "application/gzip",
+      "content-disposition": `attachment; filename="labgate-${svc.database.installId}.tgz"`,
+    });
+  });
 
   app.get("/admin/site", async (c) => {
     await adminOnly(c);

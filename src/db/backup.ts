@@ -5,10 +5,11 @@
  * log), restored with `pg_restore` into an empty database on a server that
  * has the folder roles (the same cluster, or one restored with
  * `pg_dumpall --roles-only`). Embedded: PGlite's own data-dir archive
- * (tar.gz), taken with the database open and so consistent; labgate must be
- * stopped for it, as one process at a time may open the data dir.
+ * (tar.gz), taken with the database open and so consistent: by this task
+ * while labgate is stopped (one process at a time may open the data dir), or
+ * while it runs by a site admin downloading `/admin/backup.tgz`.
  */
-import { APP_SCHEMA, openDatabase } from "./mod.ts";
+import { APP_SCHEMA, embeddedArchive, openDatabase } from "./mod.ts";
 import { createPostgresPool } from "./postgres_driver.ts";
 
 /** What a backup file holds, by its first bytes. */
@@ -46,9 +47,7 @@ export async function backupDatabase(target: BackupTarget, file: string): Promis
   }
   const database = await openDatabase({ dataDir: target.dataDir });
   try {
-    if (database.engine.kind !== "pglite") throw new Error("Expected the embedded database");
-    const { pglite, lock } = database.engine;
-    const archive = await lock.run(() => pglite.dumpDataDir("gzip"));
+    const archive = await embeddedArchive(database);
     await Deno.writeFile(file, new Uint8Array(await archive.arrayBuffer()));
   } finally {
     await database.close();

@@ -113,6 +113,20 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   }
 }
 
+/**
+ * The embedded database's data dir as PGlite's tar.gz archive, taken under
+ * the engine lock: consistent, and restorable by `deno task restore`.
+ */
+export async function embeddedArchive(database: Database): Promise<Blob> {
+  if (database.engine.kind !== "pglite") {
+    throw new Error(
+      "Only the embedded database has a data-dir archive: back up PostgreSQL with pg_dump",
+    );
+  }
+  const { pglite, lock } = database.engine;
+  return await lock.run(() => pglite.dumpDataDir("gzip"));
+}
+
 function migrator(root: Kysely<Schema>): Migrator {
   return new Migrator({
     db: root,

@@ -15,7 +15,9 @@ import { type Database, openDatabase } from "../../../src/db/mod.ts";
 import { createApiKey, verifyKey } from "../../../src/keys/mod.ts";
 import { keySettings } from "../../../src/keys/settings.ts";
 import { createServices, type Services } from "../../../src/services.ts";
+import { createApp } from "../../../routes/mod.ts";
 import { actorOf, ADMIN_EMAIL, ADMIN_PASSWORD, POSTGRES_URL } from "../../_support/backends.ts";
+import { TestBrowser } from "../../_support/http.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -93,6 +95,14 @@ Deno.test({
           LABGATE_DATA_DIR: `${dir}/data`,
         });
         assert.equal(running.ok, false, "the data dir is in use");
+        // While labgate runs, a site admin downloads the same archive.
+        const browser = new TestBrowser(createApp(services(source)));
+        assert.equal((await browser.get("/admin/backup.tgz")).status, 303, "signed-in only");
+        await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD);
+        const download = await browser.get("/admin/backup.tgz");
+        assert.equal(download.status, 200);
+        assert.equal(download.headers.get("content-type"), "application/gzip");
+        await Deno.writeFile(`${dir}/online.tgz`, new Uint8Array(await download.arrayBuffer()));
       } finally {
         await source.close();
       }
@@ -107,11 +117,17 @@ Deno.test({
       });
       assert.equal(again.ok, false);
       assert.match(again.text, /is not empty: restore into a new data dir/);
-      const restored = await openDatabase({ dataDir: `${dir}/restored` });
-      try {
-        await verify(restored, key);
-      } finally {
-        await restored.close();
+      const online = await task("restore", `${dir}/online.tgz`, {
+        LABGATE_DATA_DIR: `${dir}/restored-online`,
+      });
+      assert.ok(online.ok, online.text);
+      for (const dataDir of [`${dir}/restored`, `${dir}/restored-online`]) {
+        const restored = await openDatabase({ dataDir });
+        try {
+          await verify(restored, key);
+        } finally {
+          await restored.close();
+        }
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
