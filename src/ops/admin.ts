@@ -7,7 +7,7 @@
  * checked and audited like the same action on the admin pages, door `system`.
  */
 import { sql } from "kysely";
-import type { Actor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../auth/actor.ts";
 import { actorFor } from "../auth/credentials.ts";
 import { getUserByEmail, updateUser } from "../data/users.ts";
 import { badRequest, notFound } from "../errors.ts";
@@ -68,6 +68,8 @@ export async function runAdminCommand(svc: Services, args: string[]): Promise<st
   const [command, argument] = asIndex >= 0 ? args.toSpliced(asIndex, 2) : args;
   if (!command || command === "help" || command === "--help") return ADMIN_USAGE;
   const actor = await commandActor(svc, as);
+  const audit = (event: string, detail: string | null = null) =>
+    svc.audit.record({ ...auditActor(actor), event, outcome: "ok", detail });
   switch (command) {
     case "reset-password": {
       const user = await userOf(svc, argument);
@@ -84,18 +86,11 @@ export async function runAdminCommand(svc: Services, args: string[]): Promise<st
           eb.or([eb("key", "=", `account:${account}`), eb("key", "like", `pair:${account}|%`)])
         )
         .execute();
-      svc.audit.record({
-        door: "system",
-        event: "user.unlock",
-        outcome: "ok",
-        userId: actor.userId,
-        userEmail: actor.email,
-        credential: actor.credential,
-        detail: user.email,
-      });
+      audit("user.unlock", user.email);
       return `${user.email} may sign in again at once`;
     }
     case "keys": {
+      audit("admin.keys", argument ?? null);
       const keys = await listKeys(svc, actor, { all: true });
       const shown = argument ? keys.filter((k) => k.userEmail === (argument.toLowerCase())) : keys;
       return table(shown.map((k) => ({
@@ -113,6 +108,7 @@ export async function runAdminCommand(svc: Services, args: string[]): Promise<st
       return `Revoked ${key.kind} ${key.id} of ${key.userEmail}`;
     }
     case "tokens":
+      audit("admin.tokens");
       return table((await listTokens(svc, actor)).map((t) => ({
         id: t.id,
         app: t.app_id,
@@ -127,18 +123,11 @@ export async function runAdminCommand(svc: Services, args: string[]): Promise<st
     }
     case "rotate-certificate": {
       const certificate = await regenerateCertificate(svc);
-      svc.audit.record({
-        door: "system",
-        event: "tls.rotate",
-        outcome: "ok",
-        userId: actor.userId,
-        userEmail: actor.email,
-        credential: actor.credential,
-        detail: certificate.fingerprint,
-      });
+      audit("tls.rotate", certificate.fingerprint);
       return `New SQL-door certificate ${certificate.fingerprint}, valid until ${certificate.notAfter.toISOString()}`;
     }
     case "settings": {
+      audit("admin.settings");
       const rows = await svc.db.selectFrom("settings").selectAll().orderBy("key").execute();
       return JSON.stringify(Object.fromEntries(rows.map((r) => [r.key, r.value])), null, 2);
     }
