@@ -1,9 +1,10 @@
 /**
- * Prometheus metrics in the text exposition format (version 0.0.4), written
- * here rather than taken from `prom-client`, which leans on Node's cluster
- * and perf_hooks: counters, gauges read at scrape time, and histograms, each
- * with labels. Web-standard only; main.ts adds what needs the runtime
- * (process memory, event-loop lag).
+ * Prometheus metrics in the text exposition format (version 0.0.4):
+ * counters, gauges read at scrape time, and histograms, each with labels.
+ * `prom-client` 15.1.3 runs under Deno (tried), but it requires Node's
+ * cluster, fs, http, perf_hooks and zlib, and `src/` uses web-standard APIs
+ * only; the format is small enough to write once. main.ts adds what needs
+ * the runtime (process memory, event-loop lag).
  */
 
 type Labels = Record<string, string | number>;
