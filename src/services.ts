@@ -25,6 +25,12 @@ export interface Services {
   readonly invalidate: InvalidationBus;
   /** Failed sign-ins on every door, keyed by account and by client address, in the database. */
   readonly loginThrottle: LoginThrottle;
+  /**
+   * The port this instance's SQL door listens on (null: not listening), which
+   * LABGATE_SQL_DOOR_PORT may set apart from the setting: connection snippets
+   * show it. The door keeps it current.
+   */
+  readonly sqlDoorListening: { port: number | null };
   /** What /metrics reports; doors and main.ts add to it. */
   readonly metrics: LabgateMetrics;
   /** The clock; tests move it. */
@@ -51,6 +57,7 @@ export function createServices(
     db: database.db,
     permissions,
     audit,
+    sqlDoorListening: { port: null },
     metrics,
     settings: new SettingsStore(database.db, invalidate),
     invalidate,

@@ -166,6 +166,7 @@ export class SqlDoor {
       return;
     }
     this.#listening = where;
+    this.#svc.sqlDoorListening.port = this.port;
     this.#log(`labgate: SQL door listening on ${hostname}:${this.port}`);
     void this.#accept(this.#listener);
   }
@@ -178,6 +179,7 @@ export class SqlDoor {
     }
     this.#listener = null;
     this.#listening = "";
+    this.#svc.sqlDoorListening.port = null;
   }
 
   async #accept(listener: Deno.Listener): Promise<void> {

@@ -17,7 +17,7 @@ import {
   revokeKey,
 } from "../../src/keys/mod.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "../../src/keys/settings.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
+import { sqlDoorPort, sqlDoorSettings } from "../../src/sql_door/settings.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
 import { CsrfField } from "./layout.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
@@ -135,7 +135,7 @@ async function externalToolsPage(
   const url = new URL(c.req.url);
   const conn: Connection = {
     host: sqlDoor.hostOverride ?? url.hostname,
-    port: sqlDoor.port,
+    port: sqlDoorPort(svc, sqlDoor),
     requireTls: sqlDoor.requireTls,
     folders: (await visibleContainers(svc, actor)).map((f) => f.path),
   };

@@ -173,6 +173,13 @@ async function settingsPage(
           Tools that speak the PostgreSQL protocol (psql, ODBC, JDBC, BI tools) connect here and see
           exactly the data their user may read.
         </p>
+        <p id="listening">
+          {svc.sqlDoorListening.port === null
+            ? "The SQL door is not listening on this instance."
+            : `The SQL door listens on ${hostName}:${svc.sqlDoorListening.port}.`}
+          {svc.config.sqlDoorPort !== undefined &&
+            ` Its port is set by LABGATE_SQL_DOOR_PORT; the port setting below applies where that is unset.`}
+        </p>
         <form method="post" action={PAGE}>
           <CsrfField actor={actor} />
           <input type="hidden" name="_action" value="save" />

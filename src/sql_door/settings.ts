@@ -5,6 +5,7 @@
  * store and re-listens when the port changes.
  */
 import { badRequest } from "../errors.ts";
+import type { Services } from "../services.ts";
 import type { SettingsSection } from "../settings.ts";
 
 export interface SqlDoorSettings {
@@ -96,3 +97,11 @@ export const sqlDoorSettings: SettingsSection<SqlDoorSettings> = {
     return checked;
   },
 };
+
+/**
+ * The port clients should use: where this instance's door listens, else the
+ * port LABGATE_SQL_DOOR_PORT sets, else the setting.
+ */
+export function sqlDoorPort(svc: Services, settings: SqlDoorSettings): number {
+  return svc.sqlDoorListening.port ?? svc.config.sqlDoorPort ?? settings.port;
+}

@@ -15,6 +15,7 @@ import {
 } from "../_support/backends.ts";
 import { TestBrowser, textOf } from "../_support/http.ts";
 import { basic, browserOf, enableKeys } from "../_support/keys.ts";
+import { startDoor } from "../wire/_door.ts";
 
 const BOB = "bob@example.org";
 const BOB_PASSWORD = "bob-password-1";
@@ -321,3 +322,21 @@ backendTest("POST /login stores the declarations and session-key uses log them",
   });
   assert.equal(api.status, 400, "the JSON login asks for the same declarations");
 });
+
+backendTest(
+  "connection snippets and the SQL-door page show the port the door listens on",
+  async (t) => {
+    await enableKeys(t);
+    const { browser } = await browserOf(t);
+    await using fx = await startDoor(t);
+    assert.notEqual(fx.port, 5435, "an ephemeral port, unlike the setting");
+    const tools = textOf(await (await browser.get("/account/external-tools")).text());
+    assert.match(tools, new RegExp(`port=${fx.port} `));
+    assert.doesNotMatch(tools, /port=5435/);
+    const admin = textOf(await (await browser.get("/admin/sql-door")).text());
+    assert.match(admin, new RegExp(`The SQL door listens on [^ ]+:${fx.port}\\.`));
+    await fx.door.close();
+    const after = textOf(await (await browser.get("/account/external-tools")).text());
+    assert.match(after, /port=5435 /, "not listening here: the setting's port");
+  },
+);
