@@ -4,7 +4,9 @@ import { sql } from "kysely";
 import { createGroup, deleteGroup, listGroups, setMembership } from "../../src/data/groups.ts";
 import {
   countSeats,
+  countUsers,
   createUser,
+  effectivePermissions,
   getUser,
   listUsers,
   requireSiteAdmin,
@@ -16,7 +18,8 @@ import { conflict, notFound } from "../../src/errors.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
 import { auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "./layout.tsx";
+import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
+import { CsrfField, folderUrl } from "./layout.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
 
 /** Admin pages other doors add (link and label), shown on /admin/site. */
@@ -118,6 +121,11 @@ export function adminPages(): Hono<Env> {
     const id = Number(c.req.param("id"));
     const body = await c.req.parseBody();
     try {
+      if (field(body, "_action") === "reset-password") {
+        const issued = await issueOneTimePassword(c.get("svc"), actor, id);
+        c.header("cache-control", "no-store");
+        return await userPage(c, id, undefined, issued.password);
+      }
       const type = field(body, "user_type") as UserType;
       const user = await updateUser(c.get("svc"), actor, id, {
         email: field(body, "email"),
@@ -301,13 +309,25 @@ async function appIds(c: AppContext): Promise<string[]> {
   return apps.map((a) => a.id);
 }
 
+/** Users per page of the users grid. */
+const USERS_PAGE = 50;
+
 async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
   const actor = await adminOnly(c);
   const svc = c.get("svc");
-  const users = await listUsers(svc, actor);
-  const named = users.filter((u) => u.userType === "normal");
-  const apps = users.filter((u) => u.userType === "app");
-  const table = (list: typeof users, app: boolean) => (
+  const search = c.req.query("q") ?? "";
+  const pageNumber = Math.max(1, Number(c.req.query("page") ?? 1) || 1);
+  const found = await countUsers(svc, actor, { userType: "normal", search });
+  const named = await listUsers(svc, actor, {
+    userType: "normal",
+    search,
+    limit: USERS_PAGE,
+    offset: (pageNumber - 1) * USERS_PAGE,
+  });
+  const apps = await listUsers(svc, actor, { userType: "app", search });
+  const pages = Math.max(1, Math.ceil(found / USERS_PAGE));
+  const pageLink = (n: number) => `?${new URLSearchParams({ q: search, page: String(n) })}`;
+  const table = (list: typeof named, app: boolean) => (
     <table>
       <thead>
         <tr>
@@ -335,14 +355,37 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
       </tbody>
     </table>
   );
+  const searchForm = (
+    <form method="get" class="row" role="search">
+      <div>
+        <label for="q">Find users (email, name or department)</label>
+        <input id="q" name="q" type="search" value={search} />
+      </div>
+      <div>
+        <button type="submit">Search</button>
+      </div>
+    </form>
+  );
+  const pager = (
+    <div class="pager">
+      {pageNumber > 1 && <a href={pageLink(pageNumber - 1)}>← Previous</a>}
+      <span>
+        Page {pageNumber} of {pages} · {found} named user{found === 1 ? "" : "s"}
+        {search ? ` matching "${search}"` : ""}
+      </span>
+      {pageNumber < pages && <a href={pageLink(pageNumber + 1)}>Next →</a>}
+    </div>
+  );
   return page(c, {
     title: "Users",
     error: error?.error,
     children: (
       <>
         <h1>Users</h1>
+        {searchForm}
         <h2>Named users ({await countSeats(svc)} active seats)</h2>
         {table(named, false)}
+        {pager}
         <h2>External app users (no seat)</h2>
         {apps.length ? table(apps, true) : <p class="muted">None.</p>}
         <div class="card">
@@ -360,11 +403,18 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
   }, error?.status ?? 200);
 }
 
-async function userPage(c: AppContext, id: number, error?: ReturnType<typeof formError>) {
+async function userPage(
+  c: AppContext,
+  id: number,
+  error?: ReturnType<typeof formError>,
+  oneTimePassword?: string,
+) {
   const actor = await adminOnly(c);
-  const user = await getUser(c.get("svc"), id);
+  const svc = c.get("svc");
+  const user = await getUser(svc, id);
   if (!user) throw notFound(`No user with id ${id}`);
   const view = userView(user);
+  const effective = await effectivePermissions(svc, actor, id);
   return page(c, {
     title: user.email,
     error: error?.error,
@@ -374,6 +424,18 @@ async function userPage(c: AppContext, id: number, error?: ReturnType<typeof for
           <a href="/admin/users">Users</a> / {user.email}
         </div>
         <h1>{user.display_name}</h1>
+        {oneTimePassword && (
+          <div class="card" id="one-time-password">
+            <h2>One-time password for {user.email}</h2>
+            <p>
+              Give it to them now: it is not shown again. They must choose a new password when they
+              sign in; their sessions have ended.
+            </p>
+            <p>
+              <code>{oneTimePassword}</code>
+            </p>
+          </div>
+        )}
         <form method="post">
           <CsrfField actor={actor} />
           <UserFields user={view} apps={await appIds(c)} />
@@ -384,6 +446,48 @@ async function userPage(c: AppContext, id: number, error?: ReturnType<typeof for
             <button type="submit">Save</button>
           </p>
         </form>
+        {user.user_type === "normal" && (
+          <form method="post" class="card">
+            <h2>Reset password</h2>
+            <p class="muted">
+              Issues a one-time password, shown once here; the user's sessions and session keys end.
+            </p>
+            <CsrfField actor={actor} />
+            <input type="hidden" name="_action" value="reset-password" />
+            <button type="submit" class="secondary">Reset password</button>
+          </form>
+        )}
+        <h2>Effective permissions</h2>
+        {effective.length
+          ? (
+            <table id="effective-permissions">
+              <thead>
+                <tr>
+                  <th>Folder</th>
+                  <th>Permissions</th>
+                  <th>Granted by</th>
+                </tr>
+              </thead>
+              <tbody>
+                {effective.map((e) => (
+                  <tr>
+                    <td>
+                      <a href={folderUrl(e.path)}>{e.path}</a>
+                    </td>
+                    <td>{e.permissions.join(", ")}</td>
+                    <td>
+                      {e.grants.map((g) =>
+                        `${g.role} for ${g.holder}${
+                          g.policyPath === e.path ? "" : ` (policy of ${g.policyPath})`
+                        }`
+                      ).join("; ")}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+          : <p class="muted">No permissions on any folder.</p>}
       </>
     ),
   }, error?.status ?? 200);

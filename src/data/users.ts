@@ -5,6 +5,7 @@ import { endUserSessions } from "../auth/sessions.ts";
 import type { User, UserType } from "../db/schema.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { isCommonPassword } from "../security/common_passwords.ts";
+import { type PermissionName, permissionNames } from "../security/permissions.ts";
 import { createVerifier, formatVerifier } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 
@@ -230,15 +231,52 @@ export async function changeOwnPassword(
   svc.audit.record({ ...auditActor(actor), event: "password.change", outcome: "ok" });
 }
 
+export interface UserSearch {
+  userType?: UserType;
+  /** Part of the email, display name or department, any case. */
+  search?: string;
+}
+
+function usersMatching(svc: Services, options: UserSearch) {
+  let query = svc.db.selectFrom("users");
+  if (options.userType) query = query.where("user_type", "=", options.userType);
+  const search = options.search?.trim().toLowerCase();
+  if (search) {
+    const like = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`lower(email)`, "like", like),
+        eb(sql`lower(display_name)`, "like", like),
+        eb(sql`lower(department)`, "like", like),
+      ])
+    );
+  }
+  return query;
+}
+
+/** Users by email (Site Admin), optionally searched and paged. */
 export async function listUsers(
   svc: Services,
   actor: Actor,
-  options: { userType?: UserType } = {},
+  options: UserSearch & { limit?: number; offset?: number } = {},
 ): Promise<UserView[]> {
   await requireSiteAdmin(svc, actor);
-  let query = svc.db.selectFrom("users").selectAll().orderBy(sql`lower(email)`);
-  if (options.userType) query = query.where("user_type", "=", options.userType);
+  let query = usersMatching(svc, options).selectAll().orderBy(sql`lower(email)`);
+  if (options.limit !== undefined) query = query.limit(options.limit);
+  if (options.offset) query = query.offset(options.offset);
   return (await query.execute()).map(userView);
+}
+
+/** How many users a search finds (Site Admin). */
+export async function countUsers(
+  svc: Services,
+  actor: Actor,
+  options: UserSearch = {},
+): Promise<number> {
+  await requireSiteAdmin(svc, actor);
+  const { n } = await usersMatching(svc, options).select(sql<number>`count(*)::int`.as("n"))
+    .executeTakeFirstOrThrow();
+  return n;
 }
 
 /** Named users: the seat count, which leaves external app users out. */
@@ -273,4 +311,57 @@ export async function listPrincipals(svc: Services): Promise<PrincipalChoice[]> 
       label: `${u.display_name} <${u.email}>${u.user_type === "app" ? " (external app)" : ""}`,
     })),
   ];
+}
+
+export interface EffectivePermission {
+  path: string;
+  permissions: PermissionName[];
+  /** Why: each role, who holds it (the user, or a group by name), and the folder whose policy has it. */
+  grants: { role: string; holder: string; policyPath: string }[];
+}
+
+/** What a user may do on each folder and why (Site Admin): the admin's effective-permissions view. */
+export async function effectivePermissions(
+  svc: Services,
+  actor: Actor,
+  userId: number,
+): Promise<EffectivePermission[]> {
+  await requireSiteAdmin(svc, actor);
+  const grants = await svc.permissions.grants(userId);
+  if (!grants.length) return [];
+  const folderIds = [...new Set(grants.flatMap((g) => [g.containerId, g.policyId]))];
+  const holderIds = [...new Set(grants.map((g) => g.holderId))];
+  const folders = new Map(
+    (await svc.db.selectFrom("containers").select(["id", "path"]).where("id", "in", folderIds)
+      .execute()).map((f) => [f.id, f.path]),
+  );
+  const names = new Map([
+    ...(await svc.db.selectFrom("users").select(["id", "email as name"]).where(
+      "id",
+      "in",
+      holderIds,
+    )
+      .execute()).map((u) => [u.id, u.name] as const),
+    ...(await svc.db.selectFrom("groups").select(["id", "name"]).where("id", "in", holderIds)
+      .execute()).map((g) => [g.id, `group ${g.name}`] as const),
+  ]);
+  const bits = await svc.permissions.resolveAll(userId);
+  const byFolder = new Map<number, EffectivePermission>();
+  for (const grant of grants) {
+    let entry = byFolder.get(grant.containerId);
+    if (!entry) {
+      entry = {
+        path: folders.get(grant.containerId)!,
+        permissions: permissionNames(bits.get(grant.containerId) ?? 0),
+        grants: [],
+      };
+      byFolder.set(grant.containerId, entry);
+    }
+    entry.grants.push({
+      role: grant.role,
+      holder: names.get(grant.holderId) ?? String(grant.holderId),
+      policyPath: folders.get(grant.policyId)!,
+    });
+  }
+  return [...byFolder.values()].sort((a, b) => a.path.localeCompare(b.path));
 }

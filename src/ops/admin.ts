@@ -9,10 +9,10 @@
 import { sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import { actorFor } from "../auth/credentials.ts";
-import { getUserByEmail, updateUser } from "../data/users.ts";
+import { issueOneTimePassword } from "../auth/one_time_password.ts";
+import { getUserByEmail } from "../data/users.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { listKeys, revokeKey } from "../keys/mod.ts";
-import { randomBase64Url } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { regenerateCertificate } from "../tls/mod.ts";
 import { listTokens, updateToken } from "../tokens/tokens.ts";
@@ -73,10 +73,8 @@ export async function runAdminCommand(svc: Services, args: string[]): Promise<st
   switch (command) {
     case "reset-password": {
       const user = await userOf(svc, argument);
-      const password = randomBase64Url(15);
-      await updateUser(svc, actor, user.id, { password, mustChangePassword: true, active: true });
-      await svc.loginThrottle.clear([`account:${user.email.toLowerCase()}`]);
-      return `One-time password for ${user.email} (shown once; it must be changed at sign-in):\n${password}`;
+      const { email, password } = await issueOneTimePassword(svc, actor, user.id);
+      return `One-time password for ${email} (shown once; it must be changed at sign-in):\n${password}`;
     }
     case "unlock": {
       const user = await userOf(svc, argument);

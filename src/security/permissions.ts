@@ -83,6 +83,15 @@ function holders(principalId: number) {
  * Inactive users have none. Answers are cached until `invalidate()`, which
  * every change to roles, groups, folders or users calls.
  */
+export interface Grant {
+  containerId: number;
+  role: string;
+  /** The user or group the role is assigned to. */
+  holderId: number;
+  /** The folder whose policy holds the assignment. */
+  policyId: number;
+}
+
 export class PermissionResolver {
   readonly #db: Kysely<Schema>;
   readonly #cache = new Map<string, CachedBits>();
@@ -136,7 +145,21 @@ export class PermissionResolver {
 
   /** Bits on every container where the principal holds any, in one query. */
   async resolveAll(principalId: number): Promise<Map<number, number>> {
-    const { rows } = await sql<{ id: number; role: string }>`
+    const all = new Map<number, number>();
+    for (const { containerId, role } of await this.grants(principalId)) {
+      if (isRoleName(role)) all.set(containerId, (all.get(containerId) ?? 0) | ROLES[role].bits);
+    }
+    return all;
+  }
+
+  /**
+   * Every role that gives the principal something, and on which folder: who
+   * holds it (the principal or one of its groups) and which folder's policy
+   * it sits on (the folder itself or the ancestor it inherits from; `/` for
+   * Site Admin). What resolveAll() adds up, and what an admin reads to see why.
+   */
+  async grants(principalId: number): Promise<Grant[]> {
+    const { rows } = await sql<Grant>`
       with recursive policy_of (id, policy_id) as (
         select id, id from lg_app.containers where not inherit_policy or parent_id is null
         union all
@@ -146,21 +169,20 @@ export class PermissionResolver {
       ),
       ${holders(principalId)},
       site_roles as (
-        select ra.role from lg_app.role_assignments ra
+        select ra.role, ra.principal_id, ra.container_id from lg_app.role_assignments ra
         join lg_app.containers c on c.id = ra.container_id and c.path = '/'
         where ra.role = 'site_admin' and ra.principal_id in (select id from holders)
       )
-      select po.id, ra.role from policy_of po
+      select po.id as "containerId", ra.role, ra.principal_id as "holderId",
+        po.policy_id as "policyId"
+      from policy_of po
       join lg_app.role_assignments ra on ra.container_id = po.policy_id
       where ra.principal_id in (select id from holders)
       union all
-      select c.id, s.role from lg_app.containers c cross join site_roles s
+      select c.id, s.role, s.principal_id, s.container_id
+      from lg_app.containers c cross join site_roles s
     `.execute(this.#db);
-    const all = new Map<number, number>();
-    for (const { id, role } of rows) {
-      if (isRoleName(role)) all.set(id, (all.get(id) ?? 0) | ROLES[role].bits);
-    }
-    return all;
+    return rows;
   }
 
   async #query(principalId: number, containerId: number): Promise<number> {
