@@ -15,7 +15,9 @@ import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
+import { type SignIn, SignIns } from "./sign_ins.ts";
 import { negotiate, type Negotiated } from "./startup.ts";
+import { ConnTransport } from "./transport.ts";
 import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {
@@ -60,6 +62,7 @@ export class SqlDoor {
   readonly #counts: ConnectionCounts;
   readonly #cancels: BroadcastChannel | null = null;
   readonly #scopeKeys = new Map<string, string>();
+  readonly #signIns = new SignIns();
   /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
   readonly #pidStep: number;
   readonly #pidResidue: number;
@@ -127,7 +130,9 @@ export class SqlDoor {
     if (!settings.enabled) {
       this.#stopListening();
       for (const session of this.#sessions) {
-        session.shutdown("The SQL door was switched off by an administrator");
+        session.end(
+          fatal(SqlState.AdminShutdown, "The SQL door was switched off by an administrator"),
+        );
       }
       return;
     }
@@ -176,21 +181,41 @@ export class SqlDoor {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const clientAddr = remote.hostname ?? null;
     (conn as Deno.TcpConn).setNoDelay(true);
-    const negotiated = await negotiate(conn, () => this.#tlsContext());
-    if (!negotiated) return;
-    if (negotiated.kind === "cancel") return this.#cancel(negotiated.pid, negotiated.secret, true);
-    const { transport } = negotiated;
-    if (this.#closed || !this.#counts.open(this.#settings.maxConnections)) {
+    const signIn = this.#signIns.begin(clientAddr ?? "", {
+      limit: this.#settings.maxUnauthenticatedPerAddress,
+      timeoutMs: this.#settings.startupTimeoutSeconds * 1000,
+    });
+    if (!signIn) {
+      const transport = new ConnTransport(conn);
       transport.write(errorResponse(fatal(
         SqlState.TooManyConnections,
-        "Too many connections to the SQL door: try again later or close idle connections",
+        `Too many connections from ${clientAddr} are signing in to the SQL door: try again later`,
       )));
       return transport.end();
     }
+    // Before a StartupMessage there is nobody to tell: PostgreSQL closes such sockets silently too.
+    signIn.onTimeout = () => conn.close();
     try {
-      await this.#serve(negotiated, clientAddr);
+      const negotiated = await negotiate(conn, () => this.#tlsContext());
+      if (!negotiated) return;
+      if (negotiated.kind === "cancel") {
+        return this.#cancel(negotiated.pid, negotiated.secret, true);
+      }
+      const { transport } = negotiated;
+      if (this.#closed || !this.#counts.open(this.#settings.maxConnections)) {
+        transport.write(errorResponse(fatal(
+          SqlState.TooManyConnections,
+          "Too many connections to the SQL door: try again later or close idle connections",
+        )));
+        return transport.end();
+      }
+      try {
+        await this.#serve(negotiated, clientAddr, signIn);
+      } finally {
+        this.#counts.close();
+      }
     } finally {
-      this.#counts.close();
+      signIn.end();
     }
   }
 
@@ -207,6 +232,7 @@ export class SqlDoor {
   async #serve(
     negotiated: Extract<Negotiated, { kind: "startup" }>,
     clientAddr: string | null,
+    signIn: SignIn,
   ): Promise<void> {
     const { transport } = negotiated;
     let info: EngineInfo;
@@ -228,7 +254,10 @@ export class SqlDoor {
       buffer: negotiated.buffer,
       clientAddr,
       loopback: clientAddr === "127.0.0.1" || clientAddr === "::1",
+      signedIn: () => signIn.end(),
     });
+    signIn.onTimeout = () =>
+      session.end(fatal(SqlState.QueryCanceled, "canceling authentication due to timeout"));
     this.#sessions.add(session);
     await session.run();
   }
@@ -313,7 +342,9 @@ export class SqlDoor {
     clearInterval(this.#sweeper);
     this.#cancels?.close();
     this.#stopListening();
-    for (const session of this.#sessions) session.shutdown("The SQL door is shutting down");
+    for (const session of this.#sessions) {
+      session.end(fatal(SqlState.AdminShutdown, "The SQL door is shutting down"));
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#running]),

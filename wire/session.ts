@@ -86,6 +86,8 @@ export interface StartupInfo {
   buffer: MessageBuffer;
   clientAddr: string | null;
   loopback: boolean;
+  /** Called at the first ReadyForQuery: the sign-in deadline no longer applies. */
+  signedIn(): void;
 }
 
 /** A statement the client prepared (or the unnamed one). */
@@ -335,6 +337,8 @@ export class Session {
         hint: "The database name is the path of a folder you can read, e.g. /home",
       });
     }
+    // Ended meanwhile (the sign-in deadline): it must not be counted against the caps.
+    if (this.closed) return;
     const admitted = this.#ctx.admit(this, user.id);
     if (admitted instanceof WireError) throw admitted;
     this.pid = admitted.pid;
@@ -357,6 +361,7 @@ export class Session {
     };
     this.#settings = this.#startupSettings(params);
     await this.#hello();
+    if (this.closed) return;
     svc.audit.record({ ...this.#auditBase, event: "login", outcome: "ok" });
 
     const reported = this.#reported();
@@ -376,6 +381,7 @@ export class Session {
       readyForQuery(TxStatus.Idle),
     ]));
     this.ready = true;
+    this.#startup.signedIn();
     this.lastActivity = performance.now();
   }
 
@@ -1028,16 +1034,20 @@ export class Session {
   /** Closes the connection if it sat idle too long; called about once a second. */
   checkIdle(now: number, settings: SqlDoorSettings): void {
     if (this.closed || this.#acquiring || this.#inFlight > 0) return;
+    if (!this.ready) return; // the sign-in deadline applies (sign_ins.ts)
     const idle = now - Math.max(this.lastActivity, this.#pipeline.lastReady);
-    if (!this.ready) {
-      if (idle > 60_000) {
-        this.#terminate(fatal(SqlState.ProtocolViolation, "Login took too long: reconnect"));
-      }
-    } else if (this.#lease) {
-      if (idle > Math.min(settings.idleInTransactionSeconds * 1000, this.#ctx.maxIdleLeaseMs)) {
+    if (this.#lease) {
+      const limitMs = Math.min(settings.idleInTransactionSeconds * 1000, this.#ctx.maxIdleLeaseMs);
+      if (idle > limitMs) {
+        // PostgreSQL's own text, which drivers and pools may match on.
         this.#terminate(fatal(
           SqlState.IdleInTransactionTimeout,
-          "Terminating connection because it was idle in a transaction for too long: commit or roll back sooner",
+          "terminating connection due to idle-in-transaction timeout",
+          {
+            hint:
+              `A transaction (or WITH HOLD cursor) holds one of the door's database sessions: ` +
+              `commit or roll back within ${limitMs / 1000} s of the last statement`,
+          },
         ));
       }
     } else if (idle > settings.idleTimeoutMinutes * 60_000) {
@@ -1050,9 +1060,9 @@ export class Session {
     }
   }
 
-  /** Ends the connection (SQL door switched off, shutdown). */
-  shutdown(message: string): void {
-    this.#terminate(fatal(SqlState.AdminShutdown, message));
+  /** Ends the connection with a FATAL `error` (SQL door switched off, shutdown, sign-in timeout). */
+  end(error: WireError): void {
+    this.#terminate(error);
   }
 
   #cleanup(): void {
