@@ -13,6 +13,7 @@ import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";
 import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
+import { PinShares } from "./pin_shares.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
 import { type SignIn, SignIns } from "./sign_ins.ts";
@@ -63,6 +64,7 @@ export class SqlDoor {
   readonly #cancels: BroadcastChannel | null = null;
   readonly #scopeKeys = new Map<string, string>();
   readonly #signIns = new SignIns();
+  readonly #pins: PinShares;
   /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
   readonly #pidStep: number;
   readonly #pidResidue: number;
@@ -83,6 +85,13 @@ export class SqlDoor {
       : new PostgresEngine(engine.url, {
         size: () => Math.ceil(this.#settings.backendConnections / (options.thread?.count ?? 1)),
       });
+    const threads = options.thread?.count ?? 1;
+    this.#pins = new PinShares({
+      // Each thread has its share of the pool, so each user a share of each thread's (PGlite: one).
+      limit: () =>
+        engine.kind === "pglite" ? 1 : Math.ceil(this.#settings.maxPinnedBackendsPerUser / threads),
+      waitMs: () => this.#settings.pinWaitSeconds * 1000,
+    });
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
     const thread = options.thread;
@@ -268,6 +277,7 @@ export class SqlDoor {
       engine: this.#engine,
       info,
       statementTimes: this.#statementTimes,
+      pins: this.#pins,
       settings: () => this.#settings,
       maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,
       scopeKey: (setupSql) => {
