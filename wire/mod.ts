@@ -79,17 +79,18 @@ export class SqlDoor {
     this.#settings = settings;
     this.#log = options.log ?? (() => {});
     const engine = svc.database.engine;
+    const threads = options.thread?.count ?? 1;
+    // The settings are for the whole door: each thread has its share of the pool, and each user a
+    // share of each thread's. PGlite is one session.
+    const share = (whole: number) => engine.kind === "pglite" ? 1 : Math.ceil(whole / threads);
+    const poolSize = () => share(this.#settings.backendConnections);
     this.#engine = engine.kind === "pglite"
       ? new PgliteEngine(engine.pglite, engine.lock)
-      // The setting is for the whole door: each thread opens its share.
-      : new PostgresEngine(engine.url, {
-        size: () => Math.ceil(this.#settings.backendConnections / (options.thread?.count ?? 1)),
-      });
-    const threads = options.thread?.count ?? 1;
+      : new PostgresEngine(engine.url, { size: poolSize });
     this.#pins = new PinShares({
-      // Each thread has its share of the pool, so each user a share of each thread's (PGlite: one).
-      limit: () =>
-        engine.kind === "pglite" ? 1 : Math.ceil(this.#settings.maxPinnedBackendsPerUser / threads),
+      perUser: () => share(this.#settings.maxPinnedBackendsPerUser),
+      // One backend stays for sign-ins and single statements (PGlite has only the one).
+      total: () => Math.max(1, poolSize() - 1),
       waitMs: () => this.#settings.pinWaitSeconds * 1000,
     });
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
