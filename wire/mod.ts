@@ -3,7 +3,8 @@
  * database. It listens while the `sql_door` setting says so (re-listening
  * when the port changes), upgrades connections to TLS with whatever
  * certificate `getTlsMaterial` returns at that moment, counts connections
- * against the caps, routes cancel requests, and closes idle connections.
+ * against the caps, gives sign-ins a deadline, keeps each user to a share of
+ * the backends, routes cancel requests, and closes idle connections.
  */
 import tls from "node:tls";
 import type { Services } from "../src/services.ts";
