@@ -3,7 +3,8 @@
  * database. It listens while the `sql_door` setting says so (re-listening
  * when the port changes), upgrades connections to TLS with whatever
  * certificate `getTlsMaterial` returns at that moment, counts connections
- * against the caps, routes cancel requests, and closes idle connections.
+ * against the caps, gives sign-ins a deadline, keeps each user to a share of
+ * the backends, routes cancel requests, and closes idle connections.
  */
 import tls from "node:tls";
 import type { Services } from "../src/services.ts";
@@ -13,9 +14,12 @@ import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";
 import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
+import { PinShares } from "./pin_shares.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
+import { type SignIn, SignIns } from "./sign_ins.ts";
 import { negotiate, type Negotiated } from "./startup.ts";
+import { ConnTransport } from "./transport.ts";
 import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {
@@ -60,6 +64,8 @@ export class SqlDoor {
   readonly #counts: ConnectionCounts;
   readonly #cancels: BroadcastChannel | null = null;
   readonly #scopeKeys = new Map<string, string>();
+  readonly #signIns = new SignIns();
+  readonly #pins: PinShares;
   /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
   readonly #pidStep: number;
   readonly #pidResidue: number;
@@ -74,12 +80,20 @@ export class SqlDoor {
     this.#settings = settings;
     this.#log = options.log ?? (() => {});
     const engine = svc.database.engine;
+    const threads = options.thread?.count ?? 1;
+    // The settings are for the whole door: each thread has its share of the pool, and each user a
+    // share of each thread's. PGlite is one session.
+    const share = (whole: number) => engine.kind === "pglite" ? 1 : Math.ceil(whole / threads);
+    const poolSize = () => share(this.#settings.backendConnections);
     this.#engine = engine.kind === "pglite"
       ? new PgliteEngine(engine.pglite, engine.lock)
-      // The setting is for the whole door: each thread opens its share.
-      : new PostgresEngine(engine.url, {
-        size: () => Math.ceil(this.#settings.backendConnections / (options.thread?.count ?? 1)),
-      });
+      : new PostgresEngine(engine.url, { size: poolSize });
+    this.#pins = new PinShares({
+      perUser: () => share(this.#settings.maxPinnedBackendsPerUser),
+      // One backend stays for sign-ins and single statements (PGlite has only the one).
+      total: () => Math.max(1, poolSize() - 1),
+      waitMs: () => this.#settings.pinWaitSeconds * 1000,
+    });
     this.#reportMetrics();
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
@@ -146,7 +160,9 @@ export class SqlDoor {
     if (!settings.enabled) {
       this.#stopListening();
       for (const session of this.#sessions) {
-        session.shutdown("The SQL door was switched off by an administrator");
+        session.end(
+          fatal(SqlState.AdminShutdown, "The SQL door was switched off by an administrator"),
+        );
       }
       return;
     }
@@ -197,21 +213,41 @@ export class SqlDoor {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const clientAddr = remote.hostname ?? null;
     (conn as Deno.TcpConn).setNoDelay(true);
-    const negotiated = await negotiate(conn, () => this.#tlsContext());
-    if (!negotiated) return;
-    if (negotiated.kind === "cancel") return this.#cancel(negotiated.pid, negotiated.secret, true);
-    const { transport } = negotiated;
-    if (this.#closed || !this.#counts.open(this.#settings.maxConnections)) {
+    const signIn = this.#signIns.begin(clientAddr ?? "", {
+      limit: this.#settings.maxUnauthenticatedPerAddress,
+      timeoutMs: this.#settings.startupTimeoutSeconds * 1000,
+    });
+    if (!signIn) {
+      const transport = new ConnTransport(conn);
       transport.write(errorResponse(fatal(
         SqlState.TooManyConnections,
-        "Too many connections to the SQL door: try again later or close idle connections",
+        `Too many connections from ${clientAddr} are signing in to the SQL door: try again later`,
       )));
       return transport.end();
     }
+    // Before a StartupMessage there is nobody to tell: PostgreSQL closes such sockets silently too.
+    signIn.onTimeout = () => conn.close();
     try {
-      await this.#serve(negotiated, clientAddr);
+      const negotiated = await negotiate(conn, () => this.#tlsContext());
+      if (!negotiated) return;
+      if (negotiated.kind === "cancel") {
+        return this.#cancel(negotiated.pid, negotiated.secret, true);
+      }
+      const { transport } = negotiated;
+      if (this.#closed || !this.#counts.open(this.#settings.maxConnections)) {
+        transport.write(errorResponse(fatal(
+          SqlState.TooManyConnections,
+          "Too many connections to the SQL door: try again later or close idle connections",
+        )));
+        return transport.end();
+      }
+      try {
+        await this.#serve(negotiated, clientAddr, signIn);
+      } finally {
+        this.#counts.close();
+      }
     } finally {
-      this.#counts.close();
+      signIn.end();
     }
   }
 
@@ -228,6 +264,7 @@ export class SqlDoor {
   async #serve(
     negotiated: Extract<Negotiated, { kind: "startup" }>,
     clientAddr: string | null,
+    signIn: SignIn,
   ): Promise<void> {
     const { transport } = negotiated;
     let info: EngineInfo;
@@ -249,7 +286,10 @@ export class SqlDoor {
       buffer: negotiated.buffer,
       clientAddr,
       loopback: clientAddr === "127.0.0.1" || clientAddr === "::1",
+      signedIn: () => signIn.end(),
     });
+    signIn.onTimeout = () =>
+      session.end(fatal(SqlState.QueryCanceled, "canceling authentication due to timeout"));
     this.#sessions.add(session);
     await session.run();
   }
@@ -260,6 +300,7 @@ export class SqlDoor {
       engine: this.#engine,
       info,
       statementTimes: this.#statementTimes,
+      pins: this.#pins,
       settings: () => this.#settings,
       maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,
       scopeKey: (setupSql) => {
@@ -334,7 +375,9 @@ export class SqlDoor {
     clearInterval(this.#sweeper);
     this.#cancels?.close();
     this.#stopListening();
-    for (const session of this.#sessions) session.shutdown("The SQL door is shutting down");
+    for (const session of this.#sessions) {
+      session.end(fatal(SqlState.AdminShutdown, "The SQL door is shutting down"));
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#running]),

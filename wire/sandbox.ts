@@ -22,6 +22,11 @@ export interface StatementInfo {
   changesSettings: boolean;
   /** Session state the door cannot replay (SQL PREPARE): the backend stays pinned. */
   pins: boolean;
+  /**
+   * BEGIN, DECLARE … WITH HOLD, SQL PREPARE: the client keeps the backend
+   * across its think time, which takes one of the user's pinned shares.
+   */
+  holdsBackend: boolean;
   /** DEALLOCATE: the statement name, or null for DEALLOCATE ALL and DISCARD ALL. */
   deallocate?: string | null;
   /** A read that leaves no session state: may run on a backend between other clients' statements. */
@@ -47,6 +52,8 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind),
       pins: kind === "prepare",
+      holdsBackend: kind === "begin" || kind === "prepare" ||
+        (kind === "declare" && holdCursor === true),
       deallocate,
       shareable: SHAREABLE.has(kind),
     }));

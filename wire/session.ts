@@ -49,6 +49,7 @@ import {
 } from "./messages.ts";
 import { type Audit, Pipeline, type PipelineHost } from "./pipeline.ts";
 import {
+  type Analysis,
   analyze,
   type FolderScope,
   folderScope,
@@ -58,6 +59,7 @@ import {
   type SqlRefusal,
   type StatementInfo,
 } from "./sandbox.ts";
+import type { PinShares } from "./pin_shares.ts";
 import type { StatementTimes } from "./statement_times.ts";
 import type { Transport } from "./transport.ts";
 
@@ -67,6 +69,8 @@ export interface DoorContext {
   readonly engine: Engine;
   readonly info: EngineInfo;
   readonly statementTimes: StatementTimes;
+  /** How many backends each user holds across think time (open transactions). */
+  readonly pins: PinShares;
   settings(): SqlDoorSettings;
   /** Longest a lease may sit idle (PGlite: everyone else waits meanwhile). */
   readonly maxIdleLeaseMs: number;
@@ -86,6 +90,8 @@ export interface StartupInfo {
   buffer: MessageBuffer;
   clientAddr: string | null;
   loopback: boolean;
+  /** Called at the first ReadyForQuery: the sign-in deadline no longer applies. */
+  signedIn(): void;
 }
 
 /** A statement the client prepared (or the unnamed one). */
@@ -191,6 +197,10 @@ export class Session {
   #settingsDirty = false;
   #holdCursors = false;
   #pinned = false;
+  /** Holds one of the user's pinned shares (see pin_shares.ts). */
+  #pinShare = false;
+  /** A Query analysed before its lease came (to know whether it takes a share), for Query(). */
+  #queryAnalysis: { message: Uint8Array; text: string; analysis: Analysis } | null = null;
   /** A setting the setup owns changed: the backend must not be reused as is. */
   #tampered = false;
   #startupError: string | null = null;
@@ -335,6 +345,8 @@ export class Session {
         hint: "The database name is the path of a folder you can read, e.g. /home",
       });
     }
+    // Ended meanwhile (the sign-in deadline): it must not be counted against the caps.
+    if (this.closed) return;
     const admitted = this.#ctx.admit(this, user.id);
     if (admitted instanceof WireError) throw admitted;
     this.pid = admitted.pid;
@@ -357,6 +369,7 @@ export class Session {
     };
     this.#settings = this.#startupSettings(params);
     await this.#hello();
+    if (this.closed) return;
     svc.audit.record({ ...this.#auditBase, event: "login", outcome: "ok" });
 
     const reported = this.#reported();
@@ -376,6 +389,7 @@ export class Session {
       readyForQuery(TxStatus.Idle),
     ]));
     this.ready = true;
+    this.#startup.signedIn();
     this.lastActivity = performance.now();
   }
 
@@ -485,7 +499,7 @@ export class Session {
     }
     if (code === FrontendCode.Close && message[5] === 0x53) return this.Close(message);
     if (!this.#lease) {
-      const waiting = this.#acquire();
+      const waiting = this.#takeShare(code, message) ?? this.#acquire();
       if (waiting) {
         return waiting.then(
           () => true,
@@ -529,6 +543,7 @@ export class Session {
 
   #acquireFailed(code: number, error: unknown): void {
     if (!(error instanceof WireError) || error.severity === "FATAL") throw error;
+    this.#giveShare();
     this.#pipeline.emit(errorResponse(error));
     if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
       this.#pipeline.emit(readyForQuery(this.#pipeline.status));
@@ -538,9 +553,9 @@ export class Session {
   // ---- frontend message handlers ----
 
   Query(message: Uint8Array): void {
-    const text = readQuery(message);
+    const { text, analysis } = this.#analyzeQuery(message);
+    this.#queryAnalysis = null;
     const audit = newAudit(text);
-    const analysis = analyze(text, this.#scope);
     if (!analysis.ok) {
       return this.#refuse(FrontendCode.Query, refusalError(analysis.refusal), audit);
     }
@@ -817,7 +832,66 @@ export class Session {
     }
   }
 
+  #analyzeQuery(message: Uint8Array): { text: string; analysis: Analysis } {
+    const memo = this.#queryAnalysis;
+    if (memo?.message === message) return memo;
+    const text = readQuery(message);
+    this.#queryAnalysis = { message, text, analysis: analyze(text, this.#scope) };
+    return this.#queryAnalysis;
+  }
+
   // ---- leases ----
+
+  /**
+   * Before a message that will keep the backend across think time (BEGIN,
+   * DECLARE … WITH HOLD, PREPARE) leases one: takes one of the user's
+   * pinned shares, or a promise that waits for one and rejects with 53300
+   * after the wait.
+   */
+  #takeShare(code: number, message: Uint8Array): Promise<void> | undefined {
+    if (this.#pinShare || !this.ready || !this.#holdsBackend(code, message)) return;
+    const pins = this.#ctx.pins;
+    const userId = this.userId!;
+    if (pins.take(userId)) {
+      this.#pinShare = true;
+      return;
+    }
+    this.#acquiring = true;
+    this.#abort ??= new AbortController();
+    return pins.wait(userId, this.#abort.signal).then(() => {
+      this.#acquiring = false;
+      this.#pinShare = true;
+      if (this.closed) this.#giveShare();
+    }, (error) => {
+      this.#acquiring = false;
+      throw error;
+    });
+  }
+
+  #holdsBackend(code: number, message: Uint8Array): boolean {
+    let statements: StatementInfo[] | undefined;
+    if (code === FrontendCode.Query) {
+      const { analysis } = this.#analyzeQuery(message);
+      if (analysis.ok) statements = analysis.statements;
+    } else if (code === FrontendCode.Parse) {
+      const last = this.#lastParse;
+      if (last && equalBytes(last.message, message)) statements = last.statement.statements;
+      else {
+        const analysis = analyze(readParse(message).text, this.#scope);
+        if (analysis.ok) statements = analysis.statements;
+      }
+    } else if (code === FrontendCode.Bind) {
+      const bound = message[5] === 0 && message[6] === 0 ? "" : readBind(message).statement;
+      statements = this.#statements.get(bound)?.statements;
+    }
+    return statements?.some((s) => s.holdsBackend) ?? false;
+  }
+
+  #giveShare(): void {
+    if (!this.#pinShare) return;
+    this.#pinShare = false;
+    this.#ctx.pins.give(this.userId!);
+  }
 
   /**
    * Leases a backend: at once when one is ready (no promise), else after
@@ -961,14 +1035,19 @@ export class Session {
   /** Gives the backend back when the client has no session state on it. */
   #maybeRelease(): void {
     const lease = this.#lease;
-    if (
-      !lease || this.#inFlight > 0 || this.#pipeline.status !== TxStatus.Idle ||
-      this.#holdCursors ||
-      this.#pinned || this.#settingsDirty
-    ) return;
+    if (!lease || this.#inFlight > 0 || this.#settingsDirty) return;
+    if (this.#pipeline.status !== TxStatus.Idle || this.#holdCursors || this.#pinned) {
+      // Held across think time: counted, even when it began where no share was asked for.
+      if (!this.#pinShare) {
+        this.#pinShare = true;
+        this.#ctx.pins.add(this.userId!);
+      }
+      return;
+    }
     this.#lease = null;
     lease.release(!this.#tampered);
     this.#tampered = false;
+    this.#giveShare();
     this.#released();
   }
 
@@ -987,6 +1066,7 @@ export class Session {
 
   onBackendLost(error: WireError): void {
     this.#lease = null;
+    this.#giveShare();
     this.#terminate(error);
     this.#released();
   }
@@ -1029,16 +1109,20 @@ export class Session {
   /** Closes the connection if it sat idle too long; called about once a second. */
   checkIdle(now: number, settings: SqlDoorSettings): void {
     if (this.closed || this.#acquiring || this.#inFlight > 0) return;
+    if (!this.ready) return; // the sign-in deadline applies (sign_ins.ts)
     const idle = now - Math.max(this.lastActivity, this.#pipeline.lastReady);
-    if (!this.ready) {
-      if (idle > 60_000) {
-        this.#terminate(fatal(SqlState.ProtocolViolation, "Login took too long: reconnect"));
-      }
-    } else if (this.#lease) {
-      if (idle > Math.min(settings.idleInTransactionSeconds * 1000, this.#ctx.maxIdleLeaseMs)) {
+    if (this.#lease) {
+      const limitMs = Math.min(settings.idleInTransactionSeconds * 1000, this.#ctx.maxIdleLeaseMs);
+      if (idle > limitMs) {
+        // PostgreSQL's own text, which drivers and pools may match on.
         this.#terminate(fatal(
           SqlState.IdleInTransactionTimeout,
-          "Terminating connection because it was idle in a transaction for too long: commit or roll back sooner",
+          "terminating connection due to idle-in-transaction timeout",
+          {
+            hint:
+              `A transaction (or WITH HOLD cursor) holds one of the door's database sessions: ` +
+              `commit or roll back within ${limitMs / 1000} s of the last statement`,
+          },
         ));
       }
     } else if (idle > settings.idleTimeoutMinutes * 60_000) {
@@ -1051,9 +1135,9 @@ export class Session {
     }
   }
 
-  /** Ends the connection (SQL door switched off, shutdown). */
-  shutdown(message: string): void {
-    this.#terminate(fatal(SqlState.AdminShutdown, message));
+  /** Ends the connection with a FATAL `error` (SQL door switched off, shutdown, sign-in timeout). */
+  end(error: WireError): void {
+    this.#terminate(error);
   }
 
   #cleanup(): void {
@@ -1072,6 +1156,7 @@ export class Session {
     }
     this.#arrived?.release(true);
     this.#arrived = null;
+    this.#giveShare();
     this.#pipeline.clear();
     this.#released();
     this.#ctx.leave(this);

@@ -28,6 +28,18 @@ export interface SqlDoorSettings {
   idleTimeoutMinutes: number;
   /** A connection that keeps a transaction (or cursors) open and idle for this long is closed. */
   idleInTransactionSeconds: number;
+  /**
+   * Backends one user may hold at once across their clients' think time
+   * (open transactions, WITH HOLD cursors, SQL PREPARE), so that one user
+   * cannot take the whole pool; split evenly between door threads.
+   */
+  maxPinnedBackendsPerUser: number;
+  /** How long a statement that would hold one backend too many waits for one of the user's own. */
+  pinWaitSeconds: number;
+  /** A connection that has not signed in this long after it was opened is closed. */
+  startupTimeoutSeconds: number;
+  /** Connections from one address that may be signing in at once. */
+  maxUnauthenticatedPerAddress: number;
   /** Statements running longer are canceled by the engine. */
   statementTimeoutSeconds: number;
 }
@@ -45,7 +57,13 @@ const DEFAULTS: SqlDoorSettings = {
   maxConnectionsPerUser: 50,
   backendConnections: 20,
   idleTimeoutMinutes: 8 * 60,
-  idleInTransactionSeconds: 300,
+  idleInTransactionSeconds: 60,
+  // A quarter of the default pool.
+  maxPinnedBackendsPerUser: 5,
+  pinWaitSeconds: 5,
+  // PostgreSQL's authentication_timeout is 1 minute; a sign-in through the door takes milliseconds.
+  startupTimeoutSeconds: 10,
+  maxUnauthenticatedPerAddress: 100,
   statementTimeoutSeconds: 300,
 };
 
@@ -57,6 +75,10 @@ const LIMITS: [keyof SqlDoorSettings, string, number, number][] = [
   ["backendConnections", "Backend connections", 1, 1000],
   ["idleTimeoutMinutes", "Idle timeout (minutes)", 1, 7 * 24 * 60],
   ["idleInTransactionSeconds", "Idle in transaction (seconds)", 1, 24 * 60 * 60],
+  ["maxPinnedBackendsPerUser", "Backends one user may hold in transactions", 1, 1000],
+  ["pinWaitSeconds", "Wait for a backend of one's own (seconds)", 0, 10 * 60],
+  ["startupTimeoutSeconds", "Sign-in timeout (seconds)", 1, 10 * 60],
+  ["maxUnauthenticatedPerAddress", "Connections signing in per address", 1, 100_000],
   ["statementTimeoutSeconds", "Statement timeout (seconds)", 1, 24 * 60 * 60],
 ];
 

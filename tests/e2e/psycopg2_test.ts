@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { createContainer, setPolicy } from "../../src/data/containers.ts";
+import { getUserByEmail } from "../../src/data/users.ts";
 import { backendTest } from "../_support/backends.ts";
 import { ALICE, BOB, FOLDER, openDoor, SAMPLE_COLUMNS } from "../wire/_door.ts";
 import { installed, PYTHON, runPython, skipped } from "./_clients.ts";
@@ -111,4 +113,97 @@ backendTest(
     assert.match(out.bad_password, /Password authentication failed/);
     assert.match(out.no_folder, new RegExp(`database "${FOLDER}" does not exist`));
   },
+);
+
+/** 30 psycopg2 connections of one user sit in open transactions; another user signs in and reads. */
+const IDLE_TRANSACTIONS_SCRIPT = `
+import json, sys, threading, time
+import psycopg2
+from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
+
+port, user, password, db, other, other_password, other_db = sys.argv[1:8]
+out = {"codes": [], "hints": []}
+conns = []
+lock = threading.Lock()
+
+def connect(user, password, db):
+    return psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password,
+                            dbname=db, sslmode="disable", connect_timeout=10)
+
+def notebook():
+    conn = connect(user, password, db)
+    with lock:
+        conns.append(conn)
+    try:
+        # autocommit is off, as by default: BEGIN, then select 1, then the transaction sits idle
+        conn.cursor().execute("select 1")
+        code, hint = "ok", None
+    except psycopg2.Error as e:
+        code, hint = e.pgcode, e.diag.message_hint
+    with lock:
+        out["codes"].append(code)
+        out["hints"].append(hint)
+
+threads = [threading.Thread(target=notebook) for _ in range(30)]
+for thread in threads:
+    thread.start()
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline and (len(conns) < 30 or out["codes"].count("ok") < 5):
+    time.sleep(0.05)
+out["waiting"] = 30 - len(out["codes"])
+
+started = time.monotonic()
+reader = connect(other, other_password, other_db)
+cur = reader.cursor()
+cur.execute("select 1")
+out["other"] = cur.fetchone()[0]
+out["other_seconds"] = time.monotonic() - started
+reader.close()
+
+for thread in threads:
+    thread.join()
+out["idle_in_transaction"] = sum(c.get_transaction_status() == TRANSACTION_STATUS_INTRANS
+                                 for c in conns)
+for conn in conns:
+    conn.close()
+print(json.dumps(out))
+`;
+
+backendTest(
+  "psycopg2: 30 idle transactions of one user leave the door to another user within 1 s",
+  async (t) => {
+    if (!await installed(PYTHON, ["-c", "import psycopg2"])) return skipped("python3-psycopg2");
+    await using fx = await openDoor(t, { settings: { pinWaitSeconds: 2 } });
+    const bob = (await getUserByEmail(t.svc, BOB.email))!;
+    await createContainer(t.svc, t.admin, {
+      parentPath: "/home",
+      name: "bobs",
+      inheritPolicy: false,
+    });
+    await setPolicy(t.svc, t.admin, "/home/bobs", {
+      inherit: false,
+      assignments: [{ principalId: bob.id, role: "reader" }],
+    });
+    const result = await runPython(IDLE_TRANSACTIONS_SCRIPT, [
+      String(fx.port),
+      ALICE.email,
+      ALICE.password,
+      FOLDER,
+      BOB.email,
+      BOB.password,
+      "/home/bobs",
+    ]);
+    assert.equal(result.stderr, "");
+    const out = JSON.parse(result.stdout);
+    assert.equal(out.other, 1);
+    assert.ok(out.other_seconds < 1, `the other user waited ${out.other_seconds} s`);
+    assert.ok(out.waiting > 0, "some of the 30 were still waiting for a share meanwhile");
+    // maxPinnedBackendsPerUser (5) of the 20 backends; the rest were told why after pinWaitSeconds.
+    assert.equal(out.codes.filter((code: string) => code === "ok").length, 5);
+    assert.equal(out.codes.filter((code: string) => code === "53300").length, 25);
+    assert.match(out.hints.find(Boolean), /maxPinnedBackendsPerUser \(5/);
+    assert.equal(out.idle_in_transaction, 5);
+  },
+  // PGlite is one session: there an open transaction holds it for everyone, for at most 5 s.
+  { only: ["postgres"] },
 );

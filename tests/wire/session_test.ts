@@ -356,8 +356,15 @@ backendTest("an idle transaction is ended after the idle-in-transaction timeout"
   await using client = await RawClient.connect(fx.port, login);
   client.send(query("begin"));
   await client.until();
+  const began = performance.now();
   const seen = await client.closedByServer(5_000);
-  assert.equal(errorOf(seen[0]).code, "25P03");
+  assert.ok(performance.now() - began < 3_000, "ended about a second after it went idle");
+  assert.deepEqual(errorOf(seen[0]), {
+    code: "25P03",
+    message: "terminating connection due to idle-in-transaction timeout",
+    position: undefined,
+    severity: "FATAL",
+  });
   await using again = await RawClient.connect(fx.port, login);
   again.send(query("select 1"));
   assert.equal(statusOf(await again.until()), "I");
