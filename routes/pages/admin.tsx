@@ -1,6 +1,5 @@
 /** Site admin pages: users (named and external-app), groups, the audit log, site settings. */
 import { Hono } from "hono";
-import { sql } from "kysely";
 import { createGroup, deleteGroup, listGroups, setMembership } from "../../src/data/groups.ts";
 import {
   countSeats,
@@ -14,7 +13,10 @@ import {
   userView,
 } from "../../src/data/users.ts";
 import type { UserType } from "../../src/db/schema.ts";
-import { conflict, notFound } from "../../src/errors.ts";
+import { badRequest, conflict, notFound } from "../../src/errors.ts";
+import { auditEntries, type AuditFilter, searchAudit } from "../../src/audit/query.ts";
+import type { JsonValue } from "../../src/data/column_types.ts";
+import { exportStream } from "../../src/data/csv.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
 import { auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
@@ -46,6 +48,78 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
   { href: "/admin/external-apps", label: "External apps", description: "Apps that use tokens" },
   { href: "/admin/auth-tokens", label: "Auth tokens", description: "Tokens of external apps" },
 ];
+
+/** Entries per page of the audit grid. */
+const AUDIT_PAGE = 300;
+
+const AUDIT_COLUMNS = [
+  "When (UTC)",
+  "Door",
+  "Event",
+  "Outcome",
+  "User",
+  "Credential",
+  "Folder",
+  "Detail",
+  "Rows",
+  "ms",
+  "Client",
+].map((name) => ({ name }));
+
+/** Every column of an entry, as the table names them, for exports. */
+const AUDIT_EXPORT_COLUMNS = [
+  "id",
+  "at",
+  "door",
+  "event",
+  "outcome",
+  "message",
+  "user_id",
+  "user_email",
+  "credential_kind",
+  "credential_id",
+  "compliance",
+  "container_id",
+  "container_path",
+  "detail",
+  "rows",
+  "duration_ms",
+  "client_addr",
+];
+
+/** The audit filter in the URL (shareable), as the form shows it and as the query takes it. */
+function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string, string> } {
+  const form = Object.fromEntries(
+    ["user", "event", "door", "outcome", "from", "to", "before"].map((
+      k,
+    ) => [k, c.req.query(k) ?? ""]),
+  );
+  const day = (text: string, name: string) => {
+    if (!text) return undefined;
+    const date = new Date(`${text}T00:00:00Z`);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(date.getTime())) {
+      throw badRequest(`${name} must be a date as YYYY-MM-DD, got "${text}"`);
+    }
+    return date;
+  };
+  const to = day(form.to, "To");
+  const before = form.before ? Number(form.before) : undefined;
+  if (before !== undefined && !Number.isInteger(before)) {
+    throw badRequest(`before must be an entry number, got "${form.before}"`);
+  }
+  return {
+    form,
+    filter: {
+      user: form.user || undefined,
+      event: form.event || undefined,
+      door: form.door || undefined,
+      outcome: form.outcome || undefined,
+      from: day(form.from, "From"),
+      to: to && new Date(to.getTime() + 86_400_000),
+      before,
+    },
+  };
+}
 
 async function adminOnly(c: AppContext) {
   const actor = requireActor(c);
@@ -178,19 +252,16 @@ export function adminPages(): Hono<Env> {
   app.get("/admin/audit", async (c) => {
     await adminOnly(c);
     const svc = c.get("svc");
-    await svc.audit.flush();
-    const filter = {
-      user: c.req.query("user") ?? "",
-      event: c.req.query("event") ?? "",
-      door: c.req.query("door") ?? "",
+    const { filter, form } = auditFilter(c);
+    const { entries, nextBefore } = await searchAudit(svc, filter, AUDIT_PAGE);
+    const query = new URLSearchParams(
+      Object.entries(form).filter(([, v]) => v !== ""),
+    );
+    const link = (path: string, extra: Record<string, string> = {}) => {
+      const params = new URLSearchParams(query);
+      for (const [k, v] of Object.entries(extra)) params.set(k, v);
+      return `${path}?${params}`;
     };
-    let query = svc.db.selectFrom("audit_log").selectAll().orderBy("id", "desc").limit(300);
-    if (filter.user) {
-      query = query.where(sql`lower(user_email)`, "like", `%${filter.user.toLowerCase()}%`);
-    }
-    if (filter.event) query = query.where("event", "like", `${filter.event}%`);
-    if (filter.door) query = query.where("door", "=", filter.door);
-    const entries = await query.execute();
     return page(c, {
       title: "Audit log",
       children: (
@@ -199,39 +270,49 @@ export function adminPages(): Hono<Env> {
           <form method="get" class="row">
             <div>
               <label for="user">User email contains</label>
-              <input id="user" name="user" type="text" value={filter.user} />
+              <input id="user" name="user" type="text" value={form.user} />
             </div>
             <div>
               <label for="event">Event starts with</label>
-              <input id="event" name="event" type="text" value={filter.event} />
+              <input id="event" name="event" type="text" value={form.event} />
             </div>
             <div>
               <label for="door">Door</label>
               <select id="door" name="door">
                 {["", "web", "api", "sql", "key", "token", "remote", "system"].map((d) => (
-                  <option value={d} selected={filter.door === d}>{d || "any"}</option>
+                  <option value={d} selected={form.door === d}>{d || "any"}</option>
                 ))}
               </select>
+            </div>
+            <div>
+              <label for="outcome">Outcome</label>
+              <select id="outcome" name="outcome">
+                {["", "ok", "denied", "failed", "error"].map((o) => (
+                  <option value={o} selected={form.outcome === o}>{o || "any"}</option>
+                ))}
+              </select>
+            </div>
+            <div>
+              <label for="from">From (UTC)</label>
+              <input id="from" name="from" type="date" value={form.from} />
+            </div>
+            <div>
+              <label for="to">To (UTC, inclusive)</label>
+              <input id="to" name="to" type="date" value={form.to} />
             </div>
             <div>
               <button type="submit">Filter</button>
             </div>
           </form>
-          <div class="grid">
-            <table>
+          <p>
+            Export these entries: <a href={link("/admin/audit.csv")}>CSV</a> ·{" "}
+            <a href={link("/admin/audit.tsv")}>TSV</a>
+          </p>
+          <div class="grid" role="region" aria-label="Audit entries" tabindex={0}>
+            <table class="audit">
               <thead>
                 <tr>
-                  <th>When (UTC)</th>
-                  <th>Door</th>
-                  <th>Event</th>
-                  <th>Outcome</th>
-                  <th>User</th>
-                  <th>Credential</th>
-                  <th>Folder</th>
-                  <th>Detail</th>
-                  <th>Rows</th>
-                  <th>ms</th>
-                  <th>Client</th>
+                  {AUDIT_COLUMNS.map((col) => <th>{col.name}</th>)}
                 </tr>
               </thead>
               <tbody>
@@ -244,7 +325,7 @@ export function adminPages(): Hono<Env> {
                     <td>{e.user_email}</td>
                     <td>{e.credential_kind}{e.credential_id ? ` ${e.credential_id}` : ""}</td>
                     <td>{e.container_path}</td>
-                    <td>
+                    <td class="detail">
                       <code>{e.detail}</code>
                     </td>
                     <td class="num">{e.rows}</td>
@@ -255,10 +336,44 @@ export function adminPages(): Hono<Env> {
               </tbody>
             </table>
           </div>
+          <div class="pager">
+            {form.before && <a href={link("/admin/audit", { before: "" })}>Newest</a>}
+            <span>{entries.length} entries{form.before ? ` older than #${form.before}` : ""}</span>
+            {nextBefore !== null && (
+              <a href={link("/admin/audit", { before: String(nextBefore) })}>Older →</a>
+            )}
+          </div>
         </>
       ),
     });
   });
+
+  for (const format of ["csv", "tsv"] as const) {
+    app.get(`/admin/audit.${format}`, async (c) => {
+      const actor = await adminOnly(c);
+      const svc = c.get("svc");
+      const { filter } = auditFilter(c);
+      svc.audit.record({ ...auditActor(actor), event: "audit.export", outcome: "ok" });
+      const rows = async function* () {
+        for await (const batch of auditEntries(svc, filter)) {
+          yield batch.map((e) =>
+            ({
+              ...e,
+              at: e.at.toISOString(),
+              compliance: e.compliance as JsonValue,
+            }) as unknown as Record<string, JsonValue>
+          );
+        }
+      };
+      const columns = AUDIT_EXPORT_COLUMNS.map((name) => ({ name }));
+      return c.body(exportStream(columns, rows(), { format }), 200, {
+        "content-type": `${
+          format === "csv" ? "text/csv" : "text/tab-separated-values"
+        }; charset=utf-8`,
+        "content-disposition": `attachment; filename="audit.${format}"`,
+      });
+    });
+  }
 
   return app;
 }

@@ -18,6 +18,9 @@ th, td { text-align:left; padding:.35rem .6rem; border-bottom:1px solid var(--li
 th { background:#eef1f5; font-weight:600; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; }
 .grid { overflow-x:auto; }
+.grid:focus { outline:2px solid var(--accent); }
+table.audit td.detail { min-width:16rem; max-width:32rem; overflow-wrap:anywhere; }
+table.audit td.detail code { white-space:pre-wrap; }
 form.inline { display:inline; }
 label { display:block; margin:.4rem 0 .15rem; font-weight:600; }
 input[type=text], input[type=email], input[type=password], input[type=number], input[type=date],

@@ -15,16 +15,33 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 /** A plain number, which stays as it is (`-5` is no formula). */
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
-function csvCell(value: JsonValue, formulas: FormulaHandling): string {
+/** CSV, or TSV (tab-separated; cells holding a tab, quote or line break are quoted as in CSV). */
+export type ExportFormat = "csv" | "tsv";
+
+export interface ExportOptions {
+  format?: ExportFormat;
+  formulas?: FormulaHandling;
+}
+
+function cell(value: JsonValue, options: Required<ExportOptions>): string {
   if (value === null) return "";
   let text = typeof value === "object" ? JSON.stringify(value) : String(value);
   if (
-    formulas === "neutralize" && typeof value === "string" && FORMULA_START.test(text) &&
+    options.formulas === "neutralize" && typeof value === "string" && FORMULA_START.test(text) &&
     !NUMBER.test(text)
   ) {
     text = `'${text}`;
   }
-  return /[",\r\n]/.test(text) || /^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  const special = options.format === "tsv" ? /["\t\r\n]/ : /[",\r\n]/;
+  return special.test(text) || /^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function line(values: JsonValue[], options: Required<ExportOptions>): string {
+  return values.map((v) => cell(v, options)).join(options.format === "tsv" ? "\t" : ",") + "\r\n";
+}
+
+function withDefaults(options: ExportOptions): Required<ExportOptions> {
+  return { format: options.format ?? "csv", formulas: options.formulas ?? "neutralize" };
 }
 
 /** CSV text of `rows` with a header of column names. */
@@ -33,11 +50,42 @@ export function toCsv(
   rows: Record<string, JsonValue>[],
   formulas: FormulaHandling = "neutralize",
 ): string {
-  const lines = [columns.map((c) => csvCell(c.name, formulas)).join(",")];
-  for (const row of rows) {
-    lines.push(columns.map((c) => csvCell(row[c.name] ?? null, formulas)).join(","));
-  }
-  return lines.join("\r\n") + "\r\n";
+  const options = withDefaults({ formulas });
+  let text = line(columns.map((c) => c.name), options);
+  for (const row of rows) text += line(columns.map((c) => row[c.name] ?? null), options);
+  return text;
+}
+
+/**
+ * A header and then the rows of each batch as they come, encoded: an export
+ * of a million rows never holds more than one batch.
+ */
+export function exportStream(
+  columns: { name: string }[],
+  batches: AsyncIterable<Record<string, JsonValue>[]>,
+  exportOptions: ExportOptions = {},
+): ReadableStream<Uint8Array> {
+  const options = withDefaults(exportOptions);
+  const encoder = new TextEncoder();
+  const iterator = batches[Symbol.asyncIterator]();
+  let headerSent = false;
+  return new ReadableStream({
+    async pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(encoder.encode(line(columns.map((c) => c.name), options)));
+        return;
+      }
+      const next = await iterator.next();
+      if (next.done) return controller.close();
+      let text = "";
+      for (const row of next.value) text += line(columns.map((c) => row[c.name] ?? null), options);
+      controller.enqueue(encoder.encode(text));
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
 }
 
 /** Reads `?formulas=`; anything but `keep` neutralizes. */

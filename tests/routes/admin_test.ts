@@ -85,3 +85,53 @@ backendTest("GET /admin/users searches and pages the users", async (t) => {
   const none = textOf(await (await browser.get("/admin/users?q=%25")).text());
   assert.match(none, /0 named users matching "%"/, "LIKE wildcards are literal");
 });
+
+backendTest(
+  "GET /admin/audit pages by entry, filters by date and outcome, exports CSV and TSV",
+  async (t) => {
+    for (let i = 0; i < 320; i++) {
+      t.svc.audit.record({
+        door: "api",
+        event: "rows.read",
+        outcome: i % 10 ? "ok" : "denied",
+        detail: `#${i}`,
+      });
+    }
+    t.svc.audit.record({
+      door: "web",
+      event: "note",
+      outcome: "ok",
+      detail: "tab\there, =formula",
+    });
+    const { browser } = await browserOf(t);
+    const first = await (await browser.get("/admin/audit?event=rows.")).text();
+    assert.match(textOf(first), /300 entries/);
+    const older = /href="(\/admin\/audit\?[^"]*before=\d+)"/.exec(first)?.[1].replaceAll(
+      "&amp;",
+      "&",
+    );
+    assert.ok(older, "an Older link");
+    const second = textOf(await (await browser.get(older)).text());
+    assert.match(second, /20 entries older than #\d+/);
+    assert.match(second, /#0 /);
+    const denied = textOf(
+      await (await browser.get("/admin/audit?event=rows.&outcome=denied")).text(),
+    );
+    assert.match(denied, /32 entries/);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const future = textOf(await (await browser.get(`/admin/audit?from=${tomorrow}`)).text());
+    assert.match(future, /0 entries/);
+    const bad = await browser.get("/admin/audit?from=yesterday");
+    assert.equal(bad.status, 400);
+    assert.match(textOf(await bad.text()), /From must be a date as YYYY-MM-DD/);
+
+    const csv = await browser.get("/admin/audit.csv?event=rows.&outcome=denied");
+    assert.equal(csv.headers.get("content-type"), "text/csv; charset=utf-8");
+    const lines = (await csv.text()).trim().split("\r\n");
+    assert.match(lines[0], /^id,at,door,event,outcome,message,user_id,user_email/);
+    assert.equal(lines.length, 33, "header and every denied entry, across pages");
+    const tsv = await (await browser.get("/admin/audit.tsv?event=note")).text();
+    assert.match(tsv, /\tweb\tnote\tok\t/);
+    assert.match(tsv, /\t"tab\there, =formula"\t/, "a tab in a cell is quoted");
+  },
+);
