@@ -38,7 +38,7 @@ function KeyTable(props: { keys: KeyView[]; actor: Actor; action: string; showUs
           <th>Expires</th>
           <th>Last used</th>
           <th>Status</th>
-          <th></th>
+          <th>Actions</th>
         </tr>
       </thead>
       <tbody>

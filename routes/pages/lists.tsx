@@ -61,7 +61,12 @@ export async function newListPage(
               />{" "}
               Number rows automatically in an Integer column named
             </label>
-            <input name="autokey" type="text" value={value("autokey") || "Key"} />
+            <input
+              name="autokey"
+              type="text"
+              aria-label="Name of the automatically numbered key column"
+              value={value("autokey") || "Key"}
+            />
           </p>
           <p>
             <label>
@@ -304,7 +309,7 @@ export async function listPage(
                     <a href={sortLink(col.name)}>{col.name}</a> <span class="pill">{col.type}</span>
                   </th>
                 ))}
-                {(can(Permission.UPDATE) || can(Permission.DELETE)) && <th></th>}
+                {(can(Permission.UPDATE) || can(Permission.DELETE)) && <th>Actions</th>}
               </tr>
             </thead>
             <tbody>

@@ -38,7 +38,7 @@ async function sitesPage(c: AppContext, failure?: ReturnType<typeof formError>) 
               <tr>
                 <th>Site</th>
                 <th>Allowed returnUrl origins and prefixes</th>
-                <th></th>
+                <th>Actions</th>
               </tr>
             </thead>
             <tbody>
