@@ -84,10 +84,10 @@ backendTest(
       "Grams",
     ]);
     const inserted = await call("POST", `/api/lists/${list.body.id}/rows`, {
-      rows: [{ Name: "NaCl", Grams: 5 }, { Name: "KCl" }],
+      rows: [{ Name: "NaCl", Grams: "5.00" }, { Name: "KCl" }],
     });
     assert.equal(inserted.status, 201);
-    assert.deepEqual(inserted.body.rows, [{ Id: 1, Name: "NaCl", Grams: 5 }, {
+    assert.deepEqual(inserted.body.rows, [{ Id: 1, Name: "NaCl", Grams: "5.00" }, {
       Id: 2,
       Name: "KCl",
       Grams: null,
@@ -101,7 +101,7 @@ backendTest(
       `/api/lists/${list.body.id}/rows?Grams~gte=1.5&sort=-Grams&limit=1`,
     );
     assert.deepEqual(page.body, {
-      rows: [{ Id: 1, Name: "NaCl", Grams: 5 }],
+      rows: [{ Id: 1, Name: "NaCl", Grams: "5.00" }],
       total: 2,
       limit: 1,
       offset: 0,
@@ -109,11 +109,11 @@ backendTest(
     const updated = await call("PATCH", `/api/lists/${list.body.id}/rows`, {
       rows: [{ Id: 2, Grams: "0.5" }],
     });
-    assert.deepEqual(updated.body.rows, [{ Id: 2, Name: "KCl", Grams: 0.5 }]);
+    assert.deepEqual(updated.body.rows, [{ Id: 2, Name: "KCl", Grams: "0.5" }]);
     const deleted = await call("DELETE", `/api/lists/${list.body.id}/rows`, { keys: [3] });
-    assert.deepEqual(deleted.body.rows, [{ Id: 3, Name: "MgCl2", Grams: 1.5 }]);
+    assert.deepEqual(deleted.body.rows, [{ Id: 3, Name: "MgCl2", Grams: "1.5" }]);
     const csv = await call("GET", `/api/lists/${list.body.id}/export`);
-    assert.equal(csv.body, "Id,Name,Grams\r\n1,NaCl,5\r\n2,KCl,0.5\r\n");
+    assert.equal(csv.body, "Id,Name,Grams\r\n1,NaCl,5.00\r\n2,KCl,0.5\r\n");
 
     // Ana (Author through her group) can read and insert, not delete or administer.
     const ana = await signedIn(t, "ana@example.org", "ana-password");
@@ -206,6 +206,48 @@ backendTest(
     assert.equal(changed.status, 200);
     assert.equal((await call("GET", "/api/me")).body.passwordChangeRequired, false);
     assert.equal((await call("GET", "/api/folders")).status, 200);
+  },
+);
+
+backendTest(
+  "the JSON API and CSV export keep a Decimal's scale and write dates in ISO 8601",
+  async (t) => {
+    const { call } = await signedIn(t);
+    const list = await call("POST", "/api/folders/2/lists", {
+      name: "doses",
+      key: "Id",
+      autoKey: true,
+      columns: [
+        { name: "Dose", type: "Decimal" },
+        { name: "Day", type: "Date" },
+        { name: "Seen", type: "DateTime" },
+        { name: "Logged", type: "Timestamp" },
+      ],
+    });
+    assert.equal(list.status, 201, JSON.stringify(list.body));
+    const imported = await call("POST", `/api/lists/${list.body.id}/import`, {
+      text: "Dose,Day,Seen,Logged\n12.50,2024-02-29,2024-02-29 08:30,2024-02-29 08:30:00.5+02:00\n",
+      format: "csv",
+    });
+    assert.deepEqual(imported.body, { inserted: 1 });
+    const stored = {
+      Id: 1,
+      Dose: "12.50",
+      Day: "2024-02-29",
+      Seen: "2024-02-29T08:30:00",
+      Logged: "2024-02-29T06:30:00.5Z",
+    };
+    assert.deepEqual((await call("GET", `/api/lists/${list.body.id}/rows`)).body.rows, [stored]);
+    const csv = await call("GET", `/api/lists/${list.body.id}/export`);
+    assert.equal(
+      csv.body,
+      "Id,Dose,Day,Seen,Logged\r\n1,12.50,2024-02-29,2024-02-29T08:30:00,2024-02-29T06:30:00.5Z\r\n",
+    );
+    // What comes out goes back in unchanged.
+    const again = await call("POST", `/api/lists/${list.body.id}/rows`, {
+      rows: [{ ...stored, Id: undefined }],
+    });
+    assert.deepEqual(again.body.rows, [{ ...stored, Id: 2 }]);
   },
 );
 
