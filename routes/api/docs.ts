@@ -23,12 +23,14 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-/** Same-origin calls from the page carry the session cookie; writes need its CSRF token too. */
+/**
+ * "Try it out" calls are same-origin, so they carry the session cookie; for
+ * writes, give the csrf scheme the session's token under Authorize.
+ */
 const START = `SwaggerUIBundle({
   url: "/api/openapi.json",
   dom_id: "#reference",
   deepLinking: true,
-  withCredentials: true,
 });
 `;
 

@@ -6,7 +6,7 @@
  * Each resource registers its routes from its own file.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Env } from "../context.ts";
+import { type AppContext, cameOverHttps, type Env } from "../context.ts";
 import { registerAuditApi } from "./audit.ts";
 import { registerApiDocs } from "./docs.ts";
 import { registerFolderApi } from "./folders.ts";
@@ -39,6 +39,13 @@ JSON as JSON. Writes accept the same forms (and numbers for Decimal).
 
 **Errors** are \`{"error": {"status", "message", "details"}}\`; \`details.errors\` names every
 refused value by row and column, \`details.issues\` every invalid request field.`;
+
+/** This site's origin as the caller reached it (https when a trusted proxy says so). */
+function siteOrigin(c: AppContext): string {
+  const url = new URL(c.req.url);
+  if (cameOverHttps(c)) url.protocol = "https:";
+  return url.origin;
+}
 
 export function apiApp(): OpenAPIHono<Env> {
   const api = new OpenAPIHono<Env>({
@@ -76,7 +83,7 @@ export function apiApp(): OpenAPIHono<Env> {
     openapi: "3.1.0",
     info: { title: "labgate API", version: "1", description: DESCRIPTION },
     // The paths are absolute: the server is the site itself.
-    servers: [{ url: c.get("svc").config.baseUrl ?? new URL(c.req.url).origin }],
+    servers: [{ url: c.get("svc").config.baseUrl ?? siteOrigin(c) }],
     tags: [
       { name: "Session", description: "Sign in and out, who am I, change your password" },
       { name: "Folders", description: "The folder tree and role assignments" },

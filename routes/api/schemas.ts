@@ -119,7 +119,11 @@ export const List = z.object({
   })),
 }).openapi("List");
 
-export const Row = z.record(z.string(), z.unknown()).openapi("Row");
+export const Row = z.record(z.string(), z.unknown()).openapi("Row", {
+  description: 'Column name to value. Decimal: a string that keeps its scale ("12.50"); ' +
+    "Date: YYYY-MM-DD; DateTime: YYYY-MM-DDTHH:MM:SS; Timestamp: ISO 8601 in UTC (…Z); " +
+    "BigInteger beyond 2^53: a string. Send a Decimal as a string to keep its scale.",
+});
 export const Rows = z.object({ rows: z.array(Row) }).openapi("Rows");
 export const RowPage = z.object({
   rows: z.array(Row),

@@ -362,7 +362,9 @@ backendTest("GET /api/docs serves the API reference from local files only", asyn
   for (const source of sources) {
     const asset = await browser.get(source);
     assert.equal(asset.status, 200, source);
-    assert.ok((await asset.text()).length > 100, source);
+    const type = source.endsWith(".css") ? "text/css" : "text/javascript";
+    assert.equal(asset.headers.get("content-type"), `${type}; charset=utf-8`, source);
+    assert.ok((await asset.text()).length > 0, source);
   }
   const start = await (await browser.get("/api/docs/start.js")).text();
   assert.match(start, /url: "\/api\/openapi.json"/);
