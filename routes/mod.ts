@@ -34,8 +34,36 @@ export interface AppOptions {
   readiness?: Record<string, ReadinessCheck>;
 }
 
-/** Paths a signed-in user who must change a one-time password may still reach. */
-const PASSWORD_CHANGE_PATHS = ["/account", "/logout", "/static/", "/api/me", "/api/logout"];
+/**
+ * Paths a signed-in user who must change a one-time password may still reach:
+ * the change itself, signing out, and the API's description, which says how.
+ */
+const PASSWORD_CHANGE_PATHS = [
+  "/account",
+  "/logout",
+  "/static/",
+  "/api/me",
+  "/api/logout",
+  "/api/openapi.json",
+  "/api/docs",
+];
+
+/** What an API call made with a one-time password answers: the call to make instead. */
+function passwordChangeFirst(): LabgateError {
+  return new LabgateError(
+    403,
+    "Change your one-time password first: POST /api/me/password with " +
+      '{"currentPassword": "…", "newPassword": "…"} (and the X-CSRF-Token header, the csrfToken ' +
+      "of the login answer); then this call works",
+    {
+      call: {
+        method: "POST",
+        path: "/api/me/password",
+        body: { currentPassword: "string", newPassword: "string" },
+      },
+    },
+  );
+}
 
 const STATIC_FILES = [
   ["/static/style.css", "text/css", STYLESHEET],
@@ -163,7 +191,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
     const actor = c.get("actor");
     if (actor?.mustChangePassword && !PASSWORD_CHANGE_PATHS.some((p) => c.req.path.startsWith(p))) {
       if (isApi(c) || labkeyAction(c.req.path)) {
-        throw new LabgateError(403, "Change your one-time password first (POST /api/me/password)");
+        throw passwordChangeFirst();
       }
       return c.redirect(`/account?next=${encodeURIComponent(c.req.path)}`, 303);
     }
@@ -180,7 +208,7 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
   app.route("/", keyPages());
   app.route("/", tokenRoutes());
   app.route("/", tokenPages());
-  app.route("/api", apiApp());
+  app.route("/", apiApp());
   app.route("/", labkeyApp());
 
   app.notFound(async (c) => {

@@ -2,7 +2,7 @@
  * /api/keys: create, list and revoke your keys from a signed-in session
  * (cookie + X-CSRF-Token), e.g. a script that logs in once and takes a session key.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   createApiKey,
   createSessionKey,
@@ -12,7 +12,7 @@ import {
 } from "../../src/keys/mod.ts";
 import { type Env, requireActor } from "../context.ts";
 import * as S from "./schemas.ts";
-import { body, errors, json } from "./schemas.ts";
+import { body, errors, json, route, SESSION_ONLY } from "./schemas.ts";
 
 function keyJson(view: KeyView) {
   return {
@@ -27,9 +27,10 @@ function keyJson(view: KeyView) {
 
 export function registerKeyApi(api: OpenAPIHono<Env>): void {
   api.openapi(
-    createRoute({
+    route({
       method: "get",
       path: "/keys",
+      operationId: "listKeys",
       tags: ["Keys"],
       summary: "Your API and session keys, newest first; ?all=true lists everyone's (Site Admin)",
       request: {
@@ -45,9 +46,11 @@ export function registerKeyApi(api: OpenAPIHono<Env>): void {
   );
 
   api.openapi(
-    createRoute({
+    route({
       method: "post",
       path: "/keys",
+      operationId: "createKey",
+      security: SESSION_ONLY,
       tags: ["Keys"],
       summary: "Create an API key or a session key from a signed-in browser session; " +
         "the key is in the answer only",
@@ -68,9 +71,10 @@ export function registerKeyApi(api: OpenAPIHono<Env>): void {
   );
 
   api.openapi(
-    createRoute({
+    route({
       method: "delete",
       path: "/keys/{id}",
+      operationId: "revokeKey",
       tags: ["Keys"],
       summary: "Revoke a key: your own, or anyone's as a site admin",
       request: { params: S.KeyIdParam },

@@ -1,5 +1,6 @@
 /** Request and response shapes of the JSON API, used for validation and the OpenAPI document. */
-import { z } from "@hono/zod-openapi";
+import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
+import { SESSION_COOKIE } from "../../src/auth/sessions.ts";
 import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { ROLES } from "../../src/security/permissions.ts";
 
@@ -14,11 +15,29 @@ export const body = <T extends z.ZodType>(schema: T) => ({
   body: { content: { "application/json": { schema } }, required: true },
 });
 
+export const ErrorDetails = z.object({
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional().openapi({
+    description:
+      "Request validation: each field that is wrong (path is dotted, e.g. columns.0.type)",
+  }),
+  errors: z.array(z.object({
+    row: z.number().int().openapi({
+      description: "1-based: the data row of an import (header not counted), or the index in rows",
+    }),
+    column: z.string().optional(),
+    message: z.string(),
+  })).optional().openapi({
+    description: "Row writes and imports: every refused value by row and column (at most 100)",
+  }),
+  call: z.object({ method: z.string(), path: z.string(), body: z.record(z.string(), z.string()) })
+    .optional().openapi({ description: "The call to make first (a one-time password's change)" }),
+}).openapi("ErrorDetails");
+
 export const ErrorBody = z.object({
   error: z.object({
     status: z.number().int(),
     message: z.string(),
-    details: z.unknown().optional(),
+    details: ErrorDetails.optional(),
   }),
 }).openapi("Error");
 
@@ -100,7 +119,11 @@ export const List = z.object({
   })),
 }).openapi("List");
 
-export const Row = z.record(z.string(), z.unknown()).openapi("Row");
+export const Row = z.record(z.string(), z.unknown()).openapi("Row", {
+  description: 'Column name to value. Decimal: a string that keeps its scale ("12.50"); ' +
+    "Date: YYYY-MM-DD; DateTime: YYYY-MM-DDTHH:MM:SS; Timestamp: ISO 8601 in UTC (…Z); " +
+    "BigInteger beyond 2^53: a string. Send a Decimal as a string to keep its scale.",
+});
 export const Rows = z.object({ rows: z.array(Row) }).openapi("Rows");
 export const RowPage = z.object({
   rows: z.array(Row),
@@ -166,23 +189,109 @@ export const Login = z.object({
 export const Me = z.object({
   user: User,
   siteAdmin: z.boolean(),
+  passwordChangeRequired: z.boolean().openapi({
+    description: "A one-time password: every other call answers 403 until POST /api/me/password",
+  }),
   csrfToken: z.string().nullable().openapi({
     description: "Send as X-CSRF-Token on state-changing requests made with the session cookie",
   }),
 }).openapi("Me");
 
 export const IdParam = z.object({
-  id: z.coerce.number().int().openapi({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().openapi({ param: { name: "id", in: "path", required: true } }),
 });
 
 export const Empty = z.object({}).openapi("Empty");
 
+export const PasswordChange = z.object({
+  currentPassword: z.string(),
+  newPassword: z.string(),
+}).openapi("PasswordChange");
+
 export const errors = {
   400: json(ErrorBody, "Invalid request"),
   401: json(ErrorBody, "Not signed in"),
-  403: json(ErrorBody, "Not allowed"),
+  403: json(ErrorBody, "Not allowed (or a one-time password to change first)"),
   404: json(ErrorBody, "Not found, or not visible to you"),
+  413: json(ErrorBody, "Request body too large"),
+  500: json(ErrorBody, "Server error (logged)"),
 };
+
+/** How callers prove who they are, as the OpenAPI document declares them. */
+export const SECURITY_SCHEMES = {
+  session: {
+    type: "apiKey",
+    in: "cookie",
+    name: SESSION_COOKIE,
+    description: "The session cookie POST /api/login sets; writes with it also need csrf",
+  },
+  csrf: {
+    type: "apiKey",
+    in: "header",
+    name: "X-CSRF-Token",
+    description: "The csrfToken of the login answer (or GET /api/me), sent with the session " +
+      "cookie on POST, PUT, PATCH and DELETE",
+  },
+  apiKey: {
+    type: "http",
+    scheme: "basic",
+    description: "HTTP Basic with user name apikey and an API key (lgk_<id>.<secret>) as the " +
+      "password (curl -u apikey:$KEY); no CSRF token",
+  },
+  apiKeyHeader: {
+    type: "apiKey",
+    in: "header",
+    name: "apikey",
+    description: "An API key or session key in the apikey header; no CSRF token",
+  },
+  sessionKey: {
+    type: "http",
+    scheme: "basic",
+    description: "HTTP Basic with user name apikey and a session key (lgs_<id>.<secret>), " +
+      "which works while the browser session that made it lasts (also in the apikey header)",
+  },
+  token: {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description: "An external app's auth token: Authorization: Token lgt_<id>.<secret>",
+  },
+  appUserPassword: {
+    type: "http",
+    scheme: "basic",
+    description: "An external app user's email and password",
+  },
+} as const;
+
+type SecurityRequirements = Partial<Record<keyof typeof SECURITY_SCHEMES, string[]>>[];
+
+const KEYS_AND_TOKENS: SecurityRequirements = [
+  { apiKey: [] },
+  { apiKeyHeader: [] },
+  { sessionKey: [] },
+  { token: [] },
+];
+/** Reads: the session cookie alone, or any key or token. */
+const READ_CALLERS: SecurityRequirements = [{ session: [] }, ...KEYS_AND_TOKENS];
+/** Writes: the session cookie with its CSRF token, or any key or token. */
+const WRITE_CALLERS: SecurityRequirements = [{ session: [], csrf: [] }, ...KEYS_AND_TOKENS];
+/** Calls only a signed-in browser session (cookie + CSRF token) may make. */
+export const SESSION_ONLY: SecurityRequirements = [{ session: [], csrf: [] }];
+/** Calls anyone may make. */
+export const ANONYMOUS: SecurityRequirements = [];
+
+/**
+ * A route of the JSON API: a stable operationId (generated clients' method
+ * names) and, unless it says otherwise, the credentials its method accepts.
+ */
+export const route = <
+  P extends string,
+  R extends Omit<RouteConfig, "path"> & { path: P; operationId: string },
+>(config: R) =>
+  createRoute({
+    ...config,
+    security: config.security ?? (config.method === "get" ? READ_CALLERS : WRITE_CALLERS),
+  });
 
 export const ApiKey = z.object({
   id: z.string().openapi({ description: "Public id: 16 hex digits", example: "0123456789abcdef" }),
@@ -213,7 +322,10 @@ export const CreatedApiKey = ApiKey.extend({
 }).openapi("CreatedApiKey");
 
 export const KeyIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "0123456789abcdef" }),
+  id: z.string().openapi({
+    param: { name: "id", in: "path", required: true },
+    example: "0123456789abcdef",
+  }),
 });
 
 export const ExternalApp = z.object({
@@ -228,7 +340,10 @@ export const ExternalApp = z.object({
 }).openapi("ExternalApp");
 
 export const AppIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "plate-reader" }),
+  id: z.string().openapi({
+    param: { name: "id", in: "path", required: true },
+    example: "plate-reader",
+  }),
 });
 
 export const TokenRequest = z.object({

@@ -3,7 +3,7 @@
  * (HTTP Basic with their email and password), and the external apps list
  * and delete for site admins.
  */
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { ExternalApp } from "../../src/db/schema.ts";
 import { badRequest, unauthorized } from "../../src/errors.ts";
 import { fromBase64 } from "../../src/security/secrets.ts";
@@ -17,7 +17,7 @@ import {
 } from "../../src/tokens/mod.ts";
 import { clientAddr, type Env, requireActor } from "../context.ts";
 import * as S from "./schemas.ts";
-import { errors, json } from "./schemas.ts";
+import { errors, json, route } from "./schemas.ts";
 
 function appJson(app: ExternalApp) {
   return {
@@ -50,19 +50,15 @@ function basicCredentials(header: string | undefined): { email: string; password
 }
 
 export function registerTokenApi(api: OpenAPIHono<Env>): void {
-  api.openAPIRegistry.registerComponent("securitySchemes", "basic", {
-    type: "http",
-    scheme: "basic",
-    description: "An external app user's email and password",
-  });
   api.openapi(
-    createRoute({
+    route({
       method: "post",
       path: "/tokens/request",
+      operationId: "requestToken",
       tags: ["Auth tokens"],
       summary: "An external app user asks for an auth token (HTTP Basic: its email and " +
         "password); it works once a site admin approves it",
-      security: [{ basic: [] }],
+      security: [{ appUserPassword: [] }],
       request: {
         body: {
           content: { "application/json": { schema: S.TokenRequest } },
@@ -104,9 +100,10 @@ export function registerTokenApi(api: OpenAPIHono<Env>): void {
   );
 
   api.openapi(
-    createRoute({
+    route({
       method: "get",
       path: "/external-apps",
+      operationId: "listExternalApps",
       tags: ["Auth tokens"],
       summary: "Registered external apps (Site Admin)",
       responses: {
@@ -118,9 +115,10 @@ export function registerTokenApi(api: OpenAPIHono<Env>): void {
   );
 
   api.openapi(
-    createRoute({
+    route({
       method: "delete",
       path: "/external-apps/{id}",
+      operationId: "deleteExternalApp",
       tags: ["Auth tokens"],
       summary: "Delete an external app and its tokens (Site Admin); refused for built-in apps " +
         "and apps that still have user accounts",

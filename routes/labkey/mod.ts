@@ -12,7 +12,14 @@ import { auditActor } from "../../src/auth/actor.ts";
 import { createContainer, requireContainer, visibleContainers } from "../../src/data/containers.ts";
 import { createList, getList, type ListDefinition, listLists } from "../../src/data/lists.ts";
 import { folderSchema } from "../../src/data/physical.ts";
-import { deleteRows, findColumn, insertRows, selectRows, updateRows } from "../../src/data/rows.ts";
+import {
+  deleteRows,
+  findColumn,
+  insertRows,
+  type Row,
+  selectRows,
+  updateRows,
+} from "../../src/data/rows.ts";
 import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
@@ -28,6 +35,7 @@ import {
 import {
   errorResponse,
   fieldMetadata,
+  labkeyRow,
   rangeUri,
   type ResultField,
   rowsResponse,
@@ -156,7 +164,7 @@ function domainJson(def: ListDefinition) {
   };
 }
 
-function writeAnswer(def: ListDefinition, command: string, rows: unknown[]): Answer {
+function writeAnswer(def: ListDefinition, command: string, rows: Row[]): Answer {
   return {
     body: {
       schemaName: SCHEMA,
@@ -164,7 +172,7 @@ function writeAnswer(def: ListDefinition, command: string, rows: unknown[]): Ans
       containerPath: def.container.path,
       command,
       rowsAffected: rows.length,
-      rows,
+      rows: rows.map((row) => labkeyRow(listFields(def), row)),
       errors: [],
     },
     detail: `${SCHEMA}.${def.list.name}`,

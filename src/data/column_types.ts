@@ -1,7 +1,11 @@
 /**
  * List column types: the SQL type behind each, how a value typed by a user
  * (form, CSV cell or JSON) is checked and turned into the text PostgreSQL
- * parses, and how the database's text comes back out as JSON.
+ * parses, and how the database's text comes back out as JSON — with nothing
+ * lost on the way: a Decimal is the string PostgreSQL prints (`"12.50"`
+ * keeps its scale and every digit, which a JSON number would not once
+ * parsed), dates are `YYYY-MM-DD`, date-times ISO 8601 (`T`), timestamps
+ * ISO 8601 with their offset (`Z`: labgate's sessions run in UTC).
  */
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
@@ -26,6 +30,9 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?$/;
 const TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i;
+/** How PostgreSQL prints a timestamptz (DateStyle ISO): `2024-02-29 06:30:00.5+00`. */
+const PRINTED_TIMESTAMP =
+  /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TRUE = new Set(["true", "t", "yes", "y", "1", "on"]);
 const FALSE = new Set(["false", "f", "no", "n", "0", "off"]);
@@ -38,6 +45,17 @@ function validDate(y: string, m: string, d: string): boolean {
 
 function validTime(h?: string, mi?: string, s?: string): boolean {
   return Number(h) < 24 && Number(mi) < 60 && (s === undefined || Number(s) < 60);
+}
+
+/** A printed timestamptz in ISO 8601: `T` between date and time, `Z` or `±HH:MM`. */
+function isoTimestamp(text: string): string {
+  const m = PRINTED_TIMESTAMP.exec(text);
+  if (!m) return text;
+  const [, date, time, sign, hours, minutes = "00", seconds] = m;
+  const zone = hours === "00" && minutes === "00" && !seconds
+    ? "Z"
+    : `${sign}${hours}:${minutes}${seconds ? `:${seconds}` : ""}`;
+  return `${date}T${time}${zone}`;
 }
 
 function scalarText(value: unknown): string | Error {
@@ -87,7 +105,7 @@ export const COLUMN_TYPES = {
       if (text instanceof Error) return text;
       return DECIMAL.test(text) ? text : new Error(`"${text}" is not a number`);
     },
-    output: (text) => Number(text),
+    output: (text) => text,
   },
   Double: {
     sql: "double precision",
@@ -138,7 +156,7 @@ export const COLUMN_TYPES = {
       }
       return text.replace("T", " ");
     },
-    output: (text) => text,
+    output: (text) => text.replace(" ", "T"),
   },
   Timestamp: {
     sql: "timestamptz",
@@ -154,7 +172,7 @@ export const COLUMN_TYPES = {
       }
       return text;
     },
-    output: (text) => text,
+    output: isoTimestamp,
   },
   UUID: {
     sql: "uuid",

@@ -212,10 +212,35 @@ const TYPE_GROUP: Record<ColumnTypeName, string> = {
   JSON: "json",
 };
 
-/** Date-times as selectRows writes them (`2024-01-03 11:00:00`), not JSON's `T` form. */
-function sameAsSelectRows(type: ColumnTypeName, value: JsonValue): JsonValue {
-  const dateTime = type === "DateTime" || type === "Timestamp";
-  return dateTime && typeof value === "string" ? value.replace("T", " ") : value;
+/**
+ * A row of `to_json` text, with the numbers PostgreSQL printed otherwise
+ * than JavaScript would (`12.50`, more digits than a double holds) noted by
+ * column, so a Decimal can keep what it printed.
+ */
+function parseRow(text: string): { row: Record<string, JsonValue>; printed: Map<string, string> } {
+  const noted: [unknown, string, string][] = [];
+  const row = JSON.parse(
+    text,
+    function (this: unknown, key: string, value: unknown, context?: { source?: string }) {
+      const source = context?.source;
+      if (typeof value === "number" && source !== undefined && source !== String(value)) {
+        noted.push([this, key, source]);
+      }
+      return value;
+    },
+  ) as Record<string, JsonValue>;
+  const printed = new Map<string, string>();
+  for (const [holder, key, source] of noted) if (holder === row) printed.set(key, source);
+  return { row, printed };
+}
+
+/** A column's value in labgate's form (as selectRows gives it): a Decimal as its printed text. */
+function sameAsSelectRows(
+  type: ColumnTypeName,
+  value: JsonValue,
+  printed: string | undefined,
+): JsonValue {
+  return type === "Decimal" && typeof value === "number" ? printed ?? String(value) : value;
 }
 
 export interface SqlResult {
@@ -241,11 +266,12 @@ export async function runReadOnly(
     await sql.raw(`set local statement_timeout = ${STATEMENT_TIMEOUT_MS}`).execute(trx);
     if (scope.lists.size) await sql.raw(`set local role ${role}`).execute(trx);
     const inner = sql.raw(physical);
-    const { rows } = await sql<{ row: Record<string, JsonValue> }>`
-      select to_json(q) as row from (${inner}) as q limit ${limit} offset ${offset}`.execute(trx);
+    const { rows } = await sql<{ row: string }>`
+      select to_json(q)::text as row from (${inner}) as q limit ${limit} offset ${offset}`
+      .execute(trx);
     const count = await sql<{ n: number }>`select count(*)::int as n from (${inner}) as q`
       .execute(trx);
-    return { rows: rows.map((r) => r.row), total: count.rows[0].n };
+    return { rows: rows.map((r) => parseRow(r.row)), total: count.rows[0].n };
   }).catch((error) => {
     const e = error as { code?: string; message?: string };
     if (e.code === "57014") throw badRequest("The query ran too long and was cancelled");
@@ -258,9 +284,9 @@ export async function runReadOnly(
     }
     throw error;
   });
-  const columns = rows.length ? Object.keys(rows[0]) : [];
+  const columns = rows.length ? Object.keys(rows[0].row) : [];
   const fields = columns.map((key) => {
-    const inferred = inferType(rows.map((r) => r[key]));
+    const inferred = inferType(rows.map((r) => r.row[key]));
     const listed = scope.columns.get(key);
     if (!listed) return { key, name: key, type: inferred };
     return {
@@ -271,8 +297,10 @@ export async function runReadOnly(
   });
   return {
     fields: fields.map(({ name, type }) => ({ name, type })),
-    rows: rows.map((row) =>
-      Object.fromEntries(fields.map((f) => [f.name, sameAsSelectRows(f.type, row[f.key])]))
+    rows: rows.map(({ row, printed }) =>
+      Object.fromEntries(
+        fields.map((f) => [f.name, sameAsSelectRows(f.type, row[f.key], printed.get(f.key))]),
+      )
     ),
     rowCount: total,
   };

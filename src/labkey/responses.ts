@@ -1,7 +1,8 @@
 /**
  * The JSON shapes LabKey clients read: selectRows/executeSql responses in
  * the 8.3 (plain values) and 9.1+ (`{value}` wrapped) formats, column
- * metadata with XML Schema range URIs, and error bodies.
+ * metadata with XML Schema range URIs, values written as LabKey Server
+ * writes them, and error bodies.
  */
 import type { ColumnTypeName, JsonValue } from "../data/column_types.ts";
 import type { RowError } from "../data/rows.ts";
@@ -43,6 +44,48 @@ const FROM_XSD: Record<string, ColumnTypeName> = {
   date: "Date",
   dateTime: "DateTime",
 };
+
+/** Text JSON.stringify writes as it is (JSON.rawJSON, in V8 but not yet in TypeScript's lib). */
+interface RawJson {
+  readonly rawJSON: string;
+}
+const rawJson = (JSON as unknown as { rawJSON(text: string): RawJson }).rawJSON;
+
+/** A value as LabKey Server writes it, or raw JSON text for a number printed with its scale. */
+export type LabkeyValue = JsonValue | RawJson;
+
+/** The date and time of an ISO 8601 value (labgate's: `2024-01-03T11:00:00Z`, `2024-01-03`). */
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}:\d{2}:\d{2}(?:\.\d+)?))?/;
+
+/**
+ * A value in LabKey Server's JSON form, which its clients parse: dates and
+ * date-times as `yyyy/MM/dd HH:mm:ss` (DateUtil's JSON format; Rlabkey's
+ * `as.POSIXct`, LabKey's JavaScript API and pandas read it; timestamps in
+ * UTC, labgate's database time zone, and fractions of a second kept), and a
+ * Decimal as a JSON number printed with its scale, as LabKey writes a
+ * BigDecimal (`12.50`).
+ */
+export function labkeyValue(type: ColumnTypeName, value: JsonValue): LabkeyValue {
+  if (typeof value !== "string") return value;
+  if (type === "Decimal") return rawJson(value);
+  if (type !== "Date" && type !== "DateTime" && type !== "Timestamp") return value;
+  const m = ISO.exec(value);
+  return m ? `${m[1]}/${m[2]}/${m[3]} ${m[4] ?? "00:00:00"}` : value;
+}
+
+/** A row of labgate values with each value in LabKey's form. */
+export function labkeyRow(
+  fields: { name: string; type: ColumnTypeName }[],
+  row: Record<string, JsonValue>,
+): Record<string, LabkeyValue> {
+  const types = new Map(fields.map((f) => [f.name, f.type]));
+  return Object.fromEntries(
+    Object.entries(row).map(([name, value]) => {
+      const type = types.get(name);
+      return [name, type ? labkeyValue(type, value) : value];
+    }),
+  );
+}
 
 export function rangeUri(type: ColumnTypeName): string {
   return XSD + TYPES[type].xsd;
@@ -126,8 +169,9 @@ export function rowsResponse(result: RowsResult, version: number) {
   const wrapped = version >= 9.1;
   const parts = version > 13.2;
   const key = result.fields.find((f) => f.isKey);
-  const wrap = (row: Record<string, JsonValue>) =>
+  const wrap = (row: Record<string, LabkeyValue>) =>
     Object.fromEntries(Object.entries(row).map(([name, value]) => [name, { value }]));
+  const rows = result.rows.map((row) => labkeyRow(result.fields, row));
   return {
     schemaName: parts ? [result.schemaName] : result.schemaName,
     queryName: result.queryName,
@@ -143,10 +187,10 @@ export function rowsResponse(result: RowsResult, version: number) {
     },
     columnModel: result.fields.map(columnModel),
     rows: parts
-      ? result.rows.map((row) => ({ data: wrap(row), links: null }))
+      ? rows.map((row) => ({ data: wrap(row), links: null }))
       : wrapped
-      ? result.rows.map(wrap)
-      : result.rows,
+      ? rows.map(wrap)
+      : rows,
     rowCount: result.rowCount,
   };
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { createApp } from "../../routes/mod.ts";
+import { createUser } from "../../src/data/users.ts";
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
@@ -33,6 +35,7 @@ backendTest(
   async (t) => {
     const { me, call } = await signedIn(t);
     assert.equal(me.siteAdmin, true);
+    assert.equal(me.passwordChangeRequired, false);
     assert.equal(me.user.email, ADMIN_EMAIL);
 
     const user = await call("POST", "/api/users", {
@@ -81,10 +84,10 @@ backendTest(
       "Grams",
     ]);
     const inserted = await call("POST", `/api/lists/${list.body.id}/rows`, {
-      rows: [{ Name: "NaCl", Grams: 5 }, { Name: "KCl" }],
+      rows: [{ Name: "NaCl", Grams: "5.00" }, { Name: "KCl" }],
     });
     assert.equal(inserted.status, 201);
-    assert.deepEqual(inserted.body.rows, [{ Id: 1, Name: "NaCl", Grams: 5 }, {
+    assert.deepEqual(inserted.body.rows, [{ Id: 1, Name: "NaCl", Grams: "5.00" }, {
       Id: 2,
       Name: "KCl",
       Grams: null,
@@ -98,7 +101,7 @@ backendTest(
       `/api/lists/${list.body.id}/rows?Grams~gte=1.5&sort=-Grams&limit=1`,
     );
     assert.deepEqual(page.body, {
-      rows: [{ Id: 1, Name: "NaCl", Grams: 5 }],
+      rows: [{ Id: 1, Name: "NaCl", Grams: "5.00" }],
       total: 2,
       limit: 1,
       offset: 0,
@@ -106,11 +109,11 @@ backendTest(
     const updated = await call("PATCH", `/api/lists/${list.body.id}/rows`, {
       rows: [{ Id: 2, Grams: "0.5" }],
     });
-    assert.deepEqual(updated.body.rows, [{ Id: 2, Name: "KCl", Grams: 0.5 }]);
+    assert.deepEqual(updated.body.rows, [{ Id: 2, Name: "KCl", Grams: "0.5" }]);
     const deleted = await call("DELETE", `/api/lists/${list.body.id}/rows`, { keys: [3] });
-    assert.deepEqual(deleted.body.rows, [{ Id: 3, Name: "MgCl2", Grams: 1.5 }]);
+    assert.deepEqual(deleted.body.rows, [{ Id: 3, Name: "MgCl2", Grams: "1.5" }]);
     const csv = await call("GET", `/api/lists/${list.body.id}/export`);
-    assert.equal(csv.body, "Id,Name,Grams\r\n1,NaCl,5\r\n2,KCl,0.5\r\n");
+    assert.equal(csv.body, "Id,Name,Grams\r\n1,NaCl,5.00\r\n2,KCl,0.5\r\n");
 
     // Ana (Author through her group) can read and insert, not delete or administer.
     const ana = await signedIn(t, "ana@example.org", "ana-password");
@@ -168,42 +171,203 @@ backendTest(
   },
 );
 
-backendTest("GET /api/openapi.json describes every API route", async (t) => {
-  const response = await new TestBrowser(createApp(t.svc)).get("/api/openapi.json");
-  assert.equal(response.status, 200);
-  const doc = await response.json();
-  assert.equal(doc.openapi, "3.1.0");
-  for (
-    const path of [
-      "/login",
-      "/folders",
-      "/folders/{id}/policy",
-      "/folders/{id}/lists",
-      "/lists/{id}/rows",
-      "/lists/{id}/import",
-      "/users",
-      "/groups/{id}/members/{userId}",
-      "/audit",
-    ]
-  ) {
-    assert.ok(doc.paths[path], `missing ${path}`);
-  }
-  assert.ok(doc.components.schemas.NewList);
-  // The key and token doors' calls, with their methods and shapes.
-  const methods = (path: string) => Object.keys(doc.paths[path] ?? {}).sort();
-  assert.deepEqual(methods("/keys"), ["get", "post"]);
-  assert.deepEqual(methods("/keys/{id}"), ["delete"]);
-  assert.deepEqual(methods("/tokens/request"), ["post"]);
-  assert.deepEqual(methods("/external-apps"), ["get"]);
-  assert.deepEqual(methods("/external-apps/{id}"), ["delete"]);
-  for (const schema of ["ApiKey", "NewApiKey", "CreatedApiKey", "TokenRequest", "RequestedToken"]) {
-    assert.ok(doc.components.schemas[schema], `missing schema ${schema}`);
-  }
-  assert.deepEqual(doc.components.schemas.NewApiKey.properties.kind.enum, [
-    "api_key",
-    "session_key",
+backendTest(
+  "POST /api/login says passwordChangeRequired, and other calls name the change to make",
+  async (t) => {
+    await createUser(t.svc, t.admin, {
+      email: "otp@example.org",
+      password: "one-time-password-9",
+      mustChangePassword: true,
+    });
+    const { me, call } = await signedIn(t, "otp@example.org", "one-time-password-9");
+    assert.equal(me.passwordChangeRequired, true);
+    assert.equal((await call("GET", "/api/me")).body.passwordChangeRequired, true);
+    const refused = await call("GET", "/api/folders");
+    assert.equal(refused.status, 403);
+    assert.match(
+      refused.body.error.message,
+      /POST \/api\/me\/password with \{"currentPassword": "…", "newPassword": "…"\}/,
+    );
+    assert.deepEqual(refused.body.error.details, {
+      call: {
+        method: "POST",
+        path: "/api/me/password",
+        body: { currentPassword: "string", newPassword: "string" },
+      },
+    });
+    // The description of the change stays readable meanwhile.
+    assert.equal((await call("GET", "/api/openapi.json")).status, 200);
+    assert.equal((await call("GET", "/api/docs")).status, 200);
+
+    const changed = await call("POST", "/api/me/password", {
+      currentPassword: "one-time-password-9",
+      newPassword: "a-chosen-password-9",
+    });
+    assert.equal(changed.status, 200);
+    assert.equal((await call("GET", "/api/me")).body.passwordChangeRequired, false);
+    assert.equal((await call("GET", "/api/folders")).status, 200);
+  },
+);
+
+backendTest(
+  "the JSON API and CSV export keep a Decimal's scale and write dates in ISO 8601",
+  async (t) => {
+    const { call } = await signedIn(t);
+    const list = await call("POST", "/api/folders/2/lists", {
+      name: "doses",
+      key: "Id",
+      autoKey: true,
+      columns: [
+        { name: "Dose", type: "Decimal" },
+        { name: "Day", type: "Date" },
+        { name: "Seen", type: "DateTime" },
+        { name: "Logged", type: "Timestamp" },
+      ],
+    });
+    assert.equal(list.status, 201, JSON.stringify(list.body));
+    const imported = await call("POST", `/api/lists/${list.body.id}/import`, {
+      text: "Dose,Day,Seen,Logged\n12.50,2024-02-29,2024-02-29 08:30,2024-02-29 08:30:00.5+02:00\n",
+      format: "csv",
+    });
+    assert.deepEqual(imported.body, { inserted: 1 });
+    const stored = {
+      Id: 1,
+      Dose: "12.50",
+      Day: "2024-02-29",
+      Seen: "2024-02-29T08:30:00",
+      Logged: "2024-02-29T06:30:00.5Z",
+    };
+    assert.deepEqual((await call("GET", `/api/lists/${list.body.id}/rows`)).body.rows, [stored]);
+    const csv = await call("GET", `/api/lists/${list.body.id}/export`);
+    assert.equal(
+      csv.body,
+      "Id,Dose,Day,Seen,Logged\r\n1,12.50,2024-02-29,2024-02-29T08:30:00,2024-02-29T06:30:00.5Z\r\n",
+    );
+    // What comes out goes back in unchanged.
+    const again = await call("POST", `/api/lists/${list.body.id}/rows`, {
+      rows: [{ ...stored, Id: undefined }],
+    });
+    assert.deepEqual(again.body.rows, [{ ...stored, Id: 2 }]);
+  },
+);
+
+/** Every operation of an OpenAPI document, with its method and path. */
+function operations(doc: { paths: Record<string, Record<string, Record<string, unknown>>> }) {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, operation]) => ({ method, path, operation }))
+  );
+}
+
+backendTest(
+  "GET /api/openapi.json is a valid OpenAPI 3.1 document of every API route",
+  async (t) => {
+    const response = await new TestBrowser(createApp(t.svc)).get("/api/openapi.json");
+    assert.equal(response.status, 200);
+    const doc = await response.json();
+    const validation = await new Validator().validate(doc);
+    assert.deepEqual(validation.errors ?? [], [], "the document breaks the OpenAPI 3.1 schema");
+    assert.equal(validation.valid, true);
+    assert.equal(doc.openapi, "3.1.0");
+    assert.deepEqual(doc.servers, [{ url: "http://localhost" }]);
+    for (
+      const path of [
+        "/api/login",
+        "/api/me/password",
+        "/api/folders",
+        "/api/folders/{id}/policy",
+        "/api/folders/{id}/lists",
+        "/api/lists/{id}/rows",
+        "/api/lists/{id}/import",
+        "/api/users",
+        "/api/groups/{id}/members/{userId}",
+        "/api/audit",
+      ]
+    ) {
+      assert.ok(doc.paths[path], `missing ${path}`);
+    }
+    assert.ok(doc.components.schemas.NewList);
+    // The key and token doors' calls, with their methods and shapes.
+    const methods = (path: string) => Object.keys(doc.paths[path] ?? {}).sort();
+    assert.deepEqual(methods("/api/keys"), ["get", "post"]);
+    assert.deepEqual(methods("/api/keys/{id}"), ["delete"]);
+    assert.deepEqual(methods("/api/tokens/request"), ["post"]);
+    assert.deepEqual(methods("/api/external-apps"), ["get"]);
+    assert.deepEqual(methods("/api/external-apps/{id}"), ["delete"]);
+    for (
+      const schema of ["ApiKey", "NewApiKey", "CreatedApiKey", "TokenRequest", "RequestedToken"]
+    ) {
+      assert.ok(doc.components.schemas[schema], `missing schema ${schema}`);
+    }
+    assert.deepEqual(doc.components.schemas.NewApiKey.properties.kind.enum, [
+      "api_key",
+      "session_key",
+    ]);
+
+    // Every credential is declared, and every operation says which it takes.
+    const schemes = doc.components.securitySchemes;
+    assert.deepEqual(Object.keys(schemes).sort(), [
+      "apiKey",
+      "apiKeyHeader",
+      "appUserPassword",
+      "csrf",
+      "session",
+      "sessionKey",
+      "token",
+    ]);
+    assert.deepEqual([schemes.apiKeyHeader.in, schemes.apiKeyHeader.name], ["header", "apikey"]);
+    assert.deepEqual([schemes.session.in, schemes.session.name], ["cookie", "labgate_session"]);
+    const all = operations(doc);
+    const ids = all.map(({ operation }) => operation.operationId);
+    assert.equal(new Set(ids).size, all.length, "operationIds are missing or repeated");
+    for (const { method, path, operation } of all) {
+      const where = `${method} ${path}`;
+      assert.ok(Array.isArray(operation.security), `${where} declares no security`);
+      for (const requirement of operation.security as Record<string, string[]>[]) {
+        for (const name of Object.keys(requirement)) assert.ok(schemes[name], `${where}: ${name}`);
+      }
+      const responses = operation.responses as Record<string, { content?: object }>;
+      for (const status of ["400", "401", "403", "404", "500"]) {
+        assert.deepEqual(
+          responses[status]?.content,
+          { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+          `${where} ${status}`,
+        );
+      }
+      for (const param of (operation.parameters ?? []) as { in: string; required?: boolean }[]) {
+        if (param.in === "path") assert.equal(param.required, true, `${where}: path parameter`);
+      }
+    }
+    assert.deepEqual(doc.paths["/api/login"].post.security, []);
+    assert.deepEqual(doc.paths["/api/lists/{id}/rows"].post.security[0], { session: [], csrf: [] });
+    assert.deepEqual(doc.paths["/api/lists/{id}/rows"].get.security[0], { session: [] });
+    // Import errors name the row and column of each refused value.
+    const details = doc.components.schemas.ErrorDetails.properties;
+    assert.deepEqual(Object.keys(details.errors.items.properties), ["row", "column", "message"]);
+  },
+);
+
+backendTest("GET /api/docs serves the API reference from local files only", async (t) => {
+  const browser = new TestBrowser(createApp(t.svc));
+  const page = await browser.get("/api/docs");
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(sources, [
+    "/api/docs/swagger-ui.css",
+    "/api/docs/swagger-ui-bundle.js",
+    "/api/docs/start.js",
   ]);
-  assert.equal(doc.components.securitySchemes.basic.scheme, "basic");
+  assert.doesNotMatch(html, /<script>|<style|style=/, "no inline script or style");
+  assert.match(page.headers.get("content-security-policy")!, /script-src 'self'; style-src 'self'/);
+  for (const source of sources) {
+    const asset = await browser.get(source);
+    assert.equal(asset.status, 200, source);
+    const type = source.endsWith(".css") ? "text/css" : "text/javascript";
+    assert.equal(asset.headers.get("content-type"), `${type}; charset=utf-8`, source);
+    assert.ok((await asset.text()).length > 0, source);
+  }
+  const start = await (await browser.get("/api/docs/start.js")).text();
+  assert.match(start, /url: "\/api\/openapi.json"/);
 });
 
 backendTest("GET /healthz checks the database", async (t) => {

@@ -101,7 +101,7 @@ backendTest("selectRows() answers both URL styles in LabKey's 8.3 and 9.1 shapes
     Id: 1,
     Name: "alpha",
     Grams: 1.5,
-    Taken: "2024-01-02 10:00:00",
+    Taken: "2024/01/02 10:00:00",
   });
   assert.equal(body.metaData.root, "rows");
   assert.equal(body.metaData.totalProperty, "rowCount");
@@ -134,7 +134,7 @@ backendTest("selectRows() answers both URL styles in LabKey's 8.3 and 9.1 shapes
       Id: { value: 2 },
       Name: { value: "beta" },
       Grams: { value: 3 },
-      Taken: { value: "2024-01-03 11:00:00" },
+      Taken: { value: "2024/01/03 11:00:00" },
     },
     links: null,
   }]);
@@ -327,7 +327,7 @@ backendTest("executeSql() runs one read-only SELECT over the folder's lists", as
     sql: "/*{{base64/x-www-form-urlencoded/wafText}}*/" + btoa(encodeURIComponent(hidden)),
     apiVersion: "8.3",
   });
-  assert.deepEqual(rlabkey.body.rows, [{ Taken: "2024-01-03 11:00:00" }]);
+  assert.deepEqual(rlabkey.body.rows, [{ Taken: "2024/01/03 11:00:00" }]);
   assert.equal(rlabkey.body.metaData.fields[0].type, "date");
 
   const old = await api.postJson("/query/home/lab/executeSql.api", {
@@ -558,5 +558,64 @@ backendTest(
       ),
       ["Code:true", "Label:false"],
     );
+  },
+);
+
+backendTest(
+  "selectRows, executeSql and insertRows write Decimal and date values as LabKey Server does",
+  async (t) => {
+    await createContainer(t.svc, t.admin, { parentPath: "/home", name: "lab" });
+    const def = await createList(t.svc, t.admin, "/home/lab", {
+      name: "doses",
+      key: "Id",
+      autoKey: true,
+      columns: [
+        { name: "Dose", type: "Decimal" },
+        { name: "Day", type: "Date" },
+        { name: "Seen", type: "DateTime" },
+        { name: "Logged", type: "Timestamp" },
+      ],
+    });
+    await insertRows(t.svc, t.admin, def, [{
+      Dose: "12.50",
+      Day: "2024-02-29",
+      Seen: "2024-02-29 08:30:00.25",
+      Logged: "2024-02-29 08:30:00+02:00",
+    }]);
+    const api = await client(t);
+    const expected = {
+      Id: 1,
+      Dose: 12.5,
+      Day: "2024/02/29 00:00:00",
+      Seen: "2024/02/29 08:30:00.25",
+      Logged: "2024/02/29 06:30:00",
+    };
+    // A JSON number printed with its scale, as LabKey writes a BigDecimal.
+    const raw = await (await api.browser.get(
+      "/home/lab/query-selectRows.api?schemaName=lists&query.queryName=doses",
+    )).text();
+    assert.match(raw, /"Dose":12\.50,/);
+    assert.deepEqual(JSON.parse(raw).rows, [expected]);
+
+    const sql = await api.browser.json("POST", "/home/lab/query-executeSql.api", {
+      schemaName: "lists",
+      sql: "select Id, Dose, Day, Seen, Logged from doses",
+    }, { "X-LABKEY-CSRF": api.whoami.CSRF });
+    const sqlText = await sql.text();
+    assert.match(sqlText, /"Dose":12\.50,/);
+    assert.deepEqual(JSON.parse(sqlText).rows, [expected]);
+
+    const inserted = await api.postJson("/home/lab/query-insertRows.api", {
+      schemaName: "lists",
+      queryName: "doses",
+      rows: [{ Dose: "0.10", Day: "2024-03-01" }],
+    });
+    assert.deepEqual(inserted.body.rows, [{
+      Id: 2,
+      Dose: 0.1,
+      Day: "2024/03/01 00:00:00",
+      Seen: null,
+      Logged: null,
+    }]);
   },
 );

@@ -49,7 +49,22 @@ Deno.test("outputValue() turns database text into JSON values", () => {
   assert.equal(outputValue("Integer", "42"), 42);
   assert.equal(outputValue("BigInteger", "9007199254740993"), "9007199254740993");
   assert.equal(outputValue("Boolean", "true"), true);
-  assert.equal(outputValue("Decimal", "2.50"), 2.5);
+  assert.equal(outputValue("Double", "2.50"), 2.5);
   assert.deepEqual(outputValue("JSON", '{"a":1}'), { a: 1 });
   assert.equal(outputValue("Date", null), null);
+});
+
+Deno.test("outputValue() keeps a Decimal's digits and scale, and writes dates in ISO 8601", () => {
+  assert.equal(outputValue("Decimal", "12.50"), "12.50");
+  assert.equal(outputValue("Decimal", "0.10000000000000000001"), "0.10000000000000000001");
+  assert.equal(outputValue("Date", "2024-02-29"), "2024-02-29");
+  assert.equal(outputValue("DateTime", "2024-02-29 08:30:00"), "2024-02-29T08:30:00");
+  assert.equal(outputValue("DateTime", "2024-02-29 08:30:00.25"), "2024-02-29T08:30:00.25");
+  assert.equal(outputValue("Timestamp", "2024-02-29 06:30:00+00"), "2024-02-29T06:30:00Z");
+  assert.equal(
+    outputValue("Timestamp", "2024-02-29 06:30:00.123456+00"),
+    "2024-02-29T06:30:00.123456Z",
+  );
+  assert.equal(outputValue("Timestamp", "2024-02-29 12:00:00+05:30"), "2024-02-29T12:00:00+05:30");
+  assert.equal(outputValue("Timestamp", "2024-02-29 01:30:00-05"), "2024-02-29T01:30:00-05:00");
 });
