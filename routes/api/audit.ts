@@ -1,6 +1,6 @@
 /** /api/audit: the audit log, for site admins. */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { sql } from "kysely";
+import { searchAudit } from "../../src/audit/query.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
 import { type Env, requireActor } from "../context.ts";
 import * as S from "./schemas.ts";
@@ -13,13 +13,24 @@ export function registerAuditApi(api: OpenAPIHono<Env>): void {
       path: "/audit",
       operationId: "listAuditEntries",
       tags: ["Audit"],
-      summary: "Recent audit entries, newest first (Site Admin)",
+      summary: "Audit entries, newest first (Site Admin); page with `before`",
+      description: "The next page: the same query with `before` set to the last entry's id.",
       request: {
         query: z.object({
           limit: z.string().optional().openapi({ description: "1 to 5000; default 100" }),
+          before: z.coerce.number().int().optional().openapi({
+            description: "Only entries with a smaller id (the next page)",
+          }),
           event: z.string().optional().openapi({ description: "Event name prefix, e.g. login" }),
           door: z.string().optional().openapi({ example: "api" }),
+          outcome: z.enum(["ok", "denied", "failed", "error"]).optional(),
           user: z.string().optional().openapi({ description: "The user's email" }),
+          from: z.string().datetime({ offset: true }).optional().openapi({
+            description: "Entries at or after this time (ISO 8601)",
+          }),
+          to: z.string().datetime({ offset: true }).optional().openapi({
+            description: "Entries before this time (ISO 8601)",
+          }),
         }),
       },
       responses: { 200: json(S.Row.array().openapi("AuditEntries"), "Entries"), ...errors },
@@ -27,14 +38,15 @@ export function registerAuditApi(api: OpenAPIHono<Env>): void {
     async (c) => {
       const svc = c.get("svc");
       await requireSiteAdmin(svc, requireActor(c));
-      await svc.audit.flush();
-      const { event, door, user, ...asked } = c.req.valid("query");
-      const limit = Math.min(Math.max(Number(asked.limit ?? 100) || 100, 1), 5000);
-      let query = svc.db.selectFrom("audit_log").selectAll().orderBy("id", "desc").limit(limit);
-      if (event) query = query.where("event", "like", `${event}%`);
-      if (door) query = query.where("door", "=", door);
-      if (user) query = query.where(sql`lower(user_email)`, "=", user.toLowerCase());
-      return c.json(await query.execute() as unknown as Record<string, unknown>[], 200);
+      const { user, from, to, limit: asked, ...filter } = c.req.valid("query");
+      const limit = Math.min(Math.max(Number(asked ?? 100) || 100, 1), 5000);
+      const { entries } = await searchAudit(svc, {
+        ...filter,
+        userEmail: user,
+        from: from ? new Date(from) : undefined,
+        to: to ? new Date(to) : undefined,
+      }, limit);
+      return c.json(entries as unknown as Record<string, unknown>[], 200);
     },
   );
 }

@@ -11,6 +11,8 @@ import type { Services } from "../services.ts";
 export interface AuditFilter {
   /** Part of the user's email, any case. */
   user?: string;
+  /** The user's whole email, any case. */
+  userEmail?: string;
   /** Start of the event name (`login`, `rows.`). */
   event?: string;
   door?: string;
@@ -32,6 +34,9 @@ function matching(svc: Services, filter: AuditFilter) {
       "like",
       `%${escapeLike(filter.user.toLowerCase())}%`,
     );
+  }
+  if (filter.userEmail) {
+    query = query.where(sql`lower(user_email)`, "=", filter.userEmail.toLowerCase());
   }
   if (filter.event) query = query.where("event", "like", `${escapeLike(filter.event)}%`);
   if (filter.door) query = query.where("door", "=", filter.door);

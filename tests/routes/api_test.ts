@@ -374,3 +374,30 @@ backendTest("GET /healthz checks the database", async (t) => {
   const response = await new TestBrowser(createApp(t.svc)).get("/healthz");
   assert.deepEqual(await response.json(), { status: "ok", database: t.backend });
 });
+
+backendTest("GET /api/audit pages with before and filters by outcome, user and time", async (t) => {
+  const { call } = await signedIn(t);
+  for (let i = 0; i < 25; i++) {
+    t.svc.audit.record({
+      door: "api",
+      event: "probe",
+      outcome: i < 5 ? "denied" : "ok",
+      userEmail: i % 2 ? "ana@example.org" : "hana@example.org",
+    });
+  }
+  const first = await call("GET", "/api/audit?event=probe&limit=10");
+  assert.equal(first.status, 200);
+  assert.equal(first.body.length, 10);
+  const before = first.body.at(-1).id;
+  const second = await call("GET", `/api/audit?event=probe&limit=10&before=${before}`);
+  assert.ok(second.body.every((e: { id: number }) => e.id < before));
+  assert.equal(second.body.length, 10);
+  const denied = await call("GET", "/api/audit?event=probe&outcome=denied");
+  assert.equal(denied.body.length, 5);
+  const ana = await call("GET", "/api/audit?event=probe&user=ANA@example.org");
+  assert.equal(ana.body.length, 12, "the whole email, any case: not hana's");
+  const later = new Date(Date.now() + 60_000).toISOString();
+  assert.equal((await call("GET", `/api/audit?event=probe&from=${later}`)).body.length, 0);
+  assert.equal((await call("GET", `/api/audit?event=probe&to=${later}`)).body.length, 25);
+  assert.equal((await call("GET", "/api/audit?from=yesterday")).status, 400);
+});
