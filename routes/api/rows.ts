@@ -1,36 +1,20 @@
 /** /api/lists/{id}/rows, import and export: a list's rows, all or nothing per call. */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { formulaHandling, toCsv } from "../../src/data/csv.ts";
+import { auditActor } from "../../src/auth/actor.ts";
+import { exportStream, formulaHandling } from "../../src/data/csv.ts";
 import {
   deleteRows,
-  type Filter,
-  FILTER_OPS,
-  type FilterOp,
+  filtersFromParams,
   importRows,
   insertRows,
+  rowBatches,
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
-import { badRequest } from "../../src/errors.ts";
 import { type Env, requireActor } from "../context.ts";
 import { listOf } from "./lists.ts";
 import * as S from "./schemas.ts";
 import { body, errors, json, route } from "./schemas.ts";
-
-/** `<column>~<op>=<value>` query parameters (LabKey's filter syntax) as filters. */
-function filtersFromQuery(params: URLSearchParams): Filter[] {
-  const filters: Filter[] = [];
-  for (const [name, value] of params) {
-    if (!name.includes("~")) continue;
-    const [column, op] = name.split("~");
-    const lower = op.toLowerCase();
-    if (!(FILTER_OPS as readonly string[]).includes(lower)) {
-      throw badRequest(`Unknown filter "${op}" on ${column}: use one of ${FILTER_OPS.join(", ")}`);
-    }
-    filters.push({ column, op: lower as FilterOp, value });
-  }
-  return filters;
-}
 
 export function registerRowApi(api: OpenAPIHono<Env>): void {
   api.openapi(
@@ -56,7 +40,7 @@ export function registerRowApi(api: OpenAPIHono<Env>): void {
     async (c) => {
       const def = await listOf(c, c.req.valid("param").id);
       const { limit = 100, offset = 0, sort } = c.req.valid("query");
-      const filters = filtersFromQuery(new URL(c.req.url).searchParams);
+      const filters = filtersFromParams(new URL(c.req.url).searchParams);
       const result = await selectRows(c.get("svc"), requireActor(c), def, {
         limit,
         offset,
@@ -169,26 +153,66 @@ export function registerRowApi(api: OpenAPIHono<Env>): void {
       path: "/lists/{id}/export",
       operationId: "exportRows",
       tags: ["Rows"],
-      summary: "All rows as CSV",
+      summary: "All rows (or the filtered ones) as CSV or TSV, streamed",
       description:
-        "Cells that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR, " +
-        "numbers excepted) get a leading `'`; `formulas=keep` exports them as they are.",
+        "Filters (`<column>~<op>=<value>`), `sort` and `columns` as for listRows. Cells that a " +
+        "spreadsheet would run as a formula (starting with =, +, -, @, tab or CR, numbers " +
+        "excepted) get a leading `'`; `formulas=keep` exports them as they are.",
       request: {
         params: S.IdParam,
-        query: z.object({ formulas: z.enum(["neutralize", "keep"]).optional() }),
+        query: z.object({
+          format: z.enum(["csv", "tsv"]).optional(),
+          formulas: z.enum(["neutralize", "keep"]).optional(),
+          sort: z.string().optional().openapi({
+            description: "Column name; prefix with - for descending",
+          }),
+          columns: z.string().optional().openapi({ description: "Column names, comma-separated" }),
+        }),
       },
       responses: {
-        200: { content: { "text/csv": { schema: z.string() } }, description: "CSV" },
+        200: {
+          content: {
+            "text/csv": { schema: z.string() },
+            "text/tab-separated-values": { schema: z.string() },
+          },
+          description: "The rows, header first",
+        },
         ...errors,
       },
     }),
     async (c) => {
+      const svc = c.get("svc");
+      const actor = requireActor(c);
       const def = await listOf(c, c.req.valid("param").id);
-      const { rows, columns } = await selectRows(c.get("svc"), requireActor(c), def, {
-        limit: 1_000_000,
+      const { format = "csv", formulas, sort, columns } = c.req.valid("query");
+      const query = {
+        filters: filtersFromParams(new URL(c.req.url).searchParams),
+        sort: sort ? [{ column: sort.replace(/^-/, ""), descending: sort.startsWith("-") }] : [],
+        columns: columns ? columns.split(",").map((name) => name.trim()) : undefined,
+      };
+      // The first batch is read before answering, so a bad column or filter is a 400, not a cut file.
+      const { columns: shown } = await selectRows(svc, actor, def, {
+        ...query,
+        limit: 0,
+        count: false,
       });
-      const csv = toCsv(columns, rows, formulaHandling(c.req.valid("query").formulas));
-      return c.body(csv, 200, { "content-type": "text/csv; charset=utf-8" });
+      svc.audit.record({
+        ...auditActor(actor),
+        event: "rows.export",
+        outcome: "ok",
+        containerId: def.container.id,
+        containerPath: def.container.path,
+        detail: def.list.name,
+      });
+      const body = exportStream(shown, rowBatches(svc, actor, def, query), {
+        format,
+        formulas: formulaHandling(formulas),
+      });
+      return c.body(body, 200, {
+        "content-type": `${
+          format === "csv" ? "text/csv" : "text/tab-separated-values"
+        }; charset=utf-8`,
+      });
     },
   );
 }

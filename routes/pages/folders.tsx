@@ -69,8 +69,8 @@ export function folderPages(): Hono<Env> {
     if (rest[0] === "permissions" && rest.length === 1) return permissionsPage(c, folder);
     if (rest[0] === "new-list" && rest.length === 1) return newListPage(c, folder);
     if (rest[0] === "lists" && rest.length === 2) return listPage(c, folder, rest[1]);
-    if (rest[0] === "lists" && rest.length === 3 && rest[2] === "export.csv") {
-      return listPage(c, folder, rest[1], { csv: true });
+    if (rest[0] === "lists" && rest.length === 3 && /^export\.(csv|tsv)$/.test(rest[2])) {
+      return listPage(c, folder, rest[1], { export: rest[2].slice(7) as "csv" | "tsv" });
     }
     return c.notFound();
   });

@@ -7,15 +7,24 @@ import {
   importRows,
   insertRows,
   type Row,
+  rowBatches,
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
-import { formulaHandling, toCsv } from "../../src/data/csv.ts";
+import { type ExportFormat, exportStream, formulaHandling } from "../../src/data/csv.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
-import type { Actor } from "../../src/auth/actor.ts";
+import { type Actor, auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, requireActor } from "../context.ts";
 import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
+import {
+  canonicalGridUrl,
+  ColumnChooser,
+  FilterBar,
+  gridLink,
+  type GridState,
+  gridState,
+} from "./list_grid.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
 
 const PAGE_SIZE = 50;
@@ -230,44 +239,35 @@ export async function listPage(
   c: AppContext,
   path: string,
   name: string,
-  options: { csv?: boolean; error?: ReturnType<typeof formError>; body?: Record<string, unknown> } =
-    {},
+  options: {
+    export?: ExportFormat;
+    error?: ReturnType<typeof formError>;
+    body?: Record<string, unknown>;
+  } = {},
 ) {
   const svc = c.get("svc");
   const actor = requireActor(c);
   const def = await getList(svc, actor, path, name);
-  const sortColumn = c.req.query("sort");
-  const descending = c.req.query("desc") === "1";
-  const sort = sortColumn ? [{ column: sortColumn, descending }] : [];
-  if (options.csv) {
-    const { rows, columns } = await selectRows(svc, actor, def, { sort, limit: 1_000_000 });
-    svc.audit.record({
-      door: "web",
-      event: "rows.export",
-      outcome: "ok",
-      userId: actor.userId,
-      userEmail: actor.email,
-      credential: actor.credential,
-      containerId: def.container.id,
-      containerPath: def.container.path,
-      detail: def.list.name,
-      rows: rows.length,
-      clientAddr: actor.clientAddr,
-    });
-    return c.body(toCsv(columns, rows, formulaHandling(c.req.query("formulas"))), 200, {
-      "content-type": "text/csv; charset=utf-8",
-      "content-disposition": `attachment; filename="${def.list.name}.csv"`,
-    });
-  }
-  const pageNumber = Math.max(1, Number(c.req.query("page") ?? 1) || 1);
+  const url = new URL(c.req.url);
+  const canonical = canonicalGridUrl(url, def);
+  if (canonical) return c.redirect(canonical, 303);
+  const state = gridState(url);
+  const key = def.columns.find((col) => col.column_name === def.list.key_column)!;
+  if (options.export) return await exportList(c, def, state, options.export);
+  // The key stays in the grid whatever the column choice: the row actions need it.
+  const chosen = state.query.columns;
+  const columns = chosen
+    ? def.columns.filter((col) => col.name === key.name || chosen.includes(col.name))
+    : def.columns;
+  const pageNumber = state.page;
   const { rows, total } = await selectRows(svc, actor, def, {
-    sort,
+    ...state.query,
+    columns: columns.map((col) => col.name),
     limit: PAGE_SIZE,
     offset: (pageNumber - 1) * PAGE_SIZE,
   });
   const bits = await svc.permissions.resolve(actor.userId, def.container.id);
   const can = (bit: number) => (bits & bit) !== 0;
-  const key = def.columns.find((col) => col.column_name === def.list.key_column)!;
   const editKey = c.req.query("edit");
   const editing = editKey !== undefined
     ? (await selectRows(svc, actor, def, {
@@ -275,18 +275,13 @@ export async function listPage(
     })).rows[0]
     : undefined;
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-  const sortLink = (column: string) => {
-    const params = new URLSearchParams({ sort: column });
-    if (sortColumn === column && !descending) params.set("desc", "1");
-    return `?${params}`;
-  };
-  const pageLink = (n: number) => {
-    const params = new URLSearchParams(c.req.query());
-    params.delete("notice");
-    params.delete("edit");
-    params.set("page", String(n));
-    return `?${params}`;
-  };
+  const sortColumn = state.query.sort[0]?.column;
+  const sortLink = (column: string) =>
+    gridLink(state, {
+      sort: column,
+      desc: sortColumn === column && !state.query.sort[0].descending ? "1" : null,
+    });
+  const pageLink = (n: number) => gridLink(state, { page: String(n) });
   return page(c, {
     title: `${def.list.name} · ${def.container.path}`,
     error: options.error?.error,
@@ -297,14 +292,18 @@ export async function listPage(
         <h1>{def.list.name}</h1>
         {def.list.description && <p>{def.list.description}</p>}
         <p class="muted">
-          {total} row{total === 1 ? "" : "s"} · key {key.name} ·{" "}
-          <a href={listUrl(def, "/export.csv")}>Export CSV</a>
+          {total} row{total === 1 ? "" : "s"}
+          {state.query.filters.length ? " match the filters" : ""} · key {key.name} · Export{" "}
+          <a href={listUrl(def, `/export.csv${gridLink(state, { page: null })}`)}>CSV</a> ·{" "}
+          <a href={listUrl(def, `/export.tsv${gridLink(state, { page: null })}`)}>TSV</a>
         </p>
-        <div class="grid">
+        <FilterBar def={def} state={state} />
+        <ColumnChooser def={def} state={state} />
+        <div class="grid" role="region" aria-label={`Rows of ${def.list.name}`} tabindex={0}>
           <table>
             <thead>
               <tr>
-                {def.columns.map((col) => (
+                {columns.map((col) => (
                   <th>
                     <a href={sortLink(col.name)}>{col.name}</a> <span class="pill">{col.type}</span>
                   </th>
@@ -315,7 +314,7 @@ export async function listPage(
             <tbody>
               {rows.map((row: Row) => (
                 <tr>
-                  {def.columns.map((col) => <td>{display(row[col.name])}</td>)}
+                  {columns.map((col) => <td>{display(row[col.name])}</td>)}
                   {(can(Permission.UPDATE) || can(Permission.DELETE)) && (
                     <td>
                       {can(Permission.UPDATE) && (
@@ -407,6 +406,35 @@ export async function listPage(
       </>
     ),
   }, options.error?.status ?? 200);
+}
+
+/** The grid's rows (all pages) as a streamed CSV or TSV download, audited. */
+async function exportList(
+  c: AppContext,
+  def: ListDefinition,
+  state: GridState,
+  format: ExportFormat,
+): Promise<Response> {
+  const svc = c.get("svc");
+  const actor = requireActor(c);
+  // A bad column or filter is a 400 here, before the download starts.
+  const { columns } = await selectRows(svc, actor, def, { ...state.query, limit: 0, count: false });
+  svc.audit.record({
+    ...auditActor(actor),
+    event: "rows.export",
+    outcome: "ok",
+    containerId: def.container.id,
+    containerPath: def.container.path,
+    detail: def.list.name,
+  });
+  const body = exportStream(columns, rowBatches(svc, actor, def, state.query), {
+    format,
+    formulas: formulaHandling(c.req.query("formulas")),
+  });
+  return c.body(body, 200, {
+    "content-type": `${format === "csv" ? "text/csv" : "text/tab-separated-values"}; charset=utf-8`,
+    "content-disposition": `attachment; filename="${def.list.name}.${format}"`,
+  });
 }
 
 function RowForm(

@@ -377,6 +377,58 @@ export async function selectRows(
   return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };
 }
 
+/**
+ * Every matching row, a batch at a time, in the query's order: exports of
+ * any size without holding them. Unsorted (key order), each batch starts
+ * after the last key of the one before, so the millionth row costs what the
+ * first did; a sorted query pages by offset.
+ */
+export async function* rowBatches(
+  svc: Services,
+  actor: Actor | null,
+  def: ListDefinition,
+  query: Omit<RowQuery, "limit" | "offset" | "count">,
+  batch = 5000,
+): AsyncGenerator<Row[]> {
+  const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
+  const keyset = !query.sort?.length;
+  const columns = query.columns?.length && !query.columns.includes(key.name)
+    ? [...query.columns, key.name]
+    : query.columns;
+  let after: JsonValue | undefined;
+  for (let offset = 0;; offset += batch) {
+    const filters = keyset && after !== undefined
+      ? [...(query.filters ?? []), { column: key.name, op: "gt" as const, value: after }]
+      : query.filters;
+    const { rows } = await selectRows(svc, actor, def, {
+      ...query,
+      columns,
+      filters,
+      limit: batch,
+      offset: keyset ? 0 : offset,
+      count: false,
+    });
+    if (rows.length) yield rows;
+    if (rows.length < batch) return;
+    after = rows.at(-1)![key.name];
+  }
+}
+
+/** `<column>~<op>=<value>` parameters (LabKey's filter syntax) as filters, for the API and pages. */
+export function filtersFromParams(params: URLSearchParams): Filter[] {
+  const filters: Filter[] = [];
+  for (const [name, value] of params) {
+    if (!name.includes("~")) continue;
+    const [column, op] = name.split("~");
+    const lower = op.toLowerCase();
+    if (!(FILTER_OPS as readonly string[]).includes(lower)) {
+      throw badRequest(`Unknown filter "${op}" on ${column}: use one of ${FILTER_OPS.join(", ")}`);
+    }
+    filters.push({ column, op: lower as FilterOp, value });
+  }
+  return filters;
+}
+
 /** Checks input rows against the columns: database texts per column, or every error found. */
 function checkRows(
   def: ListDefinition,
