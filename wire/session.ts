@@ -357,7 +357,13 @@ export class Session {
     };
     this.#settings = this.#startupSettings(params);
     await this.#hello();
-    svc.audit.record({ ...this.#auditBase, event: "login", outcome: "ok" });
+    await svc.audit.recordDurably({ ...this.#auditBase, event: "login", outcome: "ok" })
+      .catch(() => {
+        const error = auditUnavailable();
+        const { message } = error;
+        svc.audit.record({ ...this.#auditBase, event: "login", outcome: "error", message });
+        throw error;
+      });
 
     const reported = this.#reported();
     const constant: [string, string][] = [
@@ -465,6 +471,7 @@ export class Session {
   #dispatch(message: Uint8Array): void | Promise<boolean> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
+    if (this.#ctx.svc.audit.failing) throw auditUnavailable();
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     if (this.#lease && !this.#lease.writable) {
       // Another client holds this backend alone now: once our replies are in, lease another.
@@ -1076,6 +1083,15 @@ export class Session {
     this.#ctx.leave(this);
     this.#transport.end();
   }
+}
+
+/** No access while the audit log cannot record it: entries wait in memory until it can. */
+function auditUnavailable(): WireError {
+  return fatal(
+    SqlState.CannotConnectNow,
+    "The audit log cannot be written: the SQL door admits no statements until it can",
+    { hint: "Try again in a minute; a labgate administrator can check the server log" },
+  );
 }
 
 function missingStatement(name: string): WireError {

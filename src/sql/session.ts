@@ -32,12 +32,15 @@ export function sessionSetupSql(scope: FolderScope): string {
 }
 
 /**
- * SQL that returns a backend session to neutral: no open transaction, the
- * app's role and settings, no cursors, no prepared statements. Safe in any
- * transaction state (ROLLBACK warns when there is none).
+ * Statements that return a backend session to neutral: no open transaction,
+ * the app's role and settings, no cursors, no prepared statements. Safe in
+ * any transaction state (ROLLBACK warns when there is none). Each must run
+ * as a query of its own: in one query string they share an implicit
+ * transaction, and any of them failing would roll RESET ROLE back and leave
+ * the app's session in the folder's role.
  */
-export function sessionResetSql(): string {
-  return "ROLLBACK;\nRESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
+export function sessionResetSql(): readonly string[] {
+  return ["ROLLBACK", "RESET ROLE", "CLOSE ALL", "DEALLOCATE ALL", "RESET ALL"];
 }
 
 /**
