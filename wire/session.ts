@@ -55,6 +55,7 @@ import {
   hidePhysicalNames,
   sessionResetSql,
   sessionSetupSql,
+  shownServerVersion,
   type SqlRefusal,
   type StatementInfo,
 } from "./sandbox.ts";
@@ -372,7 +373,7 @@ export class Session {
       ["integer_datetimes", "on"],
       ["is_superuser", "off"],
       ["server_encoding", "UTF8"],
-      ["server_version", `${/^[\d.]+/.exec(this.#ctx.info.serverVersion)?.[0] ?? "15"} (labgate)`],
+      ["server_version", shownServerVersion(this.#ctx.info.serverVersion)],
       ["session_authorization", user.email],
     ];
     const parameters = [...reported, ...constant].sort(([a], [b]) => a.localeCompare(b));

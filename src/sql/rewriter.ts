@@ -39,6 +39,8 @@ export class Rewriter {
   shadowed = false;
   /** The current statement reads a core view. */
   core = false;
+  /** The current statement calls set_config(): session settings may change. */
+  setsConfig = false;
 
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
@@ -212,6 +214,7 @@ export class Rewriter {
       const { parts } = this.#name(at, names.length);
       this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
       this.shadowed = true;
+      this.setsConfig ||= name === "set_config";
     } else if (!ALLOWED_FUNCTIONS.has(name)) {
       this.#unavailable(name, at);
     }

@@ -4,6 +4,7 @@
  * turned back into the names the user sees.
  */
 import type { FolderScope } from "./analyze.ts";
+import { SERVER_VERSION_SUFFIX } from "./policy.ts";
 import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
 
 /**
@@ -58,6 +59,14 @@ export function hidePhysicalNames(text: string, scope: FolderScope): string {
     [INFORMATION_SCHEMA]: "information_schema",
   };
   return text.replace(/(?<![\p{L}\p{N}_$])lg_[\p{L}\p{N}_$]*/gu, (name) => names[name] ?? "hidden");
+}
+
+/**
+ * The server_version clients are told for an engine's own (`15.20 (Debian
+ * …)`): its major version, as SHOW and pg_settings give it too.
+ */
+export function shownServerVersion(engineVersion: string): string {
+  return `${Number.parseInt(engineVersion) || 15}${SERVER_VERSION_SUFFIX}`;
 }
 
 function literal(value: string): string {

@@ -355,7 +355,7 @@ Deno.test("analyze() redirects functions and keywords that print names", () => {
     ],
     [
       "select current_database(), version(), now()",
-      'select lg_catalog."current_database"(), version(), now()',
+      'select lg_catalog."current_database"(), lg_catalog."version"(), now()',
     ],
     [
       "select pg_catalog.pg_get_indexdef(i.indexrelid, 0, true) from pg_index i",
