@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest, type TestContext } from "../_support/backends.ts";
 import { ALLOWED_FUNCTIONS, SHADOWED_FUNCTIONS, VISIBLE_SETTINGS } from "../../src/sql/policy.ts";
-import { query } from "../../wire/messages.ts";
+import { decodeFields, query } from "../../wire/messages.ts";
 import { type Message, RawClient, rowsOf, text } from "./_client.ts";
 import { ALICE, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 
@@ -188,5 +188,26 @@ backendTest(
     assert.equal(client.parameters.get("server_version"), setting);
     // SQLAlchemy's and DBeaver's reading of version().
     assert.deepEqual(/PostgreSQL (\d+)\.?(\d+)?/.exec(version!)?.slice(1), [String(major), "0"]);
+  },
+);
+
+backendTest(
+  "errors raised inside the shadow catalog carry no context lines or internal queries",
+  async (t) => {
+    await using fx = await openDoor(t);
+    await using client = await RawClient.connect(fx.port, login);
+    for (
+      const statement of [
+        "select pg_get_viewdef('lists.nothing')",
+        "select has_schema_privilege('nowhere', 'usage')",
+        "select current_setting('data_directory')",
+      ]
+    ) {
+      client.send(query(statement));
+      const error = (await client.until()).find((m) => m.type === "E");
+      assert.ok(error, statement);
+      const fields = decodeFields(error.bytes).map(([code]) => String.fromCharCode(code));
+      assert.deepEqual(fields.filter((f) => "Wqp".includes(f)), [], statement);
+    }
   },
 );
