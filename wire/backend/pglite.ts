@@ -9,8 +9,8 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type { Mutex } from "../../src/db/mod.ts";
 import { concat } from "../bytes.ts";
-import { SqlState, WireError } from "../errors.ts";
-import { query, SYNC } from "../messages.ts";
+import { ErrorField, SqlState, WireError } from "../errors.ts";
+import { fieldOf, query, SYNC } from "../messages.ts";
 import {
   type BackendOwner,
   BackendState,
@@ -111,7 +111,10 @@ export class PgliteEngine implements Engine {
     const messages: Uint8Array[] = clean ? [] : [SYNC];
     messages.push(...[...scope.resetSql, ...resets].map((statement) => query(statement)));
     const { error } = this.#run(concat(messages));
-    if (error) console.error("SQL door: resetting the embedded session failed:", error);
+    if (error) {
+      const message = fieldOf(error, ErrorField.Message);
+      console.error(`SQL door: a statement resetting the embedded session failed: ${message}`);
+    }
     // The reset deallocates every prepared statement, the door's too.
     state.statements.clear();
     state.scopeKey = null;
