@@ -62,9 +62,16 @@ export function presented(c: AppContext, door: Door): Presented {
   };
 }
 
-/** Resolves the actor once per request (lazily: static files never ask). */
+/**
+ * Resolves the actor once per request (lazily: static files never ask), and
+ * refuses every door with 503 while the audit log cannot be written.
+ */
 export function withActor(door: Door): MiddlewareHandler<Env> {
   return async (c, next) => {
+    // No access while the audit log cannot record it (its entries wait until it can).
+    if (c.get("svc").audit.failing) {
+      throw new LabgateError(503, "The audit log cannot be written: try again in a minute");
+    }
     c.set("door", door);
     c.set("actor", await resolveActor(c.get("svc"), presented(c, door)));
     await next();

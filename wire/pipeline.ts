@@ -88,13 +88,22 @@ const TEXT_FIELDS: Set<number> = new Set([
   ErrorField.Message,
   ErrorField.Detail,
   ErrorField.Hint,
-  ErrorField.Where,
-  ErrorField.InternalQuery,
   ErrorField.Schema,
   ErrorField.Table,
   ErrorField.Column,
   ErrorField.DataType,
   ErrorField.Constraint,
+]);
+
+/**
+ * Fields that describe the sandbox's own SQL, never the client's: clients
+ * cannot create functions, so every context line (`W`) and internal query
+ * (`q`, `p`) comes from a shadow-catalog wrapper.
+ */
+const INTERNAL_FIELDS: Set<number> = new Set([
+  ErrorField.Where,
+  ErrorField.InternalQuery,
+  ErrorField.InternalPosition,
 ]);
 
 export class Pipeline {
@@ -326,7 +335,7 @@ export class Pipeline {
 
   /** A backend error or notice with positions mapped back and physical names hidden. */
   #filter(frame: Uint8Array, positionMap?: (pos: number) => number): Uint8Array {
-    const fields = decodeFields(frame);
+    const fields = decodeFields(frame).filter(([code]) => !INTERNAL_FIELDS.has(code));
     for (const field of fields) {
       if (field[0] === ErrorField.Position && positionMap) {
         field[1] = String(positionMap(Number(field[1])));

@@ -12,7 +12,12 @@ import * as sql from "../src/sql/mod.ts";
 import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
 
 export type { FolderScope, SqlRefusal } from "../src/sql/mod.ts";
-export { hidePhysicalNames, sessionResetSql, sessionSetupSql } from "../src/sql/mod.ts";
+export {
+  hidePhysicalNames,
+  sessionResetSql,
+  sessionSetupSql,
+  shownServerVersion,
+} from "../src/sql/mod.ts";
 
 /** What the wire server needs to know about each statement of a client's text. */
 export interface StatementInfo {
@@ -48,14 +53,14 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
   if (!analysis.ok) return analysis;
   let statements = infos.get(analysis.statements);
   if (!statements) {
-    statements = analysis.statements.map(({ kind, holdCursor, deallocate }) => ({
+    statements = analysis.statements.map(({ kind, holdCursor, deallocate, changesSettings }) => ({
       holdCursor: kind === "declare" && holdCursor === true,
-      changesSettings: CHANGES_SETTINGS.has(kind),
+      changesSettings: CHANGES_SETTINGS.has(kind) || changesSettings === true,
       pins: kind === "prepare",
       holdsBackend: kind === "begin" || kind === "prepare" ||
         (kind === "declare" && holdCursor === true),
       deallocate,
-      shareable: SHAREABLE.has(kind),
+      shareable: SHAREABLE.has(kind) && !changesSettings,
     }));
     infos.set(analysis.statements, statements);
   }

@@ -56,6 +56,7 @@ import {
   hidePhysicalNames,
   sessionResetSql,
   sessionSetupSql,
+  shownServerVersion,
   type SqlRefusal,
   type StatementInfo,
 } from "./sandbox.ts";
@@ -370,7 +371,13 @@ export class Session {
     this.#settings = this.#startupSettings(params);
     await this.#hello();
     if (this.closed) return;
-    svc.audit.record({ ...this.#auditBase, event: "login", outcome: "ok" });
+    await svc.audit.recordDurably({ ...this.#auditBase, event: "login", outcome: "ok" })
+      .catch(() => {
+        const error = auditUnavailable();
+        const { message } = error;
+        svc.audit.record({ ...this.#auditBase, event: "login", outcome: "error", message });
+        throw error;
+      });
 
     const reported = this.#reported();
     const constant: [string, string][] = [
@@ -379,7 +386,7 @@ export class Session {
       ["integer_datetimes", "on"],
       ["is_superuser", "off"],
       ["server_encoding", "UTF8"],
-      ["server_version", `${/^[\d.]+/.exec(this.#ctx.info.serverVersion)?.[0] ?? "15"} (labgate)`],
+      ["server_version", shownServerVersion(this.#ctx.info.serverVersion)],
       ["session_authorization", user.email],
     ];
     const parameters = [...reported, ...constant].sort(([a], [b]) => a.localeCompare(b));
@@ -479,6 +486,7 @@ export class Session {
   #dispatch(message: Uint8Array): void | Promise<boolean> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
+    if (this.#ctx.svc.audit.failing) throw auditUnavailable();
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     if (this.#lease && !this.#lease.writable) {
       // Another client holds this backend alone now: once our replies are in, lease another.
@@ -1162,6 +1170,15 @@ export class Session {
     this.#ctx.leave(this);
     this.#transport.end();
   }
+}
+
+/** No access while the audit log cannot record it: entries wait in memory until it can. */
+function auditUnavailable(): WireError {
+  return fatal(
+    SqlState.CannotConnectNow,
+    "The audit log cannot be written: the SQL door admits no statements until it can",
+    { hint: "Try again in a minute; a labgate administrator can check the server log" },
+  );
 }
 
 function missingStatement(name: string): WireError {

@@ -53,11 +53,21 @@ export interface AuditSink {
   copyIn(table: string, columns: readonly string[], rows: string): Promise<void>;
 }
 
+/** Sees every entry as it is recorded and every batch write with its time (metrics). */
 export interface AuditObserver {
   entry(entry: AuditRecord): void;
   written(ms: number, ok: boolean): void;
 }
 
+/** The longest wait between two attempts to write entries the database refused. */
+const MAX_RETRY_MS = 10_000;
+
+/**
+ * Entries are never dropped: a batch the database refuses stays queued, in
+ * order, and is written again with growing pauses until it lands. While
+ * writes fail the log is `failing`, and doors refuse the accesses they would
+ * have to record (see recordDurably) instead of granting them unrecorded.
+ */
 export class AuditLog {
   readonly #sink: AuditSink;
   readonly #maxBuffer: number;
@@ -66,24 +76,39 @@ export class AuditLog {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   readonly #flushMs: number;
+  readonly #retryMs: number;
   #observers: AuditObserver[] = [];
+  #failures = 0;
+  /** Callers of recordDurably(), by entry, until its first write attempt ends. */
+  readonly #waiting = new Map<AuditRecord, { resolve(): void; reject(error: unknown): void }>();
 
   constructor(
     sink: AuditSink,
-    options: { flushMs?: number; maxBuffer?: number; onError?: (error: unknown) => void } = {},
+    options: {
+      flushMs?: number;
+      maxBuffer?: number;
+      /** The first pause before writing a refused batch again; it doubles up to 10 s. */
+      retryMs?: number;
+      onError?: (error: unknown) => void;
+    } = {},
   ) {
     this.#sink = sink;
     this.#flushMs = options.flushMs ?? 200;
     this.#maxBuffer = options.maxBuffer ?? 500;
+    this.#retryMs = options.retryMs ?? 100;
     this.#onError = options.onError ?? ((e) => console.error("Audit log write failed:", e));
   }
 
-  /** Sees every entry as it is recorded and every batch written (metrics). */
   observe(observer: AuditObserver): void {
     this.#observers.push(observer);
   }
 
-  /** Queues an entry; it reaches the table within `flushMs`. */
+  /** True from a failed write until a write succeeds again. */
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  /** Queues an entry; it reaches the table within `flushMs` (or when the database takes it). */
   record(entry: AuditRecord): void {
     for (const observer of this.#observers) observer.entry(entry);
     this.#buffer.push(entry);
@@ -94,43 +119,128 @@ export class AuditLog {
     }
   }
 
-  /** Writes every queued entry now. */
+  /**
+   * Writes an entry now, with whatever is queued. Rejects when that write
+   * fails (the entry stays queued and is retried): for accesses that must
+   * not be granted unless their record is stored, such as a login.
+   */
+  recordDurably(entry: AuditRecord): Promise<void> {
+    const written = new Promise<void>((resolve, reject) => {
+      this.#waiting.set(entry, { resolve, reject });
+    });
+    for (const observer of this.#observers) observer.entry(entry);
+    this.#buffer.push(entry);
+    void this.flush();
+    return written;
+  }
+
+  /** Writes every queued entry now; entries the database refuses stay queued for a retry. */
   flush(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const batch = this.#buffer;
-    this.#buffer = [];
-    this.#flushing = this.#flushing.then(() => batch.length ? this.#write(batch) : undefined);
+    this.#flushing = this.#flushing.then(() => {
+      const batch = this.#buffer;
+      this.#buffer = [];
+      return batch.length ? this.#write(batch) : undefined;
+    });
     return this.#flushing;
   }
 
-  /**
-   * One COPY per batch: PostgreSQL takes COPY rows for about a third of the
-   * CPU of the same rows inserted from array parameters, and a busy SQL door
-   * writes an entry for every statement.
-   */
   async #write(batch: AuditRecord[]): Promise<void> {
-    let rows = "";
-    for (const e of batch) {
-      rows += `${text(e.door)}\t${text(e.event)}\t${text(e.outcome)}\t${number(e.userId)}\t${
-        text(e.userEmail)
-      }\t${text(e.credential?.kind)}\t${text(e.credential?.id)}\t${
-        e.compliance ? text(JSON.stringify(e.compliance)) : NULL
-      }\t${number(e.containerId)}\t${text(e.containerPath)}\t${
-        text(e.detail ? e.detail.slice(0, MAX_DETAIL) : null)
-      }\t${number(e.rows)}\t${number(e.durationMs)}\t${text(e.clientAddr)}\t${text(e.message)}\n`;
+    try {
+      await this.#copy(batch);
+    } catch (error) {
+      if (!isDataError(error)) return this.#retryLater(batch, error);
+      // Values the table cannot hold: find the entries, and store them without their extras.
+      for (const entry of batch) {
+        try {
+          await this.#copy([entry]);
+        } catch (error) {
+          if (!isDataError(error)) {
+            return this.#retryLater(batch.slice(batch.indexOf(entry)), error);
+          }
+          this.#onError(error);
+          await this.#copy([withoutExtras(entry, error)]).catch((e) =>
+            this.#retryLater(batch.slice(batch.indexOf(entry)), e)
+          );
+        }
+      }
     }
+  }
+
+  /** Writes entries and settles their recordDurably() callers. */
+  async #copy(entries: AuditRecord[]): Promise<void> {
     const started = performance.now();
     let ok = false;
     try {
-      await this.#sink.copyIn("audit_log", COLUMNS, rows);
+      await this.#sink.copyIn("audit_log", COLUMNS, encode(entries));
       ok = true;
-    } catch (error) {
-      this.#onError(error);
     } finally {
       for (const observer of this.#observers) observer.written(performance.now() - started, ok);
     }
+    this.#failures = 0;
+    this.#settle(entries);
   }
+
+  #retryLater(entries: AuditRecord[], error: unknown): void {
+    this.#onError(error);
+    this.#failures++;
+    this.#settle(entries, error);
+    this.#buffer = entries.concat(this.#buffer);
+    if (this.#timer) clearTimeout(this.#timer);
+    const pause = Math.min(this.#retryMs * 2 ** (this.#failures - 1), MAX_RETRY_MS);
+    this.#timer = setTimeout(() => void this.flush(), pause);
+  }
+
+  #settle(entries: AuditRecord[], error?: unknown): void {
+    if (this.#waiting.size === 0) return;
+    for (const entry of entries) {
+      const waiting = this.#waiting.get(entry);
+      if (!waiting) continue;
+      this.#waiting.delete(entry);
+      if (error === undefined) waiting.resolve();
+      else waiting.reject(error);
+    }
+  }
+}
+
+/** PostgreSQL's class 22: a value the column cannot take; writing it again would fail again. */
+function isDataError(error: unknown): boolean {
+  return /^22/.test(String((error as { code?: unknown })?.code ?? ""));
+}
+
+/** An entry the database refused, kept with what always fits and why the rest is missing. */
+function withoutExtras(entry: AuditRecord, error: unknown): AuditRecord {
+  return {
+    door: entry.door,
+    event: entry.event,
+    outcome: entry.outcome,
+    userId: entry.userId,
+    userEmail: entry.userEmail,
+    containerId: entry.containerId,
+    containerPath: entry.containerPath,
+    clientAddr: entry.clientAddr,
+    message: `Audit entry could not be stored as given: ${(error as Error)?.message ?? error}`,
+  };
+}
+
+/**
+ * One COPY per batch: PostgreSQL takes COPY rows for about a third of the
+ * CPU of the same rows inserted from array parameters, and a busy SQL door
+ * writes an entry for every statement.
+ */
+function encode(batch: AuditRecord[]): string {
+  let rows = "";
+  for (const e of batch) {
+    rows += `${text(e.door)}\t${text(e.event)}\t${text(e.outcome)}\t${integer(e.userId)}\t${
+      text(e.userEmail)
+    }\t${text(e.credential?.kind)}\t${text(e.credential?.id)}\t${
+      e.compliance ? text(JSON.stringify(e.compliance)) : NULL
+    }\t${integer(e.containerId)}\t${text(e.containerPath)}\t${
+      text(e.detail ? e.detail.slice(0, MAX_DETAIL) : null)
+    }\t${integer(e.rows)}\t${number(e.durationMs)}\t${text(e.clientAddr)}\t${text(e.message)}\n`;
+  }
+  return rows;
 }
 
 /** COPY's text format for a missing value. */
@@ -151,6 +261,14 @@ function text(value: string | null | undefined): string {
   if (!SPECIAL.test(value)) return value;
   return value.replace(/[\\\t\n\r\0]/g, (c) => ESCAPES[c]);
 }
+
+/** An integer column's value in COPY's text format; one the column cannot hold is no value. */
+function integer(value: number | null | undefined): string {
+  return Number.isInteger(value) && Math.abs(value!) <= MAX_INTEGER ? String(value) : NULL;
+}
+
+/** The largest value of PostgreSQL's integer. */
+const MAX_INTEGER = 2 ** 31 - 1;
 
 /** A number in COPY's text format; not a finite number is no value. */
 function number(value: number | null | undefined): string {

@@ -8,6 +8,8 @@ import {
   FREE_SETTINGS,
   GUARDED_SETTINGS,
   type GuardedSetting,
+  SEARCH_PATH_NAMES,
+  TRUE_WORDS,
   VIRTUAL_SETTINGS,
   VISIBLE_SETTINGS,
 } from "./policy.ts";
@@ -64,6 +66,7 @@ export type StatementKind =
   | "prepare"
   | "execute"
   | "explain"
+  | "lock"
   | "empty";
 
 export interface StatementInfo {
@@ -240,11 +243,12 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
   const replaceStatement = (text: string) => rw.replace(span.start, span.end, text);
   rw.shadowed = false;
   rw.core = false;
+  rw.setsConfig = false;
   if (NAMED.has(type)) reservedName(rw, body.name ?? body.portalname);
   switch (type) {
     case "SelectStmt":
       rw.visit(raw.stmt);
-      return { kind: "select" };
+      return rw.setsConfig ? { kind: "select", changesSettings: true } : { kind: "select" };
     case "VariableShowStmt":
       return show(rw, body.name as string, replaceStatement);
     case "VariableSetStmt":
@@ -277,6 +281,8 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
       return { kind: "execute" };
     case "ExplainStmt":
       return explain(rw, body, span);
+    case "LockStmt":
+      return lock(rw, body);
     default:
       if (NOT_WRITES.has(type)) {
         rw.refuse("42501", `${commandTag(type)} is not available through the SQL door`, {
@@ -406,8 +412,6 @@ function guardedValue(setting: GuardedSetting, rw: Rewriter): string {
   }
 }
 
-const TRUE_WORDS = new Set(["on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"]);
-
 function checkGuarded(
   rw: Rewriter,
   setting: GuardedSetting,
@@ -437,7 +441,9 @@ function checkGuarded(
     case "statement_timeout": {
       const ms = durationMs(values[0]);
       const max = rw.scope.statementTimeoutMs;
-      if (ms === undefined || ms <= 0 || ms > max) {
+      // 0 asks for no timeout (pg_dump does): the door's own limit is the longest there is.
+      if (ms === 0) return rewrite(String(max));
+      if (ms === undefined || ms < 0 || ms > max) {
         rw.refuse("42501", `The statement timeout can only be lowered, to at most ${max} ms`, {
           hint: `Give a time from 1 ms to ${max} ms, e.g. SET statement_timeout = '30s'`,
         });
@@ -445,8 +451,7 @@ function checkGuarded(
       return;
     }
     case "search_path": {
-      const allowed = ["lists", "$user", "public", "pg_catalog"];
-      if (!values.every((v) => typeof v === "string" && allowed.includes(v))) {
+      if (!values.every((v) => typeof v === "string" && SEARCH_PATH_NAMES.includes(v))) {
         rw.refuse("42501", "The search path can only name lists and pg_catalog in the SQL door", {
           hint: "Write core.<view> and information_schema.<view> in full",
         });
@@ -534,6 +539,32 @@ function copy(rw: Rewriter, body: AstNode): StatementInfo {
   if (body.query) query(rw, body.query as AstNode, "COPY");
   else rw.visit(body.relation);
   return { kind: "copy_to" };
+}
+
+/** PostgreSQL's AccessShareLock: the lock a SELECT takes. */
+const ACCESS_SHARE = 1;
+
+/**
+ * LOCK … IN ACCESS SHARE MODE of the folder's lists: pg_dump takes it on each
+ * table it dumps, and it only keeps the table from being dropped meanwhile.
+ */
+function lock(rw: Rewriter, body: AstNode): StatementInfo {
+  if (body.mode !== ACCESS_SHARE) {
+    rw.refuse("25006", "Only LOCK … IN ACCESS SHARE MODE is available through the SQL door", {
+      hint: READ_ONLY_HINT,
+    });
+  }
+  for (const item of body.relations as AstNode[]) {
+    const relation = item.RangeVar as AstNode;
+    const schema = relation.schemaname as string | undefined;
+    if ((schema ?? "lists") !== "lists" || (relation.relname as string).startsWith("pg_")) {
+      rw.refuse("42501", "Only lists can be locked through the SQL door", {
+        at: relation.location as number,
+      });
+    }
+  }
+  rw.visit(body.relations);
+  return { kind: "lock" };
 }
 
 function explain(rw: Rewriter, body: AstNode, span: { start: number; end: number }): StatementInfo {

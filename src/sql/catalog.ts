@@ -61,6 +61,20 @@ const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowVie
     ...extra,
   },
 });
+/**
+ * Statistics views: the folder's own tables only. The catalogs' statistics
+ * (histograms of pg_namespace.nspname and pg_class.relname, row counts)
+ * would show every folder's schema and labgate's own tables.
+ */
+const userStatistics: ShadowView = {
+  where: "t.schemaname = (select lg_catalog.folder_schema())",
+  columns: { schemaname: "'lists'::name" },
+};
+/** A pg_class column's value for the user's own relations, `otherwise` for the rest. */
+function userRelation(value: string, otherwise: string): string {
+  return `case when t.relnamespace = any((select lg_catalog.user_namespaces())::oid[]) ` +
+    `then ${value} else ${otherwise} end`;
+}
 /** Catalogs with nothing a reader may see: no row, and the real one is not read. */
 const EMPTY: ShadowView = { empty: true };
 const ALL: ShadowView = {};
@@ -80,7 +94,17 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
     owned: "oid",
     grants: "U",
   },
-  pg_class: { where: namespace("relnamespace"), owned: "relnamespace", grants: "r" },
+  pg_class: {
+    where: namespace("relnamespace"),
+    owned: "relnamespace",
+    grants: "r",
+    // Sizes and row counts of the catalogs would count every folder's objects.
+    columns: {
+      reltuples: userRelation("t.reltuples", "-1"),
+      relpages: userRelation("t.relpages", "0"),
+      relallvisible: userRelation("t.relallvisible", "0"),
+    },
+  },
   pg_attribute: { where: relation("attrelid") },
   pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
   pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
@@ -162,10 +186,12 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
     // psql 15 and 16 read daticulocale, which PostgreSQL 17 renamed.
     compat: { daticulocale: "t.datlocale" },
   },
+  // The user, and the bootstrap superuser that owns the catalogs as postgres
+  // (pg_dump looks up the owner of every schema it reads).
   pg_roles: {
-    where: "t.rolname = current_user and lg_catalog.user_oid() is not null",
+    where: "(t.rolname = current_user or t.oid = 10) and lg_catalog.user_oid() is not null",
     columns: {
-      rolname: "lg_catalog.user_email()",
+      rolname: "case when t.oid = 10 then 'postgres'::name else lg_catalog.user_email() end",
       rolcanlogin: "true",
       rolpassword: "'********'",
       rolconfig: "null",
@@ -192,6 +218,8 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
       setting: "lg_catalog.setting_value(t.name, t.setting)",
       reset_val: "lg_catalog.setting_value(t.name, t.reset_val)",
       boot_val: "lg_catalog.setting_value(t.name, t.boot_val)",
+      min_val: "lg_catalog.setting_value(t.name, t.min_val)",
+      max_val: "lg_catalog.setting_value(t.name, t.max_val)",
       sourcefile: "null",
       sourceline: "null",
     },
@@ -201,7 +229,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_matviews: bySchema({ definition: definition("definition") }, "matviewowner"),
   pg_indexes: bySchema({ indexdef: "lg_catalog.unphysical(t.indexdef)" }),
   pg_sequences: bySchema({}, "sequenceowner"),
-  pg_stats: bySchema(),
+  pg_stats: userStatistics,
   pg_rules: {
     where: `${schemaNames} and t.schemaname <> 'core'`,
     columns: {
@@ -209,12 +237,12 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
       definition: "lg_catalog.unphysical(t.definition)",
     },
   },
-  pg_stat_user_tables: bySchema(),
-  pg_stat_all_tables: bySchema(),
-  pg_stat_user_indexes: bySchema(),
-  pg_stat_all_indexes: bySchema(),
-  pg_statio_user_tables: bySchema(),
-  pg_statio_all_tables: bySchema(),
+  pg_stat_user_tables: userStatistics,
+  pg_stat_all_tables: userStatistics,
+  pg_stat_user_indexes: userStatistics,
+  pg_stat_all_indexes: userStatistics,
+  pg_statio_user_tables: userStatistics,
+  pg_statio_all_tables: userStatistics,
 };
 
 /** information_schema columns that name roles. */

@@ -5,15 +5,21 @@
  * redirects (see SHADOWED_FUNCTIONS). Every body names its schemas: the
  * sandbox's search path does not contain lg_catalog.
  */
-import { MAX_SLEEP_SECONDS } from "./policy.ts";
+import {
+  FREE_SETTINGS,
+  MAX_SLEEP_SECONDS,
+  SEARCH_PATH_NAMES,
+  SERVER_VERSION_SUFFIX,
+  TRUE_WORDS,
+} from "./policy.ts";
 
 /** A function body in SQL, stable, invoker's rights. */
 function sql(signature: string, returns: string, body: string): string {
   return `create function lg_catalog.${signature} returns ${returns} language sql stable as $body$ ${body} $body$`;
 }
 
-function plpgsql(signature: string, returns: string, body: string): string {
-  return `create function lg_catalog.${signature} returns ${returns} language plpgsql stable as $body$ ${body} $body$`;
+function plpgsql(signature: string, returns: string, body: string, volatility = "stable"): string {
+  return `create function lg_catalog.${signature} returns ${returns} language plpgsql ${volatility} as $body$ ${body} $body$`;
 }
 
 const VISIBLE = "(select lg_catalog.visible_namespaces())::oid[]";
@@ -90,12 +96,22 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
     ),
     sql("role_name(name)", "name", `select ${roleName("$1", "lg_catalog.user_email()")}`),
     sql("unphysical(text)", "text", `select ${unphysical("$1", FOLDER_SCHEMA)}`),
+    // The engine's major version only: its catalog is what clients adapt their
+    // queries to; the minor version and build would describe the host.
+    sql(
+      "server_major()",
+      "integer",
+      "select pg_catalog.current_setting('server_version_num')::integer / 10000",
+    ),
     sql(
       "setting_value(name text, value text)",
       "text",
       "select case pg_catalog.lower(name) when 'search_path' then 'lists' " +
         "when 'is_superuser' then 'off' when 'role' then 'none' " +
-        "when 'session_authorization' then lg_catalog.user_email()::text else value end",
+        "when 'session_authorization' then lg_catalog.user_email()::text " +
+        `when 'server_version' then lg_catalog.server_major() || '${SERVER_VERSION_SUFFIX}' ` +
+        "when 'server_version_num' then (lg_catalog.server_major() * 10000)::text " +
+        "else value end",
     ),
     sql(
       "setting_visible(name text)",
@@ -192,6 +208,65 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
       end`,
     ),
   ];
+}
+
+/**
+ * set_config() for the settings a client may SET, with SET's limits (see
+ * the analyzer's `set`): pg_dump and other clients set their session this
+ * way. The search path always becomes the sandbox's; a statement timeout of
+ * 0 ("none") becomes the door's longest. Answers what current_setting()
+ * then shows.
+ */
+function setConfig(): string {
+  const list = (names: readonly string[]) => names.map((n) => `'${n}'`).join(", ");
+  return plpgsql(
+    "set_config(text, text, boolean)",
+    "text",
+    `declare
+      setting_name text := pg_catalog.lower($1);
+      new_value text := $2;
+      longest bigint := lg_catalog.context('statement_timeout')::bigint;
+    begin
+      if setting_name = 'search_path' then
+        if exists (select 1 from pg_catalog.unnest(pg_catalog.string_to_array(new_value, ',')) p
+            where pg_catalog.btrim(pg_catalog.btrim(p), '"') <> all(array[${
+      list(SEARCH_PATH_NAMES)
+    }, ''])) then
+          raise exception using errcode = '42501',
+            message = 'The search path can only name lists and pg_catalog in the SQL door';
+        end if;
+        new_value := 'pg_catalog, ' || pg_catalog.quote_ident(lg_catalog.folder_schema());
+      elsif setting_name = 'client_encoding' then
+        if pg_catalog.upper(pg_catalog.replace(pg_catalog.replace(new_value, '-', ''), '_', ''))
+            not in ('UTF8', 'UNICODE') then
+          raise exception using errcode = '0A000',
+            message = pg_catalog.format('Client encoding %s is not supported by the SQL door', new_value);
+        end if;
+      elsif setting_name in ('standard_conforming_strings', 'default_transaction_read_only',
+          'transaction_read_only') then
+        if pg_catalog.lower(new_value) <> all(array[${list([...TRUE_WORDS])}]) then
+          raise exception using errcode = '42501',
+            message = pg_catalog.format('Setting %s must stay on in the SQL door', $1);
+        end if;
+      elsif setting_name = 'statement_timeout' then
+        perform pg_catalog.set_config(setting_name, new_value, $3);
+        if (select s.setting::bigint from pg_catalog.pg_settings s where s.name = setting_name)
+            not between 0 and longest then
+          raise exception using errcode = '42501', message = pg_catalog.format(
+            'The statement timeout can only be lowered, to at most %s ms', longest);
+        end if;
+        if (select s.setting::bigint from pg_catalog.pg_settings s where s.name = setting_name) = 0 then
+          new_value := longest::text;
+        end if;
+      elsif setting_name <> all(array[${list(FREE_SETTINGS)}]) then
+        raise exception using errcode = '42501',
+          message = pg_catalog.format('Setting %s cannot be changed through the SQL door', $1);
+      end if;
+      perform pg_catalog.set_config(setting_name, new_value, $3);
+      return lg_catalog.current_setting(setting_name);
+    end`,
+    "volatile",
+  );
 }
 
 /** Checking domains: casts to reg types of objects the user cannot see fail. */
@@ -294,6 +369,17 @@ export function shadowFunctions(): string[] {
       sql(`"${name}"()`, "name", "select lg_catalog.user_email()")
     ),
     sql(`"current_catalog"()`, "name", "select lg_catalog.folder_path()"),
+    sql(
+      "version()",
+      "text",
+      `select 'PostgreSQL ' || lg_catalog.server_major() || '${SERVER_VERSION_SUFFIX}' || ` +
+        `' SQL door, PostgreSQL protocol 3.0'`,
+    ),
+    // A number for the session, as clients show it: the real one is a host process.
+    `create function lg_catalog.pg_backend_pid() returns integer language sql volatile as $body$
+      select coalesce(lg_catalog.context('session_number'), pg_catalog.set_config(
+        'labgate.session_number', (1 + pg_catalog.random() * 2147483646)::integer::text, false
+      ))::integer $body$`,
     sql("current_database()", "name", "select lg_catalog.folder_path()"),
     sql(`"current_schema"()`, "name", "select 'lists'::name"),
     sql(
@@ -315,6 +401,7 @@ export function shadowFunctions(): string[] {
       end`,
     ),
     sql("current_setting(text)", "text", "select lg_catalog.current_setting($1, false)"),
+    setConfig(),
     sql(
       "pg_get_userbyid(oid)",
       "name",
@@ -344,8 +431,26 @@ export function shadowFunctions(): string[] {
         true,
       )
     ),
+    // A core view's definition would show labgate's own tables. pg_dump
+    // needs one: an empty query with the view's columns, so dumps restore.
+    sql(
+      "core_view_placeholder(oid)",
+      "text",
+      "select ' SELECT ' || pg_catalog.string_agg(pg_catalog.format('NULL::%s AS %I', " +
+        "pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname), ', ' order by a.attnum) " +
+        "|| E'\\n  WHERE false;' from pg_catalog.pg_attribute a " +
+        "where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped " +
+        "and exists (select 1 from pg_catalog.pg_class c where c.oid = $1 " +
+        "and c.relkind = 'v' and c.relnamespace = 'core'::regnamespace)",
+    ),
     ...[["oid"], ["oid", "boolean"], ["oid", "integer"]].map((types) =>
-      guarded("pg_get_viewdef", types, "text", definition, true)
+      sql(
+        `pg_get_viewdef(${types.join(", ")})`,
+        "text",
+        `select case when ${definition} then lg_catalog.unphysical(pg_catalog.pg_get_viewdef(${
+          types.map((_, i) => `$${i + 1}`).join(", ")
+        })) else lg_catalog.core_view_placeholder($1) end`,
+      )
     ),
     byName("pg_get_viewdef", [], "text"),
     byName("pg_get_viewdef", ["boolean"], "text"),
@@ -390,6 +495,15 @@ export function shadowFunctions(): string[] {
     guarded("obj_description", ["oid"], "text", `${relation} or $1 < 16384`),
     guarded("col_description", ["oid", "integer"], "text", relation),
     sql("shobj_description(oid, name)", "text", "select null::text"),
+    // The ACLs the shadow views show for the user's own schema and tables
+    // (see CatalogView.grants), as pg_dump compares them: equal, so no GRANT.
+    sql(
+      `acldefault("char", oid)`,
+      "text[]",
+      "select case when $2 = lg_catalog.user_oid() then case $1 " +
+        "when 'n' then array[lg_catalog.user_email() || '=U/' || lg_catalog.user_email()] " +
+        "when 'r' then array[lg_catalog.user_email() || '=r/' || lg_catalog.user_email()] end end",
+    ),
     guarded("pg_table_is_visible", ["oid"], "boolean", relation),
     guarded("pg_type_is_visible", ["oid"], "boolean", "lg_catalog.type_visible($1)"),
     guarded("pg_function_is_visible", ["oid"], "boolean", "lg_catalog.function_visible($1)"),

@@ -71,8 +71,7 @@ export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set(
     "xmlexists xml_is_well_formed xml_is_well_formed_document xml_is_well_formed_content xpath",
     "xpath_exists",
     // information about values and the server that names nothing physical
-    "pg_typeof pg_column_size pg_size_pretty pg_size_bytes pg_collation_for version",
-    "pg_backend_pid pg_is_in_recovery",
+    "pg_typeof pg_column_size pg_size_pretty pg_size_bytes pg_collation_for pg_is_in_recovery",
     "pg_encoding_to_char pg_char_to_encoding pg_client_encoding getdatabaseencoding pg_get_keywords",
     "pg_jit_available pg_options_to_table pg_collation_is_visible pg_conversion_is_visible",
     "pg_operator_is_visible pg_opclass_is_visible pg_opfamily_is_visible pg_ts_config_is_visible",
@@ -132,6 +131,10 @@ export const SHADOWED_FUNCTIONS: ReadonlySet<string> = new Set([
   "to_regtype",
   "to_regproc",
   "to_regprocedure",
+  "set_config",
+  "acldefault",
+  "version",
+  "pg_backend_pid",
 ]);
 
 /** SQL keywords that call a function (`SELECT current_user`), by parse-tree op. */
@@ -203,6 +206,29 @@ export const CHECKED_REG_TYPES: ReadonlySet<string> = new Set([
 /** Longest pg_sleep(), in seconds, a client may ask for on PGlite (it cannot be interrupted). */
 export const MAX_SLEEP_SECONDS = 5;
 
+/**
+ * What follows the engine's major version in server_version, and in
+ * version() after "PostgreSQL <major>": drivers (pgJDBC, psqlODBC,
+ * SQLAlchemy, DBeaver) read the leading number and stop at the space.
+ */
+export const SERVER_VERSION_SUFFIX = ".0 (labgate)";
+
+/** Names a client's search path may hold; the sandbox's own path is set instead. */
+export const SEARCH_PATH_NAMES: readonly string[] = ["lists", "$user", "public", "pg_catalog"];
+
+/** How PostgreSQL spells true in a boolean setting. */
+export const TRUE_WORDS: ReadonlySet<string> = new Set([
+  "on",
+  "true",
+  "yes",
+  "1",
+  "t",
+  "y",
+  "tr",
+  "tru",
+  "ye",
+]);
+
 /** Settings a client may change freely (lowercase names). */
 export const FREE_SETTINGS: readonly string[] = [
   "application_name",
@@ -249,6 +275,9 @@ export const FREE_SETTINGS: readonly string[] = [
   "enable_seqscan",
   "enable_sort",
   "enable_tidscan",
+  // pg_dump's: scans from the start of each table; an error, not a filter, if a policy applied.
+  "synchronize_seqscans",
+  "row_security",
 ];
 
 /**
@@ -265,16 +294,21 @@ export const GUARDED_SETTINGS = [
 ] as const;
 export type GuardedSetting = typeof GUARDED_SETTINGS[number];
 
-/** Settings whose real value would name labgate's own roles or schemas. */
-export const VIRTUAL_SETTINGS = ["search_path", "session_authorization", "role", "is_superuser"];
+/** Settings whose real value would name labgate's own roles or schemas, or the host's build. */
+export const VIRTUAL_SETTINGS = [
+  "search_path",
+  "session_authorization",
+  "role",
+  "is_superuser",
+  "server_version",
+  "server_version_num",
+];
 
 /** Settings a client may read with SHOW, current_setting() and pg_settings. */
 export const VISIBLE_SETTINGS: ReadonlySet<string> = new Set([
   ...FREE_SETTINGS,
   ...GUARDED_SETTINGS,
   ...VIRTUAL_SETTINGS,
-  "server_version",
-  "server_version_num",
   "server_encoding",
   "max_identifier_length",
   "max_index_keys",

@@ -9,6 +9,8 @@ import { type AstNode, scan, type Token } from "./parser.ts";
 import {
   ALLOWED_FUNCTIONS,
   CHECKED_REG_TYPES,
+  FREE_SETTINGS,
+  GUARDED_SETTINGS,
   INFORMATION_SCHEMA_FUNCTIONS,
   REG_TYPES,
   SHADOWED_FUNCTIONS,
@@ -39,6 +41,8 @@ export class Rewriter {
   shadowed = false;
   /** The current statement reads a core view. */
   core = false;
+  /** The current statement calls set_config(): session settings may change. */
+  setsConfig = false;
 
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
@@ -212,10 +216,30 @@ export class Rewriter {
       const { parts } = this.#name(at, names.length);
       this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
       this.shadowed = true;
+      if (name === "set_config") this.#setConfig(call, at);
     } else if (!ALLOWED_FUNCTIONS.has(name)) {
       this.#unavailable(name, at);
     }
     for (const key of ["args", "agg_order", "agg_filter", "over"]) this.visit(call[key], ctes);
+  }
+
+  /**
+   * set_config(): the shadow checks every call as SET would; a setting
+   * named by a literal that SET could not change is refused right away.
+   */
+  #setConfig(call: AstNode, at: number): void {
+    this.setsConfig = true;
+    const setting = stringConstant((call.args as unknown[] | undefined)?.[0])?.value.toLowerCase();
+    if (
+      setting !== undefined && !FREE_SETTINGS.includes(setting) &&
+      !(GUARDED_SETTINGS as readonly string[]).includes(setting)
+    ) {
+      this.refuse("42501", `Setting ${setting} cannot be changed through the SQL door`, {
+        at,
+        hint: "SHOW ALL lists the settings you can read; date, time, number and client " +
+          "settings can be changed",
+      });
+    }
   }
 
   #unavailable(name: string, at: number): never {

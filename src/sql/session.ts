@@ -4,6 +4,7 @@
  * turned back into the names the user sees.
  */
 import type { FolderScope } from "./analyze.ts";
+import { SERVER_VERSION_SUFFIX } from "./policy.ts";
 import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
 
 /**
@@ -32,12 +33,15 @@ export function sessionSetupSql(scope: FolderScope): string {
 }
 
 /**
- * SQL that returns a backend session to neutral: no open transaction, the
- * app's role and settings, no cursors, no prepared statements. Safe in any
- * transaction state (ROLLBACK warns when there is none).
+ * Statements that return a backend session to neutral: no open transaction,
+ * the app's role and settings, no cursors, no prepared statements. Safe in
+ * any transaction state (ROLLBACK warns when there is none). Each must run
+ * as a query of its own: in one query string they share an implicit
+ * transaction, and any of them failing would roll RESET ROLE back and leave
+ * the app's session in the folder's role.
  */
-export function sessionResetSql(): string {
-  return "ROLLBACK;\nRESET ROLE;\nCLOSE ALL;\nDEALLOCATE ALL;\nRESET ALL";
+export function sessionResetSql(): readonly string[] {
+  return ["ROLLBACK", "RESET ROLE", "CLOSE ALL", "DEALLOCATE ALL", "RESET ALL"];
 }
 
 /**
@@ -55,6 +59,14 @@ export function hidePhysicalNames(text: string, scope: FolderScope): string {
     [INFORMATION_SCHEMA]: "information_schema",
   };
   return text.replace(/(?<![\p{L}\p{N}_$])lg_[\p{L}\p{N}_$]*/gu, (name) => names[name] ?? "hidden");
+}
+
+/**
+ * The server_version clients are told for an engine's own (`15.20 (Debian
+ * …)`): its major version, as SHOW and pg_settings give it too.
+ */
+export function shownServerVersion(engineVersion: string): string {
+  return `${Number.parseInt(engineVersion) || 15}${SERVER_VERSION_SUFFIX}`;
 }
 
 function literal(value: string): string {

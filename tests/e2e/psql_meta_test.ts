@@ -122,7 +122,8 @@ backendTest("psql meta-commands answer with the folder's objects only", async (t
   assert.match(outputs.get("\\d lists.samples")!, /"samples_pkey" PRIMARY KEY, btree \(id\)/);
   assert.match(outputs.get("\\d+")!, /^lists\|samples\|table\|.*\|One row per tube$/m);
   // \du shows the connected user only: labgate's users are not database roles.
-  assert.deepEqual(listing("\\du").map((r) => r.split("|")[0]), [ALICE.email]);
+  // postgres: the owner of the built-in catalogs, as pg_get_userbyid(10) names it.
+  assert.deepEqual(listing("\\du").map((r) => r.split("|")[0]), [ALICE.email, "postgres"]);
   assert.deepEqual(listing("\\df"), []);
   assert.ok(listing("\\df *.*").every((r) => /^(pg_catalog|information_schema)\|/.test(r)));
   // \dd covers constraints, rules and triggers (table comments are in \d+ above).

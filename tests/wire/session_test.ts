@@ -273,6 +273,21 @@ backendTest("SET is reported with ParameterStatus and survives later leases", as
   assert.equal(errorOf((await client.until())[0]).code, "42501");
 });
 
+backendTest("set_config() is reported and kept across leases like SET", async (t) => {
+  await using fx = await openDoor(t, { settings: { backendConnections: 1 } });
+  await using client = await RawClient.connect(fx.port, login);
+  await using other = await RawClient.connect(fx.port, login);
+  client.send(query("select pg_catalog.set_config('DateStyle', 'German', false)"));
+  const set = await client.until();
+  assert.equal(parameterStatus(set).get("DateStyle"), "German, DMY");
+  other.send(query("select '2024-01-15'::date::text"));
+  assert.equal(rowsOf(await other.until())[0][0], "2024-01-15");
+  client.send(query("select '2024-01-15'::date::text"));
+  assert.equal(rowsOf(await client.until())[0][0], "15.01.2024");
+  client.send(query("select set_config('role', 'postgres', false)"));
+  assert.equal(errorOf((await client.until())[0]).code, "42501");
+});
+
 backendTest("a WITH HOLD cursor outlives its transaction", async (t) => {
   await using fx = await openDoor(t);
   await using client = await RawClient.connect(fx.port, login);

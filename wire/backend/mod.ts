@@ -25,8 +25,8 @@ export interface ScopeSetup {
   /** Equal keys mean equal setup SQL: a backend set up for one can serve the other. */
   key: string;
   setupSql: string;
-  /** Back to neutral, for a session shared with the app (PGlite). */
-  resetSql: string;
+  /** Back to neutral, for a session shared with the app (PGlite): each a query of its own. */
+  resetSql: readonly string[];
 }
 
 /** Receives a backend's messages while it holds the lease. */
@@ -207,10 +207,13 @@ export class BackendState {
 
 /**
  * Session-level settings and whether WITH HOLD cursors are open, in one
- * query: `source = 'session'` lists exactly what SET changed.
+ * query: `source = 'session'` lists exactly what SET changed. The
+ * transaction_* settings belong to a transaction (SET of them outside one
+ * does nothing): they can be neither replayed nor reset at session level.
  */
 export const CAPTURE_SQL = "select name, setting from pg_catalog.pg_settings where source = " +
-  "'session' union all select '', count(*)::text from pg_catalog.pg_cursors where is_holdable";
+  "'session' and name not like 'transaction\\_%' " +
+  "union all select '', count(*)::text from pg_catalog.pg_cursors where is_holdable";
 
 /** Rows and first error of a complete reply to the door's own statements. */
 export interface Reply {

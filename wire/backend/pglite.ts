@@ -9,8 +9,8 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type { Mutex } from "../../src/db/mod.ts";
 import { concat } from "../bytes.ts";
-import { SqlState, WireError } from "../errors.ts";
-import { query, SYNC } from "../messages.ts";
+import { ErrorField, SqlState, WireError } from "../errors.ts";
+import { fieldOf, query, SYNC } from "../messages.ts";
 import {
   type BackendOwner,
   BackendState,
@@ -86,7 +86,7 @@ export class PgliteEngine implements Engine {
         query(baseline ? scope.setupSql : `${scope.setupSql}; ${CAPTURE_SQL}`),
       );
       if (reply.error) {
-        this.#run(concat([SYNC, query(scope.resetSql)]));
+        this.#run(concat([SYNC, ...scope.resetSql.map((statement) => query(statement))]));
         this.#state.statements.clear();
         throw setupError(reply.error);
       }
@@ -114,10 +114,14 @@ export class PgliteEngine implements Engine {
 
   /** Takes the session back to neutral; `clean` false also ends a transaction and cursors. */
   reset(scope: ScopeSetup, state: BackendState, clean: boolean): void {
-    const resets = [...state.settings.keys()].map((name) => `; RESET ${quoteIdent(name)}`);
-    const messages = clean ? [] : [SYNC, query("ROLLBACK"), query("CLOSE ALL")];
-    messages.push(query(scope.resetSql + resets.join("")));
-    this.#run(concat(messages));
+    const resets = [...state.settings.keys()].map((name) => `RESET ${quoteIdent(name)}`);
+    const messages: Uint8Array[] = clean ? [] : [SYNC];
+    messages.push(...[...scope.resetSql, ...resets].map((statement) => query(statement)));
+    const { error } = this.#run(concat(messages));
+    if (error) {
+      const message = fieldOf(error, ErrorField.Message);
+      console.error(`SQL door: a statement resetting the embedded session failed: ${message}`);
+    }
     // The reset deallocates every prepared statement, the door's too.
     state.statements.clear();
     state.scopeKey = null;

@@ -29,7 +29,8 @@ export const migrations: Record<string, Migration> = {
   "006_remote_login": remoteLogin,
   "007_sql_catalog": superseded,
   "008_container_path_index": containerPathIndex,
-  "009_sql_catalog": sqlCatalog,
+  "009_sql_catalog": superseded,
   "010_audit_indexes": auditIndexes,
   "012_login_throttle": loginThrottle,
+  "013_sql_catalog": sqlCatalog,
 };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backendTest } from "../../_support/backends.ts";
+import { backendTest, type TestContext } from "../../_support/backends.ts";
 import { AuditLog } from "../../../src/audit/mod.ts";
 
 backendTest("flush() writes a batch with every field as given, COPY syntax included", async (t) => {
@@ -88,24 +88,104 @@ backendTest("flush() writes a batch with every field as given, COPY syntax inclu
   assert.equal(empty.compliance, null);
 });
 
-backendTest("flush() reports a batch the database refuses and writes the next one", async (t) => {
-  const errors: unknown[] = [];
-  const log = new AuditLog(t.svc.database, {
-    flushMs: 100_000,
-    onError: (error) => errors.push(error),
-  });
-  log.record({ door: "web", event: "test.refused", outcome: "ok", rows: 2 ** 40 });
-  await log.flush();
-  assert.equal(errors.length, 1);
-  assert.match(String((errors[0] as Error).message), /out of range/);
-  for (let i = 0; i < 3; i++) {
-    log.record({ door: "web", event: "test.after", outcome: "ok", rows: i });
+/** The database's sink, refusing the first `failures` writes as a database outage would. */
+function flakySink(t: TestContext, failures: number) {
+  const sink = {
+    failures,
+    calls: 0,
+    copyIn(table: string, columns: readonly string[], rows: string): Promise<void> {
+      sink.calls++;
+      if (sink.failures-- > 0) return Promise.reject(new Error("database unavailable"));
+      return t.svc.database.copyIn(table, columns, rows);
+    },
+  };
+  return sink;
+}
+
+async function eventsOf(t: TestContext, prefix: string) {
+  return (await t.svc.db.selectFrom("audit_log").select(["event", "rows"])
+    .where("event", "like", `${prefix}%`).orderBy("id").execute());
+}
+
+backendTest(
+  "flush() writes an entry whose numbers the table cannot hold, without them",
+  async (t) => {
+    const errors: unknown[] = [];
+    const log = new AuditLog(t.svc.database, {
+      flushMs: 100_000,
+      onError: (error) => errors.push(error),
+    });
+    log.record({
+      door: "web",
+      event: "test.huge",
+      outcome: "ok",
+      rows: 2 ** 40,
+      userId: -(2 ** 33),
+    });
+    log.record({ door: "web", event: "test.after", outcome: "ok", rows: 1 });
     await log.flush();
-  }
-  const rows = await t.svc.db.selectFrom("audit_log").select(["event", "rows"])
-    .where("event", "in", ["test.refused", "test.after"]).orderBy("id").execute();
-  assert.deepEqual(rows, [0, 1, 2].map((rows) => ({ event: "test.after", rows })));
-  assert.equal(errors.length, 1);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await eventsOf(t, "test."), [
+      { event: "test.huge", rows: null },
+      { event: "test.after", rows: 1 },
+    ]);
+  },
+);
+
+backendTest(
+  "flush() keeps a batch the database refuses and retries it until it lands",
+  async (t) => {
+    const errors: unknown[] = [];
+    const sink = flakySink(t, 2);
+    const log = new AuditLog(sink, {
+      flushMs: 100_000,
+      retryMs: 10,
+      onError: (e) => errors.push(e),
+    });
+    log.record({ door: "web", event: "test.kept", outcome: "ok", rows: 1 });
+    await log.flush();
+    assert.equal(log.failing, true);
+    log.record({ door: "web", event: "test.kept", outcome: "ok", rows: 2 });
+    for (let i = 0; i < 100 && log.failing; i++) await new Promise((r) => setTimeout(r, 10));
+    await log.flush();
+    assert.equal(log.failing, false);
+    assert.equal(errors.length, 2);
+    assert.deepEqual(await eventsOf(t, "test.kept"), [
+      { event: "test.kept", rows: 1 },
+      { event: "test.kept", rows: 2 },
+    ]);
+  },
+);
+
+backendTest(
+  "recordDurably() fails while its entry cannot be written, and the entry lands later",
+  async (t) => {
+    const sink = flakySink(t, 1);
+    const log = new AuditLog(sink, { flushMs: 100_000, retryMs: 10, onError: () => {} });
+    await assert.rejects(
+      log.recordDurably({ door: "sql", event: "test.login", outcome: "ok", rows: 1 }),
+      /database unavailable/,
+    );
+    await log.recordDurably({ door: "sql", event: "test.login", outcome: "ok", rows: 2 });
+    assert.deepEqual(await eventsOf(t, "test.login"), [
+      { event: "test.login", rows: 1 },
+      { event: "test.login", rows: 2 },
+    ]);
+  },
+);
+
+backendTest("flush() writes the entries of a batch the database refuses one by one", async (t) => {
+  const log = new AuditLog(t.svc.database, { flushMs: 100_000, retryMs: 10, onError: () => {} });
+  // JSON the database cannot store (a lone surrogate escape) must not take its batch down.
+  log.record({ door: "web", event: "test.one", outcome: "ok", compliance: { note: "fine" } });
+  log.record({ door: "web", event: "test.bad", outcome: "ok", compliance: { note: "\ud800" } });
+  log.record({ door: "web", event: "test.two", outcome: "ok", rows: 2 });
+  await log.flush();
+  const rows = await t.svc.db.selectFrom("audit_log").select(["event", "compliance", "message"])
+    .where("event", "like", "test.%").orderBy("id").execute();
+  assert.deepEqual(rows.map((r) => r.event), ["test.one", "test.bad", "test.two"]);
+  assert.equal(rows[1].compliance, null);
+  assert.match(String(rows[1].message), /could not be stored as given/);
 });
 
 backendTest("record() keeps entries of any size and script until the flush", async (t) => {

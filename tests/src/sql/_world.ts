@@ -196,7 +196,7 @@ export async function openSandbox(t: TestContext, scope: FolderScope): Promise<S
     exec: run,
     close: async () => {
       try {
-        await run(sessionResetSql());
+        for (const statement of sessionResetSql()) await run(statement);
       } finally {
         await release();
       }

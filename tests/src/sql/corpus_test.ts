@@ -130,7 +130,11 @@ backendTest("analyze() and the engine answer every statement real clients send",
     String(rows("psql.sql", 7, "SELECT c2.relname")[0].pg_get_indexdef),
     /^CREATE UNIQUE INDEX samples_pkey ON (lists\.)?samples USING btree \(sample_id\)$/,
   );
-  assert.deepEqual(rows("psql.sql", 20, "SELECT r.rolname").map((r) => r.rolname), [READER]);
+  // \du: the reader, and postgres, the owner of the built-in catalogs.
+  assert.deepEqual(rows("psql.sql", 20, "SELECT r.rolname").map((r) => r.rolname), [
+    "postgres",
+    READER,
+  ]);
   assert.equal(rows("psql.sql", 21, "select * from lists").length, 4);
   assert.equal(rows("psql.sql", 1, "select current_user")[0].current_user, READER);
   // psqlODBC: settings, tables, current_schema()

@@ -293,3 +293,58 @@ Deno.test("hidePhysicalNames() shows the user's names for schemas, roles and sha
   );
   assert.equal(hidePhysicalNames("no names here", scope), "no names here");
 });
+
+backendTest(
+  "set_config() sets what SET may set, within the door's limits, and nothing else",
+  async (t) => {
+    const world = await buildWorld(t);
+    const box = await openSandbox(t, world.scope);
+    const max = world.scope.statementTimeoutMs;
+    const setConfig = async (name: string, setting: string) => {
+      const [answer] = await clientQuery(
+        box,
+        world.scope,
+        `SELECT pg_catalog.set_config('${name}', '${setting}', false)`,
+      );
+      return Object.values(answer.rows[0])[0];
+    };
+    try {
+      assert.equal(await setConfig("search_path", ""), "lists");
+      assert.equal(
+        await value(box, "SELECT count(*) FROM samples"),
+        await value(
+          box,
+          `SELECT count(*) FROM ${world.scope.schema}.samples`,
+        ),
+      );
+      assert.match(String(await setConfig("DateStyle", "ISO, MDY")), /^ISO/);
+      assert.equal(await setConfig("extra_float_digits", "3"), "3");
+      assert.equal(await setConfig("client_encoding", "UTF8"), "UTF8");
+      // 0 is pg_dump's "no timeout": the door's own limit.
+      const timeout =
+        "SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'";
+      await setConfig("statement_timeout", "0");
+      assert.equal(await value(box, timeout), max);
+      assert.equal(await setConfig("statement_timeout", "1s"), "1s");
+      assert.equal(await setConfig("lock_timeout", "0"), "0");
+      for (
+        const [name, setting, message] of [
+          ["search_path", "lg_app", /search path can only name lists/],
+          ["statement_timeout", String(max + 1000), /can only be lowered/],
+          ["role", world.other.role, /cannot be changed/],
+          ["session_authorization", "postgres", /cannot be changed/],
+          ["labgate.folder_id", String(world.other.id), /cannot be changed/],
+          ["default_transaction_read_only", "off", /must stay on/],
+          ["client_encoding", "LATIN1", /not supported/],
+        ] as const
+      ) {
+        const error = await refusedOrFailed(setConfig(name, setting));
+        assert.match(hidePhysicalNames(error.message, world.scope), message, name);
+      }
+      assert.equal(await value(box, "SELECT current_user"), world.scope.role);
+      assert.match(String(await value(box, "SHOW search_path")), new RegExp(world.scope.schema));
+    } finally {
+      await box.close();
+    }
+  },
+);
