@@ -12,18 +12,12 @@ import { auditActor } from "../../src/auth/actor.ts";
 import { createContainer, requireContainer, visibleContainers } from "../../src/data/containers.ts";
 import { createList, getList, type ListDefinition, listLists } from "../../src/data/lists.ts";
 import { folderSchema } from "../../src/data/physical.ts";
-import {
-  deleteRows,
-  findColumn,
-  insertRows,
-  type Row,
-  selectRows,
-  updateRows,
-} from "../../src/data/rows.ts";
+import { deleteRows, findColumn, insertRows, type Row, updateRows } from "../../src/data/rows.ts";
 import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
 import { badRequest, LabgateError, notFound, unauthorized } from "../../src/errors.ts";
+import { containerFilterOf, selectAcrossFolders } from "../../src/labkey/container_filter.ts";
 import { runReadOnly, type SqlScope } from "../../src/labkey/execute_sql.ts";
 import {
   apiVersion,
@@ -182,8 +176,18 @@ function writeAnswer(def: ListDefinition, command: string, rows: Row[]): Answer 
 }
 
 const selectRowsAction: Action = async (call) => {
+  refuseViews(call.params);
   const def = await listOf(call);
-  const result = await selectRows(call.svc, call.actor, def, rowQueryFromParams(call.params));
+  const filter = containerFilterOf(
+    call.params.first("containerFilter", "query.containerFilterName", "containerFilterName"),
+  );
+  const result = await selectAcrossFolders(
+    call.svc,
+    requireSignedIn(call),
+    def,
+    filter,
+    rowQueryFromParams(call.params),
+  );
   const shown = new Set(result.columns.map((c) => c.column_name));
   return {
     body: rowsResponse({
@@ -199,6 +203,21 @@ const selectRowsAction: Action = async (call) => {
   };
 };
 
+/**
+ * Saved views do not exist here: a `viewName` other than the default view is
+ * refused rather than silently answered with the default one. (`ignoreFilter`
+ * asks to drop the view's own filters, which the default view has none of:
+ * it is answered as asked.)
+ */
+function refuseViews(params: LabKeyParams): void {
+  const view = params.first("viewName", "query.viewName");
+  if (view && view !== "~~DEFAULT~~") {
+    throw badRequest(
+      `viewName ${view} is not supported: this server has no saved views; choose columns with query.columns, filters with query.<column>~<op> and the order with query.sort`,
+    );
+  }
+}
+
 const ACTIONS: Record<string, Action> = {
   "query-selectRows": selectRowsAction,
   "query-getQuery": selectRowsAction,
@@ -208,6 +227,12 @@ const ACTIONS: Record<string, Action> = {
     schemaName(call.params);
     const text = call.params.string("sql");
     if (!text?.trim()) throw badRequest("Missing parameter sql");
+    const filter = containerFilterOf(call.params.first("containerFilter", "containerFilterName"));
+    if (filter !== "Current") {
+      throw badRequest(
+        `executeSql reads one folder's lists: containerFilter ${filter} is not supported here (selectRows takes it)`,
+      );
+    }
     const { container } = await requireContainer(call.svc, actor, { path: call.containerPath });
     const columns = await call.svc.db.selectFrom("lists as l")
       .leftJoin("list_columns as c", "c.list_id", "l.id")
@@ -332,9 +357,17 @@ const ACTIONS: Record<string, Action> = {
           displayName: actor.displayName,
           email: actor.email,
           CSRF: actor.session?.csrfToken ?? "",
+          impersonated: actor.impersonatorId !== null,
           success: true,
         }
-        : { id: 0, displayName: "guest", email: "guest", CSRF: "", success: true },
+        : {
+          id: 0,
+          displayName: "guest",
+          email: "guest",
+          CSRF: "",
+          impersonated: false,
+          success: true,
+        },
     }),
 
   "project-getContainers": async (call) => {
@@ -441,8 +474,13 @@ export function labkeyAction(path: string): Action | null {
   return actionOf(parseLabKeyPath(path));
 }
 
+/** LabKey's action names are case-insensitive (`whoAmI.api`, `whoami.api`). */
+const ACTIONS_BY_NAME = new Map(
+  Object.entries(ACTIONS).map(([name, action]) => [name.toLowerCase(), action]),
+);
+
 function actionOf(route: LabKeyRoute | null): Action | null {
-  return route && Object.hasOwn(ACTIONS, route.action) ? ACTIONS[route.action] : null;
+  return route ? ACTIONS_BY_NAME.get(route.action.toLowerCase()) ?? null : null;
 }
 
 /** The form, JSON or query-string parameters of a request, merged. */
@@ -481,8 +519,15 @@ export function labkeyApp(): Hono<Env> {
 
   app.on(["GET", "POST"], "*", async (c, next) => {
     const route = parseLabKeyPath(c.req.path);
+    if (!route) return await next();
     const action = actionOf(route);
-    if (!route || !action) return await next();
+    if (!action) {
+      // LabKey's clients read a JSON error from any action URL; an HTML page breaks them.
+      const { status, body } = errorResponse(
+        notFound(`This server has no LabKey action ${route.action} (controller-action.api)`),
+      );
+      return c.json(body, status as 404);
+    }
     const svc = c.get("svc");
     const resolved = c.get("actor");
     const actor = resolved && resolved.door === "web"
@@ -506,7 +551,7 @@ export function labkeyApp(): Hono<Env> {
         message: message ?? null,
       });
     };
-    if (!actor && route.action !== "login-whoami") {
+    if (!actor && route.action.toLowerCase() !== "login-whoami") {
       throw unauthorized("Sign in first: send an API key or a session cookie");
     }
     let params: LabKeyParams | undefined;

@@ -619,3 +619,85 @@ backendTest(
     }]);
   },
 );
+
+backendTest("whoAmI answers every field LabKey's Python client reads", async (t) => {
+  await setUp(t);
+  const { whoami } = await client(t, READER.email, READER.password);
+  // security.who_am_i() builds WhoAmI(id, email, displayName, impersonated, CSRF) from these.
+  for (const field of ["id", "email", "displayName", "impersonated", "CSRF", "success"]) {
+    assert.ok(field in whoami, `whoAmI has ${field}`);
+  }
+  assert.equal(whoami.impersonated, false);
+  assert.equal(whoami.email, READER.email);
+  const guest = await (await new TestBrowser(createApp(t.svc)).get("/home/login-whoAmI.api"))
+    .json();
+  assert.equal(guest.impersonated, false);
+});
+
+backendTest("selectRows() honours containerFilter with the caller's permissions", async (t) => {
+  await setUp(t);
+  await createContainer(t.svc, t.admin, { parentPath: "/home/lab", name: "plate1" });
+  const sub = await createList(t.svc, t.admin, "/home/lab/plate1", {
+    name: "samples",
+    key: "Id",
+    autoKey: true,
+    columns: [{ name: "Name", type: "Text" }, { name: "Grams", type: "Double" }],
+  });
+  await insertRows(t.svc, t.admin, sub, [{ Name: "epsilon", Grams: 2 }]);
+  const hidden = await createList(t.svc, t.admin, "/home/secret", {
+    name: "samples",
+    key: "Id",
+    autoKey: true,
+    columns: [{ name: "Name", type: "Text" }, { name: "Grams", type: "Double" }],
+  });
+  await insertRows(t.svc, t.admin, hidden, [{ Name: "classified", Grams: 9 }]);
+  const rita = await client(t, READER.email, READER.password);
+  const base =
+    `/home/lab/query-selectRows.api?${SELECT}&query.sort=-Grams&query.columns=Name,Grams`;
+  const current = await rita.get(base);
+  assert.equal(current.body.rowCount, 4);
+  const withSub = await rita.get(`${base}&containerFilter=CurrentAndSubfolders`);
+  assert.equal(withSub.body.rowCount, 5);
+  // Merged in PostgreSQL's order: descending puts nulls first.
+  assert.deepEqual(withSub.body.rows.map((r: { Name: string }) => r.Name), [
+    "delta",
+    "beta",
+    "epsilon",
+    "alpha",
+    "gamma",
+  ]);
+  const all = await rita.get(`${base}&query.containerFilterName=AllFolders&query.maxRows=2`);
+  assert.equal(all.body.rowCount, 5, "the secret folder's list is not Rita's to read");
+  assert.deepEqual(all.body.rows.map((r: { Name: string }) => r.Name), ["delta", "beta"]);
+  const admin = await client(t);
+  const everything = await admin.get(`${base}&containerFilter=AllFolders`);
+  assert.equal(everything.body.rowCount, 6);
+  const unknown = await rita.get(`${base}&containerFilter=CurrentPlusProjectAndShared`);
+  assert.equal(unknown.status, 400);
+  assert.match(
+    unknown.body.exception,
+    /containerFilter CurrentPlusProjectAndShared is not supported/,
+  );
+});
+
+backendTest(
+  "LabKey actions refuse saved views and unknown actions with LabKey's JSON error",
+  async (t) => {
+    await setUp(t);
+    const rita = await client(t, READER.email, READER.password);
+    const view = await rita.get(`/home/lab/query-selectRows.api?${SELECT}&query.viewName=mine`);
+    assert.equal(view.status, 400);
+    assert.equal(view.body.success, false);
+    assert.match(view.body.exception, /viewName mine is not supported/);
+    const defaultView = await rita.get(
+      `/home/lab/query-selectRows.api?${SELECT}&query.viewName=~~DEFAULT~~&query.ignoreFilter=1`,
+    );
+    assert.equal(defaultView.status, 200);
+    const unknown = await rita.browser.get("/home/lab/query-frobnicate.api");
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.headers.get("content-type") ?? "", /json/);
+    const body = await unknown.json();
+    assert.equal(body.success, false);
+    assert.match(body.exception, /no LabKey action query-frobnicate/);
+  },
+);
