@@ -7,6 +7,7 @@ import {
   type ListDefinition,
   listLists,
 } from "../../src/data/lists.ts";
+import { applyDesignChange, previewDesignChange } from "../../src/data/list_design.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
 import { folderPathOf } from "./folders.ts";
 import * as S from "./schemas.ts";
@@ -100,6 +101,32 @@ export function registerListApi(api: OpenAPIHono<Env>): void {
       const def = await listOf(c, c.req.valid("param").id);
       await deleteList(c.get("svc"), requireActor(c), def.container.path, def.list.name);
       return c.json({}, 200);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "post",
+      path: "/lists/{id}/design",
+      operationId: "changeListDesign",
+      tags: ["Lists"],
+      summary: "Add, rename or drop a column, or change a description (needs Admin)",
+      description: "With `preview: true` nothing changes: the answer says what the change " +
+        "would do (rows affected, values lost). Without it the change is made in one transaction " +
+        "and audited.",
+      request: { params: S.IdParam, ...body(S.DesignChange) },
+      responses: { 200: json(S.DesignResult, "Previewed or changed"), ...errors },
+    }),
+    async (c) => {
+      const svc = c.get("svc");
+      const actor = requireActor(c);
+      const def = await listOf(c, c.req.valid("param").id);
+      const { preview: only, ...change } = c.req.valid("json");
+      if (only) {
+        return c.json({ preview: await previewDesignChange(svc, actor, def, change) }, 200);
+      }
+      const applied = await applyDesignChange(svc, actor, def, change);
+      return c.json({ preview: applied.preview, list: listJson(applied.def) }, 200);
     },
   );
 }

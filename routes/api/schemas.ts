@@ -94,6 +94,20 @@ export const ListColumn = z.object({
   description: z.string().optional(),
 }).openapi("ListColumn");
 
+const preview = z.boolean().optional().openapi({ description: "Only say what it would do" });
+
+export const DesignChange = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("add"), column: ListColumn, preview }),
+  z.object({ kind: z.literal("rename"), column: z.string(), to: z.string(), preview }),
+  z.object({ kind: z.literal("drop"), column: z.string(), preview }),
+  z.object({
+    kind: z.literal("describe"),
+    column: z.string().optional().openapi({ description: "Absent: the list's description" }),
+    description: z.string(),
+    preview,
+  }),
+]).openapi("DesignChange");
+
 export const NewList = z.object({
   name: z.string().openapi({ example: "samples" }),
   description: z.string().optional(),
@@ -103,6 +117,12 @@ export const NewList = z.object({
   }),
   columns: z.array(ListColumn).min(1),
 }).openapi("NewList");
+
+export const DesignPreview = z.object({
+  effects: z.array(z.string()),
+  valuesLost: z.number().int(),
+  rows: z.number().int(),
+}).openapi("DesignPreview");
 
 export const List = z.object({
   id: z.number().int(),
@@ -118,6 +138,11 @@ export const List = z.object({
     description: z.string(),
   })),
 }).openapi("List");
+
+export const DesignResult = z.object({
+  preview: DesignPreview,
+  list: List.optional().openapi({ description: "The list after the change (absent on a preview)" }),
+}).openapi("DesignResult");
 
 export const Row = z.record(z.string(), z.unknown()).openapi("Row", {
   description: 'Column name to value. Decimal: a string that keeps its scale ("12.50"); ' +

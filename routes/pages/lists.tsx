@@ -12,11 +12,17 @@ import {
   updateRows,
 } from "../../src/data/rows.ts";
 import { type ExportFormat, exportStream, formulaHandling } from "../../src/data/csv.ts";
+import {
+  applyDesignChange,
+  type DesignPreview,
+  previewDesignChange,
+} from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
 import { type Actor, auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, requireActor } from "../context.ts";
 import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
+import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";
 import {
   canonicalGridUrl,
   ColumnChooser,
@@ -243,6 +249,7 @@ export async function listPage(
     export?: ExportFormat;
     error?: ReturnType<typeof formError>;
     body?: Record<string, unknown>;
+    designPreview?: { preview: DesignPreview; body: Record<string, unknown> };
   } = {},
 ) {
   const svc = c.get("svc");
@@ -297,6 +304,13 @@ export async function listPage(
           <a href={listUrl(def, `/export.csv${gridLink(state, { page: null })}`)}>CSV</a> ·{" "}
           <a href={listUrl(def, `/export.tsv${gridLink(state, { page: null })}`)}>TSV</a>
         </p>
+        {options.designPreview && (
+          <DesignPreviewCard
+            actor={actor}
+            preview={options.designPreview.preview}
+            body={options.designPreview.body}
+          />
+        )}
         <FilterBar def={def} state={state} />
         <ColumnChooser def={def} state={state} />
         <div class="grid" role="region" aria-label={`Rows of ${def.list.name}`} tabindex={0}>
@@ -388,6 +402,7 @@ export async function listPage(
             </form>
           </div>
         )}
+        {can(Permission.ADMIN) && <DesignCard actor={actor} def={def} />}
         {can(Permission.ADMIN) && (
           <div class="card">
             <h2>Delete this list</h2>
@@ -525,6 +540,14 @@ export async function listPost(c: AppContext, path: string, name: string) {
           listUrl(def),
           `Imported ${inserted} row${inserted === 1 ? "" : "s"}`,
         );
+      }
+      case "design-preview": {
+        const preview = await previewDesignChange(svc, actor, def, designChangeOf(body));
+        return await listPage(c, path, name, { designPreview: { preview, body } });
+      }
+      case "design-apply": {
+        const { preview } = await applyDesignChange(svc, actor, def, designChangeOf(body));
+        return redirectWith(c, listUrl(def), `Design changed. ${preview.effects.join(" ")}`);
       }
       case "delete-list": {
         await deleteList(svc, actor, def.container.path, def.list.name);

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { createList } from "../../src/data/lists.ts";
+import { insertRows } from "../../src/data/rows.ts";
+import { query } from "../../wire/messages.ts";
+import { backendTest } from "../_support/backends.ts";
+import { textOf } from "../_support/http.ts";
+import { browserOf } from "../_support/keys.ts";
+import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
+import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+
+const PAGE = "/folders/home/-/lists/samples";
+
+backendTest(
+  "the list page previews a design change and applies it only when confirmed",
+  async (t) => {
+    const def = await createList(t.svc, t.admin, "/home", {
+      name: "samples",
+      key: "Id",
+      autoKey: true,
+      columns: [{ name: "Name", type: "Text" }, { name: "Dose", type: "Double" }],
+    });
+    await insertRows(t.svc, t.admin, def, [{ Name: "a", Dose: 1 }]);
+    const { browser, csrf } = await browserOf(t);
+    const preview = await browser.postForm(PAGE, {
+      _csrf: csrf,
+      _action: "design-preview",
+      kind: "drop",
+      column: "Dose",
+    });
+    assert.equal(preview.status, 200);
+    const html = await preview.text();
+    assert.match(textOf(html), /Check this change Drops Dose and its 1 value \(of 1 rows\)/);
+    assert.match(textOf(await (await browser.get(PAGE)).text()), /Dose/, "nothing changed yet");
+    const apply = /id="design-preview"[\s\S]*?<\/form>/.exec(html)![0];
+    const fields = Object.fromEntries(
+      [...apply.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    assert.equal(fields._action, "design-apply");
+    const applied = await browser.postForm(PAGE, fields);
+    assert.equal(applied.status, 303);
+    const after = await (await browser.get(PAGE)).text();
+    assert.doesNotMatch(after.slice(after.indexOf("<thead>"), after.indexOf("</thead>")), /Dose/);
+  },
+);
+
+backendTest(
+  "POST /api/lists/{id}/design previews and applies, and the SQL door sees the new names",
+  async (t) => {
+    await using fx = await openDoor(t);
+    const { browser, csrf } = await browserOf(t);
+    const def = await t.svc.db.selectFrom("lists").select("id").where("name", "=", "samples")
+      .executeTakeFirstOrThrow();
+    const call = (body: unknown) =>
+      browser.json("POST", `/api/lists/${def.id}/design`, body, { "x-csrf-token": csrf });
+    const preview = await call({ kind: "rename", column: "label", to: "Title", preview: true });
+    assert.equal(preview.status, 200, await preview.clone().text());
+    const previewed = await preview.json();
+    assert.match(previewed.preview.effects[0], /^Renames label to Title; its values stay/);
+    assert.equal(previewed.list, undefined);
+    const applied = await (await call({ kind: "rename", column: "label", to: "Title" })).json();
+    assert.ok(applied.list.columns.some((c: { name: string }) => c.name === "Title"));
+    const bad = await call({ kind: "drop", column: "id" });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error.message, /is the key: it cannot be dropped/);
+
+    await using client = await RawClient.connect(fx.port, {
+      user: ALICE.email,
+      password: ALICE.password,
+      database: FOLDER,
+    });
+    client.send(query("select title from samples where id = 1"));
+    assert.deepEqual(rowsOf(await client.until()), [["alpha"]]);
+    client.send(query("select label from samples"));
+    const failed = (await client.until()).find((m) => m.type === "E")!;
+    assert.match(errorOf(failed).message, /label/);
+  },
+);
