@@ -12,6 +12,7 @@ import {
   updateRows,
 } from "../../src/data/rows.ts";
 import { type ExportFormat, exportStream, formulaHandling } from "../../src/data/csv.ts";
+import { inferColumns } from "../../src/data/csv_inference.ts";
 import {
   applyDesignChange,
   type DesignPreview,
@@ -44,8 +45,11 @@ export async function newListPage(
 ) {
   const actor = requireActor(c);
   const { container } = await requireContainer(c.get("svc"), actor, { path }, Permission.ADMIN);
-  const count = Math.min(Math.max(Number(c.req.query("columns") ?? 12) || 12, 1), 200);
   const value = (name: string) => (body ? field(body, name) : "");
+  const prefilled = Array.from({ length: 200 }, (_, i) => value(`col${i}.name`)).filter(Boolean);
+  const asked = Number(c.req.query("columns") ?? 12) || 12;
+  const count = Math.min(Math.max(asked, prefilled.length, 1), 200);
+  const csvRows = value("csv") ? Number(value("csv_rows")) : 0;
   return page(c, {
     title: `New list · ${container.path}`,
     error: error?.error,
@@ -53,8 +57,37 @@ export async function newListPage(
       <>
         <Breadcrumbs path={container.path} tail="New list" />
         <h1>New list in {container.path}</h1>
+        {!csvRows && (
+          <form method="post" enctype="multipart/form-data" class="card" aria-label="From a file">
+            <h2>From a CSV or TSV file</h2>
+            <p class="muted">
+              The columns and their types are read from the file; check them below, then create the
+              list with the file's rows.
+            </p>
+            <CsrfField actor={actor} />
+            <input type="hidden" name="_action" value="infer" />
+            <label for="infer-file">File</label>
+            <input id="infer-file" name="file" type="file" required accept=".csv,.tsv,.txt" />
+            <p>
+              <button type="submit" class="secondary">Read the columns</button>
+            </p>
+          </form>
+        )}
         <form method="post">
           <CsrfField actor={actor} />
+          {csvRows > 0 && (
+            <div class="card" id="from-file">
+              <p>
+                Columns read from{" "}
+                {value("csv_file")}: check the names, types and key. Creating the list imports its
+                {" "}
+                {csvRows} row{csvRows === 1 ? "" : "s"}; if any row is refused, nothing is created.
+              </p>
+              <input type="hidden" name="csv" value={value("csv")} />
+              <input type="hidden" name="csv_rows" value={String(csvRows)} />
+              <input type="hidden" name="csv_file" value={value("csv_file")} />
+            </div>
+          )}
           <div class="row">
             <div>
               <label for="name">List name (letters, digits, _)</label>
@@ -155,10 +188,40 @@ export async function newListPage(
   }, error?.status ?? 200);
 }
 
+/** The new-list form filled from a file's inferred columns (and carrying the file). */
+async function inferredForm(file: unknown): Promise<Record<string, string>> {
+  if (!(file instanceof File) || file.size === 0) throw badRequest("Choose a CSV or TSV file");
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const inferred = inferColumns(bytes);
+  const base = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_]/g, "_");
+  const form: Record<string, string> = {
+    name: /^[A-Za-z]/.test(base) ? base : `list_${base}`,
+    keymode: inferred.key ? "column" : "auto",
+    keycolumn: inferred.key ?? "",
+    autokey: "Key",
+    csv: new TextDecoder().decode(bytes),
+    csv_rows: String(inferred.rows),
+    csv_file: file.name,
+  };
+  inferred.columns.forEach((column, i) => {
+    form[`col${i}.name`] = column.name;
+    form[`col${i}.type`] = column.type;
+    if (column.required) form[`col${i}.required`] = "on";
+  });
+  return form;
+}
+
 export async function newListPost(c: AppContext, path: string) {
   const svc = c.get("svc");
   const actor = requireActor(c);
   const body = await c.req.parseBody();
+  if (field(body, "_action") === "infer") {
+    try {
+      return await newListPage(c, path, undefined, await inferredForm(body.file));
+    } catch (error) {
+      return await newListPage(c, path, formError(error));
+    }
+  }
   try {
     const columns = [];
     for (let i = 0; i < 200; i++) {
@@ -178,7 +241,16 @@ export async function newListPost(c: AppContext, path: string) {
       key: auto ? field(body, "autokey") || "Key" : field(body, "keycolumn"),
       autoKey: auto,
     });
-    return redirectWith(c, listUrl(def), `List ${def.list.name} created`);
+    const csv = field(body, "csv");
+    if (!csv) return redirectWith(c, listUrl(def), `List ${def.list.name} created`);
+    try {
+      const { inserted } = await importRows(svc, actor, def, { text: csv });
+      return redirectWith(c, listUrl(def), `List ${def.list.name} created with ${inserted} rows`);
+    } catch (error) {
+      // The file's rows come with the list or not at all: no half-made list stays behind.
+      await deleteList(svc, actor, def.container.path, def.list.name);
+      throw error;
+    }
   } catch (error) {
     return newListPage(c, path, formError(error), body);
   }

@@ -75,3 +75,57 @@ backendTest(
     assert.match(errorOf(failed).message, /label/);
   },
 );
+
+backendTest(
+  "a list made from a CSV file: columns inferred, confirmed, created with its rows",
+  async (t) => {
+    const { browser, csrf } = await browserOf(t);
+    const csv = "SampleId,Dose,Taken\nS1,1.5,2026-01-02\nS2,2,2026-01-03\n";
+    const form = new FormData();
+    form.set("_csrf", csrf);
+    form.set("_action", "infer");
+    form.set("file", new File([csv], "plate-7.csv", { type: "text/csv" }));
+    const inferred = await browser.request("/folders/home/-/new-list", {
+      method: "POST",
+      body: form,
+    });
+    assert.equal(inferred.status, 200);
+    const html = await inferred.text();
+    assert.match(textOf(html), /Columns read from plate-7\.csv: .* imports its 2 rows/);
+    const fields: Record<string, string> = {};
+    for (const m of html.matchAll(/<input[^>]*name="([^"]+)"[^>]*>/g)) {
+      const tag = m[0];
+      const value = /value="([^"]*)"/.exec(tag)?.[1] ?? "";
+      if (/type="(radio|checkbox)"/.test(tag) && !/checked/.test(tag)) continue;
+      fields[m[1]] = value.replaceAll("&quot;", '"').replaceAll("&amp;", "&").replaceAll(
+        "&#10;",
+        "\n",
+      );
+    }
+    for (const m of html.matchAll(/<select name="([^"]+)"[^>]*>([\s\S]*?)<\/select>/g)) {
+      fields[m[1]] = /<option value="([^"]*)" selected/.exec(m[2])?.[1] ?? "";
+    }
+    assert.equal(fields.name, "plate_7");
+    assert.equal(fields.keymode, "column");
+    assert.equal(fields.keycolumn, "SampleId");
+    assert.deepEqual([fields["col1.name"], fields["col1.type"]], ["Dose", "Double"]);
+    assert.deepEqual([fields["col2.name"], fields["col2.type"]], ["Taken", "Date"]);
+    fields._csrf = csrf;
+    const created = await browser.postForm("/folders/home/-/new-list", fields);
+    assert.equal(created.status, 303, textOf(await created.clone().text()));
+    const grid = textOf(await (await browser.get("/folders/home/-/lists/plate_7")).text());
+    assert.match(grid, /2 rows/);
+
+    fields.name = "broken";
+    fields["col1.type"] = "Integer";
+    const refused = await browser.postForm("/folders/home/-/new-list", fields);
+    assert.equal(refused.status, 400);
+    assert.match(textOf(await refused.text()), /Row 1, column Dose/);
+    assert.equal(
+      await t.svc.db.selectFrom("lists").select("id").where("name", "=", "broken")
+        .executeTakeFirst(),
+      undefined,
+      "nothing is created when a row is refused",
+    );
+  },
+);
