@@ -15,6 +15,7 @@ import { registerListApi } from "./lists.ts";
 import { registerRowApi } from "./rows.ts";
 import { SECURITY_SCHEMES } from "./schemas.ts";
 import { registerSessionApi } from "./session.ts";
+import { registerSiteApi } from "./site.ts";
 import { registerTokenApi } from "./tokens.ts";
 import { registerUserApi } from "./users.ts";
 
@@ -78,6 +79,7 @@ export function apiApp(): OpenAPIHono<Env> {
   registerAuditApi(api);
   registerKeyApi(api);
   registerTokenApi(api);
+  registerSiteApi(api);
 
   api.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

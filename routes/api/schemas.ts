@@ -364,6 +364,45 @@ export const ExternalApp = z.object({
   builtIn: z.boolean(),
 }).openapi("ExternalApp");
 
+export const AppInput = z.object({
+  id: z.string().optional().openapi({
+    description: "Lower-case id (on create)",
+    example: "plate-reader",
+  }),
+  description: z.string().optional(),
+  status: z.enum(["active", "disabled"]).optional(),
+  entryPoints: z.array(z.enum(["rest", "sql", "action"])).optional(),
+  restReadOnly: z.boolean().optional(),
+  restPaths: z.array(z.string()).optional().openapi({
+    description: "Allowed REST path patterns (* matches anything); empty allows all",
+  }),
+  defaultExpiryDays: z.number().int().optional(),
+}).openapi("AppInput");
+
+export const TokenInput = z.object({
+  description: z.string().optional(),
+  appId: z.string().optional(),
+  appUserId: z.number().int().optional(),
+  status: z.enum(["pending", "disabled", "active", "expired"]).optional(),
+  expiresAt: z.string().datetime({ offset: true }).optional(),
+  processAs: z.enum(["never", "any", "specific", "department", "role"]).optional(),
+  processAsTarget: z.string().optional().openapi({
+    description: "Email (specific), department (department) or role name (role)",
+  }),
+  permitted: z.enum(["full", "restricted", "roles"]).optional(),
+  actions: z.array(z.string()).optional(),
+}).openapi("TokenInput");
+
+export const AuthToken = z.object({
+  id: z.string(),
+  appId: z.string(),
+  appUser: z.string().optional(),
+  status: z.enum(["pending", "disabled", "active", "expired"]),
+  description: z.string(),
+  expiresAt: z.string(),
+  token: z.string().optional().openapi({ description: "lgt_<id>.<secret>: only when created" }),
+}).openapi("AuthToken");
+
 export const AppIdParam = z.object({
   id: z.string().openapi({
     param: { name: "id", in: "path", required: true },

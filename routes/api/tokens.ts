@@ -1,23 +1,29 @@
 /**
  * The token door's JSON API: the request-token call external app users make
- * (HTTP Basic with their email and password), and the external apps list
- * and delete for site admins.
+ * (HTTP Basic with their email and password), and for site admins the
+ * external apps and auth tokens the admin pages manage.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { ExternalApp } from "../../src/db/schema.ts";
+import type { AuthToken, ExternalApp } from "../../src/db/schema.ts";
 import { badRequest, unauthorized } from "../../src/errors.ts";
 import { fromBase64 } from "../../src/security/secrets.ts";
 import {
   allowsEntry,
+  approveToken,
+  createExternalApp,
+  createToken,
   deleteExternalApp,
   ENTRY_POINTS,
   type EntryPoint,
   listApps,
+  listTokens,
   requestToken,
+  updateExternalApp,
+  updateToken,
 } from "../../src/tokens/mod.ts";
 import { clientAddr, type Env, requireActor } from "../context.ts";
 import * as S from "./schemas.ts";
-import { errors, json, route } from "./schemas.ts";
+import { body, errors, json, route } from "./schemas.ts";
 
 function appJson(app: ExternalApp) {
   return {
@@ -30,6 +36,24 @@ function appJson(app: ExternalApp) {
     defaultExpiryDays: app.default_expiry_days,
     builtIn: app.built_in,
   };
+}
+
+function tokenJson(token: AuthToken & { app_user_email?: string }, value?: string) {
+  return {
+    id: token.id,
+    appId: token.app_id,
+    appUser: token.app_user_email,
+    status: token.status,
+    description: token.description,
+    expiresAt: token.expires_at.toISOString(),
+    ...(value ? { token: value } : {}),
+  };
+}
+
+/** A token change as the domain takes it: the expiry as a Date. */
+function tokenInput(input: { expiresAt?: string } & Record<string, unknown>) {
+  const { expiresAt, ...rest } = input;
+  return { ...rest, ...(expiresAt ? { expiresAt: new Date(expiresAt) } : {}) };
 }
 
 /** Email and password from `Authorization: Basic …`, or a 401 asking for them. */
@@ -136,6 +160,116 @@ export function registerTokenApi(api: OpenAPIHono<Env>): void {
         c.req.valid("param").id,
       );
       return c.json({ tokensDeleted }, 200);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "post",
+      path: "/external-apps",
+      operationId: "createExternalApp",
+      tags: ["Auth tokens"],
+      summary: "Register an external app (Site Admin)",
+      request: body(S.AppInput),
+      responses: { 201: json(S.ExternalApp, "Registered"), ...errors },
+    }),
+    async (c) => {
+      const app = await createExternalApp(c.get("svc"), requireActor(c), c.req.valid("json"));
+      return c.json(appJson(app), 201);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "patch",
+      path: "/external-apps/{id}",
+      operationId: "updateExternalApp",
+      tags: ["Auth tokens"],
+      summary: "Change an external app: status, entry points, REST paths, expiry (Site Admin)",
+      request: { params: S.AppIdParam, ...body(S.AppInput) },
+      responses: { 200: json(S.ExternalApp, "Changed"), ...errors },
+    }),
+    async (c) => {
+      const app = await updateExternalApp(
+        c.get("svc"),
+        requireActor(c),
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      );
+      return c.json(appJson(app), 200);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "get",
+      path: "/tokens",
+      operationId: "listTokens",
+      tags: ["Auth tokens"],
+      summary: "Every auth token, pending ones first (Site Admin); never their secrets",
+      responses: { 200: json(S.AuthToken.array().openapi("AuthTokens"), "Tokens"), ...errors },
+    }),
+    async (c) => {
+      const tokens = await listTokens(c.get("svc"), requireActor(c));
+      return c.json(tokens.map((t) => tokenJson(t)), 200);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "post",
+      path: "/tokens",
+      operationId: "createToken",
+      tags: ["Auth tokens"],
+      summary: "Make an auth token for an app user (Site Admin); the value is shown once",
+      request: body(S.TokenInput),
+      responses: { 201: json(S.AuthToken, "Made"), ...errors },
+    }),
+    async (c) => {
+      const { token, value } = await createToken(
+        c.get("svc"),
+        requireActor(c),
+        tokenInput(c.req.valid("json")),
+      );
+      c.header("cache-control", "no-store");
+      return c.json(tokenJson(token, value), 201);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "patch",
+      path: "/tokens/{id}",
+      operationId: "updateToken",
+      tags: ["Auth tokens"],
+      summary: "Change a token: status, expiry, process-as, permitted actions (Site Admin)",
+      request: { params: S.AppIdParam, ...body(S.TokenInput) },
+      responses: { 200: json(S.AuthToken, "Changed"), ...errors },
+    }),
+    async (c) => {
+      const token = await updateToken(
+        c.get("svc"),
+        requireActor(c),
+        c.req.valid("param").id,
+        tokenInput(c.req.valid("json")),
+      );
+      return c.json(tokenJson(token), 200);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "post",
+      path: "/tokens/{id}/approve",
+      operationId: "approveToken",
+      tags: ["Auth tokens"],
+      summary: "Approve a pending token: it becomes active (Site Admin)",
+      request: { params: S.AppIdParam },
+      responses: { 200: json(S.AuthToken, "Approved"), ...errors },
+    }),
+    async (c) => {
+      const token = await approveToken(c.get("svc"), requireActor(c), c.req.valid("param").id);
+      return c.json(tokenJson(token), 200);
     },
   );
 }

@@ -401,3 +401,68 @@ backendTest("GET /api/audit pages with before and filters by outcome, user and t
   assert.equal((await call("GET", `/api/audit?event=probe&to=${later}`)).body.length, 25);
   assert.equal((await call("GET", "/api/audit?from=yesterday")).status, 400);
 });
+
+backendTest(
+  "a script configures the site through the API: settings, certificate, sites, apps, tokens",
+  async (t) => {
+    const { call } = await signedIn(t);
+    const keys = await call("GET", "/api/settings/keys");
+    assert.equal(keys.status, 200);
+    const changed = await call("PATCH", "/api/settings/keys", {
+      apiKeys: true,
+      apiKeyExpiries: ["1w"],
+    });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual([changed.body.apiKeys, changed.body.apiKeyExpiries], [true, ["1w"]]);
+    const door = await call("PATCH", "/api/settings/sql_door", { port: 70000 });
+    assert.equal(door.status, 400);
+    assert.match(door.body.error.message, /port/i);
+    assert.equal((await call("GET", "/api/settings/sql_door")).body.port, 5435, "nothing changed");
+    assert.equal((await call("GET", "/api/settings/nope")).status, 400);
+
+    const certificate = await call("POST", "/api/sql-door/certificate");
+    assert.equal(certificate.status, 200);
+    assert.match(certificate.body.fingerprint, /^[0-9a-f]{64}$/);
+
+    const site = await call("POST", "/api/remote-sites", {
+      name: "Notebook",
+      prefixes: ["https://notebook.example/lab/"],
+    });
+    assert.equal(site.status, 201, JSON.stringify(site.body));
+    assert.equal((await call("GET", "/api/remote-sites")).body.length, 1);
+    assert.equal((await call("DELETE", `/api/remote-sites/${site.body.id}`)).status, 200);
+
+    const app = await call("POST", "/api/external-apps", {
+      id: "plate-reader",
+      description: "Reader",
+      entryPoints: ["rest"],
+    });
+    assert.equal(app.status, 201, JSON.stringify(app.body));
+    const disabled = await call("PATCH", "/api/external-apps/plate-reader", { status: "disabled" });
+    assert.equal(disabled.body.status, "disabled");
+    await call("PATCH", "/api/external-apps/plate-reader", { status: "active" });
+    const appUser = await call("POST", "/api/users", {
+      email: "reader-bot@example.org",
+      userType: "app",
+      externalAppId: "plate-reader",
+    });
+    assert.equal(appUser.status, 201, JSON.stringify(appUser.body));
+    const token = await call("POST", "/api/tokens", {
+      appId: "plate-reader",
+      appUserId: appUser.body.id,
+      status: "pending",
+    });
+    assert.equal(token.status, 201, JSON.stringify(token.body));
+    assert.match(token.body.token, /^lgt_/);
+    const approved = await call("POST", `/api/tokens/${token.body.id}/approve`);
+    assert.equal(approved.body.status, "active");
+    const listed = await call("GET", "/api/tokens");
+    assert.deepEqual(listed.body.map((x: { id: string }) => x.id), [token.body.id]);
+    assert.equal(listed.body[0].token, undefined, "never the secret again");
+    const off = await call("PATCH", `/api/tokens/${token.body.id}`, { status: "disabled" });
+    assert.equal(off.body.status, "disabled");
+    await t.svc.audit.flush();
+    const events = await t.svc.db.selectFrom("audit_log").select("event").execute();
+    assert.ok(events.some((e) => e.event === "settings.update"));
+  },
+);
