@@ -291,8 +291,10 @@ backendTest(
     assert.deepEqual(methods("/api/keys"), ["get", "post"]);
     assert.deepEqual(methods("/api/keys/{id}"), ["delete"]);
     assert.deepEqual(methods("/api/tokens/request"), ["post"]);
-    assert.deepEqual(methods("/api/external-apps"), ["get"]);
-    assert.deepEqual(methods("/api/external-apps/{id}"), ["delete"]);
+    assert.deepEqual(methods("/api/external-apps"), ["get", "post"]);
+    assert.deepEqual(methods("/api/external-apps/{id}"), ["delete", "patch"]);
+    assert.deepEqual(methods("/api/tokens"), ["get", "post"]);
+    assert.deepEqual(methods("/api/settings/{section}"), ["get", "patch"]);
     for (
       const schema of ["ApiKey", "NewApiKey", "CreatedApiKey", "TokenRequest", "RequestedToken"]
     ) {
