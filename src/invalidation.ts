@@ -28,7 +28,13 @@ export type Invalidation =
   /** A list was dropped (cached list definitions). */
   | { kind: "lists" }
   /** A list's rows were written: its row counts (rows.ts). */
-  | { kind: "rows"; list: number };
+  | { kind: "rows"; list: number }
+  /**
+   * A SQL-door CancelRequest that reached an instance not serving `pid`: the
+   * one that does cancels it. `check` is SHA-256 of `pid:secret`, so the
+   * cancel key itself never goes over the database.
+   */
+  | { kind: "cancel"; pid: number; check: string };
 
 export type InvalidationListener = (event: Invalidation) => void;
 
@@ -45,6 +51,7 @@ const KINDS = new Set<Invalidation["kind"]>([
   "session",
   "lists",
   "rows",
+  "cancel",
 ]);
 
 export class InvalidationBus {

@@ -7,6 +7,7 @@
  * the backends, routes cancel requests, and closes idle connections.
  */
 import tls from "node:tls";
+import { sha256Hex } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
 import { type SqlDoorSettings, sqlDoorSettings } from "../src/sql_door/settings.ts";
 import type { Engine, EngineInfo } from "./backend/mod.ts";
@@ -41,6 +42,11 @@ export interface SqlDoorOptions {
 
 /** Where a thread passes on cancel requests for connections it does not hold. */
 const CANCEL_CHANNEL = "labgate-sql-door-cancel";
+
+/** What instances send each other for a cancel instead of its key: SHA-256 of `pid:secret`. */
+function cancelCheck(pid: number, secret: number): Promise<string> {
+  return sha256Hex(`${pid}:${secret}`);
+}
 
 /** How long a PGlite lease may sit idle: meanwhile the app and every other client wait. */
 const PGLITE_MAX_IDLE_LEASE_MS = 5_000;
@@ -113,6 +119,9 @@ export class SqlDoor {
   /** Starts the door; it listens once the settings enable it. */
   static async start(svc: Services, options: SqlDoorOptions): Promise<SqlDoor> {
     const door = new SqlDoor(svc, options, await svc.settings.get(sqlDoorSettings));
+    svc.invalidate.subscribe((event) => {
+      if (event.kind === "cancel" && !door.#closed) void door.#remoteCancel(event.pid, event.check);
+    });
     svc.settings.onChange((key) => {
       // A change made on any instance arrives here (svc.invalidate), so all re-listen.
       if (key === null || key === sqlDoorSettings.key) void door.#reload();
@@ -258,7 +267,18 @@ export class SqlDoor {
       if (session.secret === secret) session.cancel();
     } else if (passOn && pid % this.#pidStep !== this.#pidResidue) {
       this.#cancels?.postMessage({ pid, secret });
+    } else if (passOn) {
+      // Not this instance's: another on the same database may serve it (behind a load balancer).
+      void cancelCheck(pid, secret).then((check) =>
+        this.#svc.invalidate.publish({ kind: "cancel", pid, check })
+      ).catch((error) => this.#log(`labgate: cancel not passed on: ${(error as Error).message}`));
     }
+  }
+
+  /** A cancel passed on by another instance: cancels the session if it is here and the key fits. */
+  async #remoteCancel(pid: number, check: string): Promise<void> {
+    const session = this.#byPid.get(pid);
+    if (session && await cancelCheck(pid, session.secret) === check) session.cancel();
   }
 
   async #serve(

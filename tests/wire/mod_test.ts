@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
+import { openDatabase } from "../../src/db/mod.ts";
+import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
-import { query } from "../../wire/messages.ts";
+import { cancelRequest, query } from "../../wire/messages.ts";
+import { startSqlDoor } from "../../wire/mod.ts";
 import { errorOf, RawClient, rowsOf, types } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
 
@@ -103,3 +106,43 @@ backendTest("notices pass through and large results stream", async (t) => {
   const reply = await client.until("Z", 60_000);
   assert.equal(reply.filter((m) => m.type === "D").length, 200_000);
 });
+
+backendTest(
+  "a CancelRequest to another instance on the same database cancels the query",
+  async (t) => {
+    await using fx = await openDoor(t);
+    const other = await openDatabase({ url: t.url! });
+    const otherServices = createServices(t.config, other);
+    await otherServices.invalidate.ready;
+    const otherDoor = await startSqlDoor(otherServices, {
+      hostname: "127.0.0.1",
+      port: 0,
+      getTlsMaterial: () => Promise.resolve(null),
+    });
+    try {
+      await using client = await RawClient.connect(fx.port, {
+        user: ALICE.email,
+        password: ALICE.password,
+        database: FOLDER,
+      });
+      client.send(query("select pg_sleep(20)"));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = performance.now();
+      const cancel = await Deno.connect({ hostname: "127.0.0.1", port: otherDoor.port! });
+      await cancel.write(cancelRequest(client.pid, client.secret));
+      cancel.close();
+      const reply = await client.until();
+      const error = reply.find((m) => m.type === "E");
+      assert.ok(error, "the statement ended with an error");
+      assert.equal(errorOf(error).code, "57014");
+      assert.ok(performance.now() - started < 5000, "canceled, not run to its end");
+      client.send(query("select 1"));
+      assert.deepEqual(rowsOf(await client.until()), [["1"]], "the connection goes on");
+    } finally {
+      await otherDoor.close();
+      await otherServices.audit.flush();
+      await other.close();
+    }
+  },
+  { only: ["postgres"] },
+);
