@@ -1,13 +1,12 @@
 /** /api/lists/{id}/rows, import and export: a list's rows, all or nothing per call. */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { auditActor } from "../../src/auth/actor.ts";
-import { exportStream, formulaHandling } from "../../src/data/csv.ts";
+import { formulaHandling } from "../../src/data/csv.ts";
+import { exportRows } from "../../src/data/export.ts";
 import {
   deleteRows,
   filtersFromParams,
   importRows,
   insertRows,
-  rowBatches,
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
@@ -190,29 +189,11 @@ export function registerRowApi(api: OpenAPIHono<Env>): void {
         sort: sort ? [{ column: sort.replace(/^-/, ""), descending: sort.startsWith("-") }] : [],
         columns: columns ? columns.split(",").map((name) => name.trim()) : undefined,
       };
-      // The first batch is read before answering, so a bad column or filter is a 400, not a cut file.
-      const { columns: shown } = await selectRows(svc, actor, def, {
-        ...query,
-        limit: 0,
-        count: false,
-      });
-      svc.audit.record({
-        ...auditActor(actor),
-        event: "rows.export",
-        outcome: "ok",
-        containerId: def.container.id,
-        containerPath: def.container.path,
-        detail: def.list.name,
-      });
-      const body = exportStream(shown, rowBatches(svc, actor, def, query), {
+      const { body, contentType } = await exportRows(svc, actor, def, query, {
         format,
         formulas: formulaHandling(formulas),
       });
-      return c.body(body, 200, {
-        "content-type": `${
-          format === "csv" ? "text/csv" : "text/tab-separated-values"
-        }; charset=utf-8`,
-      });
+      return c.body(body, 200, { "content-type": contentType });
     },
   );
 }

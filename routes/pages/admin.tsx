@@ -14,6 +14,7 @@ import {
 } from "../../src/data/users.ts";
 import type { UserType } from "../../src/db/schema.ts";
 import { badRequest, conflict, notFound } from "../../src/errors.ts";
+import { COLUMNS as AUDIT_TABLE_COLUMNS } from "../../src/audit/mod.ts";
 import { auditEntries, type AuditFilter, searchAudit } from "../../src/audit/query.ts";
 import type { JsonValue } from "../../src/data/column_types.ts";
 import { exportStream } from "../../src/data/csv.ts";
@@ -67,25 +68,7 @@ const AUDIT_COLUMNS = [
 ].map((name) => ({ name }));
 
 /** Every column of an entry, as the table names them, for exports. */
-const AUDIT_EXPORT_COLUMNS = [
-  "id",
-  "at",
-  "door",
-  "event",
-  "outcome",
-  "message",
-  "user_id",
-  "user_email",
-  "credential_kind",
-  "credential_id",
-  "compliance",
-  "container_id",
-  "container_path",
-  "detail",
-  "rows",
-  "duration_ms",
-  "client_addr",
-];
+const AUDIT_EXPORT_COLUMNS = ["id", "at", ...AUDIT_TABLE_COLUMNS];
 
 /** The audit filter in the URL (shareable), as the form shows it and as the query takes it. */
 function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string, string> } {

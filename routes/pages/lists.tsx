@@ -7,11 +7,11 @@ import {
   importRows,
   insertRows,
   type Row,
-  rowBatches,
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
-import { type ExportFormat, exportStream, formulaHandling } from "../../src/data/csv.ts";
+import { type ExportFormat, formulaHandling } from "../../src/data/csv.ts";
+import { exportRows } from "../../src/data/export.ts";
 import { inferColumns } from "../../src/data/csv_inference.ts";
 import {
   applyDesignChange,
@@ -20,7 +20,7 @@ import {
 } from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
-import { type Actor, auditActor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/auth/actor.ts";
 import { type AppContext, requireActor } from "../context.ts";
 import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
 import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";
@@ -502,24 +502,12 @@ async function exportList(
   state: GridState,
   format: ExportFormat,
 ): Promise<Response> {
-  const svc = c.get("svc");
-  const actor = requireActor(c);
-  // A bad column or filter is a 400 here, before the download starts.
-  const { columns } = await selectRows(svc, actor, def, { ...state.query, limit: 0, count: false });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "rows.export",
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
-    detail: def.list.name,
-  });
-  const body = exportStream(columns, rowBatches(svc, actor, def, state.query), {
+  const { body, contentType } = await exportRows(c.get("svc"), requireActor(c), def, state.query, {
     format,
     formulas: formulaHandling(c.req.query("formulas")),
   });
   return c.body(body, 200, {
-    "content-type": `${format === "csv" ? "text/csv" : "text/tab-separated-values"}; charset=utf-8`,
+    "content-type": contentType,
     "content-disposition": `attachment; filename="${def.list.name}.${format}"`,
   });
 }

@@ -29,8 +29,8 @@ export interface AuditRecord {
 
 const MAX_DETAIL = 16_000;
 
-/** The table's columns, in the order each entry's values are written. */
-const COLUMNS = [
+/** The table's columns, in the order each entry's values are written (and exports list them). */
+export const COLUMNS = [
   "door",
   "event",
   "outcome",

@@ -5,6 +5,7 @@
  * the values as they are (machine-to-machine exports). Import refuses bytes
  * that are not UTF-8 rather than silently replacing them.
  */
+import { parse as parseCsv } from "csv-parse/sync";
 import type { JsonValue } from "./column_types.ts";
 
 /** What `?formulas=` may say on an export: `neutralize` (the default) or `keep`. */
@@ -107,4 +108,42 @@ export function decodeUpload(bytes: Uint8Array): { text: string; valid: boolean 
   } catch {
     return { text: new TextDecoder("utf-8").decode(bytes), valid: false };
   }
+}
+
+export type ImportFormat = "csv" | "tsv";
+
+/** Guesses the delimiter from the header line. */
+export function detectFormat(text: string): ImportFormat {
+  const header = text.slice(0, text.search(/\r?\n|$/));
+  return header.split("\t").length > header.split(",").length ? "tsv" : "csv";
+}
+
+/**
+ * A file's header and data rows (text, or bytes decoded as UTF-8: `valid`
+ * false when some were not). Throws an Error saying what is wrong with the
+ * file; callers say what failed.
+ */
+export function readDelimited(
+  input: string | Uint8Array,
+  given?: ImportFormat,
+): { header: string[]; data: string[][]; format: ImportFormat; valid: boolean } {
+  const { text, valid } = typeof input === "string"
+    ? { text: input, valid: true }
+    : decodeUpload(input);
+  const format = given ?? detectFormat(text);
+  let records: string[][];
+  try {
+    records = parseCsv(text, {
+      delimiter: format === "tsv" ? "\t" : ",",
+      bom: true,
+      skip_empty_lines: true,
+      relax_quotes: format === "tsv",
+      quote: format === "tsv" ? false : '"',
+    }) as string[][];
+  } catch (error) {
+    throw new Error(`the file is not valid ${format.toUpperCase()}: ${(error as Error).message}`);
+  }
+  if (records.length < 2) throw new Error("the file needs a header row and at least one data row");
+  const [header, ...data] = records;
+  return { header, data, format, valid };
 }

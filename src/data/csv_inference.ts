@@ -5,12 +5,10 @@
  * first keyable column whose values are all present and distinct, else an
  * automatic one. The user confirms or corrects them before the list exists.
  */
-import { parse as parseCsv } from "csv-parse/sync";
 import { badRequest } from "../errors.ts";
 import { COLUMN_TYPES, type ColumnTypeName } from "./column_types.ts";
-import { decodeUpload } from "./csv.ts";
+import { readDelimited } from "./csv.ts";
 import type { ListColumnInput } from "./lists.ts";
-import { detectFormat } from "./rows.ts";
 
 /** Rows read to infer types: enough to see the data, bounded for a large file. */
 const SAMPLE_ROWS = 5000;
@@ -52,25 +50,14 @@ export interface InferredList {
 }
 
 export function inferColumns(input: string | Uint8Array): InferredList {
-  const { text, valid } = typeof input === "string"
-    ? { text: input, valid: true }
-    : decodeUpload(input);
-  if (!valid) throw badRequest("The file is not valid UTF-8: save it as UTF-8 and try again");
-  const format = detectFormat(text);
-  let records: string[][];
+  let file: ReturnType<typeof readDelimited>;
   try {
-    records = parseCsv(text, {
-      delimiter: format === "tsv" ? "\t" : ",",
-      bom: true,
-      skip_empty_lines: true,
-      relax_quotes: format === "tsv",
-      quote: format === "tsv" ? false : '"',
-    }) as string[][];
+    file = readDelimited(input);
   } catch (error) {
-    throw badRequest(`The file is not valid ${format.toUpperCase()}: ${(error as Error).message}`);
+    throw badRequest(`The file cannot be read: ${(error as Error).message}`);
   }
-  if (records.length < 2) throw badRequest("The file needs a header row and at least one data row");
-  const [header, ...data] = records;
+  const { header, data, valid } = file;
+  if (!valid) throw badRequest("The file is not valid UTF-8: save it as UTF-8 and try again");
   const sample = data.slice(0, SAMPLE_ROWS);
   const columns = header.map((name, i) => {
     const values = sample.map((row) => (row[i] ?? "").trim());

@@ -3,7 +3,6 @@
  * delete in one transaction each; CSV/TSV import that either loads every
  * row or changes nothing; CSV export.
  */
-import { parse as parseCsv } from "csv-parse/sync";
 import { type RawBuilder, sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import { badRequest, LabgateError, notFound } from "../errors.ts";
@@ -11,7 +10,7 @@ import { hasPermission, Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
-import { decodeUpload, REPLACEMENT } from "./csv.ts";
+import { type ImportFormat, readDelimited, REPLACEMENT } from "./csv.ts";
 import type { ListDefinition } from "./lists.ts";
 
 export type Row = Record<string, JsonValue>;
@@ -692,14 +691,6 @@ export async function deleteRows(
   return deleted;
 }
 
-export type ImportFormat = "csv" | "tsv";
-
-/** Guesses the delimiter from the header line. */
-export function detectFormat(text: string): ImportFormat {
-  const header = text.slice(0, text.search(/\r?\n|$/));
-  return header.split("\t").length > header.split(",").length ? "tsv" : "csv";
-}
-
 /**
  * Imports CSV/TSV text (header row of column names, then data rows). Every
  * row is checked first; if any is bad, or the database refuses one, nothing
@@ -712,30 +703,13 @@ export async function importRows(
   input: { text: string | Uint8Array; format?: ImportFormat },
 ): Promise<{ inserted: number }> {
   await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
-  const { text, valid } = typeof input.text === "string"
-    ? { text: input.text, valid: true }
-    : decodeUpload(input.text);
-  const format = input.format ?? detectFormat(text);
-  let records: string[][];
+  let file: ReturnType<typeof readDelimited>;
   try {
-    records = parseCsv(text, {
-      delimiter: format === "tsv" ? "\t" : ",",
-      bom: true,
-      skip_empty_lines: true,
-      relax_quotes: format === "tsv",
-      quote: format === "tsv" ? false : '"',
-    }) as string[][];
+    file = readDelimited(input.text, input.format);
   } catch (error) {
-    throw badRequest(
-      `Import failed, nothing was changed: the file is not valid ${format.toUpperCase()}: ${
-        (error as Error).message
-      }`,
-    );
+    throw badRequest(`Import failed, nothing was changed: ${(error as Error).message}`);
   }
-  if (records.length < 2) {
-    throw badRequest("Import failed: the file needs a header row and at least one data row");
-  }
-  const [header, ...data] = records;
+  const { header, data, valid } = file;
   if (!valid) throw notUtf8(header, data);
   const unknown = header.filter((h) => !findColumn(def, h));
   if (unknown.length) {
