@@ -1,3 +1,12 @@
+/** The deepest folder level the folder list indents (deeper ones line up with it). */
+export const MAX_INDENT_DEPTH = 12;
+
+/** `.depth-N`: the indentation of a folder N levels below a top-level folder. */
+const DEPTH_CLASSES = Array.from(
+  { length: MAX_INDENT_DEPTH },
+  (_, i) => `.depth-${i + 1} { padding-left:${(0.6 + (i + 1) * 1.2).toFixed(1)}rem; }`,
+).join("\n");
+
 /** The one stylesheet, served at /static/style.css. */
 export const STYLESHEET = `
 :root { --fg:#1d2430; --muted:#5b6575; --line:#d9dee6; --bg:#f6f7f9; --accent:#1f5fbf; --bad:#a4262c; --good:#1e7b34; }
@@ -42,22 +51,8 @@ pre { background:#fff; border:1px solid var(--line); padding:.75rem; overflow-x:
 .pager { display:flex; gap:1rem; align-items:center; margin:.6rem 0; }
 ul.tree { list-style:none; padding-left:1.2rem; }
 textarea.json-cell { min-height:2.2rem; }
-.depth-1 { padding-left:1.8rem; }
-.depth-2 { padding-left:3.0rem; }
-.depth-3 { padding-left:4.2rem; }
-.depth-4 { padding-left:5.4rem; }
-.depth-5 { padding-left:6.6rem; }
-.depth-6 { padding-left:7.8rem; }
-.depth-7 { padding-left:9.0rem; }
-.depth-8 { padding-left:10.2rem; }
-.depth-9 { padding-left:11.4rem; }
-.depth-10 { padding-left:12.6rem; }
-.depth-11 { padding-left:13.8rem; }
-.depth-12 { padding-left:15.0rem; }
+${DEPTH_CLASSES}
 `;
-
-/** The deepest folder level the folder list indents (deeper ones line up with it). */
-export const MAX_INDENT_DEPTH = 12;
 
 /** The key page's copy button, served at /static/copy_key.js: pages carry no inline script. */
 export const COPY_KEY_SCRIPT = `document.getElementById("copy-key").addEventListener("click", () =>
