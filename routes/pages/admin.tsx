@@ -10,9 +10,11 @@ import {
   listUsers,
   requireSiteAdmin,
   updateUser,
+  type UserSort,
+  type UserView,
   userView,
 } from "../../src/data/users.ts";
-import type { UserType } from "../../src/db/schema.ts";
+import type { AuditEntry, UserType } from "../../src/db/schema.ts";
 import { badRequest, conflict, notFound } from "../../src/errors.ts";
 import { COLUMNS as AUDIT_TABLE_COLUMNS } from "../../src/audit/mod.ts";
 import { auditEntries, type AuditFilter, searchAudit } from "../../src/audit/query.ts";
@@ -23,6 +25,7 @@ import { auditActor } from "../../src/auth/actor.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
 import { CsrfField, folderUrl } from "./layout.tsx";
+import { canonicalGridUrl, ColumnChooser, gridLink, gridState } from "./list_grid.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
 
 /** Admin pages other doors add (link and label), shown on /admin/site. */
@@ -53,19 +56,25 @@ export const ADMIN_SECTIONS: { href: string; label: string; description: string 
 /** Entries per page of the audit grid. */
 const AUDIT_PAGE = 300;
 
-const AUDIT_COLUMNS = [
-  "When (UTC)",
-  "Door",
-  "Event",
-  "Outcome",
-  "User",
-  "Credential",
-  "Folder",
-  "Detail",
-  "Rows",
-  "ms",
-  "Client",
-].map((name) => ({ name }));
+/** The audit grid's columns: heading and cell. */
+const AUDIT_COLUMNS: [string, (e: AuditEntry) => unknown][] = [
+  ["When (UTC)", (e) => e.at.toISOString().replace("T", " ").slice(0, 19)],
+  ["Door", (e) => e.door],
+  ["Event", (e) => e.event],
+  ["Outcome", (e) => `${e.outcome}${e.message ? `: ${e.message}` : ""}`],
+  ["User", (e) => e.user_email],
+  [
+    "Credential",
+    (e) => `${e.credential_kind ?? ""}${e.credential_id ? ` ${e.credential_id}` : ""}`,
+  ],
+  ["Folder", (e) => e.container_path],
+  ["Detail", (e) => <code>{e.detail}</code>],
+  ["Rows", (e) => e.rows],
+  ["ms", (e) => e.duration_ms?.toFixed(1)],
+  ["Client", (e) => e.client_addr],
+];
+
+const CELL_CLASS: Record<string, string> = { Detail: "detail", Rows: "num", ms: "num" };
 
 /** Every column of an entry, as the table names them, for exports. */
 const AUDIT_EXPORT_COLUMNS = ["id", "at", ...AUDIT_TABLE_COLUMNS];
@@ -235,8 +244,13 @@ export function adminPages(): Hono<Env> {
   app.get("/admin/audit", async (c) => {
     await adminOnly(c);
     const svc = c.get("svc");
+    const url = new URL(c.req.url);
+    const canonical = canonicalGridUrl(url, AUDIT_COLUMNS.map(([name]) => name));
+    if (canonical) return c.redirect(canonical, 303);
     const { filter, form } = auditFilter(c);
     const { entries, nextBefore } = await searchAudit(svc, filter, AUDIT_PAGE);
+    const chosen = c.req.query("columns")?.split(",");
+    const shown = AUDIT_COLUMNS.filter(([name]) => !chosen || chosen.includes(name));
     const query = new URLSearchParams(
       Object.entries(form).filter(([, v]) => v !== ""),
     );
@@ -291,29 +305,22 @@ export function adminPages(): Hono<Env> {
             Export these entries: <a href={link("/admin/audit.csv")}>CSV</a> ·{" "}
             <a href={link("/admin/audit.tsv")}>TSV</a>
           </p>
+          <ColumnChooser
+            names={AUDIT_COLUMNS.map(([name]) => name)}
+            shown={chosen}
+            params={query}
+          />
           <div class="grid" role="region" aria-label="Audit entries" tabindex={0}>
             <table class="audit">
               <thead>
                 <tr>
-                  {AUDIT_COLUMNS.map((col) => <th>{col.name}</th>)}
+                  {shown.map(([name]) => <th>{name}</th>)}
                 </tr>
               </thead>
               <tbody>
                 {entries.map((e) => (
                   <tr>
-                    <td>{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
-                    <td>{e.door}</td>
-                    <td>{e.event}</td>
-                    <td>{e.outcome}{e.message ? `: ${e.message}` : ""}</td>
-                    <td>{e.user_email}</td>
-                    <td>{e.credential_kind}{e.credential_id ? ` ${e.credential_id}` : ""}</td>
-                    <td>{e.container_path}</td>
-                    <td class="detail">
-                      <code>{e.detail}</code>
-                    </td>
-                    <td class="num">{e.rows}</td>
-                    <td class="num">{e.duration_ms?.toFixed(1)}</td>
-                    <td>{e.client_addr}</td>
+                    {shown.map(([name, cell]) => <td class={CELL_CLASS[name]}>{cell(e)}</td>)}
                   </tr>
                 ))}
               </tbody>
@@ -410,44 +417,75 @@ async function appIds(c: AppContext): Promise<string[]> {
 /** Users per page of the users grid. */
 const USERS_PAGE = 50;
 
+/** The users grid's columns: heading, what it sorts by, the cell. */
+const USER_COLUMNS: [string, UserSort, (u: UserView) => string][] = [
+  ["Email", "email", (u) => u.email],
+  ["Name", "display_name", (u) => u.displayName],
+  ["Department", "department", (u) => u.department],
+  ["Active", "active", (u) => (u.active ? "yes" : "no")],
+  [
+    "Last sign-in",
+    "last_login_at",
+    (u) => u.lastLoginAt?.toISOString().slice(0, 16).replace("T", " ") ?? "",
+  ],
+];
+
 async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
   const actor = await adminOnly(c);
   const svc = c.get("svc");
+  const url = new URL(c.req.url);
+  const canonical = canonicalGridUrl(url, USER_COLUMNS.map(([name]) => name));
+  if (canonical) return c.redirect(canonical, 303);
+  const state = gridState(url);
   const search = c.req.query("q") ?? "";
-  const pageNumber = Math.max(1, Number(c.req.query("page") ?? 1) || 1);
+  if (search) state.params.set("q", search);
+  const pageNumber = state.page;
+  const sorted = USER_COLUMNS.find(([name]) => name === state.query.sort[0]?.column);
+  const sort = sorted && { column: sorted[1], descending: state.query.sort[0].descending };
   const found = await countUsers(svc, actor, { userType: "normal", search });
   const named = await listUsers(svc, actor, {
     userType: "normal",
     search,
+    sort,
     limit: USERS_PAGE,
     offset: (pageNumber - 1) * USERS_PAGE,
   });
-  const apps = await listUsers(svc, actor, { userType: "app", search });
+  const apps = await listUsers(svc, actor, { userType: "app", search, sort });
   const pages = Math.max(1, Math.ceil(found / USERS_PAGE));
-  const pageLink = (n: number) => `?${new URLSearchParams({ q: search, page: String(n) })}`;
+  const pageLink = (n: number) => gridLink(state, { page: String(n) });
+  const shown = USER_COLUMNS.filter(([name]) =>
+    !state.query.columns || state.query.columns.includes(name)
+  );
+  const sortLink = (name: string) =>
+    gridLink(state, {
+      sort: name,
+      desc: sorted?.[0] === name && !state.query.sort[0].descending ? "1" : null,
+    });
   const table = (list: typeof named, app: boolean) => (
     <table>
       <thead>
         <tr>
-          <th>Email</th>
-          <th>Name</th>
-          <th>Department</th>
+          {shown.map(([name]) => (
+            <th>
+              <a href={sortLink(name)}>{name}</a>
+            </th>
+          ))}
           {app && <th>External app</th>}
-          <th>Active</th>
-          <th>Last sign-in</th>
         </tr>
       </thead>
       <tbody>
         {list.map((u) => (
           <tr>
-            <td>
-              <a href={`/admin/users/${u.id}`}>{u.email}</a>
-            </td>
-            <td>{u.displayName}</td>
-            <td>{u.department}</td>
+            {shown.map(([name, , cell]) =>
+              name === "Email"
+                ? (
+                  <td>
+                    <a href={`/admin/users/${u.id}`}>{u.email}</a>
+                  </td>
+                )
+                : <td>{cell(u)}</td>
+            )}
             {app && <td>{u.externalAppId}</td>}
-            <td>{u.active ? "yes" : "no"}</td>
-            <td>{u.lastLoginAt?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td>
           </tr>
         ))}
       </tbody>
@@ -481,6 +519,11 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
       <>
         <h1>Users</h1>
         {searchForm}
+        <ColumnChooser
+          names={USER_COLUMNS.map(([name]) => name)}
+          shown={state.query.columns}
+          params={state.params}
+        />
         <h2>Named users ({await countSeats(svc)} active seats)</h2>
         {table(named, false)}
         {pager}

@@ -33,8 +33,11 @@ export interface GridState {
   params: URLSearchParams;
 }
 
-/** The canonical URL a filter or column form stands for, or null when the URL already is one. */
-export function canonicalGridUrl(url: URL, def: ListDefinition): string | null {
+/**
+ * The canonical URL a filter or column form stands for, or null when the URL
+ * already is one. `columns` are the grid's column names.
+ */
+export function canonicalGridUrl(url: URL, columns: string[]): string | null {
   const params = new URLSearchParams(url.search);
   let changed = false;
   const column = params.get("add.column");
@@ -45,7 +48,7 @@ export function canonicalGridUrl(url: URL, def: ListDefinition): string | null {
   }
   if (params.has("show.choose")) {
     const shown = params.getAll("show");
-    if (shown.length && shown.length < def.columns.length) params.set("columns", shown.join(","));
+    if (shown.length && shown.length < columns.length) params.set("columns", shown.join(","));
     else params.delete("columns");
     changed = true;
   }
@@ -158,15 +161,16 @@ export function FilterBar(props: { def: ListDefinition; state: GridState }) {
   );
 }
 
-/** Which columns the grid shows; the key is always among them. */
-export function ColumnChooser(props: { def: ListDefinition; state: GridState }) {
-  const { def, state } = props;
-  const shown = new Set(state.query.columns ?? def.columns.map((c) => c.name));
+/** Which of `names` the grid shows (all when `shown` is absent), as a form that keeps the rest of the URL. */
+export function ColumnChooser(
+  props: { names: string[]; shown?: string[]; params: URLSearchParams },
+) {
+  const shown = new Set(props.shown ?? props.names);
   return (
     <details class="card">
       <summary>Columns</summary>
       <form method="get">
-        {[...state.params].map(([name, value]) =>
+        {[...props.params].map(([name, value]) =>
           name === "columns" || name === "page"
             ? null
             : <input type="hidden" name={name} value={value} />
@@ -174,11 +178,9 @@ export function ColumnChooser(props: { def: ListDefinition; state: GridState }) 
         <input type="hidden" name="show.choose" value="1" />
         <fieldset>
           <legend>Show these columns</legend>
-          {def.columns.map((col) => (
+          {props.names.map((name) => (
             <label>
-              <input type="checkbox" name="show" value={col.name} checked={shown.has(col.name)} />
-              {" "}
-              {col.name}
+              <input type="checkbox" name="show" value={name} checked={shown.has(name)} /> {name}
             </label>
           ))}
         </fieldset>

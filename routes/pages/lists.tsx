@@ -328,7 +328,7 @@ export async function listPage(
   const actor = requireActor(c);
   const def = await getList(svc, actor, path, name);
   const url = new URL(c.req.url);
-  const canonical = canonicalGridUrl(url, def);
+  const canonical = canonicalGridUrl(url, def.columns.map((col) => col.name));
   if (canonical) return c.redirect(canonical, 303);
   const state = gridState(url);
   const key = def.columns.find((col) => col.column_name === def.list.key_column)!;
@@ -384,7 +384,11 @@ export async function listPage(
           />
         )}
         <FilterBar def={def} state={state} />
-        <ColumnChooser def={def} state={state} />
+        <ColumnChooser
+          names={def.columns.map((col) => col.name)}
+          shown={state.query.columns}
+          params={state.params}
+        />
         <div class="grid" role="region" aria-label={`Rows of ${def.list.name}`} tabindex={0}>
           <table>
             <thead>

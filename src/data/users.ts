@@ -254,14 +254,33 @@ function usersMatching(svc: Services, options: UserSearch) {
   return query;
 }
 
-/** Users by email (Site Admin), optionally searched and paged. */
+/** What a users grid sorts by. */
+export const USER_SORTS = [
+  "email",
+  "display_name",
+  "department",
+  "active",
+  "last_login_at",
+] as const;
+export type UserSort = typeof USER_SORTS[number];
+
+/** Users (Site Admin), by email unless sorted otherwise, optionally searched and paged. */
 export async function listUsers(
   svc: Services,
   actor: Actor,
-  options: UserSearch & { limit?: number; offset?: number } = {},
+  options: UserSearch & {
+    limit?: number;
+    offset?: number;
+    sort?: { column: UserSort; descending?: boolean };
+  } = {},
 ): Promise<UserView[]> {
   await requireSiteAdmin(svc, actor);
-  let query = usersMatching(svc, options).selectAll().orderBy(sql`lower(email)`);
+  let query = usersMatching(svc, options).selectAll();
+  if (options.sort) {
+    const direction = options.sort.descending ? "desc" : "asc";
+    query = query.orderBy(sql`${sql.ref(options.sort.column)} ${sql.raw(direction)} nulls last`);
+  }
+  query = query.orderBy(sql`lower(email)`);
   if (options.limit !== undefined) query = query.limit(options.limit);
   if (options.offset) query = query.offset(options.offset);
   return (await query.execute()).map(userView);

@@ -82,6 +82,14 @@ backendTest("GET /admin/users searches and pages the users", async (t) => {
   const chemistry = textOf(await (await browser.get("/admin/users?q=chem")).text());
   assert.match(chemistry, /Page 1 of 1 · 30 named users matching "chem"/);
   assert.doesNotMatch(chemistry, /user00@/);
+  const sorted = await (await browser.get("/admin/users?sort=Department&desc=1&q=user0")).text();
+  assert.ok(sorted.indexOf("user01@") < sorted.indexOf("user00@"), "Chemistry before Biology");
+  const chosen = await browser.get("/admin/users?q=user&show.choose=1&show=Email&show=Department");
+  assert.equal(chosen.status, 303);
+  const narrow = await (await browser.get(chosen.headers.get("location")!)).text();
+  const header = narrow.slice(narrow.indexOf("<thead>"), narrow.indexOf("</thead>"));
+  assert.match(header, />Department</);
+  assert.doesNotMatch(header, />Last sign-in</);
   const none = textOf(await (await browser.get("/admin/users?q=%25")).text());
   assert.match(none, /0 named users matching "%"/, "LIKE wildcards are literal");
 });
@@ -125,6 +133,16 @@ backendTest(
     assert.equal(bad.status, 400);
     assert.match(textOf(await bad.text()), /From must be a date as YYYY-MM-DD/);
 
+    const picked = await browser.get(
+      "/admin/audit?event=rows.&show.choose=1&show=Event&show=Detail",
+    );
+    assert.equal(picked.status, 303);
+    const pickedHtml = await (await browser.get(picked.headers.get("location")!)).text();
+    const pickedHeader = pickedHtml.slice(
+      pickedHtml.indexOf("<thead>"),
+      pickedHtml.indexOf("</thead>"),
+    );
+    assert.match(pickedHeader, /<th>Event<\/th><th>Detail<\/th>/);
     const csv = await browser.get("/admin/audit.csv?event=rows.&outcome=denied");
     assert.equal(csv.headers.get("content-type"), "text/csv; charset=utf-8");
     const lines = (await csv.text()).trim().split("\r\n");
