@@ -6,14 +6,13 @@
 import { Hono } from "hono";
 import { sql } from "kysely";
 import { pendingMigrations } from "../src/db/mod.ts";
+import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex, timingSafeEqual } from "../src/security/secrets.ts";
 import { servedCertificateExpiry } from "../src/tls/mod.ts";
 import { clientAddr, type Env } from "./context.ts";
 
 /** A readiness check: null when fine, else what is wrong. */
 export type ReadinessCheck = () => Promise<string | null> | string | null;
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
 
 export function opsRoutes(checks: Record<string, ReadinessCheck> = {}): Hono<Env> {
   const app = new Hono<Env>();
@@ -66,7 +65,7 @@ export function opsRoutes(checks: Record<string, ReadinessCheck> = {}): Hono<Env
     const access = svc.config.metrics;
     // Plain-text refusals: a scraper is no browser to send to the sign-in page.
     if (access.access === "off") return c.text("Metrics are off (LABGATE_METRICS=off)\n", 404);
-    if (access.access === "loopback" && !LOOPBACK.test(clientAddr(c) ?? "")) {
+    if (access.access === "loopback" && !isLoopback(clientAddr(c))) {
       return c.text(
         "Metrics are served to loopback clients only (LABGATE_METRICS=loopback)\n",
         403,

@@ -7,6 +7,7 @@
  * the backends, routes cancel requests, and closes idle connections.
  */
 import tls from "node:tls";
+import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
 import { type SqlDoorSettings, sqlDoorSettings } from "../src/sql_door/settings.ts";
@@ -305,7 +306,7 @@ export class SqlDoor {
       minor: negotiated.minor,
       buffer: negotiated.buffer,
       clientAddr,
-      loopback: clientAddr === "127.0.0.1" || clientAddr === "::1",
+      loopback: isLoopback(clientAddr),
       signedIn: () => signIn.end(),
     });
     signIn.onTimeout = () =>

@@ -1,7 +1,5 @@
 /** Sign in, sign out, and the account page (change password). */
 import { Hono } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
-import { auditActor, type Compliance } from "../../src/auth/actor.ts";
 import {
   checkDeclarations,
   type ComplianceSettings,
@@ -9,19 +7,17 @@ import {
   PHI_LEVELS,
 } from "../../src/auth/compliance.ts";
 import { checkPasswordLogin } from "../../src/auth/login.ts";
-import { createSession, endSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
 import { changeOwnPassword, getUser } from "../../src/data/users.ts";
 import { badRequest } from "../../src/errors.ts";
 import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
 import {
-  type AppContext,
   checkPreSessionCsrf,
   clientAddr,
   type Env,
   preSessionCsrf,
   requireActor,
-  secureCookies,
 } from "../context.ts";
+import { endLogin, startSession } from "../session_cookie.ts";
 import { CsrfField } from "./layout.tsx";
 import { field, formError, page, redirectWith, safeNext } from "./render.tsx";
 
@@ -77,17 +73,6 @@ function LoginForm(
       </form>
     </div>
   );
-}
-
-export function sessionCookieOptions(c: AppContext) {
-  const svc = c.get("svc");
-  return {
-    httpOnly: true,
-    sameSite: "Lax" as const,
-    path: "/",
-    secure: secureCookies(c),
-    maxAge: svc.config.sessionMaxHours * 3600,
-  };
 }
 
 export function loginPages(): Hono<Env> {
@@ -232,42 +217,4 @@ function AccountPage(props: { csrfActor: ReturnType<typeof requireActor>; next?:
       </div>
     </>
   );
-}
-
-/** Creates the session, sets its cookie, audits the login and redirects. */
-export async function startSession(
-  c: AppContext,
-  userId: number,
-  location: string,
-  compliance: Compliance | null = null,
-) {
-  const svc = c.get("svc");
-  const { cookie, session } = await createSession(svc, {
-    userId,
-    clientAddr: clientAddr(c),
-    userAgent: c.req.header("user-agent"),
-    compliance,
-  });
-  setCookie(c, SESSION_COOKIE, cookie, sessionCookieOptions(c));
-  const user = (await getUser(svc, userId))!;
-  svc.audit.record({
-    door: c.get("door"),
-    event: "login",
-    outcome: "ok",
-    userId,
-    userEmail: user.email,
-    credential: { kind: "session", id: session.id },
-    compliance: compliance as Record<string, unknown> | null,
-    clientAddr: clientAddr(c),
-  });
-  return c.redirect(location, 303);
-}
-
-/** Ends the session behind the cookie and audits the logout. */
-export async function endLogin(c: AppContext, sessionId: string): Promise<void> {
-  const svc = c.get("svc");
-  const actor = c.get("actor");
-  await endSession(svc, sessionId, "logout");
-  deleteCookie(c, SESSION_COOKIE, { path: "/" });
-  if (actor) svc.audit.record({ ...auditActor(actor), event: "logout", outcome: "ok" });
 }

@@ -3,6 +3,7 @@
  * client libraries work), the `apikey` header, or the password of user
  * `apikey` on the SQL door.
  */
+import { isLoopback } from "../security/forwarded.ts";
 import type { Actor } from "../auth/actor.ts";
 import type { CredentialSource } from "../auth/credentials.ts";
 import { unauthorized } from "../errors.ts";
@@ -50,11 +51,6 @@ export const keyCredentials: CredentialSource = async (svc, req) => {
   if (key === null) return null;
   return await verifyKey(svc, key, { door: "key", clientAddr: req.clientAddr });
 };
-
-function isLoopback(addr: string | null): boolean {
-  if (!addr) return false;
-  return addr === "::1" || addr.startsWith("127.") || addr.startsWith("::ffff:127.");
-}
 
 /**
  * Checks a key sent as a password (the SQL door, user `apikey`). Cleartext

@@ -7,6 +7,17 @@
  * wanted to claim.
  */
 
+/**
+ * Whether an address is this machine (127.0.0.0/8, ::1, and IPv4 loopback on
+ * a dual-stack socket): the one definition every door uses, for cleartext
+ * secrets from loopback and loopback-only metrics.
+ */
+export function isLoopback(address: string | null | undefined): boolean {
+  if (!address) return false;
+  const normalized = normalizeAddress(address);
+  return normalized === "::1" || /^127\.\d+\.\d+\.\d+$/.test(normalized);
+}
+
 /** `::ffff:10.0.0.2` (IPv4 on a dual-stack socket) is `10.0.0.2`. */
 export function normalizeAddress(address: string): string {
   const trimmed = address.trim().replace(/^\[(.*)\]$/, "$1");

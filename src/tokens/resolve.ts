@@ -3,6 +3,7 @@
  * SQL door calls. A token, its app and its app user come from the short-lived
  * cache in cache.ts. Every use, allowed or refused, is audited.
  */
+import { isLoopback } from "../security/forwarded.ts";
 import { sql } from "kysely";
 import type { Door } from "../audit/mod.ts";
 import type { Actor } from "../auth/actor.ts";
@@ -272,10 +273,6 @@ export const tokenSource: CredentialSource = async (svc, req) => {
     processAs: req.headers.get(PROCESS_AS_HEADER),
   });
 };
-
-function isLoopback(addr: string | null): boolean {
-  return addr === "::1" || !!addr?.startsWith("127.") || addr === "::ffff:127.0.0.1";
-}
 
 /**
  * The SQL door's hook for user `token`: the password is the token value.
