@@ -28,8 +28,10 @@ class Series<T> {
   readonly #values = new Map<string, { labels: Labels; value: T }>();
   constructor(readonly create: () => T) {}
 
+  /** Called per SQL-door statement: the key is the label values, escaped only when rendered. */
   get(labels: Labels): T {
-    const key = labelText(labels);
+    let key = "";
+    for (const name in labels) key += `${labels[name]}\u0000`;
     let entry = this.#values.get(key);
     if (!entry) this.#values.set(key, entry = { labels, value: this.create() });
     return entry.value;
