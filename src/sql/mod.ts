@@ -11,5 +11,10 @@ export {
   type StatementInfo,
   type StatementKind,
 } from "./analyze.ts";
-export { hidePhysicalNames, sessionResetSql, sessionSetupSql } from "./session.ts";
+export {
+  catalogContextSql,
+  hidePhysicalNames,
+  sessionResetSql,
+  sessionSetupSql,
+} from "./session.ts";
 export { installShadowCatalog } from "./catalog.ts";
