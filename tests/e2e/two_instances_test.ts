@@ -24,7 +24,9 @@ import { addSite } from "../../src/remote_login/mod.ts";
 import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
 import { ensureCertificate } from "../../src/tls/mod.ts";
-import { installed, run, skipped } from "./_clients.ts";
+import { installed, LineClient, run, skipped } from "./_clients.ts";
+import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
+import { query } from "../../wire/messages.ts";
 import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
 
 const SECRET_KEY = "two instances share this secret";
@@ -168,6 +170,58 @@ Deno.test({
           async () => await statusWith(b, folder, kimKey) === 404,
         );
       });
+
+      await t.step(
+        "a role removed and a key revoked on A end open SQL-door connections on B",
+        async () => {
+          const { id } = (await getContainerByPath(svc, FOLDER))!;
+          const policy = (assignments: { principalId: number; role: string }[]) =>
+            call(a, adminOnA, "PUT", `/api/folders/${id}/policy`, { inherit: false, assignments });
+          assert.equal((await policy([{ principalId: kim.id, role: "reader" }])).status, 200);
+          await using onB = new RawClient(
+            await Deno.connect({ hostname: b.hostname, port: sqlPort }),
+          );
+          await onB.login({ user: KIM.email, password: KIM.password, database: FOLDER });
+          onB.send(query("select count(*) from lists.samples"));
+          assert.deepEqual(rowsOf(await onB.until()), [["1"]]);
+          // From before the request, so the time includes the commit: an upper bound.
+          const sent = performance.now();
+          const changed = await policy([]);
+          assert.equal(changed.status, 200, changed.text);
+          // Nothing sent: B closes the connection when A's notification arrives.
+          const seen = await onB.closedByServer();
+          const closedMs = performance.now() - sent;
+          console.log(
+            `role removed on A: B closed the connection within ${closedMs.toFixed(1)} ms`,
+          );
+          const fatal = errorOf(seen.find((m) => m.type === "E")!);
+          assert.equal(fatal.code, "28000");
+          assert.match(fatal.message, new RegExp(`Permission to read ${FOLDER} was removed`));
+          assert.ok(closedMs < 1000, `closed within a second, took ${closedMs} ms`);
+
+          if (!await installed("psql")) return skipped("psql");
+          const made = await call(a, adminOnA, "POST", "/api/keys", {
+            kind: "api_key",
+            expiry: "1w",
+          });
+          const { key, id: keyId } = JSON.parse(made.text);
+          await using byKey = new LineClient("psql", [
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            `host=localhost hostaddr=${b.hostname} port=${sqlPort} dbname=${FOLDER} user=apikey ` +
+            "sslmode=require",
+          ], { PGPASSWORD: key, PGCONNECT_TIMEOUT: "10" });
+          const statement = `select count(*) from lists.samples;\n\\echo ${LineClient.DONE}`;
+          assert.equal((await byKey.ask(statement)).stdout, "1");
+          assert.equal((await call(a, adminOnA, "DELETE", `/api/keys/${keyId}`)).status, 200);
+          const revoked = await byKey.ask(statement);
+          assert.ok(revoked.exited);
+          assert.equal(revoked.stdout, "");
+          assert.match(revoked.stderr, /FATAL: {2}terminating connection: API key revoked/);
+        },
+      );
 
       await t.step("an API key revoked on A is refused on B", async () => {
         const adminKeyMade = await call(a, adminOnA, "POST", "/api/keys", {
