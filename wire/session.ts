@@ -498,15 +498,15 @@ export class Session implements Watched {
   #dispatch(message: Uint8Array): void | Promise<boolean> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
-    if (this.watch.stale) {
-      const settling = this.#settle();
-      if (settling) return settling;
-    }
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     if (this.#lease && !this.#lease.writable) {
       // Another client holds this backend alone now: once our replies are in, lease another.
       if (this.#inFlight === 0) this.#maybeRelease();
       if (this.#lease) return new Promise((resolve) => this.#onRelease.push(() => resolve(true)));
+    }
+    if (this.watch.stale) {
+      const settling = this.#settle();
+      if (settling) return settling;
     }
     switch (code) {
       case FrontendCode.Sync:

@@ -293,22 +293,36 @@ backendTest("a token or external app disabled ends token and app-user connection
   assert.match((await refused(appUser, rows)).message, /app/);
 });
 
-backendTest("an API key that expires ends its connections at the expiry", async (t) => {
+backendTest("API keys and tokens that expire end their connections at the expiry", async (t) => {
   await using fx = await openDoor(t, cleartext);
   const alice = await aliceInBrowser(t);
   const { key, view } = await createApiKey(t.svc, alice, { expiry: "1w" });
-  await t.svc.db.updateTable("keys").set({ expires_at: sql`now() + interval '600 milliseconds'` })
-    .where("id", "=", view.id).execute();
-  await using client = await RawClient.connect(fx.port, {
+  const world = await tokenWorld(t);
+  await updateExternalApp(t.svc, t.admin, APP_ID, {
+    description: "Test app",
+    entryPoints: ["sql"],
+    defaultExpiryDays: 30,
+  });
+  const token = await world.token();
+  const soon = sql<Date>`now() + interval '600 milliseconds'`;
+  await t.svc.db.updateTable("keys").set({ expires_at: soon }).where("id", "=", view.id).execute();
+  await t.svc.db.updateTable("auth_tokens").set({ expires_at: soon }).where("id", "=", token.id)
+    .execute();
+  await using byKey = await RawClient.connect(fx.port, {
     user: "apikey",
     password: key,
     database: FOLDER,
   });
-  assert.deepEqual(await count(client), [["3"]]);
+  await using byToken = await RawClient.connect(fx.port, {
+    user: "token",
+    password: token.value,
+    database: APP_FOLDER,
+  });
+  assert.deepEqual(await count(byKey), [["3"]]);
+  assert.deepEqual(await count(byToken, "select 1"), [["1"]]);
   await new Promise((resolve) => setTimeout(resolve, 800));
-  const error = await refused(client);
-  assert.equal(error.code, "28000");
-  assert.match(error.message, /expired/);
+  assert.match((await refused(byKey)).message, /API key expired/);
+  assert.match((await refused(byToken, "select 1")).message, /token is expired/);
 });
 
 backendTest("a statement running when its key is revoked is cut off", async (t) => {
