@@ -1126,8 +1126,12 @@ export class Session implements Watched {
     if (this.watch.heard > this.watch.checked) {
       return this.#ctx.revocations.settle(this).then(() => true);
     }
+    if (!this.#narrowedOnLease) {
+      this.watch.stale = false;
+      return;
+    }
     // Not between the messages of an extended batch: an error there skips everything to Sync.
-    if (!this.#narrowedOnLease || this.#unsynced) return;
+    if (this.#unsynced) return;
     this.#narrowedOnLease = false;
     this.watch.stale = false;
     const lease = this.#lease;

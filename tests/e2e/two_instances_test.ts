@@ -223,6 +223,45 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a password changed and an account deactivated on A end Kim's connections on B",
+        async () => {
+          const { id } = (await getContainerByPath(svc, FOLDER))!;
+          const granted = await call(a, adminOnA, "PUT", `/api/folders/${id}/policy`, {
+            inherit: false,
+            assignments: [{ principalId: kim.id, role: "reader" }],
+          });
+          assert.equal(granted.status, 200, granted.text);
+          const kimOnB = async (password: string) => {
+            const client = new RawClient(
+              await Deno.connect({ hostname: b.hostname, port: sqlPort }),
+            );
+            await client.login({ user: KIM.email, password, database: FOLDER });
+            return client;
+          };
+          const endedWith = async (client: RawClient, cause: RegExp) => {
+            const seen = await client.closedByServer();
+            assert.match(errorOf(seen.find((m) => m.type === "E")!).message, cause);
+          };
+          const newPassword = "kim-new-password-2";
+          await using before = await kimOnB(KIM.password);
+          const kimOnA = await login(a, KIM.email, KIM.password);
+          const changed = await call(a, kimOnA, "POST", "/api/me/password", {
+            currentPassword: KIM.password,
+            newPassword,
+          });
+          assert.equal(changed.status, 200, changed.text);
+          await endedWith(before, /The password of this account was changed/);
+
+          await using after = await kimOnB(newPassword);
+          const deactivated = await call(a, adminOnA, "PATCH", `/api/users/${kim.id}`, {
+            active: false,
+          });
+          assert.equal(deactivated.status, 200, deactivated.text);
+          await endedWith(after, /This account was deactivated/);
+        },
+      );
+
       await t.step("an API key revoked on A is refused on B", async () => {
         const adminKeyMade = await call(a, adminOnA, "POST", "/api/keys", {
           kind: "api_key",
