@@ -35,6 +35,7 @@ type Folders = FolderScope["readableFolders"];
 /** A connection as the revocation sees it. */
 export interface Watched {
   readonly watch: LoginWatch;
+  readonly closed: boolean;
   /** The credential ended, or the folder can no longer be read: `cause` says which. */
   revoke(cause: string): void;
   /** Still signed in, and these are the folders it may read now. */
@@ -179,6 +180,7 @@ export class Revocations {
     if (since !== this.#generation) this.#mark(session, this.#generation);
     if (watch.basis.credential.kind === "password") return;
     credentialStanding(this.#svc, watch.basis).then((standing) => {
+      if (session.closed) return;
       if (standing.ended !== null) return this.#mark(session, ++this.#generation);
       this.#schedule(session, standing);
     }, (error) => this.#failed(session, error));
@@ -228,6 +230,7 @@ export class Revocations {
       } catch (error) {
         return this.#failed(session, error);
       }
+      if (session.closed) return;
       if (watch.checked >= check.generation) continue; // another caller applied it
       watch.checked = check.generation;
       watch.stale = watch.heard > watch.checked;

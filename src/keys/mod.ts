@@ -392,6 +392,7 @@ export async function verifyKey(
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     impersonatorId: session?.impersonator_id ?? null,
+    boundSession: session?.id,
     mustChangePassword: liveUser.must_change_password,
     door: context.door,
     clientAddr: context.clientAddr,
