@@ -293,37 +293,56 @@ backendTest("a token or external app disabled ends token and app-user connection
   assert.match((await refused(appUser, rows)).message, /app/);
 });
 
-backendTest("API keys and tokens that expire end their connections at the expiry", async (t) => {
-  await using fx = await openDoor(t, cleartext);
-  const alice = await aliceInBrowser(t);
-  const { key, view } = await createApiKey(t.svc, alice, { expiry: "1w" });
-  const world = await tokenWorld(t);
-  await updateExternalApp(t.svc, t.admin, APP_ID, {
-    description: "Test app",
-    entryPoints: ["sql"],
-    defaultExpiryDays: 30,
-  });
-  const token = await world.token();
-  const soon = sql<Date>`now() + interval '600 milliseconds'`;
-  await t.svc.db.updateTable("keys").set({ expires_at: soon }).where("id", "=", view.id).execute();
-  await t.svc.db.updateTable("auth_tokens").set({ expires_at: soon }).where("id", "=", token.id)
-    .execute();
-  await using byKey = await RawClient.connect(fx.port, {
-    user: "apikey",
-    password: key,
-    database: FOLDER,
-  });
-  await using byToken = await RawClient.connect(fx.port, {
-    user: "token",
-    password: token.value,
-    database: APP_FOLDER,
-  });
-  assert.deepEqual(await count(byKey), [["3"]]);
-  assert.deepEqual(await count(byToken, "select 1"), [["1"]]);
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  assert.match((await refused(byKey)).message, /API key expired/);
-  assert.match((await refused(byToken, "select 1")).message, /token is expired/);
-});
+backendTest(
+  "API keys, tokens and session keys' sessions that expire end their connections then",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    const alice = await aliceInBrowser(t);
+    const { key, view } = await createApiKey(t.svc, alice, { expiry: "1w" });
+    const sessionKey = await createSessionKey(t.svc, alice);
+    const world = await tokenWorld(t);
+    await updateExternalApp(t.svc, t.admin, APP_ID, {
+      description: "Test app",
+      entryPoints: ["sql"],
+      defaultExpiryDays: 30,
+    });
+    const token = await world.token();
+    // Long enough for the three logins on a busy machine.
+    const ends = performance.now() + 2000;
+    const soon = sql<Date>`now() + interval '2000 milliseconds'`;
+    await t.svc.db.updateTable("keys").set({ expires_at: soon }).where("id", "=", view.id)
+      .execute();
+    await t.svc.db.updateTable("auth_tokens").set({ expires_at: soon }).where("id", "=", token.id)
+      .execute();
+    // The browser session behind the session key times out then, with no request.
+    const idle = `${t.config.sessionIdleMinutes * 60_000 - 2000} milliseconds`;
+    await t.svc.db.updateTable("sessions").set({
+      last_seen_at: sql<Date>`now() - ${idle}::interval`,
+    })
+      .where("id", "=", alice.session!.id).execute();
+    await using bySessionKey = await RawClient.connect(fx.port, {
+      user: "apikey",
+      password: sessionKey.key,
+      database: FOLDER,
+    });
+    await using byKey = await RawClient.connect(fx.port, {
+      user: "apikey",
+      password: key,
+      database: FOLDER,
+    });
+    await using byToken = await RawClient.connect(fx.port, {
+      user: "token",
+      password: token.value,
+      database: APP_FOLDER,
+    });
+    assert.deepEqual(await count(byKey), [["3"]]);
+    assert.deepEqual(await count(byToken, "select 1"), [["1"]]);
+    await new Promise((resolve) => setTimeout(resolve, ends + 300 - performance.now()));
+    assert.match((await refused(byKey)).message, /API key expired/);
+    assert.match((await refused(byToken, "select 1")).message, /token is expired/);
+    assert.match((await refused(bySessionKey)).message, /browser session has ended/);
+  },
+);
 
 backendTest("a statement running when its key is revoked is cut off", async (t) => {
   await using fx = await openDoor(t, cleartext);
