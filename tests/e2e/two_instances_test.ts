@@ -128,7 +128,7 @@ Deno.test({
       await svc.settings.set(keySettings, {
         apiKeys: true,
         apiKeyExpiries: ["1w"],
-        sessionKeys: false,
+        sessionKeys: true,
       });
       const sqlPort = freePort();
       await svc.settings.set(sqlDoorSettings, {
@@ -172,7 +172,7 @@ Deno.test({
       });
 
       await t.step(
-        "a role removed and a key revoked on A end open SQL-door connections on B",
+        "a role removed, a key revoked and a session signed out on A end SQL-door connections on B",
         async () => {
           const { id } = (await getContainerByPath(svc, FOLDER))!;
           const policy = (assignments: { principalId: number; role: string }[]) =>
@@ -200,26 +200,39 @@ Deno.test({
           assert.ok(closedMs < 1000, `closed within a second, took ${closedMs} ms`);
 
           if (!await installed("psql")) return skipped("psql");
-          const made = await call(a, adminOnA, "POST", "/api/keys", {
-            kind: "api_key",
-            expiry: "1w",
-          });
-          const { key, id: keyId } = JSON.parse(made.text);
-          await using byKey = new LineClient("psql", [
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            `host=localhost hostaddr=${b.hostname} port=${sqlPort} dbname=${FOLDER} user=apikey ` +
-            "sslmode=require",
-          ], { PGPASSWORD: key, PGCONNECT_TIMEOUT: "10" });
           const statement = `select count(*) from lists.samples;\n\\echo ${LineClient.DONE}`;
-          assert.equal((await byKey.ask(statement)).stdout, "1");
-          assert.equal((await call(a, adminOnA, "DELETE", `/api/keys/${keyId}`)).status, 200);
-          const revoked = await byKey.ask(statement);
-          assert.ok(revoked.exited);
-          assert.equal(revoked.stdout, "");
-          assert.match(revoked.stderr, /FATAL: {2}terminating connection: API key revoked/);
+          /** psql on B signed in with a key made on A, and how it ends once `end` ran on A. */
+          const endsOnB = async (
+            kind: string,
+            end: (id: string, signedIn: Login) => Promise<unknown>,
+          ) => {
+            const signedIn = await login(a, ADMIN_EMAIL, ADMIN_PASSWORD);
+            const made = await call(a, signedIn, "POST", "/api/keys", { kind, expiry: "1w" });
+            assert.equal(made.status, 201, made.text);
+            const { key, id } = JSON.parse(made.text);
+            await using byKey = new LineClient("psql", [
+              "-X",
+              "-A",
+              "-t",
+              "-q",
+              `host=localhost hostaddr=${b.hostname} port=${sqlPort} dbname=${FOLDER} ` +
+              "user=apikey sslmode=require",
+            ], { PGPASSWORD: key, PGCONNECT_TIMEOUT: "10" });
+            assert.equal((await byKey.ask(statement)).stdout, "1");
+            await end(id, signedIn);
+            const ended = await byKey.ask(statement);
+            assert.ok(ended.exited);
+            assert.equal(ended.stdout, "");
+            return ended.stderr;
+          };
+          const revoked = await endsOnB("api_key", async (id) => {
+            assert.equal((await call(a, adminOnA, "DELETE", `/api/keys/${id}`)).status, 200);
+          });
+          assert.match(revoked, /FATAL: {2}terminating connection: API key revoked/);
+          const signedOut = await endsOnB("session_key", async (_id, signedIn) => {
+            assert.equal((await call(a, signedIn, "POST", "/api/logout")).status, 200);
+          });
+          assert.match(signedOut, /FATAL: {2}terminating connection: .*browser session has ended/);
         },
       );
 
