@@ -220,6 +220,11 @@ Deno.test({
             ], { PGPASSWORD: key, PGCONNECT_TIMEOUT: "10" });
             assert.equal((await byKey.ask(statement)).stdout, "1");
             await end(id, signedIn);
+            // A statement that reaches B before A's notification still runs (docs/security.md).
+            await eventually(
+              "B has heard of it",
+              async () => await statusWith(b, "/api/me", { apikey: key }) === 401,
+            );
             const ended = await byKey.ask(statement);
             assert.ok(ended.exited);
             assert.equal(ended.stdout, "");
