@@ -4,6 +4,7 @@ import { getCookie, setCookie } from "hono/cookie";
 import type { Door } from "../src/audit/mod.ts";
 import type { Actor } from "../src/auth/actor.ts";
 import { type Presented, resolveActor } from "../src/auth/credentials.ts";
+import { trackActor } from "../src/auth/in_flight.ts";
 import { forbidden, LabgateError, unauthorized } from "../src/errors.ts";
 import { cameOverTls, forwardedClient } from "../src/security/forwarded.ts";
 import { randomBase64Url, timingSafeEqual } from "../src/security/secrets.ts";
@@ -73,8 +74,17 @@ export function withActor(door: Door): MiddlewareHandler<Env> {
       throw new LabgateError(503, "The audit log cannot be written: try again in a minute");
     }
     c.set("door", door);
-    c.set("actor", await resolveActor(c.get("svc"), presented(c, door)));
-    await next();
+    const svc = c.get("svc");
+    const actor = await resolveActor(svc, presented(c, door));
+    c.set("actor", actor);
+    if (!actor) return await next();
+    // A revocation heard while the request runs refuses its reads from then on.
+    const untrack = trackActor(svc, actor);
+    try {
+      await next();
+    } finally {
+      untrack();
+    }
   };
 }
 

@@ -17,6 +17,7 @@ import { PostgresEngine } from "./backend/postgres.ts";
 import { fatal, SqlState, WireError } from "./errors.ts";
 import { errorResponse } from "./messages.ts";
 import { PinShares } from "./pin_shares.ts";
+import { Revocations } from "./revocation.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
 import { type SignIn, SignIns } from "./sign_ins.ts";
@@ -73,6 +74,7 @@ export class SqlDoor {
   readonly #scopeKeys = new Map<string, string>();
   readonly #signIns = new SignIns();
   readonly #pins: PinShares;
+  readonly #revocations: Revocations;
   /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
   readonly #pidStep: number;
   readonly #pidResidue: number;
@@ -101,6 +103,7 @@ export class SqlDoor {
       total: () => Math.max(1, poolSize() - 1),
       waitMs: () => this.#settings.pinWaitSeconds * 1000,
     });
+    this.#revocations = new Revocations(svc, () => this.#sessions, this.#log);
     this.#reportMetrics();
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
@@ -322,6 +325,7 @@ export class SqlDoor {
       info,
       statementTimes: this.#statementTimes,
       pins: this.#pins,
+      revocations: this.#revocations,
       settings: () => this.#settings,
       maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,
       scopeKey: (setupSql) => {

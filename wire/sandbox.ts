@@ -13,6 +13,7 @@ import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
 
 export type { FolderScope, SqlRefusal } from "../src/sql/mod.ts";
 export {
+  catalogContextSql,
   hidePhysicalNames,
   sessionResetSql,
   sessionSetupSql,
@@ -67,6 +68,19 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
   return { ok: true, text: analysis.text, positionMap: analysis.positionMap, statements };
 }
 
+/** The folders the user can read, by path: what pg_database and core.containers list. */
+export async function readableFolders(
+  svc: Services,
+  userId: number,
+): Promise<sql.FolderScope["readableFolders"]> {
+  const bits = await svc.permissions.resolveAll(userId);
+  const readable = [...bits].filter(([, b]) => (b & Permission.READ) !== 0).map(([id]) => id);
+  return readable.length
+    ? await svc.db.selectFrom("containers").select(["id", "path"]).where("id", "in", readable)
+      .orderBy("path").execute()
+    : [];
+}
+
 const ensuring = new Map<number, Promise<void>>();
 
 /**
@@ -80,12 +94,7 @@ export async function folderScope(
   container: Container,
   settings: SqlDoorSettings,
 ): Promise<sql.FolderScope> {
-  const bits = await svc.permissions.resolveAll(user.id);
-  const readable = [...bits].filter(([, b]) => (b & Permission.READ) !== 0).map(([id]) => id);
-  const folders = readable.length
-    ? await svc.db.selectFrom("containers").select(["id", "path"]).where("id", "in", readable)
-      .orderBy("path").execute()
-    : [];
+  const folders = await readableFolders(svc, user.id);
   const hasLists = await svc.db.selectFrom("lists").select("id")
     .where("container_id", "=", container.id).limit(1).executeTakeFirst();
   if (!hasLists) {

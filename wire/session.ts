@@ -51,6 +51,7 @@ import { type Audit, Pipeline, type PipelineHost } from "./pipeline.ts";
 import {
   type Analysis,
   analyze,
+  catalogContextSql,
   type FolderScope,
   folderScope,
   hidePhysicalNames,
@@ -61,6 +62,7 @@ import {
   type StatementInfo,
 } from "./sandbox.ts";
 import type { PinShares } from "./pin_shares.ts";
+import { LoginWatch, type Revocations, type Watched } from "./revocation.ts";
 import type { StatementTimes } from "./statement_times.ts";
 import type { Transport } from "./transport.ts";
 
@@ -72,6 +74,8 @@ export interface DoorContext {
   readonly statementTimes: StatementTimes;
   /** How many backends each user holds across think time (open transactions). */
   readonly pins: PinShares;
+  /** Changes that take access away, applied to open connections. */
+  readonly revocations: Revocations;
   settings(): SqlDoorSettings;
   /** Longest a lease may sit idle (PGlite: everyone else waits meanwhile). */
   readonly maxIdleLeaseMs: number;
@@ -172,7 +176,7 @@ function typesKey(paramTypes: Uint8Array): string {
   return key;
 }
 
-export class Session {
+export class Session implements Watched {
   readonly #ctx: DoorContext;
   readonly #transport: Transport;
   readonly #startup: StartupInfo;
@@ -185,6 +189,10 @@ export class Session {
   closed = false;
 
   #auth!: Authenticated;
+  /** What the login rests on: set once signed in, read before every message. */
+  watch!: LoginWatch;
+  /** The leased backend still has the catalog of folders the client may no longer read. */
+  #narrowedOnLease = false;
   #scope!: FolderScope;
   #setup!: ScopeSetup;
   #auditBase!: Omit<AuditRecord, "outcome" | "detail" | "rows" | "durationMs">;
@@ -325,6 +333,8 @@ export class Session {
       );
     }
     const name = params.get("user") ?? "";
+    // A change made while the login runs is checked before the first statement.
+    const since = this.#ctx.revocations.generation;
     this.#auth = await authenticate(svc, {
       send: (bytes) => this.#transport.write(bytes),
       receive: () => this.#receive(),
@@ -371,6 +381,15 @@ export class Session {
     this.#settings = this.#startupSettings(params);
     await this.#hello();
     if (this.closed) return;
+    this.watch = new LoginWatch({
+      userId: user.id,
+      credential: this.#auth.credential,
+      containerId: container.id,
+      containerPath: container.path,
+      verifier: user.password_verifier,
+      appUser: user.user_type === "app",
+    });
+    this.#ctx.revocations.watch(this, since);
     await svc.audit.recordDurably({ ...this.#auditBase, event: "login", outcome: "ok" })
       .catch(() => {
         const error = auditUnavailable();
@@ -492,6 +511,10 @@ export class Session {
       // Another client holds this backend alone now: once our replies are in, lease another.
       if (this.#inFlight === 0) this.#maybeRelease();
       if (this.#lease) return new Promise((resolve) => this.#onRelease.push(() => resolve(true)));
+    }
+    if (this.watch.stale) {
+      const settling = this.#settle();
+      if (settling) return settling;
     }
     switch (code) {
       case FrontendCode.Sync:
@@ -1104,6 +1127,64 @@ export class Session {
     });
   }
 
+  // ---- revocation (revocation.ts) ----
+
+  /** Checks the changes heard before the message goes on; a narrowing reaches the leased backend. */
+  #settle(): Promise<boolean> | undefined {
+    if (this.watch.heard > this.watch.checked) {
+      return this.#ctx.revocations.settle(this).then(() => true);
+    }
+    if (!this.#narrowedOnLease) {
+      this.watch.stale = false;
+      return;
+    }
+    // Not between the messages of an extended batch: an error there skips everything to Sync.
+    if (this.#unsynced) return;
+    this.#narrowedOnLease = false;
+    this.watch.stale = false;
+    const lease = this.#lease;
+    if (!lease) return;
+    // In an aborted transaction this fails, and the ROLLBACK that must follow releases the lease.
+    this.#pipeline.push({ code: FrontendCode.Query, injected: true, quiet: true });
+    lease.write(query(catalogContextSql(this.#scope)));
+    // Set up for another scope now: reset when given back, never reused as is.
+    this.#tampered = true;
+  }
+
+  revoke(cause: string): void {
+    if (this.closed) return;
+    this.#ctx.svc.audit.record({
+      ...this.#auditBase,
+      event: "sql.revoked",
+      outcome: "denied",
+      message: cause,
+    });
+    this.#terminate(fatal(SqlState.InvalidAuthorization, `terminating connection: ${cause}`, {
+      hint: "Sign in again with a credential that is still valid",
+    }));
+  }
+
+  rescope(folders: FolderScope["readableFolders"]): void {
+    const before = this.#scope.readableFolders;
+    if (JSON.stringify(before) === JSON.stringify(folders)) return;
+    this.#scope = { ...this.#scope, readableFolders: folders };
+    const setupSql = sessionSetupSql(this.#scope);
+    this.#setup = { ...this.#setup, key: this.#ctx.scopeKey(setupSql), setupSql };
+    this.#lastParse = null;
+    if (this.#lease) {
+      this.#narrowedOnLease = true;
+      this.watch.stale = true;
+    }
+    const removed = before.filter(({ id }) => !folders.some((folder) => folder.id === id));
+    if (!removed.length) return;
+    this.#ctx.svc.audit.record({
+      ...this.#auditBase,
+      event: "sql.narrowed",
+      outcome: "ok",
+      detail: `no longer readable: ${removed.map(({ path }) => path).join(", ")}`,
+    });
+  }
+
   // ---- from the door ----
 
   /** A CancelRequest for this connection. */
@@ -1151,6 +1232,7 @@ export class Session {
   #cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.watch?.stop();
     this.#abort?.abort();
     const lease = this.#lease;
     this.#lease = null;

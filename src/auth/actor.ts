@@ -26,6 +26,8 @@ export interface Actor {
   impersonatorId: number | null;
   /** The user signed in with a one-time password and must choose a new one first. */
   mustChangePassword?: boolean;
+  /** The browser session a session key lives and dies with. */
+  boundSession?: string;
   /** Present when the request came with a browser session cookie. */
   session?: { id: string; csrfToken: string };
   /** Which door the request came through, and from where: for the audit log. */

@@ -64,10 +64,13 @@ export function sessionEndReason(
 ): EndReason | null {
   if (session.ended_at) return (session.end_reason as EndReason) ?? "logout";
   if (now.getTime() >= session.expires_at.getTime()) return "expired";
-  if (now.getTime() - session.last_seen_at.getTime() >= svc.config.sessionIdleMinutes * 60_000) {
-    return "idle timeout";
-  }
+  if (now.getTime() >= sessionIdleEnd(svc, session).getTime()) return "idle timeout";
   return null;
+}
+
+/** When a session times out if it sees no request before. */
+export function sessionIdleEnd(svc: Services, session: Pick<Session, "last_seen_at">): Date {
+  return new Date(session.last_seen_at.getTime() + svc.config.sessionIdleMinutes * 60_000);
 }
 
 /** Looks up a live session by its id (session keys do this), ending it if it has timed out. */

@@ -1,4 +1,5 @@
 /** Folders (containers): the tree, its permission policies and per-folder schemas. */
+import { actorBits } from "../auth/in_flight.ts";
 import { type Kysely, sql, type Transaction } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import type { Container, Schema } from "../db/schema.ts";
@@ -89,7 +90,7 @@ export async function requireContainer(
     ? await getContainerByPath(svc, ref.path)
     : await getContainer(svc, ref.id);
   const label = "path" in ref ? ref.path : `#${ref.id}`;
-  const bits = container && actor ? await svc.permissions.resolve(actor.userId, container.id) : 0;
+  const bits = container ? await actorBits(svc, actor, container.id) : 0;
   if (!container || !hasPermission(bits, Permission.READ)) {
     throw notFound(`Folder ${label} does not exist or you cannot read it`);
   }

@@ -2,6 +2,7 @@
  * Lists: typed tables in a folder, each stored as a real table
  * `lg_c<folder>.<name>` so SQL from tools runs in the database engine.
  */
+import { actorBits } from "../auth/in_flight.ts";
 import { sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
@@ -213,7 +214,7 @@ export async function getList(
     cached && cached.epoch === svc.permissions.epoch &&
     performance.now() - cached.at < DEFINITION_CACHE_MS
   ) {
-    const bits = actor ? await svc.permissions.resolve(actor.userId, cached.def.container.id) : 0;
+    const bits = await actorBits(svc, actor, cached.def.container.id);
     if (!hasPermission(bits, Permission.READ)) {
       throw notFound(`Folder ${folderPath} does not exist or you cannot read it`);
     }
@@ -239,7 +240,7 @@ export async function getListById(
 ): Promise<ListDefinition> {
   const list = await svc.db.selectFrom("lists").selectAll().where("id", "=", id)
     .executeTakeFirst();
-  const bits = list && actor ? await svc.permissions.resolve(actor.userId, list.container_id) : 0;
+  const bits = list ? await actorBits(svc, actor, list.container_id) : 0;
   if (!list || !(bits & Permission.READ)) throw notFound(`List #${id} does not exist`);
   const { container } = await requireContainer(svc, actor, { id: list.container_id });
   return await loadDefinition(svc, container, list);

@@ -3,6 +3,7 @@
  * delete in one transaction each; CSV/TSV import that either loads every
  * row or changes nothing; CSV export.
  */
+import { actorBits } from "../auth/in_flight.ts";
 import { type RawBuilder, sql } from "kysely";
 import { type Actor, auditActor } from "../auth/actor.ts";
 import { badRequest, LabgateError, notFound } from "../errors.ts";
@@ -319,7 +320,7 @@ export async function selectRows(
   query: RowQuery = {},
 ): Promise<{ rows: Row[]; total: number; columns: Column[] }> {
   // The definition was loaded for this request; only the permission needs a fresh look.
-  const bits = actor ? await svc.permissions.resolve(actor.userId, def.container.id) : 0;
+  const bits = await actorBits(svc, actor, def.container.id);
   if (!hasPermission(bits, Permission.READ)) {
     throw notFound(`Folder ${def.container.path} does not exist or you cannot read it`);
   }

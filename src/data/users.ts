@@ -227,6 +227,8 @@ export async function changeOwnPassword(
   await svc.db.updateTable("users")
     .set({ password_verifier: verifier, must_change_password: false })
     .where("id", "=", actor.userId).execute();
+  // A user changed, as updateUser() says too: SQL-door connections signed in with the old one end.
+  await svc.invalidate.publish({ kind: "permissions" });
   await endUserSessions(svc, actor.userId, "password changed", actor.session?.id);
   svc.audit.record({ ...auditActor(actor), event: "password.change", outcome: "ok" });
 }

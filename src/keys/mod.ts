@@ -7,7 +7,12 @@
  * expiry bounds what a lost notification could keep.
  */
 import type { Actor } from "../auth/actor.ts";
-import { getLiveSession, type LiveSession, sessionEndReason } from "../auth/sessions.ts";
+import {
+  getLiveSession,
+  type LiveSession,
+  sessionEndReason,
+  sessionIdleEnd,
+} from "../auth/sessions.ts";
 import type { Door } from "../audit/mod.ts";
 import type { Key, KeyKind, User } from "../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
@@ -293,6 +298,50 @@ async function load(svc: Services, id: string): Promise<Cached | null> {
   }, (entry) => entry.epoch === svc.permissions.epoch);
 }
 
+/** Why a key whose secret matched may not be used at `now`, or null while it may. */
+async function refusal(svc: Services, entry: Cached, now: Date): Promise<string | null> {
+  const { row, user } = entry;
+  if (row.revoked_at) return row.kind === "api_key" ? REFUSED.revoked : REFUSED.sessionRevoked;
+  if (row.expires_at && row.expires_at <= now) return REFUSED.expired;
+  if (row.kind === "session_key") {
+    const session = entry.live?.session ?? null;
+    if (!session || sessionEndReason(svc, session, now)) {
+      dropKeyCache(svc, row.id);
+      // Ends a session that has just timed out, so everything bound to it ends too.
+      if (session) await getLiveSession(svc, session.id);
+      return REFUSED.sessionEnded;
+    }
+  } else if (!user.active) return REFUSED.deactivated;
+  return null;
+}
+
+/** Where a key already in use stands now (the SQL door asks for its open connections). */
+export type KeyStanding =
+  | { ended: string }
+  | {
+    ended: null;
+    /** When it ends by itself if nothing else happens: its expiry, or its session's. */
+    until: Date | null;
+    /** The browser session behind a session key. */
+    sessionId: string | null;
+  };
+
+/** Checks key `id` again without its secret: `ended` says why it may no longer be used. */
+export async function keyStanding(svc: Services, id: string): Promise<KeyStanding> {
+  const entry = await load(svc, id);
+  if (!entry) return { ended: REFUSED.unknown };
+  const refused = await refusal(svc, entry, svc.now());
+  if (refused) return { ended: refused };
+  const session = entry.live?.session ?? null;
+  const ends = [entry.row.expires_at, session?.expires_at, session && sessionIdleEnd(svc, session)]
+    .filter((date): date is Date => !!date);
+  return {
+    ended: null,
+    until: ends.length ? new Date(Math.min(...ends.map((date) => date.getTime()))) : null,
+    sessionId: session?.id ?? null,
+  };
+}
+
 /** Thrown for a refused key; `credential` and `userId` say what to log. */
 export class KeyRefused extends LabgateError {
   constructor(
@@ -323,32 +372,17 @@ export async function verifyKey(
   ) {
     throw new KeyRefused(REFUSED.unknown, null, null);
   }
-  const { row, user } = entry;
-  const refuse = (message: string) =>
-    new KeyRefused(message, { kind: row.kind, id: row.id }, row.user_id);
+  const { row } = entry;
   const now = svc.now();
-  if (row.revoked_at) {
-    throw refuse(row.kind === "api_key" ? REFUSED.revoked : REFUSED.sessionRevoked);
-  }
-  if (row.expires_at && row.expires_at <= now) throw refuse(REFUSED.expired);
-  let session: LiveSession["session"] | null = null;
-  if (row.kind === "session_key") {
-    session = entry.live?.session ?? null;
-    if (!session || sessionEndReason(svc, session, now)) {
-      dropKeyCache(svc, row.id);
-      // Ends a session that has just timed out, so everything bound to it ends too.
-      if (session) await getLiveSession(svc, session.id);
-      throw refuse(REFUSED.sessionEnded);
-    }
-  } else if (!user.active) {
-    throw refuse(REFUSED.deactivated);
-  }
+  const refused = await refusal(svc, entry, now);
+  if (refused) throw new KeyRefused(refused, { kind: row.kind, id: row.id }, row.user_id);
+  const session = entry.live?.session ?? null;
   if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= LAST_USED_EVERY_MS) {
     row.last_used_at = now;
     await svc.db.updateTable("keys").set({ last_used_at: now }).where("id", "=", row.id)
       .execute();
   }
-  const liveUser = entry.live?.user ?? user;
+  const liveUser = entry.live?.user ?? entry.user;
   // Built here rather than with credentials.ts's actorFor: that module imports this one.
   return {
     userId: liveUser.id,
@@ -358,6 +392,7 @@ export async function verifyKey(
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     impersonatorId: session?.impersonator_id ?? null,
+    boundSession: session?.id,
     mustChangePassword: liveUser.must_change_password,
     door: context.door,
     clientAddr: context.clientAddr,

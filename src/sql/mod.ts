@@ -12,6 +12,7 @@ export {
   type StatementKind,
 } from "./analyze.ts";
 export {
+  catalogContextSql,
   hidePhysicalNames,
   sessionResetSql,
   sessionSetupSql,

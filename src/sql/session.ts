@@ -19,7 +19,7 @@ export function sessionSetupSql(scope: FolderScope): string {
     folder_path: scope.containerPath,
     user_id: String(scope.userId),
     user_email: scope.userEmail,
-    folders: JSON.stringify(scope.readableFolders.map(({ id, path }) => ({ id, path }))),
+    folders: foldersContext(scope),
     statement_timeout: String(scope.statementTimeoutMs),
   };
   return [
@@ -30,6 +30,19 @@ export function sessionSetupSql(scope: FolderScope): string {
     `SET statement_timeout = ${Math.max(1, Math.floor(scope.statementTimeoutMs))}`,
     `SET ROLE ${identifier(scope.role)}`,
   ].join(";\n");
+}
+
+/** The readable folders as the shadow catalog reads them (`labgate.folders`). */
+function foldersContext(scope: FolderScope): string {
+  return JSON.stringify(scope.readableFolders.map(({ id, path }) => ({ id, path })));
+}
+
+/**
+ * SQL that gives a session already set up for `scope` the scope's readable
+ * folders: for one whose folders changed while it holds a backend.
+ */
+export function catalogContextSql(scope: FolderScope): string {
+  return `SET labgate.folders = ${literal(foldersContext(scope))}`;
 }
 
 /**

@@ -15,7 +15,7 @@ import { secretMatches } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 import { sqlDoorSettings } from "../sql_door/settings.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
-import { type AppFacts, loadToken, type UserFacts } from "./cache.ts";
+import { type AppFacts, type Loaded, loadToken, type UserFacts } from "./cache.ts";
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
@@ -106,6 +106,43 @@ async function actingUser(
   return user;
 }
 
+/**
+ * Whether `loaded` (whose secret matched) may be used for `use` at `now`:
+ * the user it acts as, or a thrown LabgateError 401/403 with the reason.
+ */
+async function checkUse(svc: Services, loaded: Loaded, use: Use, now: Date): Promise<UserFacts> {
+  const { token, app, appUser } = loaded;
+  if (token.status === "active" && token.expires_at <= now) {
+    await svc.db.updateTable("auth_tokens").set({ status: "expired" })
+      .where("id", "=", token.id).where("status", "=", "active").execute();
+    token.status = "expired";
+  }
+  if (token.status !== "active") {
+    throw unauthorized(
+      token.status === "pending"
+        ? "This token is pending approval by a site admin"
+        : `This token is ${TOKEN_STATUSES[token.status].toLowerCase()}: ask a site admin`,
+    );
+  }
+  if (!app || app.status !== "active") {
+    throw forbidden(`External app ${token.app_id} is disabled`);
+  }
+  if (!allowsEntry(app, use.entry)) {
+    throw forbidden(`External app ${app.id} may not use the ${ENTRY_POINTS[use.entry]}`);
+  }
+  const policy = use.entry === "rest" ? restRefusal(app, use) : null;
+  if (policy) throw forbidden(policy);
+  if (!appUser?.active) throw forbidden("This token's app user is deactivated");
+  if (appUser.external_app_id !== app.id) {
+    throw forbidden(`This token's app user no longer belongs to external app ${app.id}`);
+  }
+  const action = actionOf(use);
+  if (token.permitted === "restricted" && !token.permitted_list.includes(action)) {
+    throw forbidden(`This token is not permitted to use ${action}`);
+  }
+  return await actingUser(svc, token, appUser, use.processAs ?? null);
+}
+
 /** Checks a token value for one use and returns the actor, or throws 401/403. */
 async function authenticate(svc: Services, value: string, use: Use): Promise<Actor> {
   const parsed = parseTokenValue(value);
@@ -148,35 +185,7 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     }
     ({ token, app, appUser } = loaded);
     const now = svc.now();
-    if (token.status === "active" && token.expires_at <= now) {
-      await svc.db.updateTable("auth_tokens").set({ status: "expired" })
-        .where("id", "=", token.id).where("status", "=", "active").execute();
-      token.status = "expired";
-    }
-    if (token.status !== "active") {
-      throw unauthorized(
-        token.status === "pending"
-          ? "This token is pending approval by a site admin"
-          : `This token is ${TOKEN_STATUSES[token.status].toLowerCase()}: ask a site admin`,
-      );
-    }
-    if (!app || app.status !== "active") {
-      throw forbidden(`External app ${token.app_id} is disabled`);
-    }
-    if (!allowsEntry(app, use.entry)) {
-      throw forbidden(`External app ${app.id} may not use the ${ENTRY_POINTS[use.entry]}`);
-    }
-    const policy = use.entry === "rest" ? restRefusal(app, use) : null;
-    if (policy) throw forbidden(policy);
-    if (!appUser?.active) throw forbidden("This token's app user is deactivated");
-    if (appUser.external_app_id !== app.id) {
-      throw forbidden(`This token's app user no longer belongs to external app ${app.id}`);
-    }
-    const action = actionOf(use);
-    if (token.permitted === "restricted" && !token.permitted_list.includes(action)) {
-      throw forbidden(`This token is not permitted to use ${action}`);
-    }
-    acting = await actingUser(svc, token, appUser, use.processAs ?? null);
+    acting = await checkUse(svc, loaded, use, now);
     if (!token.last_used_at || now.getTime() - token.last_used_at.getTime() > LAST_USED_EVERY_MS) {
       token.last_used_at = now;
       await svc.db.updateTable("auth_tokens").set({ last_used_at: now })
@@ -200,8 +209,9 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     clientAddr: use.clientAddr,
     token: {
       id: token.id,
-      appId: app.id,
-      appUserEmail: appUser.email,
+      // checkUse() refuses a token without an active app and app user.
+      appId: app!.id,
+      appUserEmail: appUser!.email,
       permitted: token.permitted,
       actions: token.permitted_list,
     },
@@ -295,4 +305,29 @@ export async function resolveTokenSecret(
     clientAddr: options.clientAddr,
     processAs: options.processAs ?? null,
   });
+}
+
+/** Where a token already in use on the SQL door stands now. */
+export type TokenStanding = { ended: string } | { ended: null; userId: number; until: Date };
+
+/**
+ * Checks token `id` again for the SQL door, without its secret (a
+ * connection signed in with it is open): `ended` says why it may no longer
+ * be used; else the user it acts as and when it expires.
+ */
+export async function tokenStanding(svc: Services, id: string): Promise<TokenStanding> {
+  const loaded = await loadToken(svc, id);
+  if (!loaded) return { ended: "Unknown auth token" };
+  try {
+    const acting = await checkUse(
+      svc,
+      loaded,
+      { entry: "sql", door: "sql", clientAddr: null },
+      svc.now(),
+    );
+    return { ended: null, userId: acting.id, until: loaded.token.expires_at };
+  } catch (error) {
+    if (error instanceof LabgateError) return { ended: error.message };
+    throw error;
+  }
 }

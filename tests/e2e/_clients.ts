@@ -69,3 +69,73 @@ export async function runPython(source: string, args: string[]): Promise<Run> {
     await Deno.remove(script);
   }
 }
+
+/**
+ * A client process kept open and fed one line at a time on stdin, for
+ * connections that must stay open while a test changes something. After
+ * each line the client prints `DONE` on a line of its own.
+ */
+export class LineClient implements AsyncDisposable {
+  static readonly DONE = "__done__";
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #stdout: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  readonly #stderr: Promise<string>;
+
+  constructor(command: string, args: string[], env: Record<string, string> = {}) {
+    this.#child = new Deno.Command(command, {
+      args,
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = this.#child.stdin.getWriter();
+    this.#stdout = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#stderr = new Response(this.#child.stderr).text();
+  }
+
+  /**
+   * Sends `line` and returns what the client printed up to DONE, or until it
+   * exited (then `exited` is set and `stderr` has what it said).
+   */
+  async ask(line: string): Promise<{ stdout: string; exited: boolean; stderr: string }> {
+    await this.#stdin.write(new TextEncoder().encode(`${line}\n`)).catch(() => {});
+    const out: string[] = [];
+    for (;;) {
+      const line = await this.#line();
+      if (line === null) {
+        return { stdout: out.join("\n"), exited: true, stderr: await this.#stderr };
+      }
+      if (line === LineClient.DONE) return { stdout: out.join("\n"), exited: false, stderr: "" };
+      out.push(line);
+    }
+  }
+
+  /** The next line of stdout, or null at its end. */
+  async #line(): Promise<string | null> {
+    for (;;) {
+      const newline = this.#buffered.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffered.slice(0, newline);
+        this.#buffered = this.#buffered.slice(newline + 1);
+        return line;
+      }
+      const { value, done } = await this.#stdout.read();
+      if (done) {
+        const rest = this.#buffered;
+        this.#buffered = "";
+        return rest || null;
+      }
+      this.#buffered += value;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+    await this.#child.status;
+    await this.#stdout.cancel().catch(() => {});
+    await this.#stderr;
+  }
+}

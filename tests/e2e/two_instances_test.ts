@@ -24,7 +24,9 @@ import { addSite } from "../../src/remote_login/mod.ts";
 import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
 import { ensureCertificate } from "../../src/tls/mod.ts";
-import { installed, run, skipped } from "./_clients.ts";
+import { installed, LineClient, run, skipped } from "./_clients.ts";
+import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
+import { query } from "../../wire/messages.ts";
 import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
 
 const SECRET_KEY = "two instances share this secret";
@@ -126,7 +128,7 @@ Deno.test({
       await svc.settings.set(keySettings, {
         apiKeys: true,
         apiKeyExpiries: ["1w"],
-        sessionKeys: false,
+        sessionKeys: true,
       });
       const sqlPort = freePort();
       await svc.settings.set(sqlDoorSettings, {
@@ -168,6 +170,115 @@ Deno.test({
           async () => await statusWith(b, folder, kimKey) === 404,
         );
       });
+
+      await t.step(
+        "a role removed, a key revoked and a session signed out on A end SQL-door connections on B",
+        async () => {
+          const { id } = (await getContainerByPath(svc, FOLDER))!;
+          const policy = (assignments: { principalId: number; role: string }[]) =>
+            call(a, adminOnA, "PUT", `/api/folders/${id}/policy`, { inherit: false, assignments });
+          assert.equal((await policy([{ principalId: kim.id, role: "reader" }])).status, 200);
+          await using onB = new RawClient(
+            await Deno.connect({ hostname: b.hostname, port: sqlPort }),
+          );
+          await onB.login({ user: KIM.email, password: KIM.password, database: FOLDER });
+          onB.send(query("select count(*) from lists.samples"));
+          assert.deepEqual(rowsOf(await onB.until()), [["1"]]);
+          // From before the request, so the time includes the commit: an upper bound.
+          const sent = performance.now();
+          const changed = await policy([]);
+          assert.equal(changed.status, 200, changed.text);
+          // Nothing sent: B closes the connection when A's notification arrives.
+          const seen = await onB.closedByServer();
+          const closedMs = performance.now() - sent;
+          console.log(
+            `role removed on A: B closed the connection within ${closedMs.toFixed(1)} ms`,
+          );
+          const fatal = errorOf(seen.find((m) => m.type === "E")!);
+          assert.equal(fatal.code, "28000");
+          assert.match(fatal.message, new RegExp(`Permission to read ${FOLDER} was removed`));
+          assert.ok(closedMs < 1000, `closed within a second, took ${closedMs} ms`);
+
+          if (!await installed("psql")) return skipped("psql");
+          const statement = `select count(*) from lists.samples;\n\\echo ${LineClient.DONE}`;
+          /** psql on B signed in with a key made on A, and how it ends once `end` ran on A. */
+          const endsOnB = async (
+            kind: string,
+            end: (id: string, signedIn: Login) => Promise<unknown>,
+          ) => {
+            const signedIn = await login(a, ADMIN_EMAIL, ADMIN_PASSWORD);
+            const made = await call(a, signedIn, "POST", "/api/keys", { kind, expiry: "1w" });
+            assert.equal(made.status, 201, made.text);
+            const { key, id } = JSON.parse(made.text);
+            await using byKey = new LineClient("psql", [
+              "-X",
+              "-A",
+              "-t",
+              "-q",
+              `host=localhost hostaddr=${b.hostname} port=${sqlPort} dbname=${FOLDER} ` +
+              "user=apikey sslmode=require",
+            ], { PGPASSWORD: key, PGCONNECT_TIMEOUT: "10" });
+            assert.equal((await byKey.ask(statement)).stdout, "1");
+            await end(id, signedIn);
+            // A statement that reaches B before A's notification still runs (docs/security.md).
+            await eventually(
+              "B has heard of it",
+              async () => await statusWith(b, "/api/me", { apikey: key }) === 401,
+            );
+            const ended = await byKey.ask(statement);
+            assert.ok(ended.exited);
+            assert.equal(ended.stdout, "");
+            return ended.stderr;
+          };
+          const revoked = await endsOnB("api_key", async (id) => {
+            assert.equal((await call(a, adminOnA, "DELETE", `/api/keys/${id}`)).status, 200);
+          });
+          assert.match(revoked, /FATAL: {2}terminating connection: API key revoked/);
+          const signedOut = await endsOnB("session_key", async (_id, signedIn) => {
+            assert.equal((await call(a, signedIn, "POST", "/api/logout")).status, 200);
+          });
+          assert.match(signedOut, /FATAL: {2}terminating connection: .*browser session has ended/);
+        },
+      );
+
+      await t.step(
+        "a password changed and an account deactivated on A end Kim's connections on B",
+        async () => {
+          const { id } = (await getContainerByPath(svc, FOLDER))!;
+          const granted = await call(a, adminOnA, "PUT", `/api/folders/${id}/policy`, {
+            inherit: false,
+            assignments: [{ principalId: kim.id, role: "reader" }],
+          });
+          assert.equal(granted.status, 200, granted.text);
+          const kimOnB = async (password: string) => {
+            const client = new RawClient(
+              await Deno.connect({ hostname: b.hostname, port: sqlPort }),
+            );
+            await client.login({ user: KIM.email, password, database: FOLDER });
+            return client;
+          };
+          const endedWith = async (client: RawClient, cause: RegExp) => {
+            const seen = await client.closedByServer();
+            assert.match(errorOf(seen.find((m) => m.type === "E")!).message, cause);
+          };
+          const newPassword = "kim-new-password-2";
+          await using before = await kimOnB(KIM.password);
+          const kimOnA = await login(a, KIM.email, KIM.password);
+          const changed = await call(a, kimOnA, "POST", "/api/me/password", {
+            currentPassword: KIM.password,
+            newPassword,
+          });
+          assert.equal(changed.status, 200, changed.text);
+          await endedWith(before, /The password of this account was changed/);
+
+          await using after = await kimOnB(newPassword);
+          const deactivated = await call(a, adminOnA, "PATCH", `/api/users/${kim.id}`, {
+            active: false,
+          });
+          assert.equal(deactivated.status, 200, deactivated.text);
+          await endedWith(after, /This account was deactivated/);
+        },
+      );
 
       await t.step("an API key revoked on A is refused on B", async () => {
         const adminKeyMade = await call(a, adminOnA, "POST", "/api/keys", {

@@ -6,7 +6,6 @@
  * twin fails it until the API has one.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../routes/mod.ts";
 import { createContainer } from "../../src/data/containers.ts";
 import { createGroup } from "../../src/data/groups.ts";
 import { createList } from "../../src/data/lists.ts";

@@ -67,7 +67,9 @@ export class RawClient implements AsyncDisposable {
       const r = new Reader(message.bytes, 5);
       if (message.type === "R") {
         const code = r.i32();
-        if (code === AuthCode.SASL) {
+        if (code === AuthCode.CleartextPassword) {
+          this.send(passwordMessage(login.password)); // user apikey or token: the secret
+        } else if (code === AuthCode.SASL) {
           this.send(saslInitialResponse("SCRAM-SHA-256", scram.clientFirst(login.saslUser ?? "*")));
         } else if (code === AuthCode.SASLContinue) {
           this.send(passwordMessage(encodeText(await scram.clientFinal(decodeText(r.rest())))));
