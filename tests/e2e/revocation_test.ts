@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import { setPolicy } from "../../src/data/containers.ts";
 import { getUserByEmail, updateUser } from "../../src/data/users.ts";
-import { createApiKey, revokeKey } from "../../src/keys/mod.ts";
+import { createGroup, setMembership } from "../../src/data/groups.ts";
+import { createApiKey, createSessionKey, revokeKey } from "../../src/keys/mod.ts";
 import { keySettings } from "../../src/keys/settings.ts";
-import { createSession } from "../../src/auth/sessions.ts";
+import { createSession, endSession } from "../../src/auth/sessions.ts";
 import { actorOf, backendTest } from "../_support/backends.ts";
 import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "../wire/_door.ts";
 import { installed, LineClient, PYTHON, skipped } from "./_clients.ts";
@@ -146,5 +147,61 @@ backendTest(
     const entry = await t.svc.db.selectFrom("audit_log").select(["user_email", "message"])
       .where("event", "=", "sql.revoked").executeTakeFirstOrThrow();
     assert.deepEqual(entry, { user_email: BOB.email, message: "This account was deactivated" });
+  },
+);
+
+backendTest(
+  "psql: a group membership removed, a password changed and a signed-out session end open connections",
+  async (t) => {
+    if (!await installed("psql")) return skipped("psql");
+    await using fx = await openDoor(t, { tls: true });
+    if (!fx.tls) return skipped("openssl");
+    await t.svc.settings.set(keySettings, {
+      apiKeys: false,
+      apiKeyExpiries: ["1w"],
+      sessionKeys: true,
+    });
+    const alice = (await getUserByEmail(t.svc, ALICE.email))!;
+    const bob = (await getUserByEmail(t.svc, BOB.email))!;
+    const lab = await createGroup(t.svc, t.admin, { name: "lab" });
+    await setMembership(t.svc, t.admin, { groupId: lab.id, userId: bob.id, member: true });
+    await setPolicy(t.svc, t.admin, FOLDER, {
+      inherit: false,
+      assignments: [{ principalId: alice.id, role: "reader" }, {
+        principalId: lab.id,
+        role: "reader",
+      }],
+    });
+    const aliceActor = await actorOf(t.svc, ALICE.email);
+    const { session } = await createSession(t.svc, { userId: alice.id });
+    const { key } = await createSessionKey(t.svc, {
+      ...aliceActor,
+      session: { id: session.id, csrfToken: session.csrf_token },
+    });
+    await using byGroup = psql(fx.port, BOB.email, BOB.password, "disable");
+    await using byPassword = psql(fx.port, ALICE.email, ALICE.password, "disable");
+    await using bySessionKey = psql(fx.port, "apikey", key, "require");
+    for (const client of [byGroup, byPassword, bySessionKey]) {
+      assert.equal((await client.ask(psqlLine(COUNT))).stdout, "3");
+    }
+
+    await setMembership(t.svc, t.admin, { groupId: lab.id, userId: bob.id, member: false });
+    const outOfGroup = await byGroup.ask(psqlLine(COUNT));
+    assert.ok(outOfGroup.exited);
+    assert.equal(outOfGroup.stdout, "");
+    assert.match(outOfGroup.stderr, /FATAL: {2}terminating connection: Permission to read/);
+
+    await endSession(t.svc, session.id, "logout");
+    const signedOut = await bySessionKey.ask(psqlLine(COUNT));
+    assert.ok(signedOut.exited);
+    assert.match(signedOut.stderr, /FATAL: {2}terminating connection: Session key/);
+
+    await updateUser(t.svc, t.admin, alice.id, { password: "alice-new-pass-42" });
+    const changed = await byPassword.ask(psqlLine(COUNT));
+    assert.ok(changed.exited);
+    assert.match(
+      changed.stderr,
+      /FATAL: {2}terminating connection: The password of this account was changed/,
+    );
   },
 );
