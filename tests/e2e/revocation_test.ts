@@ -11,7 +11,9 @@ import { createApiKey, createSessionKey, revokeKey } from "../../src/keys/mod.ts
 import { keySettings } from "../../src/keys/settings.ts";
 import { createSession, endSession } from "../../src/auth/sessions.ts";
 import { actorOf, backendTest } from "../_support/backends.ts";
-import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "../wire/_door.ts";
+import { updateExternalApp, updateToken } from "../../src/tokens/mod.ts";
+import { APP_ID, FOLDER as TOKEN_FOLDER, tokenWorld } from "../_support/tokens.ts";
+import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER, startDoor } from "../wire/_door.ts";
 import { installed, LineClient, PYTHON, skipped } from "./_clients.ts";
 
 const COUNT = "select count(*) from lists.samples";
@@ -203,5 +205,47 @@ backendTest(
       changed.stderr,
       /FATAL: {2}terminating connection: The password of this account was changed/,
     );
+  },
+);
+
+backendTest(
+  "psql: a disabled auth token and a disabled external app end open token connections",
+  async (t) => {
+    if (!await installed("psql")) return skipped("psql");
+    const world = await tokenWorld(t);
+    await updateExternalApp(t.svc, t.admin, APP_ID, { entryPoints: ["rest", "action", "sql"] });
+    await using fx = await startDoor(t, { tls: true });
+    if (!fx.tls) return skipped("openssl");
+    const first = await world.token({ status: "active" });
+    const second = await world.token({ status: "active" });
+    const count = "select count(*) from lists.samples";
+    const connect = (value: string) =>
+      new LineClient("psql", [
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        `host=127.0.0.1 port=${fx.port} dbname=${TOKEN_FOLDER} user=token sslmode=require`,
+      ], { PGPASSWORD: value, PGCONNECT_TIMEOUT: "10" });
+    await using byFirst = connect(first.value);
+    await using bySecond = connect(second.value);
+    assert.equal((await byFirst.ask(psqlLine(count))).stdout, "1");
+    assert.equal((await bySecond.ask(psqlLine(count))).stdout, "1");
+
+    await updateToken(t.svc, t.admin, first.id, { status: "disabled" });
+    const disabled = await byFirst.ask(psqlLine(count));
+    assert.ok(disabled.exited);
+    assert.equal(disabled.stdout, "");
+    assert.match(disabled.stderr, /FATAL: {2}terminating connection: .*disabled/i);
+
+    assert.equal((await bySecond.ask(psqlLine(count))).stdout, "1", "the other token works on");
+    await updateExternalApp(t.svc, t.admin, APP_ID, { status: "disabled" });
+    const appOff = await bySecond.ask(psqlLine(count));
+    assert.ok(appOff.exited);
+    assert.match(appOff.stderr, /FATAL: {2}terminating connection: .*(disabled|app)/i);
+    await t.svc.audit.flush();
+    const causes = await t.svc.db.selectFrom("audit_log").select("message")
+      .where("event", "=", "sql.revoked").orderBy("id").execute();
+    assert.equal(causes.length, 2);
   },
 );
