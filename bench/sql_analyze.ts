@@ -46,6 +46,7 @@ function scope(containerId: number): FolderScope {
     userEmail: "bench@example.org",
     readableFolders: [],
     statementTimeoutMs: 30_000,
+    shownColumns: [],
   };
 }
 

@@ -74,6 +74,8 @@ export interface PipelineHost {
   capture(rfq: Uint8Array): void;
   /** Nothing is pending after a ReadyForQuery. */
   idle(): void;
+  /** A RowDescription with list columns named as defined, or null to pass it on as it is. */
+  rowDescription(frame: Uint8Array): Uint8Array | null;
   /** The backend started COPY FROM STDIN, which the door never allows. */
   copyIn(): void;
   fail(error: unknown): void;
@@ -215,7 +217,15 @@ export class Pipeline {
         this.#forward(head);
         if (head?.code === FrontendCode.Execute) this.#complete();
         return;
-      case BackendCode.RowDescription:
+      case BackendCode.RowDescription: {
+        const renamed = head && !head.injected
+          ? this.#host.rowDescription(this.#chunk.subarray(at, end))
+          : null;
+        if (renamed) this.#replace(renamed);
+        else this.#forward(head);
+        if (head?.code === FrontendCode.Describe) this.#complete();
+        return;
+      }
       case BackendCode.NoData:
         this.#forward(head);
         if (head?.code === FrontendCode.Describe) this.#complete();

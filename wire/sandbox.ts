@@ -3,6 +3,7 @@
  * (`src/sql/`): analysis and rewriting of client SQL, the per-lease session
  * setup and reset, and hiding physical names in messages.
  */
+import { sql as rawSql } from "kysely";
 import { ensureFolderSchema } from "../src/data/containers.ts";
 import { folderRole, folderSchema } from "../src/data/physical.ts";
 import type { Container, User } from "../src/db/schema.ts";
@@ -88,6 +89,19 @@ const ensuring = new Map<number, Promise<void>>();
  * Creates the folder's schema and role when the folder has no list yet, so
  * a session can be set up for it.
  */
+/** The folder's list columns defined with capitals, by table OID and column number. */
+async function shownColumns(svc: Services, containerId: number): Promise<sql.ShownColumn[]> {
+  const { rows } = await rawSql<sql.ShownColumn>`
+    select c.oid::int as relation, a.attnum::int as attnum, l.table_name as table, lc.name
+    from lg_app.lists l
+    join lg_app.list_columns lc on lc.list_id = l.id and lc.name <> lc.column_name
+    join pg_catalog.pg_class c on c.relname = l.table_name
+      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = lc.column_name
+    where l.container_id = ${containerId}`.execute(svc.database.root);
+  return rows;
+}
+
 export async function folderScope(
   svc: Services,
   user: User,
@@ -109,6 +123,7 @@ export async function folderScope(
   return {
     containerId: container.id,
     containerPath: container.path,
+    shownColumns: await shownColumns(svc, container.id),
     schema: folderSchema(container.id),
     role: folderRole(svc.database.installId, container.id),
     userId: user.id,

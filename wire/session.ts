@@ -47,6 +47,7 @@ import {
   SYNC,
   target,
 } from "./messages.ts";
+import { ShownNames } from "./column_names.ts";
 import { type Audit, Pipeline, type PipelineHost } from "./pipeline.ts";
 import {
   type Analysis,
@@ -194,6 +195,8 @@ export class Session implements Watched {
   /** The leased backend still has the catalog of folders the client may no longer read. */
   #narrowedOnLease = false;
   #scope!: FolderScope;
+  /** Renames result columns to the names their lists define (see column_names.ts). */
+  #shownNames: ShownNames | null = null;
   #setup!: ScopeSetup;
   #auditBase!: Omit<AuditRecord, "outcome" | "detail" | "rows" | "durationMs">;
 
@@ -245,6 +248,7 @@ export class Session implements Watched {
         this.#lease?.flush();
       },
       fail: (error) => this.#fail(error),
+      rowDescription: (frame) => this.#shownNames?.rename(frame) ?? null,
     };
     this.#pipeline = new Pipeline(host, transport);
   }
@@ -365,6 +369,7 @@ export class Session implements Watched {
     this.userId = user.id;
 
     this.#scope = await folderScope(svc, user, container, settings);
+    this.#shownNames = new ShownNames(this.#scope.shownColumns);
     const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
     this.#auditBase = {

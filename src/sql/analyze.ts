@@ -33,6 +33,21 @@ export interface FolderScope {
   readableFolders: { id: number; path: string }[];
   /** The longest a statement may run; clients may only lower it. */
   statementTimeoutMs: number;
+  /**
+   * The folder's list columns whose name has capitals (`SampleId`): stored
+   * lower case (`sampleid`), shown as defined in results and the catalog,
+   * and a quoted `"SampleId"` reaches them. By table OID and column number.
+   */
+  shownColumns: readonly ShownColumn[];
+}
+
+export interface ShownColumn {
+  relation: number;
+  attnum: number;
+  /** The list's table, as information_schema names it. */
+  table: string;
+  /** As defined, e.g. `SampleId`; the stored name is its lower case. */
+  name: string;
 }
 
 /** Why a client's SQL is not run, as an ErrorResponse would carry it. */
@@ -111,7 +126,9 @@ let cachedCharacters = 0;
  */
 export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
-  const prefix = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:`;
+  const prefix = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${
+    scope.shownColumns.map((c) => c.name).join(",")
+  }:`;
   return cached(prefix + text) ?? fromShape(text, scope, prefix) ??
     remember(prefix + text, analyzeText(text, scope));
 }

@@ -105,7 +105,10 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
       relallvisible: userRelation("t.relallvisible", "0"),
     },
   },
-  pg_attribute: { where: relation("attrelid") },
+  pg_attribute: {
+    where: relation("attrelid"),
+    columns: { attname: "lg_catalog.shown_column(t.attrelid, t.attnum, t.attname)" },
+  },
   pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
   pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
   pg_attrdef: { where: relation("adrelid") },
@@ -396,6 +399,8 @@ function informationSchemaView(name: string, real: Column[]): string {
   // Per-session values as initplans: computed once, not per row and column.
   const folderSchema = "(select lg_catalog.folder_schema())";
   const filters: string[] = [];
+  const hasTable = real.some((c) => c.name === "table_name") &&
+    real.some((c) => c.name === "table_schema");
   const select = real.map((column) => {
     const c = `t.${quote(column.name)}`;
     let expression: string | undefined;
@@ -413,6 +418,10 @@ function informationSchemaView(name: string, real: Column[]): string {
       expression = unphysical(`${c}::text`, folderSchema);
     } else if (column.name === "sql_path") {
       expression = "null";
+    } else if (column.name === "column_name" && hasTable) {
+      // A list column defined with capitals, as defined (see lg_catalog.shown_column).
+      expression = `coalesce(case when t.table_schema::name = ${folderSchema} then ` +
+        `(select lg_catalog.context('columns')::jsonb) ->> (t.table_name || '.' || ${c}) end, ${c})`;
     }
     return expression === undefined
       ? c

@@ -88,6 +88,14 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
         "where n.oid = any(lg_catalog.visible_namespaces())",
     ),
     sql("schema_name(name)", "name", `select ${schemaName("$1", FOLDER_SCHEMA)}`),
+    // A list column defined with capitals, stored lower case: its name as defined
+    // (labgate.columns, by table OID and column number; empty for most folders).
+    sql(
+      "shown_column(oid, smallint, name)",
+      "name",
+      "select coalesce((lg_catalog.context('columns')::jsonb ->> ($1::text || ':' || $2::text))" +
+        "::name, $3)",
+    ),
     sql(
       "owner_name(schema name)",
       "name",

@@ -7,6 +7,7 @@ export {
   type Analysis,
   analyze,
   type FolderScope,
+  type ShownColumn,
   type SqlRefusal,
   type StatementInfo,
   type StatementKind,

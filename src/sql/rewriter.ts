@@ -44,9 +44,13 @@ export class Rewriter {
   /** The current statement calls set_config(): session settings may change. */
   setsConfig = false;
 
+  /** The list columns defined with capitals (see FolderScope.shownColumns). */
+  readonly #shown: ReadonlySet<string>;
+
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
     this.scope = scope;
+    this.#shown = new Set(scope.shownColumns.map((c) => c.name));
   }
 
   refuse(
@@ -391,6 +395,7 @@ export class Rewriter {
     const names = (ref.fields as AstNode[]).map((f) =>
       (f.String as { sval?: string } | undefined)?.sval
     );
+    this.#definedNames(names, ref.location as number);
     if (names.length < 3 || names[0] === undefined || names[1] === undefined) return;
     const at = ref.location as number;
     let first = 0;
@@ -404,6 +409,19 @@ export class Rewriter {
     if (!physical || names[first + 1] === undefined) return;
     const schemaToken = this.#name(at, first + 1).parts[first];
     this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /**
+   * A quoted column name as the list defines it (`"SampleId"`) is the stored,
+   * lower-case column: unquoted names fold to it already. Only the last
+   * part of a reference is a column (`t."SampleId"`).
+   */
+  #definedNames(names: (string | undefined)[], at: number): void {
+    const last = names.length - 1;
+    const name = names[last];
+    if (name === undefined || name === name.toLowerCase() || !this.#shown.has(name)) return;
+    const token = this.#name(at, last + 1).parts[last];
+    this.replace(token.start, token.end, name.toLowerCase());
   }
 
   /** `OPERATOR(pg_catalog.~)`: operators live in pg_catalog only. */

@@ -21,6 +21,14 @@ export function sessionSetupSql(scope: FolderScope): string {
     user_email: scope.userEmail,
     folders: foldersContext(scope),
     statement_timeout: String(scope.statementTimeoutMs),
+    // The shadow catalog shows these columns as defined, by `<table oid>:<attnum>` (pg_attribute)
+    // and `<table>.<stored name>` (information_schema); an empty value reads as none.
+    columns: scope.shownColumns.length
+      ? JSON.stringify(Object.fromEntries(scope.shownColumns.flatMap((c) => [
+        [`${c.relation}:${c.attnum}`, c.name],
+        [`${c.table}.${c.name.toLowerCase()}`, c.name],
+      ])))
+      : "",
   };
   return [
     "SET standard_conforming_strings = on",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
+import { createList } from "../../src/data/lists.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
 import { installed, run, skipped } from "./_clients.ts";
 
@@ -119,6 +120,7 @@ public class DoorMeta {
       rows("other_folder", m.getTables(null, null, "hidden", null), "TABLE_NAME");
       rows("column", m.getColumns(null, "lists", "samples", "%"), "COLUMN_NAME", "DATA_TYPE",
           "TYPE_NAME", "COLUMN_SIZE", "NULLABLE", "ORDINAL_POSITION");
+      rows("plates_column", m.getColumns(null, "lists", "plates", "%"), "COLUMN_NAME");
       rows("pk", m.getPrimaryKeys(null, "lists", "samples"), "COLUMN_NAME", "KEY_SEQ", "PK_NAME");
       rows("index", m.getIndexInfo(null, "lists", "samples", false, false), "INDEX_NAME",
           "COLUMN_NAME", "NON_UNIQUE");
@@ -231,6 +233,22 @@ backendTest(
     assert.match(one("bad_password"), /^28P01 FATAL: Password authentication failed/);
   },
 );
+
+backendTest("pgJDBC getColumns names list columns as the list defines them", async (t) => {
+  const dir = await compile();
+  if (!dir) return skipped("a JDK (javac) and libpostgresql-jdbc-java");
+  await using fx = await openDoor(t);
+  await createList(t.svc, t.admin, FOLDER, {
+    name: "Plates",
+    key: "SampleId",
+    columns: [{ name: "SampleId", type: "Text" }, { name: "DoseMg", type: "Double" }],
+  });
+  const lines = await runProgram(dir, "DoorMeta", fx.port);
+  assert.deepEqual(lines.filter(([k]) => k === "plates_column").map(([, v]) => v), [
+    "SampleId",
+    "DoseMg",
+  ]);
+});
 
 backendTest(
   "pgJDBC DatabaseMetaData lists the folder's lists, columns, keys and types only",

@@ -32,5 +32,6 @@ export const migrations: Record<string, Migration> = {
   "009_sql_catalog": superseded,
   "010_audit_indexes": auditIndexes,
   "012_login_throttle": loginThrottle,
-  "013_sql_catalog": sqlCatalog,
+  "013_sql_catalog": superseded,
+  "014_sql_catalog": sqlCatalog,
 };

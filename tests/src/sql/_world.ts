@@ -116,6 +116,7 @@ export async function buildWorld(t: TestContext, statementTimeoutMs = 5000): Pro
     userEmail: READER,
     readableFolders: readable.map((c) => ({ id: c.id, path: c.path })),
     statementTimeoutMs,
+    shownColumns: [],
   };
   const other = { id: b.id, schema: folderSchema(b.id), role: folderRole(installId, b.id) };
   const oid = async (expression: string) =>

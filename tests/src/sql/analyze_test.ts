@@ -10,6 +10,7 @@ const scope: FolderScope = {
   userEmail: "ana@example.org",
   readableFolders: [{ id: 42, path: "/home/assays" }],
   statementTimeoutMs: 30_000,
+  shownColumns: [],
 };
 
 function rewritten(text: string): string {

@@ -279,6 +279,7 @@ Deno.test("hidePhysicalNames() shows the user's names for schemas, roles and sha
     userEmail: "ana@example.org",
     readableFolders: [],
     statementTimeoutMs: 1000,
+    shownColumns: [],
   };
   assert.equal(
     hidePhysicalNames(
