@@ -1,0 +1,106 @@
+/**
+ * `deno task test [deno test arguments]`: runs the test files in parallel
+ * (`deno test --parallel`, DENO_JOBS at a time) after doing once what every
+ * test would otherwise do for itself: a migrated PGlite data directory, and
+ * on PostgreSQL a migrated template database that each test's database is
+ * copied from. Both are removed when the run ends. Arguments go to deno test
+ * (tests/ is added unless one names a file or folder); deno test's output,
+ * summary line and exit code pass through.
+ */
+import pg from "pg";
+import { openDatabase } from "../../src/db/mod.ts";
+import {
+  migratedPgliteDataDir,
+  PGLITE_SNAPSHOT_ENV,
+  POSTGRES_TEMPLATE_ENV,
+  POSTGRES_URL,
+} from "./backends.ts";
+
+/**
+ * Test files at a time. More than the cores: much of a test's time is spent
+ * waiting on PostgreSQL, on client programs and on timers.
+ */
+const DEFAULT_JOBS = 4;
+
+/** Makes a migrated template database on the test server; returns its name. */
+async function createTemplate(serverUrl: string, admin: pg.Client): Promise<string> {
+  const name = `lgt_template_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  await admin.query(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ url: url.toString(), poolSize: 1 });
+  await database.close();
+  // CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template.
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await admin.query(
+      `select count(*)::int as n from pg_stat_activity where datname = $1`,
+      [name],
+    );
+    if (rows[0].n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await admin.query(`alter database ${name} with is_template true allow_connections false`);
+  return name;
+}
+
+async function dropTemplate(admin: pg.Client, name: string): Promise<void> {
+  await admin.query(`alter database ${name} with is_template false`);
+  await admin.query(`drop database if exists ${name} with (force)`);
+}
+
+/** Whether `arg` names a file or folder (so tests/ is not added to the run). */
+function isPath(arg: string): boolean {
+  try {
+    Deno.statSync(arg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runSuite(args: string[]): Promise<number> {
+  const snapshotFile = await Deno.makeTempFile({ prefix: "labgate-pglite-", suffix: ".tar" });
+  const admin = POSTGRES_URL ? new pg.Client({ connectionString: POSTGRES_URL }) : null;
+  let template: string | undefined;
+  try {
+    await Deno.writeFile(
+      snapshotFile,
+      new Uint8Array(await (await migratedPgliteDataDir()).arrayBuffer()),
+    );
+    if (admin) {
+      await admin.connect();
+      template = await createTemplate(POSTGRES_URL!, admin);
+    }
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "test",
+        "--allow-all",
+        "--parallel",
+        ...args,
+        ...(args.some(isPath) ? [] : ["tests/"]),
+      ],
+      env: {
+        DENO_JOBS: Deno.env.get("DENO_JOBS") ?? String(DEFAULT_JOBS),
+        [PGLITE_SNAPSHOT_ENV]: snapshotFile,
+        ...(template ? { [POSTGRES_TEMPLATE_ENV]: template } : {}),
+      },
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    // Ctrl-C reaches deno test too; this process stays to clean up after it.
+    const ignore = () => {};
+    Deno.addSignalListener("SIGINT", ignore);
+    try {
+      return (await child.status).code;
+    } finally {
+      Deno.removeSignalListener("SIGINT", ignore);
+    }
+  } finally {
+    await Deno.remove(snapshotFile).catch(() => {});
+    if (admin && template) await dropTemplate(admin, template);
+    await admin?.end();
+  }
+}
+
+Deno.exit(await runSuite(Deno.args));
