@@ -3,7 +3,7 @@
  * The only place, with wire/ and the database adapter, that uses Deno APIs.
  */
 import { createApp } from "./routes/mod.ts";
-import { bootstrapAdmin } from "./src/bootstrap.ts";
+import { bootstrapAdmin } from "./src/app/bootstrap.ts";
 import { loadConfig, LOG_LEVELS, type LogLevel } from "./src/config.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { createServices } from "./src/services.ts";
@@ -12,7 +12,7 @@ import {
   getTlsMaterial,
   servedCertificateExpiry,
   useConfiguredCertificate,
-} from "./src/tls/mod.ts";
+} from "./src/doors/sql/tls/mod.ts";
 import { ConnectionCounts, DoorThreads } from "./wire/door_threads.ts";
 import { startSqlDoor } from "./wire/mod.ts";
 

@@ -8,7 +8,7 @@ import { sql } from "kysely";
 import { pendingMigrations } from "../src/db/mod.ts";
 import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex, timingSafeEqual } from "../src/security/secrets.ts";
-import { servedCertificateExpiry } from "../src/tls/mod.ts";
+import { servedCertificateExpiry } from "../src/doors/sql/tls/mod.ts";
 import { clientAddr, type Env } from "./context.ts";
 
 /** A readiness check: null when fine, else what is wrong. */

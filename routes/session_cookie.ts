@@ -3,8 +3,8 @@
  * is set (hardened, Secure over TLS), and signing in and out with it.
  */
 import { deleteCookie, setCookie } from "hono/cookie";
-import { auditActor, type Compliance } from "../src/auth/actor.ts";
-import { createSession, endSession, SESSION_COOKIE } from "../src/auth/sessions.ts";
+import { auditActor, type Compliance } from "../src/core/actor.ts";
+import { createSession, endSession, SESSION_COOKIE } from "../src/data/sessions.ts";
 import { getUser } from "../src/data/users.ts";
 import { type AppContext, clientAddr, secureCookies } from "./context.ts";
 

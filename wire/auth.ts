@@ -5,7 +5,7 @@
  * the same message. `apikey` and `token` logins send their secret as a
  * cleartext password, which is asked for only over TLS.
  */
-import type { Compliance, CredentialKind } from "../src/auth/actor.ts";
+import type { Compliance, CredentialKind } from "../src/core/actor.ts";
 import { checkLoginRate, clearLoginFailures, recordLoginFailure } from "../src/auth/login.ts";
 import { getUserByEmail } from "../src/data/users.ts";
 import type { User } from "../src/db/schema.ts";
@@ -18,7 +18,7 @@ import {
 } from "../src/security/scram.ts";
 import { randomBytes } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
-import { appUserMayUseSqlDoor, resolveSecretLogin } from "../src/sql_door/hooks.ts";
+import { appUserMayUseSqlDoor, resolveSecretLogin } from "./secret_login.ts";
 import { decodeText, Reader } from "./bytes.ts";
 import { fatal, SqlState } from "./errors.ts";
 import { AuthCode, FrontendCode } from "./message_codes.ts";

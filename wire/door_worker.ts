@@ -8,7 +8,7 @@ import { loadConfig } from "../src/config.ts";
 import { type Database, openDatabase } from "../src/db/mod.ts";
 import type { Services } from "../src/services.ts";
 import { createServices } from "../src/services.ts";
-import { getTlsMaterial } from "../src/tls/mod.ts";
+import { getTlsMaterial } from "../src/doors/sql/tls/mod.ts";
 import type { ThreadMessage } from "./door_threads.ts";
 import { type SqlDoor, startSqlDoor } from "./mod.ts";
 

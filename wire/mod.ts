@@ -10,7 +10,7 @@ import tls from "node:tls";
 import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
-import { type SqlDoorSettings, sqlDoorSettings } from "../src/sql_door/settings.ts";
+import { type SqlDoorSettings, sqlDoorSettings } from "../src/doors/sql/settings.ts";
 import type { Engine, EngineInfo } from "./backend/mod.ts";
 import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";

@@ -10,7 +10,7 @@ import type { AuditRecord } from "../src/audit/mod.ts";
 import { getContainerByPath } from "../src/data/containers.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
-import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
+import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
 import { authenticate, type Authenticated } from "./auth.ts";
 import { concat, decodeText, equalBytes, ProtocolError, Writer } from "./bytes.ts";
 import {

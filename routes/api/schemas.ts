@@ -1,6 +1,6 @@
 /** Request and response shapes of the JSON API, used for validation and the OpenAPI document. */
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
-import { SESSION_COOKIE } from "../../src/auth/sessions.ts";
+import { SESSION_COOKIE } from "../../src/data/sessions.ts";
 import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { ROLES } from "../../src/security/permissions.ts";
 

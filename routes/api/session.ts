@@ -3,7 +3,7 @@ import { setCookie } from "hono/cookie";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { checkDeclarations } from "../../src/auth/compliance.ts";
 import { checkPasswordLogin } from "../../src/auth/login.ts";
-import { createSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
+import { createSession, SESSION_COOKIE } from "../../src/data/sessions.ts";
 import { changeOwnPassword, getUser, userView } from "../../src/data/users.ts";
 import type { User } from "../../src/db/schema.ts";
 import { badRequest } from "../../src/errors.ts";

@@ -21,7 +21,7 @@ import { auditEntries, type AuditFilter, searchAudit } from "../../src/audit/que
 import type { JsonValue } from "../../src/data/column_types.ts";
 import { exportStream } from "../../src/data/csv.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
-import { auditActor } from "../../src/auth/actor.ts";
+import { auditActor } from "../../src/core/actor.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
 import { CsrfField, folderUrl } from "./layout.tsx";

@@ -1,6 +1,6 @@
 /** The page frame every server-rendered page uses. */
 import type { Child } from "hono/jsx";
-import type { Actor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { CSRF_FIELD } from "../context.ts";
 
 export interface PageProps {

@@ -20,7 +20,7 @@ import {
 } from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
-import type { Actor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { type AppContext, requireActor } from "../context.ts";
 import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
 import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";

@@ -3,8 +3,8 @@
  * The request-token call is in the JSON API (routes/api/tokens.ts).
  */
 import { Hono } from "hono";
-import { auditActor } from "../../src/auth/actor.ts";
-import type { Actor } from "../../src/auth/actor.ts";
+import { auditActor } from "../../src/core/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { requireContainer } from "../../src/data/containers.ts";
 import { getList } from "../../src/data/lists.ts";
 import { type Filter, insertRows, selectRows, updateRows } from "../../src/data/rows.ts";

@@ -1,15 +1,15 @@
 /**
  * The one place that turns what a request presents into an Actor. Every
- * door asks here: API keys and session keys (src/keys/), the browser session
+ * door asks here: API keys and session keys (src/doors/keys/), the browser session
  * cookie; auth tokens plug into `CREDENTIAL_SOURCES` in the order they are tried.
  */
 import type { Door } from "../audit/mod.ts";
 import type { User } from "../db/schema.ts";
 import type { Services } from "../services.ts";
-import type { Actor, Compliance } from "./actor.ts";
-import { keyCredentials } from "../keys/door.ts";
-import { resolveSessionCookie, SESSION_COOKIE } from "./sessions.ts";
-import { tokenSource } from "../tokens/resolve.ts";
+import type { Actor, Compliance } from "../core/actor.ts";
+import { keyCredentials } from "../doors/keys/door.ts";
+import { resolveSessionCookie, SESSION_COOKIE } from "../data/sessions.ts";
+import { tokenSource } from "../doors/tokens/resolve.ts";
 
 /** What a request presents, in web-standard terms. */
 export interface Presented {

@@ -5,9 +5,9 @@
  * migrated snapshot, or a fresh PostgreSQL database that is dropped after.
  */
 import pg from "pg";
-import type { Actor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { actorFor } from "../../src/auth/credentials.ts";
-import { bootstrapAdmin } from "../../src/bootstrap.ts";
+import { bootstrapAdmin } from "../../src/app/bootstrap.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type Database, openDatabase } from "../../src/db/mod.ts";
 import { getUserByEmail } from "../../src/data/users.ts";

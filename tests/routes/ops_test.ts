@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
-import { ensureCertificate } from "../../src/tls/mod.ts";
+import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { ADMIN_EMAIL, backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
 import { query } from "../../wire/messages.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
 import { getContainerByPath, getPolicy, setPolicy } from "../../src/data/containers.ts";
 import { createUser, updateUser } from "../../src/data/users.ts";
-import { createExternalApp, updateExternalApp } from "../../src/tokens/apps.ts";
+import { createExternalApp, updateExternalApp } from "../../src/doors/tokens/apps.ts";
 import { Reader } from "../../wire/bytes.ts";
 import { AuthCode } from "../../wire/message_codes.ts";
 import { query, saslInitialResponse, startupMessage } from "../../wire/messages.ts";

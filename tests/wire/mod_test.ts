@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
 import { openDatabase } from "../../src/db/mod.ts";
 import { createServices } from "../../src/services.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { cancelRequest, query } from "../../wire/messages.ts";
 import { startSqlDoor } from "../../wire/mod.ts";
 import { errorOf, RawClient, rowsOf, types } from "./_client.ts";

@@ -6,15 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
-import type { Actor } from "../../src/auth/actor.ts";
-import { createSession, endSession } from "../../src/auth/sessions.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { createSession, endSession } from "../../src/data/sessions.ts";
 import { setPolicy } from "../../src/data/containers.ts";
 import { createGroup, setMembership } from "../../src/data/groups.ts";
 import { changeOwnPassword, getUserByEmail, updateUser } from "../../src/data/users.ts";
-import { createApiKey, createSessionKey, revokeKey } from "../../src/keys/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
-import { updateExternalApp } from "../../src/tokens/apps.ts";
-import { updateToken } from "../../src/tokens/tokens.ts";
+import { createApiKey, createSessionKey, revokeKey } from "../../src/doors/keys/mod.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
+import { updateExternalApp } from "../../src/doors/tokens/apps.ts";
+import { updateToken } from "../../src/doors/tokens/tokens.ts";
 import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
 import {
   APP_ID,
