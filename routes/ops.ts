@@ -9,7 +9,7 @@ import { pendingMigrations } from "../src/db/mod.ts";
 import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex, timingSafeEqual } from "../src/security/secrets.ts";
 import { servedCertificateExpiry } from "../src/doors/sql/tls/mod.ts";
-import { clientAddr, type Env } from "./context.ts";
+import { clientAddr, type Env } from "./http/context.ts";
 
 /** A readiness check: null when fine, else what is wrong. */
 export type ReadinessCheck = () => Promise<string | null> | string | null;

@@ -9,10 +9,10 @@ import type { User } from "../../src/db/schema.ts";
 import { badRequest } from "../../src/errors.ts";
 import type { Services } from "../../src/services.ts";
 import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
-import { endLogin, sessionCookieOptions } from "../session_cookie.ts";
-import { clientAddr, type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { ANONYMOUS, body, Empty, errors, json, route } from "./schemas.ts";
+import { endLogin, sessionCookieOptions } from "../http/session_cookie.ts";
+import { clientAddr, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { ANONYMOUS, body, Empty, errors, json, route } from "../http/schemas.ts";
 import { userJson } from "./users.ts";
 
 /** Who is signed in, and what they must do first. */

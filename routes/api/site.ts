@@ -16,9 +16,9 @@ import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { regenerateCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { tlsSettings } from "../../src/doors/sql/tls/settings.ts";
 import { tokenSettings } from "../../src/doors/tokens/settings.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { body, Empty, errors, json, route } from "./schemas.ts";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, Empty, errors, json, route } from "../http/schemas.ts";
 
 /** Every settings section, by the name its page and the settings table use. */
 const SECTIONS: Record<string, SettingsSection<unknown>> = Object.fromEntries(

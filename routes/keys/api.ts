@@ -10,9 +10,9 @@ import {
   listKeys,
   revokeKey,
 } from "../../src/doors/keys/mod.ts";
-import { type Env, requireActor } from "../context.ts";
-import * as S from "../api/schemas.ts";
-import { body, errors, json, route, SESSION_ONLY } from "../api/schemas.ts";
+import { type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, errors, json, route, SESSION_ONLY } from "../http/schemas.ts";
 
 function keyJson(view: KeyView) {
   return {

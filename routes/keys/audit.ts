@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { auditActor } from "../../src/core/actor.ts";
 import { presentedKey } from "../../src/doors/keys/door.ts";
 import { KeyRefused, parseKey } from "../../src/doors/keys/mod.ts";
-import { clientAddr, type Env } from "../context.ts";
+import { clientAddr, type Env } from "../http/context.ts";
 
 export const keyUseAudit: MiddlewareHandler<Env> = async (c, next) => {
   const key = presentedKey(c.req.raw.headers);

@@ -18,9 +18,9 @@ import {
 } from "../../src/doors/keys/mod.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "../../src/doors/keys/settings.ts";
 import { sqlDoorPort, sqlDoorSettings } from "../../src/doors/sql/settings.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "../pages/layout.tsx";
-import { field, formError, page, redirectWith } from "../pages/render.tsx";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { CsrfField } from "../ui/layout.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const when = (d: Date | null) => d ? d.toISOString().slice(0, 16).replace("T", " ") : "—";
 

@@ -37,7 +37,7 @@ import {
 } from "../../src/doors/labkey/responses.ts";
 import { hasPermission, Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { AppContext, Env } from "../context.ts";
+import type { AppContext, Env } from "../http/context.ts";
 
 /** What one call knows: the parsed request and who makes it. */
 interface Call {

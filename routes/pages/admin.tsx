@@ -22,11 +22,11 @@ import type { JsonValue } from "../../src/data/column_types.ts";
 import { exportStream } from "../../src/data/csv.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
 import { auditActor } from "../../src/core/actor.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
-import { CsrfField, folderUrl } from "./layout.tsx";
+import { CsrfField, folderUrl } from "../ui/layout.tsx";
 import { canonicalGridUrl, ColumnChooser, gridLink, gridState } from "./list_grid.tsx";
-import { field, formError, page, redirectWith } from "./render.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 /** Admin pages other doors add (link and label), shown on /admin/site. */
 export const ADMIN_SECTIONS: { href: string; label: string; description: string }[] = [

@@ -9,8 +9,8 @@ import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { type DesignChange, type DesignPreview } from "../../src/data/list_design.ts";
 import type { ListDefinition } from "../../src/data/lists.ts";
 import { badRequest } from "../../src/errors.ts";
-import { CsrfField } from "./layout.tsx";
-import { field } from "./render.tsx";
+import { CsrfField } from "../ui/layout.tsx";
+import { field } from "../ui/render.tsx";
 
 const CHANGE_FIELDS = ["kind", "column", "to", "type", "required", "description"];
 

@@ -15,7 +15,7 @@ import {
   withToken,
 } from "../../src/doors/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
-import { type AppContext, clientAddr, type Env } from "../context.ts";
+import { type AppContext, clientAddr, type Env } from "../http/context.ts";
 
 /** Escapes an attribute value; characters XML 1.0 cannot hold become U+FFFD. */
 export function escapeXmlAttribute(value: string): string {

@@ -4,9 +4,9 @@ import { auditActor } from "../../src/core/actor.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
 import { addSite, listSites, removeSite } from "../../src/doors/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "../pages/layout.tsx";
-import { field, formError, page, redirectWith } from "../pages/render.tsx";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { CsrfField } from "../ui/layout.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PATH = "/admin/remote-sites";
 

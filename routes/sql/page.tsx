@@ -14,9 +14,9 @@ import {
   selfSignedCertificate,
   tlsSettings,
 } from "../../src/doors/sql/tls/mod.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "../pages/layout.tsx";
-import { field, formError, page, redirectWith } from "../pages/render.tsx";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { CsrfField } from "../ui/layout.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PAGE = "/admin/sql-door";
 

@@ -21,9 +21,9 @@ import {
   updateExternalApp,
   updateToken,
 } from "../../src/doors/tokens/mod.ts";
-import { clientAddr, type Env, requireActor } from "../context.ts";
-import * as S from "../api/schemas.ts";
-import { body, errors, json, route } from "../api/schemas.ts";
+import { clientAddr, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, errors, json, route } from "../http/schemas.ts";
 
 function appJson(app: ExternalApp) {
   return {

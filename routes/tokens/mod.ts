@@ -12,7 +12,7 @@ import { getUserByEmail } from "../../src/data/users.ts";
 import { badRequest, notFound, unauthorized } from "../../src/errors.ts";
 import { Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { Env } from "../context.ts";
+import type { Env } from "../http/context.ts";
 
 type Body = Record<string, unknown>;
 type Action = (svc: Services, actor: Actor, body: Body) => Promise<Record<string, unknown>>;

@@ -33,9 +33,9 @@ import {
   updateToken,
 } from "../../src/doors/tokens/mod.ts";
 import { getUser } from "../../src/data/users.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "../pages/layout.tsx";
-import { field, formError, page, redirectWith } from "../pages/render.tsx";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { CsrfField } from "../ui/layout.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 type Form = Record<string, string | File | (string | File)[]>;
 type FormError = ReturnType<typeof formError>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import type { Hono } from "hono";
-import type { Env } from "../../../routes/context.ts";
+import type { Env } from "../../../routes/http/context.ts";
 import { createApp } from "../../../routes/mod.ts";
 import { createContainer, setPolicy } from "../../../src/data/containers.ts";
 import { createUser } from "../../../src/data/users.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
-import type { Env } from "../../../routes/context.ts";
+import type { Env } from "../../../routes/http/context.ts";
 import { createApp } from "../../../routes/mod.ts";
 import { APP_USER_REFUSED } from "../../../src/auth/login.ts";
 import type { ProcessAs, TokenStatus } from "../../../src/db/schema.ts";

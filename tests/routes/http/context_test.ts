@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { createApp } from "../../routes/mod.ts";
-import { eventually, refuseAuditWrites } from "../_support/audit.ts";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, backendTest } from "../_support/backends.ts";
-import { TestBrowser } from "../_support/http.ts";
+import { createApp } from "../../../routes/mod.ts";
+import { eventually, refuseAuditWrites } from "../../_support/audit.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, backendTest } from "../../_support/backends.ts";
+import { TestBrowser } from "../../_support/http.ts";
 
 backendTest("withActor() answers 503 while the audit log cannot be written", async (t) => {
   const client = new TestBrowser(createApp(t.svc));

@@ -1,7 +1,7 @@
 /** Helpers shared by the page routes: render in the frame, redirect with a notice. */
 import type { Child } from "hono/jsx";
 import { LabgateError } from "../../src/errors.ts";
-import type { AppContext } from "../context.ts";
+import type { AppContext } from "../http/context.ts";
 import { Layout, type PageProps } from "./layout.tsx";
 
 /** Renders `children` in the page frame with the nav the actor may see. */

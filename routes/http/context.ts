@@ -1,14 +1,14 @@
 /** What every route knows about a request: the services, the actor, the client. */
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
-import type { Door } from "../src/audit/mod.ts";
-import type { Actor } from "../src/core/actor.ts";
-import { type Presented, resolveActor } from "../src/auth/credentials.ts";
-import { trackActor } from "../src/core/in_flight.ts";
-import { forbidden, LabgateError, unauthorized } from "../src/errors.ts";
-import { cameOverTls, forwardedClient } from "../src/security/forwarded.ts";
-import { randomBase64Url, timingSafeEqual } from "../src/security/secrets.ts";
-import type { Services } from "../src/services.ts";
+import type { Door } from "../../src/audit/mod.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { type Presented, resolveActor } from "../../src/auth/credentials.ts";
+import { trackActor } from "../../src/core/in_flight.ts";
+import { forbidden, LabgateError, unauthorized } from "../../src/errors.ts";
+import { cameOverTls, forwardedClient } from "../../src/security/forwarded.ts";
+import { randomBase64Url, timingSafeEqual } from "../../src/security/secrets.ts";
+import type { Services } from "../../src/services.ts";
 
 /** Bindings the runtime adapter passes in (main.ts): the peer address. */
 export interface Bindings {

@@ -3,9 +3,9 @@
  * is set (hardened, Secure over TLS), and signing in and out with it.
  */
 import { deleteCookie, setCookie } from "hono/cookie";
-import { auditActor, type Compliance } from "../src/core/actor.ts";
-import { createSession, endSession, SESSION_COOKIE } from "../src/data/sessions.ts";
-import { getUser } from "../src/data/users.ts";
+import { auditActor, type Compliance } from "../../src/core/actor.ts";
+import { createSession, endSession, SESSION_COOKIE } from "../../src/data/sessions.ts";
+import { getUser } from "../../src/data/users.ts";
 import { type AppContext, clientAddr, secureCookies } from "./context.ts";
 
 export function sessionCookieOptions(c: AppContext) {

@@ -1,7 +1,7 @@
 /** The page frame every server-rendered page uses. */
 import type { Child } from "hono/jsx";
 import type { Actor } from "../../src/core/actor.ts";
-import { CSRF_FIELD } from "../context.ts";
+import { CSRF_FIELD } from "../http/context.ts";
 
 export interface PageProps {
   title: string;
