@@ -7,7 +7,7 @@
 import pg from "pg";
 import { sql } from "kysely";
 import type { Actor } from "../src/core/actor.ts";
-import { actorFor } from "../src/auth/credentials.ts";
+import { actorFor } from "../src/core/actor.ts";
 import { createSession } from "../src/data/sessions.ts";
 import { bootstrapAdmin } from "../src/app/bootstrap.ts";
 import { loadConfig } from "../src/config.ts";

@@ -180,7 +180,6 @@ async function secretLogin(
     ? await resolveSecretLogin(svc, {
       kind,
       secret,
-      tls: request.tls,
       clientAddr: request.clientAddr,
     })
     : null;

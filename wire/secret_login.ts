@@ -7,7 +7,7 @@ import type { CredentialKind } from "../src/core/actor.ts";
 import type { User } from "../src/db/schema.ts";
 import { getUser } from "../src/data/users.ts";
 import { LabgateError } from "../src/errors.ts";
-import { KEY_LOGIN, resolveSecretLogin as resolveKeyLogin } from "../src/doors/keys/door.ts";
+import { KEY_LOGIN, resolveKeySecret } from "../src/doors/keys/door.ts";
 import type { Services } from "../src/services.ts";
 import { allowsEntry, getApp } from "../src/doors/tokens/apps.ts";
 import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
@@ -16,8 +16,6 @@ import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
 export interface SecretLoginAttempt {
   kind: "apikey" | "token";
   secret: string;
-  /** The connection is encrypted. */
-  tls: boolean;
   clientAddr: string | null;
 }
 
@@ -30,7 +28,9 @@ export interface SecretLogin {
 
 /**
  * Resolves an API key, session key or auth token used as a SQL door
- * password; null refuses it (the key and token doors audit why).
+ * password, once wire/auth.ts has allowed its transport (TLS, or loopback
+ * cleartext where the admin allows it); null refuses it (the key and token
+ * doors audit why).
  */
 export async function resolveSecretLogin(
   svc: Services,
@@ -38,7 +38,7 @@ export async function resolveSecretLogin(
 ): Promise<SecretLogin | null> {
   try {
     const actor = attempt.kind === "apikey"
-      ? await resolveKeyLogin(svc, { ...attempt, user: KEY_LOGIN })
+      ? await resolveKeySecret(svc, { ...attempt, user: KEY_LOGIN })
       : await resolveTokenSecret(svc, attempt);
     const user = await getUser(svc, actor.userId);
     if (!user) return null;

@@ -8,7 +8,7 @@
  */
 import { sql } from "kysely";
 import { type Actor, auditActor } from "../core/actor.ts";
-import { actorFor } from "../auth/credentials.ts";
+import { actorFor } from "../core/actor.ts";
 import { issueOneTimePassword } from "../auth/one_time_password.ts";
 import { getUserByEmail } from "../data/users.ts";
 import { badRequest, notFound } from "../errors.ts";

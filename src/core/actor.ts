@@ -1,5 +1,5 @@
 import type { AuditRecord, Door } from "../audit/mod.ts";
-import type { UserType } from "../db/schema.ts";
+import type { User, UserType } from "../db/schema.ts";
 
 /** How the caller proved who they are. Doors add kinds; never holds a secret. */
 /** How the actor proved who they are; `cli` is an operator's `deno task admin` on the server. */
@@ -58,5 +58,19 @@ export function auditActor(
     credential: actor.credential,
     compliance: actor.compliance as Record<string, unknown> | null,
     clientAddr: actor.clientAddr,
+  };
+}
+
+/** The one way to build an Actor: the user's own fields from `user`, the rest from the door. */
+export function actorFor(
+  user: Pick<User, "id" | "email" | "display_name" | "user_type">,
+  fields: Omit<Actor, "userId" | "email" | "displayName" | "userType">,
+): Actor {
+  return {
+    userId: user.id,
+    email: user.email,
+    displayName: user.display_name,
+    userType: user.user_type,
+    ...fields,
   };
 }

@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import type { Actor } from "../../src/core/actor.ts";
-import { actorFor } from "../../src/auth/credentials.ts";
+import { actorFor } from "../../src/core/actor.ts";
 import { bootstrapAdmin } from "../../src/app/bootstrap.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type Database, openDatabase } from "../../src/db/mod.ts";

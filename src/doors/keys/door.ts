@@ -3,13 +3,11 @@
  * client libraries work), the `apikey` header, or the password of user
  * `apikey` on the SQL door.
  */
-import { isLoopback } from "../../security/forwarded.ts";
 import type { Actor } from "../../core/actor.ts";
 import type { CredentialSource } from "../../auth/credentials.ts";
 import { unauthorized } from "../../errors.ts";
 import { fromBase64 } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
-import { sqlDoorSettings } from "../sql/settings.ts";
 import { KeyRefused, verifyKey } from "./mod.ts";
 
 /** The login name that says "the password is a key". */
@@ -53,14 +51,14 @@ export const keyCredentials: CredentialSource = async (svc, req) => {
 };
 
 /**
- * Checks a key sent as a password (the SQL door, user `apikey`). Cleartext
- * passwords are accepted only inside TLS, or from loopback when the SQL door
- * setting `allowLoopbackCleartext` is on. Returns the Actor or throws a
- * LabgateError 401 with the reason; refusals are audited here.
+ * Checks a key sent as a password (the SQL door, user `apikey`); the SQL door
+ * has already decided that the secret came over an allowed transport
+ * (wire/auth.ts). Returns the Actor or throws a LabgateError 401 with the
+ * reason; refusals are audited here.
  */
-export async function resolveSecretLogin(
+export async function resolveKeySecret(
   svc: Services,
-  login: { user: string; secret: string; tls: boolean; clientAddr: string | null },
+  login: { user: string; secret: string; clientAddr: string | null },
 ): Promise<Actor> {
   const audit = (message: string, refused?: KeyRefused) =>
     svc.audit.record({
@@ -75,13 +73,6 @@ export async function resolveSecretLogin(
   if (login.user !== KEY_LOGIN) {
     audit("not a key login");
     throw unauthorized(`Only user "${KEY_LOGIN}" signs in with a key`);
-  }
-  if (!login.tls) {
-    const settings = await svc.settings.get(sqlDoorSettings);
-    if (!(settings.allowLoopbackCleartext && isLoopback(login.clientAddr))) {
-      audit("cleartext refused");
-      throw unauthorized("Connect with TLS (sslmode=require) to sign in with a key");
-    }
   }
   try {
     return await verifyKey(svc, login.secret, { door: "sql", clientAddr: login.clientAddr });

@@ -6,7 +6,7 @@
  * change drops them at once on every instance (svc.invalidate), and the
  * expiry bounds what a lost notification could keep.
  */
-import type { Actor } from "../../core/actor.ts";
+import { type Actor, actorFor } from "../../core/actor.ts";
 import {
   getLiveSession,
   type LiveSession,
@@ -383,12 +383,7 @@ export async function verifyKey(
       .execute();
   }
   const liveUser = entry.live?.user ?? entry.user;
-  // Built here rather than with credentials.ts's actorFor: that module imports this one.
-  return {
-    userId: liveUser.id,
-    email: liveUser.email,
-    displayName: liveUser.display_name,
-    userType: liveUser.user_type,
+  return actorFor(liveUser, {
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     impersonatorId: session?.impersonator_id ?? null,
@@ -396,5 +391,5 @@ export async function verifyKey(
     mustChangePassword: liveUser.must_change_password,
     door: context.door,
     clientAddr: context.clientAddr,
-  };
+  });
 }

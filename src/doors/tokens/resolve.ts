@@ -3,17 +3,15 @@
  * SQL door calls. A token, its app and its app user come from the short-lived
  * cache in cache.ts. Every use, allowed or refused, is audited.
  */
-import { isLoopback } from "../../security/forwarded.ts";
 import { sql } from "kysely";
 import type { Door } from "../../audit/mod.ts";
-import type { Actor } from "../../core/actor.ts";
+import { type Actor, actorFor } from "../../core/actor.ts";
 import type { CredentialSource, Presented } from "../../auth/credentials.ts";
 import type { AuthToken } from "../../db/schema.ts";
 import { getUser, getUserByEmail } from "../../data/users.ts";
 import { forbidden, LabgateError, tooManyRequests, unauthorized } from "../../errors.ts";
 import { secretMatches } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
-import { sqlDoorSettings } from "../sql/settings.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
 import { type AppFacts, type Loaded, loadToken, type UserFacts } from "./cache.ts";
 import { tokenSettings } from "./settings.ts";
@@ -196,12 +194,7 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     throw error;
   }
   audit("ok");
-  // Built here rather than with actorFor(): credentials.ts imports this module.
-  return {
-    userId: acting.id,
-    email: acting.email,
-    displayName: acting.display_name,
-    userType: acting.user_type,
+  return actorFor(acting, {
     credential: { kind: "token", id: token.id },
     compliance: null,
     impersonatorId: null,
@@ -215,7 +208,7 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
       permitted: token.permitted,
       actions: token.permitted_list,
     },
-  };
+  });
 }
 
 /** Doors whose requests are the REST query API (`/api/*`, LabKey-style query routes). */
@@ -286,19 +279,14 @@ export const tokenSource: CredentialSource = async (svc, req) => {
 
 /**
  * The SQL door's hook for user `token`: the password is the token value.
- * Needs the app's `sql` entry point; without TLS only from loopback when the
- * SQL door allows cleartext there. Throws LabgateError 401/403 with the reason.
+ * Needs the app's `sql` entry point. The SQL door has already decided that the
+ * secret came over an allowed transport (wire/auth.ts). Throws LabgateError
+ * 401/403 with the reason.
  */
 export async function resolveTokenSecret(
   svc: Services,
-  options: { secret: string; tls: boolean; clientAddr: string | null; processAs?: string },
+  options: { secret: string; clientAddr: string | null; processAs?: string },
 ): Promise<Actor> {
-  if (!options.tls) {
-    const { allowLoopbackCleartext } = await svc.settings.get(sqlDoorSettings);
-    if (!allowLoopbackCleartext || !isLoopback(options.clientAddr)) {
-      throw forbidden("Token logins need TLS: connect with sslmode=require");
-    }
-  }
   return await authenticate(svc, options.secret, {
     entry: "sql",
     door: "sql",

@@ -90,7 +90,6 @@ async function sqlLogin(t: TestContext, value: string, processAs?: string): Prom
   try {
     await resolveTokenSecret(t.svc, {
       secret: value,
-      tls: true,
       clientAddr: "10.0.0.9",
       processAs,
     });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Actor } from "../../../src/core/actor.ts";
 import { actorBits, trackActor } from "../../../src/core/in_flight.ts";
 import { createSession, endSession, resolveSessionCookie } from "../../../src/data/sessions.ts";
-import { actorFor } from "../../../src/auth/credentials.ts";
+import { actorFor } from "../../../src/core/actor.ts";
 import { getContainerByPath } from "../../../src/data/containers.ts";
 import { createApiKey, createSessionKey, revokeKey, verifyKey } from "../../../src/doors/keys/mod.ts";
 import { keySettings } from "../../../src/doors/keys/settings.ts";

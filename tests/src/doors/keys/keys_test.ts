@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Actor } from "../../../../src/core/actor.ts";
 import { createSession } from "../../../../src/data/sessions.ts";
-import { presentedKey, resolveSecretLogin } from "../../../../src/doors/keys/door.ts";
+import { presentedKey, resolveKeySecret } from "../../../../src/doors/keys/door.ts";
 import {
   CACHE_MS,
   createApiKey,
@@ -13,7 +13,6 @@ import {
   verifyKey,
 } from "../../../../src/doors/keys/mod.ts";
 import { keySettings } from "../../../../src/doors/keys/settings.ts";
-import { sqlDoorSettings } from "../../../../src/doors/sql/settings.ts";
 import { backendTest, type TestContext } from "../../../_support/backends.ts";
 import { fromBase64Url } from "../../../_support/keys.ts";
 
@@ -122,40 +121,25 @@ backendTest("verifyKey() answers from its cache and writes last_used_at rarely",
   assert.ok((await stamp()) > before);
 });
 
-backendTest("resolveSecretLogin() takes keys as the apikey password inside TLS", async (t) => {
+backendTest("resolveKeySecret() takes keys as the apikey password", async (t) => {
   const actor = await browserAdmin(t);
   const { key } = await createApiKey(t.svc, actor, { expiry: "never" });
-  const login = { user: "apikey", secret: key, tls: true, clientAddr: "10.0.0.5" };
-  const ok = await resolveSecretLogin(t.svc, login);
+  const login = { user: "apikey", secret: key, clientAddr: "10.0.0.5" };
+  const ok = await resolveKeySecret(t.svc, login);
   assert.equal(ok.door, "sql");
   assert.equal(ok.credential.kind, "api_key");
+  assert.equal(ok.userId, t.admin.userId);
   await assert.rejects(
-    resolveSecretLogin(t.svc, { ...login, tls: false }),
-    /Connect with TLS \(sslmode=require\) to sign in with a key/,
-  );
-  await assert.rejects(
-    resolveSecretLogin(t.svc, { ...login, tls: false, clientAddr: "127.0.0.1" }),
-    /Connect with TLS/,
-  );
-  await t.svc.settings.set(sqlDoorSettings, {
-    ...await t.svc.settings.get(sqlDoorSettings),
-    allowLoopbackCleartext: true,
-  });
-  assert.equal(
-    (await resolveSecretLogin(t.svc, { ...login, tls: false, clientAddr: "127.0.0.1" })).userId,
-    t.admin.userId,
-  );
-  await assert.rejects(
-    resolveSecretLogin(t.svc, { ...login, user: "admin" }),
+    resolveKeySecret(t.svc, { ...login, user: "admin" }),
     /Only user "apikey"/,
   );
   await assert.rejects(
-    resolveSecretLogin(t.svc, { ...login, secret: key.slice(0, -1) + "x" }),
+    resolveKeySecret(t.svc, { ...login, secret: key.slice(0, -1) + "x" }),
     (e: Error & { status?: number }) => e.status === 401 && e.message === "Unknown API key",
   );
   await t.svc.audit.flush();
   const denied = await t.svc.db.selectFrom("audit_log").selectAll()
     .where("event", "=", "key.login").execute();
-  assert.equal(denied.length, 4);
+  assert.equal(denied.length, 2);
   assert.ok(!JSON.stringify(denied).includes(key.split(".")[1]));
 });

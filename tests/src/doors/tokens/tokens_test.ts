@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { createUser } from "../../../../src/data/users.ts";
-import { sqlDoorSettings } from "../../../../src/doors/sql/settings.ts";
 import { sha256Hex } from "../../../../src/security/secrets.ts";
 import {
   createExternalApp,
@@ -64,31 +63,20 @@ backendTest("createUser() requires an app user's app to exist", async (t) => {
   );
 });
 
-backendTest("resolveTokenSecret() needs the sql entry point and TLS", async (t) => {
+backendTest("resolveTokenSecret() needs the sql entry point", async (t) => {
   const world = await tokenWorld(t);
   const { value } = await world.token();
   await assert.rejects(
-    resolveTokenSecret(t.svc, { secret: value, tls: true, clientAddr: "10.0.0.5" }),
+    resolveTokenSecret(t.svc, { secret: value, clientAddr: "10.0.0.5" }),
     /may not use the SQL door/,
   );
   await updateExternalApp(t.svc, t.admin, world.app.id, { entryPoints: ["sql"] });
-  const actor = await resolveTokenSecret(t.svc, { secret: value, tls: true, clientAddr: null });
+  const actor = await resolveTokenSecret(t.svc, { secret: value, clientAddr: null });
   assert.equal(actor.email, world.appUser.email);
   assert.equal(actor.credential.kind, "token");
   assert.equal(actor.door, "sql");
   await assert.rejects(
-    resolveTokenSecret(t.svc, { secret: value, tls: false, clientAddr: "127.0.0.1" }),
-    /need TLS/,
-  );
-  await t.svc.settings.set(sqlDoorSettings, {
-    ...sqlDoorSettings.defaults,
-    allowLoopbackCleartext: true,
-  });
-  assert.ok(
-    await resolveTokenSecret(t.svc, { secret: value, tls: false, clientAddr: "127.0.0.1" }),
-  );
-  await assert.rejects(
-    resolveTokenSecret(t.svc, { secret: `${value}x`, tls: true, clientAddr: null }),
+    resolveTokenSecret(t.svc, { secret: `${value}x`, clientAddr: null }),
     /Unknown auth token/,
   );
 });
