@@ -19,10 +19,10 @@ import {
 import { randomBytes } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
 import { appUserMayUseSqlDoor, resolveSecretLogin } from "./secret_login.ts";
-import { decodeText, Reader } from "./bytes.ts";
-import { fatal, SqlState } from "./errors.ts";
-import { AuthCode, FrontendCode } from "./message_codes.ts";
-import { authentication, authenticationSasl } from "./messages.ts";
+import { decodeText, Reader } from "./protocol/bytes.ts";
+import { fatal, SqlState } from "./protocol/errors.ts";
+import { AuthCode, FrontendCode } from "./protocol/message_codes.ts";
+import { authentication, authenticationSasl } from "./protocol/messages.ts";
 
 /** How the session exchanges authentication messages with its client. */
 export interface Conversation {

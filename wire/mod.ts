@@ -14,15 +14,15 @@ import { type SqlDoorSettings, sqlDoorSettings } from "../src/doors/sql/settings
 import type { Engine, EngineInfo } from "./backend/mod.ts";
 import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";
-import { fatal, SqlState, WireError } from "./errors.ts";
-import { errorResponse } from "./messages.ts";
+import { fatal, SqlState, WireError } from "./protocol/errors.ts";
+import { errorResponse } from "./protocol/messages.ts";
 import { PinShares } from "./pin_shares.ts";
 import { Revocations } from "./revocation.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
 import { type SignIn, SignIns } from "./sign_ins.ts";
 import { negotiate, type Negotiated } from "./startup.ts";
-import { ConnTransport } from "./transport.ts";
+import { ConnTransport } from "./protocol/transport.ts";
 import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {

@@ -26,7 +26,7 @@ import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { installed, LineClient, run, skipped } from "./_clients.ts";
 import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
 
 const SECRET_KEY = "two instances share this secret";

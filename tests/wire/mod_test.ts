@@ -3,7 +3,7 @@ import { backendTest } from "../_support/backends.ts";
 import { openDatabase } from "../../src/db/mod.ts";
 import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
-import { cancelRequest, query } from "../../wire/messages.ts";
+import { cancelRequest, query } from "../../wire/protocol/messages.ts";
 import { startSqlDoor } from "../../wire/mod.ts";
 import { errorOf, RawClient, rowsOf, types } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";

@@ -23,7 +23,7 @@ import {
   FOLDER as APP_FOLDER,
   tokenWorld,
 } from "../_support/tokens.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 

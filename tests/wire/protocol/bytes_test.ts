@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, decodeText, ProtocolError, Reader, Writer } from "../../wire/bytes.ts";
+import { concat, decodeText, ProtocolError, Reader, Writer } from "../../../wire/protocol/bytes.ts";
 
 Deno.test("Writer.end() fills in the length of each message", () => {
   const bytes = new Writer().begin(0x51).str("select 1").end().begin(0x53).end().take();

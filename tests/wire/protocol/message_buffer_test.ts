@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ProtocolError } from "../../wire/bytes.ts";
-import { MessageBuffer } from "../../wire/message_buffer.ts";
-import { query, startupMessage, SYNC } from "../../wire/messages.ts";
+import { ProtocolError } from "../../../wire/protocol/bytes.ts";
+import { MessageBuffer } from "../../../wire/protocol/message_buffer.ts";
+import { query, startupMessage, SYNC } from "../../../wire/protocol/messages.ts";
 
 Deno.test("next() returns whole messages however the bytes are split", () => {
   const stream = new Uint8Array([...query("select 1"), ...SYNC, ...query("select 2")]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ErrorField, WireError } from "../../wire/errors.ts";
-import { BackendCode } from "../../wire/message_codes.ts";
+import { ErrorField, WireError } from "../../../wire/protocol/errors.ts";
+import { BackendCode } from "../../../wire/protocol/message_codes.ts";
 import {
   bindText,
   decodeFields,
@@ -12,7 +12,7 @@ import {
   readStartupParams,
   rebind,
   startupMessage,
-} from "../../wire/messages.ts";
+} from "../../../wire/protocol/messages.ts";
 
 Deno.test("errorResponse() carries SQLSTATE, message, detail, hint and position", () => {
   const bytes = errorResponse(
