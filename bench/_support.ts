@@ -22,7 +22,7 @@ import { remoteLoginSettings } from "../src/doors/remote_login/settings.ts";
 import { createServices, type Services } from "../src/services.ts";
 import { sqlDoorSettings } from "../src/doors/sql/settings.ts";
 import { createExternalApp, createToken } from "../src/doors/tokens/mod.ts";
-import { scratchPostgresDatabase } from "../tests/_support/backends.ts";
+import { scratchPostgresDatabase } from "../src/db/scratch.ts";
 
 /** Where a scratch database may be created (the user needs CREATEDB and CREATEROLE). */
 export const DEFAULT_SERVER = Deno.env.get("BENCH_DATABASE_URL") ??
