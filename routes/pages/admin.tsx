@@ -22,6 +22,7 @@ import type { JsonValue } from "../../src/data/column_types.ts";
 import { exportStream } from "../../src/data/csv.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
 import { auditActor } from "../../src/core/actor.ts";
+import { listAppIds } from "../../src/doors/tokens/apps.ts";
 import { type AppContext, type Env, requireActor } from "../http/context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
 import { CsrfField, folderUrl } from "../ui/layout.tsx";
@@ -408,12 +409,6 @@ function UserFields(props: { user?: ReturnType<typeof userView>; apps: string[] 
   );
 }
 
-async function appIds(c: AppContext): Promise<string[]> {
-  const apps = await c.get("svc").db.selectFrom("external_apps").select("id").orderBy("id")
-    .execute();
-  return apps.map((a) => a.id);
-}
-
 /** Users per page of the users grid. */
 const USERS_PAGE = 50;
 
@@ -533,7 +528,7 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
           <h2>Add a user</h2>
           <form method="post" action="/admin/users">
             <CsrfField actor={actor} />
-            <UserFields apps={await appIds(c)} />
+            <UserFields apps={await listAppIds(c.get("svc"))} />
             <p>
               <button type="submit">Add user</button>
             </p>
@@ -579,7 +574,7 @@ async function userPage(
         )}
         <form method="post">
           <CsrfField actor={actor} />
-          <UserFields user={view} apps={await appIds(c)} />
+          <UserFields user={view} apps={await listAppIds(c.get("svc"))} />
           <label>
             <input type="checkbox" name="active" value="on" checked={user.active} /> Active
           </label>

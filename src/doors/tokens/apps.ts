@@ -45,6 +45,12 @@ export async function requireApp(svc: Services, id: string): Promise<ExternalApp
   return app;
 }
 
+/** Every external app's id, in order: for forms that name one. */
+export async function listAppIds(svc: Services): Promise<string[]> {
+  const apps = await svc.db.selectFrom("external_apps").select("id").orderBy("id").execute();
+  return apps.map((a) => a.id);
+}
+
 export async function listApps(svc: Services, actor: Actor): Promise<ExternalApp[]> {
   await requireSiteAdmin(svc, actor);
   return await svc.db.selectFrom("external_apps").selectAll().orderBy("id").execute();
