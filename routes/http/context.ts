@@ -6,6 +6,7 @@ import type { Actor } from "../../src/core/actor.ts";
 import type { Presented } from "../../src/auth/credentials.ts";
 import { resolveActor } from "../../src/app/credentials.ts";
 import { trackActor } from "../../src/core/in_flight.ts";
+import { requireSiteAdmin } from "../../src/data/users.ts";
 import { forbidden, LabgateError, unauthorized } from "../../src/errors.ts";
 import { cameOverTls, forwardedClient } from "../../src/security/forwarded.ts";
 import { randomBase64Url, timingSafeEqual } from "../../src/security/secrets.ts";
@@ -93,6 +94,13 @@ export function withActor(door: Door): MiddlewareHandler<Env> {
 export function requireActor(c: AppContext): Actor {
   const actor = c.get("actor");
   if (!actor) throw unauthorized("Sign in first");
+  return actor;
+}
+
+/** The signed-in actor when they are a site admin; else a 401 or 403 LabgateError. */
+export async function adminOnly(c: AppContext): Promise<Actor> {
+  const actor = requireActor(c);
+  await requireSiteAdmin(c.get("svc"), actor);
   return actor;
 }
 

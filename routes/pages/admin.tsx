@@ -8,7 +8,6 @@ import {
   effectivePermissions,
   getUser,
   listUsers,
-  requireSiteAdmin,
   updateUser,
   type UserSort,
   type UserView,
@@ -23,7 +22,7 @@ import { exportStream } from "../../src/data/csv.ts";
 import { embeddedArchive } from "../../src/db/mod.ts";
 import { auditActor } from "../../src/core/actor.ts";
 import { listAppIds } from "../../src/doors/tokens/apps.ts";
-import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { adminOnly, type AppContext, type Env } from "../http/context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
 import { CsrfField, folderUrl } from "../ui/layout.tsx";
 import { canonicalGridUrl, ColumnChooser, gridLink, gridState } from "./list_grid.tsx";
@@ -112,12 +111,6 @@ function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string,
       before,
     },
   };
-}
-
-async function adminOnly(c: AppContext) {
-  const actor = requireActor(c);
-  await requireSiteAdmin(c.get("svc"), actor);
-  return actor;
 }
 
 export function adminPages(): Hono<Env> {

@@ -1,20 +1,13 @@
 /** Site admin page for the remote-login door: cooperating sites and the door's settings. */
 import { Hono } from "hono";
 import { auditActor } from "../../src/core/actor.ts";
-import { requireSiteAdmin } from "../../src/data/users.ts";
 import { addSite, listSites, removeSite } from "../../src/doors/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
-import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { adminOnly, type AppContext, type Env } from "../http/context.ts";
 import { CsrfField } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PATH = "/admin/remote-sites";
-
-async function adminOnly(c: AppContext) {
-  const actor = requireActor(c);
-  await requireSiteAdmin(c.get("svc"), actor);
-  return actor;
-}
 
 async function sitesPage(c: AppContext, failure?: ReturnType<typeof formError>) {
   const actor = await adminOnly(c);

@@ -3,8 +3,7 @@
  * certificate downloads (admins here; every signed-in user on /sql-door).
  */
 import { Hono } from "hono";
-import { type Actor, auditActor } from "../../src/core/actor.ts";
-import { requireSiteAdmin } from "../../src/data/users.ts";
+import { auditActor } from "../../src/core/actor.ts";
 import { badRequest, notFound } from "../../src/errors.ts";
 import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import {
@@ -14,7 +13,7 @@ import {
   selfSignedCertificate,
   tlsSettings,
 } from "../../src/doors/sql/tls/mod.ts";
-import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { adminOnly, type AppContext, type Env, requireActor } from "../http/context.ts";
 import { CsrfField } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
@@ -29,12 +28,6 @@ interface FormValues {
   allowLoopbackCleartext: boolean;
   source: string;
   validityDays: string;
-}
-
-async function adminOnly(c: AppContext): Promise<Actor> {
-  const actor = requireActor(c);
-  await requireSiteAdmin(c.get("svc"), actor);
-  return actor;
 }
 
 function formValues(body: Record<string, unknown>): FormValues {

@@ -7,7 +7,6 @@ import type {
   ProcessAs,
   TokenStatus,
 } from "../../src/db/schema.ts";
-import { requireSiteAdmin } from "../../src/data/users.ts";
 import { notFound } from "../../src/errors.ts";
 import { ROLES } from "../../src/security/permissions.ts";
 import {
@@ -33,18 +32,12 @@ import {
   updateToken,
 } from "../../src/doors/tokens/mod.ts";
 import { getUser } from "../../src/data/users.ts";
-import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { adminOnly, type AppContext, type Env } from "../http/context.ts";
 import { CsrfField } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 type Form = Record<string, string | File | (string | File)[]>;
 type FormError = ReturnType<typeof formError>;
-
-async function adminOnly(c: AppContext) {
-  const actor = requireActor(c);
-  await requireSiteAdmin(c.get("svc"), actor);
-  return actor;
-}
 
 function all(body: Form, name: string): string[] {
   const value = body[name];

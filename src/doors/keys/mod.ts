@@ -17,7 +17,7 @@ import type { Door } from "../../audit/mod.ts";
 import type { Key, KeyKind, User } from "../../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../../errors.ts";
 import { randomBase64Url, randomHex, secretMatches, sha256Hex } from "../../security/secrets.ts";
-import { CredentialCache } from "../../security/credential_cache.ts";
+import { cachePerServices } from "../../security/credential_cache.ts";
 import type { Services } from "../../services.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "./settings.ts";
 
@@ -262,23 +262,13 @@ interface Cached {
   epoch: number;
 }
 
-const caches = new WeakMap<Services, CredentialCache<Cached>>();
-
-function cacheOf(svc: Services): CredentialCache<Cached> {
-  let cache = caches.get(svc);
-  if (!cache) {
-    const created = new CredentialCache<Cached>(CACHE_MS);
-    // Revocations, sign-outs and user changes on any instance (svc.invalidate).
-    svc.invalidate.subscribe((event) => {
-      if (event.kind === "key") created.drop(event.id);
-      else if (event.kind === "session") {
-        created.dropWhere((entry) => entry.row.session_id === event.id);
-      } else if (event.kind === "permissions" || event.kind === "all") created.drop();
-    });
-    caches.set(svc, cache = created);
-  }
-  return cache;
-}
+// Revocations, sign-outs and user changes on any instance (svc.invalidate).
+const cacheOf = cachePerServices<Cached>(CACHE_MS, (cache, event) => {
+  if (event.kind === "key") cache.drop(event.id);
+  else if (event.kind === "session") {
+    cache.dropWhere((entry) => entry.row.session_id === event.id);
+  } else if (event.kind === "permissions" || event.kind === "all") cache.drop();
+});
 
 /** Forgets verified keys on this instance: one by id, or every one. */
 export function dropKeyCache(svc: Services, keyId?: string): void {

@@ -6,7 +6,7 @@
  */
 import { sql } from "kysely";
 import type { AuthToken, ExternalApp, User } from "../../db/schema.ts";
-import { CredentialCache } from "../../security/credential_cache.ts";
+import { cachePerServices } from "../../security/credential_cache.ts";
 import type { Services } from "../../services.ts";
 
 /** A token read from the database is trusted this long before it is read again. */
@@ -40,22 +40,12 @@ export interface Loaded {
   epoch: number;
 }
 
-const caches = new WeakMap<Services, CredentialCache<Loaded>>();
-
-function cacheOf(svc: Services): CredentialCache<Loaded> {
-  let cache = caches.get(svc);
-  if (!cache) {
-    const created = new CredentialCache<Loaded>(TOKEN_CACHE_MS);
-    // Token and app changes on any instance (svc.invalidate); user, group and
-    // role changes move the permission epoch, which `fresh` below checks.
-    svc.invalidate.subscribe((event) => {
-      if (event.kind === "token") created.drop(event.id);
-      else if (event.kind === "all") created.drop();
-    });
-    caches.set(svc, cache = created);
-  }
-  return cache;
-}
+// Token and app changes on any instance (svc.invalidate); user, group and
+// role changes move the permission epoch, which `fresh` below checks.
+const cacheOf = cachePerServices<Loaded>(TOKEN_CACHE_MS, (cache, event) => {
+  if (event.kind === "token") cache.drop(event.id);
+  else if (event.kind === "all") cache.drop();
+});
 
 /** The token with its app and app user, in one round trip; cached for `TOKEN_CACHE_MS`. */
 export async function loadToken(svc: Services, id: string): Promise<Loaded | null> {
