@@ -4,7 +4,12 @@ import { actorBits, trackActor } from "../../../src/core/in_flight.ts";
 import { createSession, endSession, resolveSessionCookie } from "../../../src/data/sessions.ts";
 import { actorFor } from "../../../src/core/actor.ts";
 import { getContainerByPath } from "../../../src/data/containers.ts";
-import { createApiKey, createSessionKey, revokeKey, verifyKey } from "../../../src/doors/keys/mod.ts";
+import {
+  createApiKey,
+  createSessionKey,
+  revokeKey,
+  verifyKey,
+} from "../../../src/doors/keys/mod.ts";
 import { keySettings } from "../../../src/doors/keys/settings.ts";
 import { LabgateError } from "../../../src/errors.ts";
 import { tokenSource } from "../../../src/doors/tokens/resolve.ts";

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { escapeXmlAttribute } from "../../../../routes/remote_login/mod.ts";
-import { normalizePrefix, prefixAllows, withToken } from "../../../../src/doors/remote_login/mod.ts";
+import {
+  normalizePrefix,
+  prefixAllows,
+  withToken,
+} from "../../../../src/doors/remote_login/mod.ts";
 
 Deno.test("normalizePrefix() keeps origins and path prefixes and refuses the rest", () => {
   assert.equal(normalizePrefix(" https://App.Example/ "), "https://app.example");

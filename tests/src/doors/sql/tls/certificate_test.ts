@@ -3,7 +3,10 @@ import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import tls from "node:tls";
-import { describeCertificate, generateCertificate } from "../../../../../src/doors/sql/tls/certificate.ts";
+import {
+  describeCertificate,
+  generateCertificate,
+} from "../../../../../src/doors/sql/tls/certificate.ts";
 import { openssl, verifyServer } from "../../../../_support/openssl.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import { openDatabase } from "../../../../../src/db/mod.ts";
 import { createServices } from "../../../../../src/services.ts";
 import { sqlDoorSettings } from "../../../../../src/doors/sql/settings.ts";
-import { describeCertificate, generateCertificate } from "../../../../../src/doors/sql/tls/certificate.ts";
+import {
+  describeCertificate,
+  generateCertificate,
+} from "../../../../../src/doors/sql/tls/certificate.ts";
 import {
   ensureCertificate,
   getTlsMaterial,
