@@ -1,6 +1,6 @@
 /**
  * The token door's action endpoint `POST /actions/<name>`: JSON in and out.
- * The request-token call is in the JSON API (routes/api/tokens.ts).
+ * The request-token call is in the JSON API (routes/tokens/api.ts).
  */
 import { Hono } from "hono";
 import { auditActor } from "../../src/core/actor.ts";
