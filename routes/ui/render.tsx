@@ -54,6 +54,12 @@ export function field(body: Record<string, unknown>, name: string): string {
   return typeof value === "string" ? value : "";
 }
 
+/** Every string value of a field sent more than once (checkboxes, multiple selects). */
+export function fieldValues(body: Record<string, unknown>, name: string): string[] {
+  const value = body[name];
+  return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string");
+}
+
 /** Any origin will do: only whether `next` stays on it matters. */
 const LOCAL_ORIGIN = "http://labgate.invalid";
 
