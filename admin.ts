@@ -1,13 +1,13 @@
 /**
  * Operator commands on the server: `deno task backup FILE`, `deno task
- * restore FILE` and `deno task admin <command>` (see src/ops/admin.ts). They
+ * restore FILE` and `deno task admin <command>` (see src/app/admin.ts). They
  * read the same environment as main.ts (DATABASE_URL or LABGATE_DATA_DIR).
  */
 import { loadConfig } from "./src/config.ts";
 import { backupDatabase, restoreDatabase } from "./src/db/backup.ts";
 import { openDatabase } from "./src/db/mod.ts";
 import { LabgateError } from "./src/errors.ts";
-import { ADMIN_USAGE, runAdminCommand } from "./src/ops/admin.ts";
+import { ADMIN_USAGE, runAdminCommand } from "./src/app/admin.ts";
 import { createServices } from "./src/services.ts";
 
 async function main(args: string[]): Promise<number> {

@@ -3,16 +3,16 @@
  * The only place, with wire/ and the database adapter, that uses Deno APIs.
  */
 import { createApp } from "./routes/mod.ts";
-import { bootstrapAdmin } from "./src/bootstrap.ts";
+import { bootstrapAdmin } from "./src/app/bootstrap.ts";
 import { loadConfig, LOG_LEVELS, type LogLevel } from "./src/config.ts";
-import { openDatabase } from "./src/db/mod.ts";
-import { createServices } from "./src/services.ts";
+import { assembleServices } from "./src/app/assemble.ts";
+import type { Services } from "./src/services.ts";
 import {
   ensureCertificate,
   getTlsMaterial,
   servedCertificateExpiry,
   useConfiguredCertificate,
-} from "./src/tls/mod.ts";
+} from "./src/doors/sql/tls/mod.ts";
 import { ConnectionCounts, DoorThreads } from "./wire/door_threads.ts";
 import { startSqlDoor } from "./wire/mod.ts";
 
@@ -25,15 +25,10 @@ if (import.meta.main) {
     console.error(`labgate: ${(error as Error).message}`);
     Deno.exit(1);
   }
-  const database = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir },
-  ).catch((error) => {
+  const { database, svc } = await assembleServices(config).catch((error) => {
     console.error(`labgate: ${(error as Error).message}`);
     Deno.exit(1);
   });
-  const svc = createServices(config, database);
-  // Listen to the other instances before serving, so no change they make goes unseen.
-  await svc.invalidate.ready;
   await bootstrapAdmin(svc, (message) => console.log(message));
   if (config.tlsCertFile && config.tlsKeyFile) {
     await useConfiguredCertificate(svc, {
@@ -113,7 +108,7 @@ function logs(configured: LogLevel, level: LogLevel): boolean {
  * (how late a 100 ms timer fires: a statement blocking the thread shows here),
  * and the SQL door certificate's remaining days.
  */
-function reportProcessMetrics(svc: ReturnType<typeof createServices>): void {
+function reportProcessMetrics(svc: Services): void {
   const metrics = svc.metrics.registry;
   metrics.gauge("labgate_process_resident_memory_bytes", "Resident set size", () => [
     { value: Deno.memoryUsage().rss },

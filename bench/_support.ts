@@ -6,23 +6,23 @@
  */
 import pg from "pg";
 import { sql } from "kysely";
-import type { Actor } from "../src/auth/actor.ts";
-import { actorFor } from "../src/auth/credentials.ts";
-import { createSession } from "../src/auth/sessions.ts";
-import { bootstrapAdmin } from "../src/bootstrap.ts";
+import type { Actor } from "../src/core/actor.ts";
+import { actorFor } from "../src/core/actor.ts";
+import { createSession } from "../src/data/sessions.ts";
+import { bootstrapAdmin } from "../src/app/bootstrap.ts";
 import { loadConfig } from "../src/config.ts";
 import { createContainer, setPolicy } from "../src/data/containers.ts";
 import { createList } from "../src/data/lists.ts";
 import { createUser, getUserByEmail } from "../src/data/users.ts";
 import type { Database } from "../src/db/mod.ts";
-import { createApiKey } from "../src/keys/mod.ts";
-import { keySettings } from "../src/keys/settings.ts";
-import { createToken as createRemoteToken } from "../src/remote_login/mod.ts";
-import { remoteLoginSettings } from "../src/remote_login/settings.ts";
+import { createApiKey } from "../src/doors/keys/mod.ts";
+import { keySettings } from "../src/doors/keys/settings.ts";
+import { createToken as createRemoteToken } from "../src/doors/remote_login/mod.ts";
+import { remoteLoginSettings } from "../src/doors/remote_login/settings.ts";
 import { createServices, type Services } from "../src/services.ts";
-import { sqlDoorSettings } from "../src/sql_door/settings.ts";
-import { createExternalApp, createToken } from "../src/tokens/mod.ts";
-import { scratchPostgresDatabase } from "../tests/_support/backends.ts";
+import { sqlDoorSettings } from "../src/doors/sql/settings.ts";
+import { createExternalApp, createToken } from "../src/doors/tokens/mod.ts";
+import { scratchPostgresDatabase } from "../src/db/scratch.ts";
 
 /** Where a scratch database may be created (the user needs CREATEDB and CREATEROLE). */
 export const DEFAULT_SERVER = Deno.env.get("BENCH_DATABASE_URL") ??

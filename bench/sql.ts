@@ -15,7 +15,7 @@ import {
   startPgbouncer,
   type Workload,
 } from "./_support.ts";
-import { sqlDoorSettings } from "../src/sql_door/settings.ts";
+import { sqlDoorSettings } from "../src/doors/sql/settings.ts";
 
 export const sqlWorkload: Workload = {
   name: "sql",

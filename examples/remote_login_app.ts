@@ -13,7 +13,7 @@ import { Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import { RemoteLoginClient, type SessionStore } from "../src/remote_login/client.ts";
+import { RemoteLoginClient, type SessionStore } from "../src/doors/remote_login/client.ts";
 
 const SESSION_COOKIE = "example_session";
 

@@ -4,12 +4,12 @@
  * certificate) and `/metrics` (Prometheus), guarded by `LABGATE_METRICS`.
  */
 import { Hono } from "hono";
-import { sql } from "kysely";
+import { pingDatabase } from "../src/ops/health.ts";
 import { pendingMigrations } from "../src/db/mod.ts";
 import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex, timingSafeEqual } from "../src/security/secrets.ts";
-import { servedCertificateExpiry } from "../src/tls/mod.ts";
-import { clientAddr, type Env } from "./context.ts";
+import { servedCertificateExpiry } from "../src/doors/sql/tls/mod.ts";
+import { clientAddr, type Env } from "./http/context.ts";
 
 /** A readiness check: null when fine, else what is wrong. */
 export type ReadinessCheck = () => Promise<string | null> | string | null;
@@ -20,7 +20,7 @@ export function opsRoutes(checks: Record<string, ReadinessCheck> = {}): Hono<Env
   app.get("/healthz", async (c) => {
     const svc = c.get("svc");
     try {
-      await sql`select 1`.execute(svc.db);
+      await pingDatabase(svc);
       return c.json({ status: "ok", database: svc.database.kind });
     } catch {
       return c.json({ status: "error", database: svc.database.kind }, 503);
@@ -31,7 +31,7 @@ export function opsRoutes(checks: Record<string, ReadinessCheck> = {}): Hono<Env
     const svc = c.get("svc");
     const all: Record<string, ReadinessCheck> = {
       database: async () => {
-        await sql`select 1`.execute(svc.db);
+        await pingDatabase(svc);
         return null;
       },
       migrations: async () => {

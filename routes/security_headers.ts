@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { secureHeaders } from "hono/secure-headers";
-import { cameOverHttps, type Env } from "./context.ts";
+import { cameOverHttps, type Env } from "./http/context.ts";
 
 const HSTS = "max-age=31536000; includeSubDomains";
 

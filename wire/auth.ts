@@ -5,7 +5,7 @@
  * the same message. `apikey` and `token` logins send their secret as a
  * cleartext password, which is asked for only over TLS.
  */
-import type { Compliance, CredentialKind } from "../src/auth/actor.ts";
+import type { Compliance, CredentialKind } from "../src/core/actor.ts";
 import { checkLoginRate, clearLoginFailures, recordLoginFailure } from "../src/auth/login.ts";
 import { getUserByEmail } from "../src/data/users.ts";
 import type { User } from "../src/db/schema.ts";
@@ -18,11 +18,11 @@ import {
 } from "../src/security/scram.ts";
 import { randomBytes } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
-import { appUserMayUseSqlDoor, resolveSecretLogin } from "../src/sql_door/hooks.ts";
-import { decodeText, Reader } from "./bytes.ts";
-import { fatal, SqlState } from "./errors.ts";
-import { AuthCode, FrontendCode } from "./message_codes.ts";
-import { authentication, authenticationSasl } from "./messages.ts";
+import { appUserMayUseSqlDoor, resolveSecretLogin } from "./secret_login.ts";
+import { decodeText, Reader } from "./protocol/bytes.ts";
+import { fatal, SqlState } from "./protocol/errors.ts";
+import { AuthCode, FrontendCode } from "./protocol/message_codes.ts";
+import { authentication, authenticationSasl } from "./protocol/messages.ts";
 
 /** How the session exchanges authentication messages with its client. */
 export interface Conversation {
@@ -180,7 +180,6 @@ async function secretLogin(
     ? await resolveSecretLogin(svc, {
       kind,
       secret,
-      tls: request.tls,
       clientAddr: request.clientAddr,
     })
     : null;

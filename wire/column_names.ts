@@ -6,8 +6,8 @@
  * query gave it another name (an alias keeps its own).
  */
 import type { ShownColumn } from "../src/sql/mod.ts";
-import { decodeText, Reader, Writer } from "./bytes.ts";
-import { BackendCode } from "./message_codes.ts";
+import { decodeText, Reader, Writer } from "./protocol/bytes.ts";
+import { BackendCode } from "./protocol/message_codes.ts";
 
 export class ShownNames {
   readonly #byColumn: Map<string, string>;

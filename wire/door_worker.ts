@@ -5,10 +5,10 @@
  * listener) and its own backend sessions. Started by `DoorThreads`.
  */
 import { loadConfig } from "../src/config.ts";
-import { type Database, openDatabase } from "../src/db/mod.ts";
+import { assembleServices } from "../src/app/assemble.ts";
+import type { Database } from "../src/db/mod.ts";
 import type { Services } from "../src/services.ts";
-import { createServices } from "../src/services.ts";
-import { getTlsMaterial } from "../src/tls/mod.ts";
+import { getTlsMaterial } from "../src/doors/sql/tls/mod.ts";
 import type { ThreadMessage } from "./door_threads.ts";
 import { type SqlDoor, startSqlDoor } from "./mod.ts";
 
@@ -23,9 +23,7 @@ self.onmessage = async (event: MessageEvent<ThreadMessage>) => {
   if (message.kind === "start") {
     try {
       const config = loadConfig(Deno.env.toObject());
-      const database = await openDatabase({ url: config.databaseUrl! });
-      const svc = createServices(config, database);
-      await svc.invalidate.ready;
+      const { database, svc } = await assembleServices(config);
       const door = await startSqlDoor(svc, {
         hostname: config.hostname,
         port: message.port,

@@ -10,19 +10,19 @@ import tls from "node:tls";
 import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
-import { type SqlDoorSettings, sqlDoorSettings } from "../src/sql_door/settings.ts";
+import { type SqlDoorSettings, sqlDoorSettings } from "../src/doors/sql/settings.ts";
 import type { Engine, EngineInfo } from "./backend/mod.ts";
 import { PgliteEngine } from "./backend/pglite.ts";
 import { PostgresEngine } from "./backend/postgres.ts";
-import { fatal, SqlState, WireError } from "./errors.ts";
-import { errorResponse } from "./messages.ts";
+import { fatal, SqlState, WireError } from "./protocol/errors.ts";
+import { errorResponse } from "./protocol/messages.ts";
 import { PinShares } from "./pin_shares.ts";
 import { Revocations } from "./revocation.ts";
 import { type DoorContext, Session } from "./session.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
 import { type SignIn, SignIns } from "./sign_ins.ts";
 import { negotiate, type Negotiated } from "./startup.ts";
-import { ConnTransport } from "./transport.ts";
+import { ConnTransport } from "./protocol/transport.ts";
 import { StatementTimes } from "./statement_times.ts";
 
 export interface TlsMaterial {

@@ -8,7 +8,7 @@
  * statement that would hold one more waits for a bounded time, and then
  * fails with a clear error instead of blocking.
  */
-import { SqlState, WireError } from "./errors.ts";
+import { SqlState, WireError } from "./protocol/errors.ts";
 
 interface Waiter {
   userId: number;

@@ -8,9 +8,9 @@
  * runs of backend messages leave as views of the chunk they came in.
  */
 import type { Outcome } from "../src/audit/mod.ts";
-import { concat, readInt32 } from "./bytes.ts";
-import { ErrorField, type WireError } from "./errors.ts";
-import { BackendCode, FrontendCode, TxStatus } from "./message_codes.ts";
+import { concat, readInt32 } from "./protocol/bytes.ts";
+import { ErrorField, type WireError } from "./protocol/errors.ts";
+import { BackendCode, FrontendCode, TxStatus } from "./protocol/message_codes.ts";
 import {
   decodeFields,
   encodeFields,
@@ -18,8 +18,8 @@ import {
   errorResponse,
   fieldOf,
   readDataRow,
-} from "./messages.ts";
-import type { Transport } from "./transport.ts";
+} from "./protocol/messages.ts";
+import type { Transport } from "./protocol/transport.ts";
 
 /** A client statement to audit once it has run. */
 export interface Audit {

@@ -8,14 +8,14 @@
  * credential and folder, however many connections share them. Keys, tokens
  * and session keys that end by time are checked again when they end.
  */
-import type { CredentialKind } from "../src/auth/actor.ts";
+import type { CredentialKind } from "../src/core/actor.ts";
 import { getUser } from "../src/data/users.ts";
 import type { Invalidation } from "../src/invalidation.ts";
-import { keyStanding } from "../src/keys/mod.ts";
+import { keyStanding } from "../src/doors/keys/mod.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
-import { appUserMayUseSqlDoor } from "../src/sql_door/hooks.ts";
-import { tokenStanding } from "../src/tokens/resolve.ts";
+import { appUserMayUseSqlDoor } from "./secret_login.ts";
+import { tokenStanding } from "../src/doors/tokens/resolve.ts";
 import { type FolderScope, readableFolders } from "./sandbox.ts";
 
 /** What a login rests on: whatever of it changes may end the connection. */

@@ -10,7 +10,7 @@ import type { Container, User } from "../src/db/schema.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import * as sql from "../src/sql/mod.ts";
-import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
+import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
 
 export type { FolderScope, SqlRefusal } from "../src/sql/mod.ts";
 export {

@@ -10,9 +10,9 @@ import type { AuditRecord } from "../src/audit/mod.ts";
 import { getContainerByPath } from "../src/data/containers.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
-import type { SqlDoorSettings } from "../src/sql_door/settings.ts";
+import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
 import { authenticate, type Authenticated } from "./auth.ts";
-import { concat, decodeText, equalBytes, ProtocolError, Writer } from "./bytes.ts";
+import { concat, decodeText, equalBytes, ProtocolError, Writer } from "./protocol/bytes.ts";
 import {
   CAPTURE_SQL,
   capturedSettings,
@@ -22,9 +22,9 @@ import {
   REPORTED_SETTINGS,
   type ScopeSetup,
 } from "./backend/mod.ts";
-import { ErrorField, fatal, SqlState, WireError } from "./errors.ts";
-import type { MessageBuffer } from "./message_buffer.ts";
-import { AuthCode, FrontendCode, TxStatus } from "./message_codes.ts";
+import { ErrorField, fatal, SqlState, WireError } from "./protocol/errors.ts";
+import type { MessageBuffer } from "./protocol/message_buffer.ts";
+import { AuthCode, FrontendCode, TxStatus } from "./protocol/message_codes.ts";
 import {
   authentication,
   backendKeyData,
@@ -46,7 +46,7 @@ import {
   rebind,
   SYNC,
   target,
-} from "./messages.ts";
+} from "./protocol/messages.ts";
 import { ShownNames } from "./column_names.ts";
 import { type Audit, Pipeline, type PipelineHost } from "./pipeline.ts";
 import {
@@ -65,7 +65,7 @@ import {
 import type { PinShares } from "./pin_shares.ts";
 import { LoginWatch, type Revocations, type Watched } from "./revocation.ts";
 import type { StatementTimes } from "./statement_times.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport } from "./protocol/transport.ts";
 
 /** What sessions share: provided by the door. */
 export interface DoorContext {

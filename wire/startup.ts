@@ -4,12 +4,12 @@
  * (always 'N'), CancelRequest, and the protocol 3.0 StartupMessage.
  */
 import type tls from "node:tls";
-import { ProtocolError, readInt32 } from "./bytes.ts";
-import { fatal, SqlState, WireError } from "./errors.ts";
-import { MessageBuffer } from "./message_buffer.ts";
-import { MAX_STARTUP_LENGTH, StartupCode } from "./message_codes.ts";
-import { errorResponse, readStartupParams } from "./messages.ts";
-import { ConnTransport, TlsTransport, type Transport } from "./transport.ts";
+import { ProtocolError, readInt32 } from "./protocol/bytes.ts";
+import { fatal, SqlState, WireError } from "./protocol/errors.ts";
+import { MessageBuffer } from "./protocol/message_buffer.ts";
+import { MAX_STARTUP_LENGTH, StartupCode } from "./protocol/message_codes.ts";
+import { errorResponse, readStartupParams } from "./protocol/messages.ts";
+import { ConnTransport, TlsTransport, type Transport } from "./protocol/transport.ts";
 
 export type Negotiated =
   | {

@@ -2,9 +2,9 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { searchAudit } from "../../src/audit/query.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
-import { type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { errors, json, route } from "./schemas.ts";
+import { type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { errors, json, route } from "../http/schemas.ts";
 
 export function registerAuditApi(api: OpenAPIHono<Env>): void {
   api.openapi(

@@ -6,7 +6,7 @@
  * DOM, which `style-src 'self'` allows, and its icons are data: images).
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Env } from "../context.ts";
+import type { Env } from "../http/context.ts";
 
 const PAGE = `<!doctype html>
 <html lang="en">

@@ -10,9 +10,9 @@ import {
 } from "../../src/data/containers.ts";
 import type { Container } from "../../src/db/schema.ts";
 import { Permission, permissionNames } from "../../src/security/permissions.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { body, Empty, errors, json, route } from "./schemas.ts";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, Empty, errors, json, route } from "../http/schemas.ts";
 
 function folderJson(c: Container, bits: number) {
   return {

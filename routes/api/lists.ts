@@ -8,10 +8,10 @@ import {
   listLists,
 } from "../../src/data/lists.ts";
 import { applyDesignChange, previewDesignChange } from "../../src/data/list_design.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
 import { folderPathOf } from "./folders.ts";
-import * as S from "./schemas.ts";
-import { body, Empty, errors, json, route } from "./schemas.ts";
+import * as S from "../http/schemas.ts";
+import { body, Empty, errors, json, route } from "../http/schemas.ts";
 
 function listJson(def: ListDefinition) {
   return {

@@ -6,17 +6,17 @@
  * Each resource registers its routes from its own file.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { type AppContext, cameOverHttps, type Env } from "../context.ts";
+import { type AppContext, cameOverHttps, type Env } from "../http/context.ts";
 import { registerAuditApi } from "./audit.ts";
 import { registerApiDocs } from "./docs.ts";
 import { registerFolderApi } from "./folders.ts";
-import { registerKeyApi } from "./keys.ts";
+import { registerKeyApi } from "../keys/api.ts";
 import { registerListApi } from "./lists.ts";
 import { registerRowApi } from "./rows.ts";
-import { SECURITY_SCHEMES } from "./schemas.ts";
+import { SECURITY_SCHEMES } from "../http/schemas.ts";
 import { registerSessionApi } from "./session.ts";
 import { registerSiteApi } from "./site.ts";
-import { registerTokenApi } from "./tokens.ts";
+import { registerTokenApi } from "../tokens/api.ts";
 import { registerUserApi } from "./users.ts";
 
 /** Where the API lives; the document's paths include it, so they are the URLs to call. */

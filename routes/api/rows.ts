@@ -10,10 +10,10 @@ import {
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
-import { type Env, requireActor } from "../context.ts";
+import { type Env, requireActor } from "../http/context.ts";
 import { listOf } from "./lists.ts";
-import * as S from "./schemas.ts";
-import { body, errors, json, route } from "./schemas.ts";
+import * as S from "../http/schemas.ts";
+import { body, errors, json, route } from "../http/schemas.ts";
 
 export function registerRowApi(api: OpenAPIHono<Env>): void {
   api.openapi(

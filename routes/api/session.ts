@@ -3,16 +3,16 @@ import { setCookie } from "hono/cookie";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { checkDeclarations } from "../../src/auth/compliance.ts";
 import { checkPasswordLogin } from "../../src/auth/login.ts";
-import { createSession, SESSION_COOKIE } from "../../src/auth/sessions.ts";
+import { createSession, SESSION_COOKIE } from "../../src/data/sessions.ts";
 import { changeOwnPassword, getUser, userView } from "../../src/data/users.ts";
 import type { User } from "../../src/db/schema.ts";
 import { badRequest } from "../../src/errors.ts";
 import type { Services } from "../../src/services.ts";
 import { parseVerifier, verifyPassword } from "../../src/security/scram.ts";
-import { endLogin, sessionCookieOptions } from "../session_cookie.ts";
-import { clientAddr, type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { ANONYMOUS, body, Empty, errors, json, route } from "./schemas.ts";
+import { endLogin, sessionCookieOptions } from "../http/session_cookie.ts";
+import { clientAddr, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { ANONYMOUS, body, Empty, errors, json, route } from "../http/schemas.ts";
 import { userJson } from "./users.ts";
 
 /** Who is signed in, and what they must do first. */

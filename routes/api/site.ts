@@ -5,20 +5,20 @@
  * audited like the page's.
  */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { auditActor } from "../../src/auth/actor.ts";
+import { auditActor } from "../../src/core/actor.ts";
 import { complianceSettings } from "../../src/auth/compliance.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
-import { keySettings } from "../../src/keys/settings.ts";
-import { addSite, listSites, removeSite } from "../../src/remote_login/mod.ts";
-import { remoteLoginSettings } from "../../src/remote_login/settings.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
+import { addSite, listSites, removeSite } from "../../src/doors/remote_login/mod.ts";
+import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
 import type { SettingsSection } from "../../src/settings.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
-import { regenerateCertificate } from "../../src/tls/mod.ts";
-import { tlsSettings } from "../../src/tls/settings.ts";
-import { tokenSettings } from "../../src/tokens/settings.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { body, Empty, errors, json, route } from "./schemas.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
+import { regenerateCertificate } from "../../src/doors/sql/tls/mod.ts";
+import { tlsSettings } from "../../src/doors/sql/tls/settings.ts";
+import { tokenSettings } from "../../src/doors/tokens/settings.ts";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, Empty, errors, json, route } from "../http/schemas.ts";
 
 /** Every settings section, by the name its page and the settings table use. */
 const SECTIONS: Record<string, SettingsSection<unknown>> = Object.fromEntries(

@@ -13,9 +13,9 @@ import {
 } from "../../src/data/users.ts";
 import { notFound } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
-import { type Env, requireActor } from "../context.ts";
-import * as S from "./schemas.ts";
-import { body, Empty, errors, json, route } from "./schemas.ts";
+import { type Env, requireActor } from "../http/context.ts";
+import * as S from "../http/schemas.ts";
+import { body, Empty, errors, json, route } from "../http/schemas.ts";
 
 export function userJson(u: UserView) {
   return {

@@ -7,8 +7,8 @@
  * `{exception, exceptionClass, success: false}`.
  */
 import { Hono } from "hono";
-import type { Actor } from "../../src/auth/actor.ts";
-import { auditActor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { auditActor } from "../../src/core/actor.ts";
 import { createContainer, requireContainer, visibleContainers } from "../../src/data/containers.ts";
 import { createList, getList, type ListDefinition, listLists } from "../../src/data/lists.ts";
 import { folderSchema } from "../../src/data/physical.ts";
@@ -17,15 +17,15 @@ import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
 import { badRequest, LabgateError, notFound, unauthorized } from "../../src/errors.ts";
-import { containerFilterOf, selectAcrossFolders } from "../../src/labkey/container_filter.ts";
-import { runReadOnly, type SqlScope } from "../../src/labkey/execute_sql.ts";
+import { containerFilterOf, selectAcrossFolders } from "../../src/doors/labkey/container_filter.ts";
+import { runReadOnly, type SqlScope } from "../../src/doors/labkey/execute_sql.ts";
 import {
   apiVersion,
   LabKeyParams,
   type LabKeyRoute,
   parseLabKeyPath,
   rowQueryFromParams,
-} from "../../src/labkey/request.ts";
+} from "../../src/doors/labkey/request.ts";
 import {
   errorResponse,
   fieldMetadata,
@@ -34,10 +34,10 @@ import {
   type ResultField,
   rowsResponse,
   typeFromRangeUri,
-} from "../../src/labkey/responses.ts";
+} from "../../src/doors/labkey/responses.ts";
 import { hasPermission, Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { AppContext, Env } from "../context.ts";
+import type { AppContext, Env } from "../http/context.ts";
 
 /** What one call knows: the parsed request and who makes it. */
 interface Call {

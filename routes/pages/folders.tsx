@@ -12,11 +12,11 @@ import {
 import { listLists } from "../../src/data/lists.ts";
 import { listPrincipals } from "../../src/data/users.ts";
 import { Permission, permissionNames, ROLES } from "../../src/security/permissions.ts";
-import { type AppContext, type Env, requireActor } from "../context.ts";
-import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
+import { type AppContext, type Env, requireActor } from "../http/context.ts";
+import { Breadcrumbs, CsrfField, folderUrl } from "../ui/layout.tsx";
 import { listPage, listPost, newListPage, newListPost } from "./lists.tsx";
-import { field, formError, page, redirectWith } from "./render.tsx";
-import { MAX_INDENT_DEPTH } from "./style.ts";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
+import { MAX_INDENT_DEPTH } from "../ui/style.ts";
 
 /** `/folders/home/assays/-/lists/samples` → folder `/home/assays`, rest `["lists","samples"]`. */
 export function parseFolderUrl(path: string): { folder: string; rest: string[] } {

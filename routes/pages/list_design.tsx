@@ -4,13 +4,13 @@
  * it does to the rows, values lost) and is applied only from the preview's
  * own Apply button, which carries the same fields.
  */
-import type { Actor } from "../../src/auth/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { type DesignChange, type DesignPreview } from "../../src/data/list_design.ts";
 import type { ListDefinition } from "../../src/data/lists.ts";
 import { badRequest } from "../../src/errors.ts";
-import { CsrfField } from "./layout.tsx";
-import { field } from "./render.tsx";
+import { CsrfField } from "../ui/layout.tsx";
+import { field } from "../ui/render.tsx";
 
 const CHANGE_FIELDS = ["kind", "column", "to", "type", "required", "description"];
 

@@ -20,9 +20,9 @@ import {
 } from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
-import type { Actor } from "../../src/auth/actor.ts";
-import { type AppContext, requireActor } from "../context.ts";
-import { Breadcrumbs, CsrfField, folderUrl } from "./layout.tsx";
+import type { Actor } from "../../src/core/actor.ts";
+import { type AppContext, requireActor } from "../http/context.ts";
+import { Breadcrumbs, CsrfField, folderUrl } from "../ui/layout.tsx";
 import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";
 import {
   canonicalGridUrl,
@@ -32,7 +32,7 @@ import {
   type GridState,
   gridState,
 } from "./list_grid.tsx";
-import { field, formError, page, redirectWith } from "./render.tsx";
+import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PAGE_SIZE = 50;
 const TYPES = Object.keys(COLUMN_TYPES) as ColumnTypeName[];

@@ -16,10 +16,10 @@ import {
   type Env,
   preSessionCsrf,
   requireActor,
-} from "../context.ts";
-import { endLogin, startSession } from "../session_cookie.ts";
-import { CsrfField } from "./layout.tsx";
-import { field, formError, page, redirectWith, safeNext } from "./render.tsx";
+} from "../http/context.ts";
+import { endLogin, startSession } from "../http/session_cookie.ts";
+import { CsrfField } from "../ui/layout.tsx";
+import { field, formError, page, redirectWith, safeNext } from "../ui/render.tsx";
 
 /** The declarations a login must make when the site requires them. */
 function DeclarationFields(props: { settings: ComplianceSettings }) {

@@ -1,10 +1,10 @@
 /**
  * The token door's action endpoint `POST /actions/<name>`: JSON in and out.
- * The request-token call is in the JSON API (routes/api/tokens.ts).
+ * The request-token call is in the JSON API (routes/tokens/api.ts).
  */
 import { Hono } from "hono";
-import { auditActor } from "../../src/auth/actor.ts";
-import type { Actor } from "../../src/auth/actor.ts";
+import { auditActor } from "../../src/core/actor.ts";
+import type { Actor } from "../../src/core/actor.ts";
 import { requireContainer } from "../../src/data/containers.ts";
 import { getList } from "../../src/data/lists.ts";
 import { type Filter, insertRows, selectRows, updateRows } from "../../src/data/rows.ts";
@@ -12,7 +12,7 @@ import { getUserByEmail } from "../../src/data/users.ts";
 import { badRequest, notFound, unauthorized } from "../../src/errors.ts";
 import { Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { Env } from "../context.ts";
+import type { Env } from "../http/context.ts";
 
 type Body = Record<string, unknown>;
 type Action = (svc: Services, actor: Actor, body: Body) => Promise<Record<string, unknown>>;

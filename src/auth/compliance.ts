@@ -6,7 +6,7 @@
 import { badRequest } from "../errors.ts";
 import type { Services } from "../services.ts";
 import type { SettingsSection } from "../settings.ts";
-import type { Compliance } from "./actor.ts";
+import type { Compliance } from "../core/actor.ts";
 
 export const PHI_LEVELS = {
   none: "Not PHI",

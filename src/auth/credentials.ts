@@ -1,15 +1,12 @@
 /**
- * The one place that turns what a request presents into an Actor. Every
- * door asks here: API keys and session keys (src/keys/), the browser session
- * cookie; auth tokens plug into `CREDENTIAL_SOURCES` in the order they are tried.
+ * What a credential source is, and the browser session cookie's source. The
+ * doors bring their own sources (src/doors/keys/door.ts,
+ * src/doors/tokens/resolve.ts); src/app/credentials.ts tries them in order.
  */
 import type { Door } from "../audit/mod.ts";
-import type { User } from "../db/schema.ts";
 import type { Services } from "../services.ts";
-import type { Actor, Compliance } from "./actor.ts";
-import { keyCredentials } from "../keys/door.ts";
-import { resolveSessionCookie, SESSION_COOKIE } from "./sessions.ts";
-import { tokenSource } from "../tokens/resolve.ts";
+import { type Actor, actorFor, type Compliance } from "../core/actor.ts";
+import { resolveSessionCookie, SESSION_COOKIE } from "../data/sessions.ts";
 
 /** What a request presents, in web-standard terms. */
 export interface Presented {
@@ -29,20 +26,8 @@ export interface Presented {
  */
 export type CredentialSource = (svc: Services, req: Presented) => Promise<Actor | null>;
 
-export function actorFor(
-  user: User,
-  fields: Omit<Actor, "userId" | "email" | "displayName" | "userType">,
-): Actor {
-  return {
-    userId: user.id,
-    email: user.email,
-    displayName: user.display_name,
-    userType: user.user_type,
-    ...fields,
-  };
-}
-
-const sessionCookie: CredentialSource = async (svc, req) => {
+/** The browser session cookie, tried after the explicit credentials (keys, tokens). */
+export const sessionCookieCredentials: CredentialSource = async (svc, req) => {
   const cookie = req.cookies[SESSION_COOKIE];
   if (!cookie) return null;
   const live = await resolveSessionCookie(svc, cookie);
@@ -58,15 +43,3 @@ const sessionCookie: CredentialSource = async (svc, req) => {
     clientAddr: req.clientAddr,
   });
 };
-
-/** Tried in order; explicit credentials (keys, tokens) go before the cookie. */
-export const CREDENTIAL_SOURCES: CredentialSource[] = [keyCredentials, tokenSource, sessionCookie];
-
-/** The actor for a request, or null for an anonymous one. */
-export async function resolveActor(svc: Services, req: Presented): Promise<Actor | null> {
-  for (const source of CREDENTIAL_SOURCES) {
-    const actor = await source(svc, req);
-    if (actor) return actor;
-  }
-  return null;
-}

@@ -7,7 +7,7 @@
 import { updateUser } from "../data/users.ts";
 import { randomBase64Url } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
-import type { Actor } from "./actor.ts";
+import type { Actor } from "../core/actor.ts";
 import { clearLoginFailures } from "./login.ts";
 
 export async function issueOneTimePassword(

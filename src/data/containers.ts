@@ -1,7 +1,7 @@
 /** Folders (containers): the tree, its permission policies and per-folder schemas. */
-import { actorBits } from "../auth/in_flight.ts";
+import { actorBits } from "../core/in_flight.ts";
 import { type Kysely, sql, type Transaction } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import type { Container, Schema } from "../db/schema.ts";
 import { badRequest, forbidden, notFound } from "../errors.ts";
 import { hasPermission, isRoleName, Permission, ROLES } from "../security/permissions.ts";

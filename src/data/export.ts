@@ -3,7 +3,7 @@
  * alike: checked first (a bad column or filter is a 400, not a cut file),
  * audited, then streamed batch by batch.
  */
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import type { Services } from "../services.ts";
 import { type ExportFormat, exportStream, type FormulaHandling } from "./csv.ts";
 import type { ListDefinition } from "./lists.ts";

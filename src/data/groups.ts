@@ -1,6 +1,6 @@
 /** Site groups and their members. Managing them needs Site Admin. */
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import type { Group } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import type { Services } from "../services.ts";

@@ -6,7 +6,7 @@
  * with every instance told to drop its cached definition.
  */
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";

@@ -2,9 +2,9 @@
  * Lists: typed tables in a folder, each stored as a real table
  * `lg_c<folder>.<name>` so SQL from tools runs in the database engine.
  */
-import { actorBits } from "../auth/in_flight.ts";
+import { actorBits } from "../core/in_flight.ts";
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";

@@ -3,9 +3,9 @@
  * delete in one transaction each; CSV/TSV import that either loads every
  * row or changes nothing; CSV export.
  */
-import { actorBits } from "../auth/in_flight.ts";
+import { actorBits } from "../core/in_flight.ts";
 import { type RawBuilder, sql } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
 import { badRequest, LabgateError, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";

@@ -1,7 +1,7 @@
 /** Users and their passwords. Managing other users needs Site Admin. */
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../auth/actor.ts";
-import { endUserSessions } from "../auth/sessions.ts";
+import { type Actor, auditActor } from "../core/actor.ts";
+import { endUserSessions } from "./sessions.ts";
 import type { User, UserType } from "../db/schema.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { isCommonPassword } from "../security/common_passwords.ts";

@@ -5,6 +5,9 @@
  * something was dropped is not stored, so an older read never undoes a
  * revocation.
  */
+import type { Invalidation } from "../invalidation.ts";
+import type { Services } from "../services.ts";
+
 export class CredentialCache<V> {
   readonly #entries = new Map<string, { value: V; at: number }>();
   #generation = 0;
@@ -42,4 +45,24 @@ export class CredentialCache<V> {
     this.#generation++;
     for (const [id, entry] of this.#entries) if (matches(entry.value)) this.#entries.delete(id);
   }
+}
+
+/**
+ * One cache per Services (each test instance gets its own), made on first
+ * use; `onChange` hears every `svc.invalidate` event from any instance.
+ */
+export function cachePerServices<V>(
+  ttlMs: number,
+  onChange: (cache: CredentialCache<V>, event: Invalidation) => void,
+): (svc: Services) => CredentialCache<V> {
+  const caches = new WeakMap<Services, CredentialCache<V>>();
+  return (svc) => {
+    let cache = caches.get(svc);
+    if (!cache) {
+      const created = new CredentialCache<V>(ttlMs);
+      svc.invalidate.subscribe((event) => onChange(created, event));
+      caches.set(svc, cache = created);
+    }
+    return cache;
+  };
 }

@@ -16,49 +16,9 @@ import {
 import { CATALOG_SCHEMA, commandTag, Refused, Rewriter } from "./rewriter.ts";
 import { fillShape, numbersAsParameters, parameterSlots } from "./shape.ts";
 import { SourceText } from "./source.ts";
+import type { FolderScope, SqlRefusal } from "./scope.ts";
 
-/** Who is connected to which folder: everything the sandbox needs. */
-export interface FolderScope {
-  containerId: number;
-  /** The database name the client used, e.g. "/home/assays". */
-  containerPath: string;
-  /** Physical schema, folderSchema(containerId). */
-  schema: string;
-  /** Folder role, folderRole(installId, containerId). */
-  role: string;
-  userId: number;
-  /** What current_user, session_user and pg_roles show. */
-  userEmail: string;
-  /** What pg_database and core.containers list. */
-  readableFolders: { id: number; path: string }[];
-  /** The longest a statement may run; clients may only lower it. */
-  statementTimeoutMs: number;
-  /**
-   * The folder's list columns whose name has capitals (`SampleId`): stored
-   * lower case (`sampleid`), shown as defined in results and the catalog,
-   * and a quoted `"SampleId"` reaches them. By table OID and column number.
-   */
-  shownColumns: readonly ShownColumn[];
-}
-
-export interface ShownColumn {
-  relation: number;
-  attnum: number;
-  /** The list's table, as information_schema names it. */
-  table: string;
-  /** As defined, e.g. `SampleId`; the stored name is its lower case. */
-  name: string;
-}
-
-/** Why a client's SQL is not run, as an ErrorResponse would carry it. */
-export interface SqlRefusal {
-  code: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-  /** 1-based character offset in the client's text, like PostgreSQL. */
-  position?: number;
-}
+export type { FolderScope, ShownColumn, SqlRefusal } from "./scope.ts";
 
 export type StatementKind =
   | "select"

@@ -4,7 +4,7 @@
  * and the shadow catalog. Anything else is refused. Allowed names are
  * rewritten by splicing the client's text at the parser's locations.
  */
-import type { FolderScope, SqlRefusal } from "./analyze.ts";
+import type { FolderScope, SqlRefusal } from "./scope.ts";
 import { type AstNode, scan, type Token } from "./parser.ts";
 import {
   ALLOWED_FUNCTIONS,

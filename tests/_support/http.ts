@@ -1,6 +1,6 @@
 /** A small browser for route tests: keeps cookies, reads CSRF tokens, no open port. */
 import type { Hono } from "hono";
-import type { Env } from "../../routes/context.ts";
+import type { Env } from "../../routes/http/context.ts";
 
 export class TestBrowser {
   readonly cookies = new Map<string, string>();

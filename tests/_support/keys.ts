@@ -1,7 +1,7 @@
 /** Keys in route tests: turning them on, a signed-in browser that makes keys, presenting them. */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestContext } from "./backends.ts";
 import { TestBrowser } from "./http.ts";
 

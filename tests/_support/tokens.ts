@@ -4,7 +4,7 @@ import { createList, getList } from "../../src/data/lists.ts";
 import { insertRows, selectRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
 import type { ExternalApp, User } from "../../src/db/schema.ts";
-import { createExternalApp, createToken, type TokenInput } from "../../src/tokens/mod.ts";
+import { createExternalApp, createToken, type TokenInput } from "../../src/doors/tokens/mod.ts";
 import type { TestContext } from "./backends.ts";
 
 export const FOLDER = "/home/lab";

@@ -10,11 +10,11 @@
  */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
-import { createSession } from "../../src/auth/sessions.ts";
+import { createSession } from "../../src/data/sessions.ts";
 import { createContainer } from "../../src/data/containers.ts";
 import { createList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
-import { createApiKey } from "../../src/keys/mod.ts";
+import { createApiKey } from "../../src/doors/keys/mod.ts";
 import { backendTest } from "../_support/backends.ts";
 import { enableKeys } from "../_support/keys.ts";
 import { installed, runPython, skipped } from "./_clients.ts";

@@ -1,7 +1,7 @@
 /** Real client: curl with a .netrc file holding a session key, before and after logout. */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, backendTest } from "../_support/backends.ts";
 
 async function curlNetrc(netrc: string, url: string): Promise<{ status: number; body: string }> {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "../../src/db/mod.ts";
 import { createServices } from "../../src/services.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { testConfig } from "../_support/backends.ts";
 import { freePort, LabgateProcess, startInstance } from "./_instances.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createUser } from "../../src/data/users.ts";
 import { getContainerByPath, getPolicy, setPolicy } from "../../src/data/containers.ts";
-import { createApiKey } from "../../src/keys/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
-import { createExternalApp, createToken } from "../../src/tokens/mod.ts";
+import { createApiKey } from "../../src/doors/keys/mod.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
+import { createExternalApp, createToken } from "../../src/doors/tokens/mod.ts";
 import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
 import { installed, run, skipped } from "./_clients.ts";
@@ -78,7 +78,7 @@ backendTest("psql signs in as user token when the token's app allows the SQL doo
   });
   const refused = await psql(conninfo(fx.port, "token", "require"), value, "select 1");
   assert.notEqual(refused.code, 0, "no SQL entry point yet");
-  const { updateExternalApp } = await import("../../src/tokens/apps.ts");
+  const { updateExternalApp } = await import("../../src/doors/tokens/apps.ts");
   await updateExternalApp(t.svc, t.admin, app.id, { entryPoints: ["rest", "sql"] });
   const ok = await psql(
     conninfo(fx.port, "token", "require"),

@@ -7,7 +7,7 @@ import { chromium } from "playwright-core";
 import { createApp } from "../../routes/mod.ts";
 import { createContainer, setPolicy } from "../../src/data/containers.ts";
 import { createUser } from "../../src/data/users.ts";
-import { addSite } from "../../src/remote_login/mod.ts";
+import { addSite } from "../../src/doors/remote_login/mod.ts";
 import { createExampleApp } from "../../examples/remote_login_app.ts";
 import { backendTest } from "../_support/backends.ts";
 

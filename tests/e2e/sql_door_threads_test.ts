@@ -13,13 +13,13 @@ import {
   scratchPostgresDatabase,
   testConfig,
 } from "../_support/backends.ts";
-import { bootstrapAdmin } from "../../src/bootstrap.ts";
+import { bootstrapAdmin } from "../../src/app/bootstrap.ts";
 import { createContainer, setPolicy } from "../../src/data/containers.ts";
 import { createUser } from "../../src/data/users.ts";
 import { createServices } from "../../src/services.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
-import { concat } from "../../wire/bytes.ts";
-import { bindText, cancelRequest, execute, parse, SYNC } from "../../wire/messages.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
+import { concat } from "../../wire/protocol/bytes.ts";
+import { bindText, cancelRequest, execute, parse, SYNC } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient } from "../wire/_client.ts";
 import { eventually, freePort, startInstance } from "./_instances.ts";
 

@@ -15,18 +15,18 @@ import {
   type TestContext,
 } from "../_support/backends.ts";
 import { APP_ID, FOLDER, tokenWorld } from "../_support/tokens.ts";
-import { bootstrapAdmin } from "../../src/bootstrap.ts";
+import { bootstrapAdmin } from "../../src/app/bootstrap.ts";
 import { getContainerByPath, setPolicy } from "../../src/data/containers.ts";
 import { createUser } from "../../src/data/users.ts";
-import { CACHE_MS } from "../../src/keys/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
-import { addSite } from "../../src/remote_login/mod.ts";
+import { CACHE_MS } from "../../src/doors/keys/mod.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
+import { addSite } from "../../src/doors/remote_login/mod.ts";
 import { createServices } from "../../src/services.ts";
-import { sqlDoorSettings } from "../../src/sql_door/settings.ts";
-import { ensureCertificate } from "../../src/tls/mod.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
+import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { installed, LineClient, run, skipped } from "./_clients.ts";
 import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
 
 const SECRET_KEY = "two instances share this secret";

@@ -11,7 +11,7 @@ import { createGroup } from "../../src/data/groups.ts";
 import { createList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
-import { addSite } from "../../src/remote_login/mod.ts";
+import { addSite } from "../../src/doors/remote_login/mod.ts";
 import { backendTest } from "../_support/backends.ts";
 import { browserOf, enableKeys } from "../_support/keys.ts";
 

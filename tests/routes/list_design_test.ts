@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
 import { textOf } from "../_support/http.ts";
 import { browserOf } from "../_support/keys.ts";

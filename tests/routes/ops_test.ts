@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
-import { ensureCertificate } from "../../src/tls/mod.ts";
+import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { ADMIN_EMAIL, backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { RawClient } from "../wire/_client.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
 

@@ -5,7 +5,7 @@ import { setPolicy } from "../../src/data/containers.ts";
 import { createUser } from "../../src/data/users.ts";
 import { openDatabase } from "../../src/db/mod.ts";
 import type { Invalidation } from "../../src/invalidation.ts";
-import { keySettings } from "../../src/keys/settings.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
 import { Permission } from "../../src/security/permissions.ts";
 import { createServices, type Services } from "../../src/services.ts";
 

@@ -4,17 +4,17 @@
  * and odd packets can be checked byte for byte.
  */
 import { ScramClientExchange } from "../../src/security/scram.ts";
-import { decodeText, encodeText, Reader } from "../../wire/bytes.ts";
-import { ErrorField } from "../../wire/errors.ts";
-import { MessageBuffer } from "../../wire/message_buffer.ts";
-import { AuthCode } from "../../wire/message_codes.ts";
+import { decodeText, encodeText, Reader } from "../../wire/protocol/bytes.ts";
+import { ErrorField } from "../../wire/protocol/errors.ts";
+import { MessageBuffer } from "../../wire/protocol/message_buffer.ts";
+import { AuthCode } from "../../wire/protocol/message_codes.ts";
 import {
   decodeFields,
   passwordMessage,
   readDataRow,
   saslInitialResponse,
   startupMessage,
-} from "../../wire/messages.ts";
+} from "../../wire/protocol/messages.ts";
 
 export interface Message {
   /** The type letter, e.g. "Z". */

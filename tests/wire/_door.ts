@@ -9,7 +9,7 @@ import { createContainer, setPolicy } from "../../src/data/containers.ts";
 import { createList, type ListColumnInput } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
-import { type SqlDoorSettings, sqlDoorSettings } from "../../src/sql_door/settings.ts";
+import { type SqlDoorSettings, sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { type SqlDoor, startSqlDoor, type TlsMaterial } from "../../wire/mod.ts";
 
 export const ALICE = { email: "alice@example.org", password: "alice-password-1" };

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
 import { getContainerByPath, getPolicy, setPolicy } from "../../src/data/containers.ts";
 import { createUser, updateUser } from "../../src/data/users.ts";
-import { createExternalApp, updateExternalApp } from "../../src/tokens/apps.ts";
-import { Reader } from "../../wire/bytes.ts";
-import { AuthCode } from "../../wire/message_codes.ts";
-import { query, saslInitialResponse, startupMessage } from "../../wire/messages.ts";
+import { createExternalApp, updateExternalApp } from "../../src/doors/tokens/apps.ts";
+import { Reader } from "../../wire/protocol/bytes.ts";
+import { AuthCode } from "../../wire/protocol/message_codes.ts";
+import { query, saslInitialResponse, startupMessage } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest, type TestContext } from "../_support/backends.ts";
 import { ALLOWED_FUNCTIONS, SHADOWED_FUNCTIONS, VISIBLE_SETTINGS } from "../../src/sql/policy.ts";
-import { decodeFields, query } from "../../wire/messages.ts";
+import { decodeFields, query } from "../../wire/protocol/messages.ts";
 import { type Message, RawClient, rowsOf, text } from "./_client.ts";
 import { ALICE, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
-import { Reader } from "../../wire/bytes.ts";
-import { query } from "../../wire/messages.ts";
+import { Reader } from "../../wire/protocol/bytes.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";

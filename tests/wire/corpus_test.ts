@@ -9,9 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { Reader, Writer } from "../../wire/bytes.ts";
-import { FrontendCode } from "../../wire/message_codes.ts";
-import { bindText, execute, parse, query, SYNC, target } from "../../wire/messages.ts";
+import { Reader, Writer } from "../../wire/protocol/bytes.ts";
+import { FrontendCode } from "../../wire/protocol/message_codes.ts";
+import { bindText, execute, parse, query, SYNC, target } from "../../wire/protocol/messages.ts";
 import {
   type Entry,
   expectedError,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { WireError } from "../../wire/errors.ts";
-import { query } from "../../wire/messages.ts";
+import { WireError } from "../../wire/protocol/errors.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { PinShares } from "../../wire/pin_shares.ts";
 import { errorOf, RawClient, rowsOf, statusOf } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";

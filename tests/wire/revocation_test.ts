@@ -6,15 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
-import type { Actor } from "../../src/auth/actor.ts";
-import { createSession, endSession } from "../../src/auth/sessions.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { createSession, endSession } from "../../src/data/sessions.ts";
 import { setPolicy } from "../../src/data/containers.ts";
 import { createGroup, setMembership } from "../../src/data/groups.ts";
 import { changeOwnPassword, getUserByEmail, updateUser } from "../../src/data/users.ts";
-import { createApiKey, createSessionKey, revokeKey } from "../../src/keys/mod.ts";
-import { keySettings } from "../../src/keys/settings.ts";
-import { updateExternalApp } from "../../src/tokens/apps.ts";
-import { updateToken } from "../../src/tokens/tokens.ts";
+import { createApiKey, createSessionKey, revokeKey } from "../../src/doors/keys/mod.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
+import { updateExternalApp } from "../../src/doors/tokens/apps.ts";
+import { updateToken } from "../../src/doors/tokens/tokens.ts";
 import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
 import {
   APP_ID,
@@ -23,7 +23,7 @@ import {
   FOLDER as APP_FOLDER,
   tokenWorld,
 } from "../_support/tokens.ts";
-import { query } from "../../wire/messages.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 

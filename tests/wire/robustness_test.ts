@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { Writer } from "../../wire/bytes.ts";
-import { StartupCode } from "../../wire/message_codes.ts";
-import { query, startupMessage } from "../../wire/messages.ts";
+import { Writer } from "../../wire/protocol/bytes.ts";
+import { StartupCode } from "../../wire/protocol/message_codes.ts";
+import { query, startupMessage } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf, types } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { Writer } from "../../wire/bytes.ts";
-import { FrontendCode } from "../../wire/message_codes.ts";
+import { Writer } from "../../wire/protocol/bytes.ts";
+import { FrontendCode } from "../../wire/protocol/message_codes.ts";
 import {
   bindText,
   cancelRequest,
@@ -11,7 +11,7 @@ import {
   query,
   SYNC,
   target,
-} from "../../wire/messages.ts";
+} from "../../wire/protocol/messages.ts";
 import {
   commandTags,
   errorOf,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/backends.ts";
-import { query, startupMessage } from "../../wire/messages.ts";
+import { query, startupMessage } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
 

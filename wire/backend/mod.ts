@@ -5,10 +5,10 @@
  * cursors); between leases its settings and prepared statements live in the
  * door and are replayed on whichever backend it gets next.
  */
-import { readInt32 } from "../bytes.ts";
-import { ErrorField, WireError } from "../errors.ts";
-import { BackendCode } from "../message_codes.ts";
-import { decodeFields, type ErrorFields, fieldOf, readDataRow } from "../messages.ts";
+import { readInt32 } from "../protocol/bytes.ts";
+import { ErrorField, WireError } from "../protocol/errors.ts";
+import { BackendCode } from "../protocol/message_codes.ts";
+import { decodeFields, type ErrorFields, fieldOf, readDataRow } from "../protocol/messages.ts";
 
 /** Settings clients are told about in ParameterStatus whenever they change. */
 export const REPORTED_SETTINGS = [

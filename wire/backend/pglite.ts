@@ -8,9 +8,9 @@
  */
 import type { PGlite } from "@electric-sql/pglite";
 import type { Mutex } from "../../src/db/mod.ts";
-import { concat } from "../bytes.ts";
-import { ErrorField, SqlState, WireError } from "../errors.ts";
-import { fieldOf, query, SYNC } from "../messages.ts";
+import { concat } from "../protocol/bytes.ts";
+import { ErrorField, SqlState, WireError } from "../protocol/errors.ts";
+import { fieldOf, query, SYNC } from "../protocol/messages.ts";
 import {
   type BackendOwner,
   BackendState,

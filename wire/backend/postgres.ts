@@ -7,10 +7,10 @@
  */
 import { createHash } from "node:crypto";
 import { ScramClientExchange } from "../../src/security/scram.ts";
-import { concat, decodeText, encodeText, Reader, readInt32 } from "../bytes.ts";
-import { ErrorField, SqlState, WireError } from "../errors.ts";
-import { MessageBuffer } from "../message_buffer.ts";
-import { AuthCode, BackendCode, FrontendCode } from "../message_codes.ts";
+import { concat, decodeText, encodeText, Reader, readInt32 } from "../protocol/bytes.ts";
+import { ErrorField, SqlState, WireError } from "../protocol/errors.ts";
+import { MessageBuffer } from "../protocol/message_buffer.ts";
+import { AuthCode, BackendCode, FrontendCode } from "../protocol/message_codes.ts";
 import {
   cancelRequest,
   decodeFields,
@@ -20,8 +20,8 @@ import {
   query,
   saslInitialResponse,
   startupMessage,
-} from "../messages.ts";
-import { ConnTransport } from "../transport.ts";
+} from "../protocol/messages.ts";
+import { ConnTransport } from "../protocol/transport.ts";
 import {
   type BackendOwner,
   BackendState,

@@ -4,16 +4,16 @@
  */
 import assert from "node:assert/strict";
 import pg from "pg";
-import { createSession } from "../../../src/auth/sessions.ts";
-import { bootstrapAdmin } from "../../../src/bootstrap.ts";
+import { createSession } from "../../../src/data/sessions.ts";
+import { bootstrapAdmin } from "../../../src/app/bootstrap.ts";
 import { loadConfig } from "../../../src/config.ts";
 import { createContainer } from "../../../src/data/containers.ts";
 import { createList, getList } from "../../../src/data/lists.ts";
 import { insertRows, selectRows } from "../../../src/data/rows.ts";
 import { createUser, getUserByEmail } from "../../../src/data/users.ts";
 import { type Database, openDatabase } from "../../../src/db/mod.ts";
-import { createApiKey, verifyKey } from "../../../src/keys/mod.ts";
-import { keySettings } from "../../../src/keys/settings.ts";
+import { createApiKey, verifyKey } from "../../../src/doors/keys/mod.ts";
+import { keySettings } from "../../../src/doors/keys/settings.ts";
 import { createServices, type Services } from "../../../src/services.ts";
 import { createApp } from "../../../routes/mod.ts";
 import { actorOf, ADMIN_EMAIL, ADMIN_PASSWORD, POSTGRES_URL } from "../../_support/backends.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { capturedSettings, readReply, StatementCache } from "../../../wire/backend/mod.ts";
-import { Writer } from "../../../wire/bytes.ts";
-import { WireError } from "../../../wire/errors.ts";
-import { errorResponse } from "../../../wire/messages.ts";
+import { Writer } from "../../../wire/protocol/bytes.ts";
+import { WireError } from "../../../wire/protocol/errors.ts";
+import { errorResponse } from "../../../wire/protocol/messages.ts";
 
 Deno.test("StatementCache names statements and evicts the least recently used", () => {
   const cache = new StatementCache({ limit: 2, prefix: "lg_p" });

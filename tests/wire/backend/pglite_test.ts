@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest } from "../../_support/backends.ts";
-import { query } from "../../../wire/messages.ts";
+import { query } from "../../../wire/protocol/messages.ts";
 import { errorOf, RawClient } from "../_client.ts";
 import { ALICE, FOLDER, openDoor } from "../_door.ts";
 

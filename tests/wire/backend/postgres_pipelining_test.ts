@@ -7,8 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "../../_support/backends.ts";
-import { concat } from "../../../wire/bytes.ts";
-import { bindText, cancelRequest, execute, parse, query, SYNC } from "../../../wire/messages.ts";
+import { concat } from "../../../wire/protocol/bytes.ts";
+import {
+  bindText,
+  cancelRequest,
+  execute,
+  parse,
+  query,
+  SYNC,
+} from "../../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf, statusOf, types } from "../_client.ts";
 import { ALICE, type DoorFixture, type DoorOptions, FOLDER, openDoor } from "../_door.ts";
 

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createVerifier, ScramServerExchange } from "../../../src/security/scram.ts";
 import { parseTarget, PostgresEngine } from "../../../wire/backend/postgres.ts";
-import { concat, decodeText, encodeText, Reader } from "../../../wire/bytes.ts";
-import { WireError } from "../../../wire/errors.ts";
-import { MessageBuffer } from "../../../wire/message_buffer.ts";
-import { AuthCode } from "../../../wire/message_codes.ts";
+import { concat, decodeText, encodeText, Reader } from "../../../wire/protocol/bytes.ts";
+import { WireError } from "../../../wire/protocol/errors.ts";
+import { MessageBuffer } from "../../../wire/protocol/message_buffer.ts";
+import { AuthCode } from "../../../wire/protocol/message_codes.ts";
 import {
   authentication,
   authenticationSasl,
@@ -13,7 +13,7 @@ import {
   errorResponse,
   parameterStatus,
   readyForQuery,
-} from "../../../wire/messages.ts";
+} from "../../../wire/protocol/messages.ts";
 
 Deno.test("parseTarget() reads host, port, credentials and Unix sockets", () => {
   assert.deepEqual(parseTarget("postgres://lab%40x:p%40ss@db.example:6543/labgate"), {

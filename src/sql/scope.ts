@@ -1,0 +1,46 @@
+/**
+ * What the sandbox is told about a connection, and what it answers when it
+ * refuses: shared by the analyzer and the rewriter (so neither imports the other's types).
+ */
+/** Who is connected to which folder: everything the sandbox needs. */
+export interface FolderScope {
+  containerId: number;
+  /** The database name the client used, e.g. "/home/assays". */
+  containerPath: string;
+  /** Physical schema, folderSchema(containerId). */
+  schema: string;
+  /** Folder role, folderRole(installId, containerId). */
+  role: string;
+  userId: number;
+  /** What current_user, session_user and pg_roles show. */
+  userEmail: string;
+  /** What pg_database and core.containers list. */
+  readableFolders: { id: number; path: string }[];
+  /** The longest a statement may run; clients may only lower it. */
+  statementTimeoutMs: number;
+  /**
+   * The folder's list columns whose name has capitals (`SampleId`): stored
+   * lower case (`sampleid`), shown as defined in results and the catalog,
+   * and a quoted `"SampleId"` reaches them. By table OID and column number.
+   */
+  shownColumns: readonly ShownColumn[];
+}
+
+export interface ShownColumn {
+  relation: number;
+  attnum: number;
+  /** The list's table, as information_schema names it. */
+  table: string;
+  /** As defined, e.g. `SampleId`; the stored name is its lower case. */
+  name: string;
+}
+
+/** Why a client's SQL is not run, as an ErrorResponse would carry it. */
+export interface SqlRefusal {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  /** 1-based character offset in the client's text, like PostgreSQL. */
+  position?: number;
+}

@@ -1,0 +1,60 @@
+/**
+ * Where the SQL door asks the key and token doors about credentials they
+ * own: secrets presented as the password of user `apikey` or `token`, and
+ * whether an external app user's app allows the SQL entry point.
+ */
+import type { CredentialKind } from "../src/core/actor.ts";
+import type { User } from "../src/db/schema.ts";
+import { getUser } from "../src/data/users.ts";
+import { LabgateError } from "../src/errors.ts";
+import { KEY_LOGIN, resolveKeySecret } from "../src/doors/keys/door.ts";
+import type { Services } from "../src/services.ts";
+import { allowsEntry, getApp } from "../src/doors/tokens/apps.ts";
+import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
+
+/** A secret presented as the password of user `apikey` or `token`. */
+export interface SecretLoginAttempt {
+  kind: "apikey" | "token";
+  secret: string;
+  clientAddr: string | null;
+}
+
+export interface SecretLogin {
+  user: User;
+  /** Which key or token, never the secret itself: goes to the audit log. */
+  credential: { kind: CredentialKind; id: string | null };
+  compliance: Record<string, unknown> | null;
+}
+
+/**
+ * Resolves an API key, session key or auth token used as a SQL door
+ * password, once wire/auth.ts has allowed its transport (TLS, or loopback
+ * cleartext where the admin allows it); null refuses it (the key and token
+ * doors audit why).
+ */
+export async function resolveSecretLogin(
+  svc: Services,
+  attempt: SecretLoginAttempt,
+): Promise<SecretLogin | null> {
+  try {
+    const actor = attempt.kind === "apikey"
+      ? await resolveKeySecret(svc, { ...attempt, user: KEY_LOGIN })
+      : await resolveTokenSecret(svc, attempt);
+    const user = await getUser(svc, actor.userId);
+    if (!user) return null;
+    return {
+      user,
+      credential: actor.credential,
+      compliance: actor.compliance as Record<string, unknown> | null,
+    };
+  } catch (error) {
+    if (error instanceof LabgateError) return null;
+    throw error;
+  }
+}
+
+/** Whether an external app user may sign in with a password: its app is active and allows SQL. */
+export async function appUserMayUseSqlDoor(svc: Services, user: User): Promise<boolean> {
+  const app = user.external_app_id ? await getApp(svc, user.external_app_id) : undefined;
+  return !!app && app.status === "active" && allowsEntry(app, "sql");
+}
