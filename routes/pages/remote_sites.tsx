@@ -5,7 +5,7 @@ import { requireSiteAdmin } from "../../src/data/users.ts";
 import { addSite, listSites, removeSite } from "../../src/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/remote_login/settings.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "./layout.tsx";
+import { CsrfField, PhiLevelSelect } from "./layout.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
 
 const PATH = "/admin/remote-sites";
@@ -95,6 +95,8 @@ async function sitesPage(c: AppContext, failure?: ReturnType<typeof formError>) 
               min={1}
               value={String(settings.verifyPerMinute)}
             />
+            <label for="phiLevel">PHI level in force for cooperating sites' users</label>
+            <PhiLevelSelect id="phiLevel" name="phiLevel" value={settings.phiLevel} declared />
             <label>
               <input
                 type="checkbox"
@@ -139,6 +141,7 @@ export function remoteSitesPages(): Hono<Env> {
             allowAnyReturnUrl: field(body, "allowAnyReturnUrl") === "on",
             tokenMinutes: field(body, "tokenMinutes"),
             verifyPerMinute: field(body, "verifyPerMinute"),
+            phiLevel: field(body, "phiLevel"),
           });
           svc.audit.record({
             ...auditActor(actor),

@@ -22,6 +22,12 @@ export interface Actor {
   userType: UserType;
   credential: { kind: CredentialKind; id: string | null };
   compliance: Compliance | null;
+  /**
+   * The PHI level the credential itself carries (an API key's, an external
+   * app's); when absent, the session's declaration is in force
+   * (src/security/phi.ts phiLevelInForce).
+   */
+  phiLevel?: "not_phi" | "limited" | "full";
   /** The admin who is impersonating `userId`, if any. */
   impersonatorId: number | null;
   /** The user signed in with a one-time password and must choose a new one first. */

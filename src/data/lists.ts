@@ -8,6 +8,7 @@ import { type Actor, auditActor } from "../auth/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
+import { parseColumnPhiLevel } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
 import { ensureFolderSchema, requireContainer } from "./containers.ts";
@@ -18,6 +19,8 @@ export interface ListColumnInput {
   type: string;
   required?: boolean;
   description?: string;
+  /** Who may see the column (src/security/phi.ts); default `not_phi`. */
+  phi?: string;
 }
 
 export interface ListInput {
@@ -82,6 +85,7 @@ export async function createList(
       type: c.type,
       required: c.required ?? false,
       description: c.description ?? "",
+      phi: parseColumnPhiLevel(c.phi, c.name),
     };
   });
   const keyName = physicalName(input.key?.trim() ?? "", "column");
@@ -152,7 +156,10 @@ export async function createList(
     outcome: "ok",
     containerId: container.id,
     containerPath: container.path,
-    detail: JSON.stringify({ list: name, columns: checked.map((c) => `${c.name}:${c.type}`) }),
+    detail: JSON.stringify({
+      list: name,
+      columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
+    }),
   });
   return await loadDefinition(svc, container, list);
 }

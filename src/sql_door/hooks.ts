@@ -8,6 +8,7 @@ import type { User } from "../db/schema.ts";
 import { getUser } from "../data/users.ts";
 import { LabgateError } from "../errors.ts";
 import { KEY_LOGIN, resolveSecretLogin as resolveKeyLogin } from "../keys/door.ts";
+import { type DeclaredPhiLevel, phiLevelInForce } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { allowsEntry, getApp } from "../tokens/apps.ts";
 import { resolveTokenSecret } from "../tokens/resolve.ts";
@@ -26,6 +27,8 @@ export interface SecretLogin {
   /** Which key or token, never the secret itself: goes to the audit log. */
   credential: { kind: CredentialKind; id: string | null };
   compliance: Record<string, unknown> | null;
+  /** The PHI level in force for the connection (src/security/phi.ts phiLevelInForce). */
+  phiLevel: DeclaredPhiLevel;
 }
 
 /**
@@ -46,6 +49,7 @@ export async function resolveSecretLogin(
       user,
       credential: actor.credential,
       compliance: actor.compliance as Record<string, unknown> | null,
+      phiLevel: phiLevelInForce(actor),
     };
   } catch (error) {
     if (error instanceof LabgateError) return null;

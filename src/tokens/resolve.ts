@@ -16,6 +16,7 @@ import type { Services } from "../services.ts";
 import { sqlDoorSettings } from "../sql_door/settings.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
 import { type AppFacts, type Loaded, loadToken, type UserFacts } from "./cache.ts";
+import { parseDeclaredPhiLevel } from "../security/phi.ts";
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
@@ -204,6 +205,7 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
     userType: acting.user_type,
     credential: { kind: "token", id: token.id },
     compliance: null,
+    phiLevel: parseDeclaredPhiLevel(app!.phi_level),
     impersonatorId: null,
     door: use.door,
     clientAddr: use.clientAddr,
