@@ -86,11 +86,18 @@ export function CsrfField(props: { actor: Actor | null; token?: string }) {
 
 /** A PHI level chooser: a column's levels, or (`declared`) the levels a request can have. */
 export function PhiLevelSelect(
-  props: { id: string; name: string; value: string; declared?: boolean },
+  props: {
+    id: string;
+    name: string;
+    value: string;
+    declared?: boolean;
+    label?: string;
+    disabled?: boolean;
+  },
 ) {
   const levels = props.declared ? DECLARED_PHI_LEVELS : COLUMN_PHI_LEVELS;
   return (
-    <select id={props.id} name={props.name}>
+    <select id={props.id} name={props.name} aria-label={props.label} disabled={props.disabled}>
       {levels.map((level) => (
         <option value={level} selected={level === props.value}>{PHI_LEVEL_LABELS[level]}</option>
       ))}

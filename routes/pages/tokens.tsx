@@ -34,7 +34,7 @@ import {
 } from "../../src/tokens/mod.ts";
 import { getUser } from "../../src/data/users.ts";
 import { type AppContext, type Env, requireActor } from "../context.ts";
-import { CsrfField } from "./layout.tsx";
+import { CsrfField, PhiLevelSelect } from "./layout.tsx";
 import { field, formError, page, redirectWith } from "./render.tsx";
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -60,6 +60,7 @@ function appInput(body: Form): AppInput {
     restReadOnly: field(body, "rest_read_only") === "on",
     restPaths: field(body, "rest_paths").split(/[\s,]+/),
     defaultExpiryDays: Number(field(body, "default_expiry_days")),
+    phiLevel: field(body, "phi_level"),
   };
 }
 
@@ -214,6 +215,16 @@ function AppFields(props: { app?: ExternalApp }) {
             min="1"
             max="3650"
             value={String(a?.default_expiry_days ?? 90)}
+            disabled={off}
+          />
+        </div>
+        <div>
+          <label for="phi_level">PHI level of its tokens and accounts</label>
+          <PhiLevelSelect
+            id="phi_level"
+            name="phi_level"
+            value={a?.phi_level ?? "not_phi"}
+            declared
             disabled={off}
           />
         </div>

@@ -1,5 +1,6 @@
 import type { AuditRecord, Door } from "../audit/mod.ts";
 import type { UserType } from "../db/schema.ts";
+import { phiLevelInForce } from "../security/phi.ts";
 
 /** How the caller proved who they are. Doors add kinds; never holds a secret. */
 /** How the actor proved who they are; `cli` is an operator's `deno task admin` on the server. */
@@ -53,7 +54,10 @@ export interface TokenScope {
   actions: string[];
 }
 
-/** The audit fields that say who did something and how. */
+/**
+ * The audit fields that say who did something and how; `compliance` holds
+ * the declarations and the PHI level in force (`phiLevelInForce`).
+ */
 export function auditActor(
   actor: Actor,
 ): Pick<AuditRecord, "door" | "userId" | "userEmail" | "credential" | "compliance" | "clientAddr"> {
@@ -62,7 +66,7 @@ export function auditActor(
     userId: actor.userId,
     userEmail: actor.email,
     credential: actor.credential,
-    compliance: actor.compliance as Record<string, unknown> | null,
+    compliance: { ...actor.compliance, phiLevelInForce: phiLevelInForce(actor) },
     clientAddr: actor.clientAddr,
   };
 }

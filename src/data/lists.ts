@@ -8,7 +8,7 @@ import { type Actor, auditActor } from "../auth/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
-import { parseColumnPhiLevel } from "../security/phi.ts";
+import { type ColumnPhiLevel, parseColumnPhiLevel } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
 import { ensureFolderSchema, requireContainer } from "./containers.ts";
@@ -37,7 +37,7 @@ export interface ListInput {
 export interface ListDefinition {
   list: List;
   container: Container;
-  columns: (ListColumn & { type: ColumnTypeName })[];
+  columns: (ListColumn & { type: ColumnTypeName; phi: ColumnPhiLevel })[];
   /** `lg_c<folder>.<table>`, for queries. */
   qualifiedTable: string;
 }
@@ -97,6 +97,11 @@ export async function createList(
   }
   if (!COLUMN_TYPES[key.type as ColumnTypeName].keyable) {
     throw badRequest(`A ${key.type} column cannot be a key: use Integer, BigInteger, Text or UUID`);
+  }
+  if (key.phi !== "not_phi") {
+    throw badRequest(
+      `The key ${key.name} identifies rows on every door, so it is not_phi: key the list by a study id and keep ${key.name} as another column`,
+    );
   }
   key.required = true;
   const existing = await svc.db.selectFrom("lists").select("id")
