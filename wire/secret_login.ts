@@ -8,6 +8,7 @@ import type { User } from "../src/db/schema.ts";
 import { getUser } from "../src/data/users.ts";
 import { LabgateError } from "../src/errors.ts";
 import { KEY_LOGIN, resolveKeySecret } from "../src/doors/keys/door.ts";
+import { type DeclaredPhiLevel, phiLevelInForce } from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import { allowsEntry, getApp } from "../src/doors/tokens/apps.ts";
 import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
@@ -24,6 +25,8 @@ export interface SecretLogin {
   /** Which key or token, never the secret itself: goes to the audit log. */
   credential: { kind: CredentialKind; id: string | null };
   compliance: Record<string, unknown> | null;
+  /** The PHI level in force for the connection (src/security/phi.ts phiLevelInForce). */
+  phiLevel: DeclaredPhiLevel;
 }
 
 /**
@@ -46,6 +49,7 @@ export async function resolveSecretLogin(
       user,
       credential: actor.credential,
       compliance: actor.compliance as Record<string, unknown> | null,
+      phiLevel: phiLevelInForce(actor),
     };
   } catch (error) {
     if (error instanceof LabgateError) return null;

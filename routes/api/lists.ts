@@ -26,6 +26,7 @@ function listJson(def: ListDefinition) {
       type: c.type,
       required: c.required,
       description: c.description,
+      phi: c.phi,
     })),
   };
 }
@@ -110,7 +111,8 @@ export function registerListApi(api: OpenAPIHono<Env>): void {
       path: "/lists/{id}/design",
       operationId: "changeListDesign",
       tags: ["Lists"],
-      summary: "Add, rename or drop a column, or change a description (needs Admin)",
+      summary:
+        "Add, rename or drop a column, change a description or a column's PHI level (needs Admin)",
       description: "With `preview: true` nothing changes: the answer says what the change " +
         "would do (rows affected, values lost). Without it the change is made in one transaction " +
         "and audited.",

@@ -2,6 +2,7 @@
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import { SESSION_COOKIE } from "../../src/data/sessions.ts";
 import { COLUMN_TYPES } from "../../src/data/column_types.ts";
+import { COLUMN_PHI_LEVELS, DECLARED_PHI_LEVELS } from "../../src/security/phi.ts";
 import { ROLES } from "../../src/security/permissions.ts";
 
 /** A JSON response of `schema`. */
@@ -87,11 +88,21 @@ export const PolicyInput = z.object({
 
 export const ColumnType = z.enum(Object.keys(COLUMN_TYPES) as [string, ...string[]]);
 
+export const PhiLevel = z.enum(COLUMN_PHI_LEVELS).openapi("PhiLevel", {
+  description: "Who may see the column: requests whose PHI level in force is at least this " +
+    "(not_phi < limited < full); restricted columns are shown through no door. The key is not_phi.",
+});
+
+export const DeclaredPhiLevel = z.enum(DECLARED_PHI_LEVELS).openapi("DeclaredPhiLevel", {
+  description: "A PHI level in force for a request: not_phi < limited < full",
+});
+
 export const ListColumn = z.object({
   name: z.string(),
   type: ColumnType,
   required: z.boolean().optional(),
   description: z.string().optional(),
+  phi: PhiLevel.optional().openapi({ description: "Default not_phi" }),
 }).openapi("ListColumn");
 
 const preview = z.boolean().optional().openapi({ description: "Only say what it would do" });
@@ -100,6 +111,7 @@ export const DesignChange = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("add"), column: ListColumn, preview }),
   z.object({ kind: z.literal("rename"), column: z.string(), to: z.string(), preview }),
   z.object({ kind: z.literal("drop"), column: z.string(), preview }),
+  z.object({ kind: z.literal("phi"), column: z.string(), phi: PhiLevel, preview }),
   z.object({
     kind: z.literal("describe"),
     column: z.string().optional().openapi({ description: "Absent: the list's description" }),
@@ -136,6 +148,7 @@ export const List = z.object({
     type: z.string(),
     required: z.boolean(),
     description: z.string(),
+    phi: PhiLevel,
   })),
 }).openapi("List");
 
@@ -329,6 +342,9 @@ export const ApiKey = z.object({
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
   status: z.enum(["active", "expired", "revoked", "session ended"]),
+  phiLevel: DeclaredPhiLevel.nullable().openapi({
+    description: "An API key's PHI level; null for a session key (its session's declaration)",
+  }),
 }).openapi("ApiKey");
 
 export const NewApiKey = z.object({
@@ -338,6 +354,10 @@ export const NewApiKey = z.object({
     example: "1m",
   }),
   description: z.string().optional(),
+  phiLevel: DeclaredPhiLevel.optional().openapi({
+    description: "API keys only: the PHI level in force for the key's requests; default and " +
+      "at most the session's declared level",
+  }),
 }).openapi("NewApiKey");
 
 export const CreatedApiKey = ApiKey.extend({
@@ -361,6 +381,7 @@ export const ExternalApp = z.object({
   restReadOnly: z.boolean(),
   restPaths: z.array(z.string()),
   defaultExpiryDays: z.number().int(),
+  phiLevel: DeclaredPhiLevel,
   builtIn: z.boolean(),
 }).openapi("ExternalApp");
 
@@ -377,6 +398,9 @@ export const AppInput = z.object({
     description: "Allowed REST path patterns (* matches anything); empty allows all",
   }),
   defaultExpiryDays: z.number().int().optional(),
+  phiLevel: DeclaredPhiLevel.optional().openapi({
+    description: "The PHI level in force for the app's tokens and accounts; default not_phi",
+  }),
 }).openapi("AppInput");
 
 export const TokenInput = z.object({

@@ -64,7 +64,11 @@ export function registerKeyApi(api: OpenAPIHono<Env>): void {
       const description = input.description ?? "";
       const created = input.kind === "session_key"
         ? await createSessionKey(svc, actor, { description })
-        : await createApiKey(svc, actor, { expiry: input.expiry ?? "", description });
+        : await createApiKey(svc, actor, {
+          expiry: input.expiry ?? "",
+          description,
+          phiLevel: input.phiLevel,
+        });
       c.header("cache-control", "no-store");
       return c.json({ key: created.key, ...keyJson(created.view) }, 201);
     },

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { Actor } from "../../src/core/actor.ts";
 import { complianceSettings, PHI_LEVELS } from "../../src/auth/compliance.ts";
+import { phiLevelInForce } from "../../src/security/phi.ts";
 import { visibleContainers } from "../../src/data/containers.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
 import { KEY_LOGIN } from "../../src/doors/keys/door.ts";
@@ -19,7 +20,7 @@ import {
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "../../src/doors/keys/settings.ts";
 import { sqlDoorPort, sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { type AppContext, type Env, requireActor } from "../http/context.ts";
-import { CsrfField } from "../ui/layout.tsx";
+import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const when = (d: Date | null) => d ? d.toISOString().slice(0, 16).replace("T", " ") : "—";
@@ -171,6 +172,13 @@ async function externalToolsPage(
                   <option value={e}>{EXPIRY_CHOICES[e].label}</option>
                 ))}
               </select>
+              <label for="phi_level">PHI level (at most your session's)</label>
+              <PhiLevelSelect
+                id="phi_level"
+                name="phi_level"
+                value={phiLevelInForce(actor)}
+                declared
+              />
               <label for="description">Description (optional)</label>
               <input id="description" name="description" maxlength={200} />
               <p>
@@ -364,6 +372,7 @@ export function keyPages(): Hono<Env> {
         : await createApiKey(svc, actor, {
           expiry: field(body, "expiry"),
           description: field(body, "description"),
+          phiLevel: field(body, "phi_level"),
         });
       return await externalToolsPage(c, created);
     } catch (error) {

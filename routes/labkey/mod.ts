@@ -12,7 +12,15 @@ import { auditActor } from "../../src/core/actor.ts";
 import { createContainer, requireContainer, visibleContainers } from "../../src/data/containers.ts";
 import { createList, getList, type ListDefinition, listLists } from "../../src/data/lists.ts";
 import { folderSchema } from "../../src/data/physical.ts";
-import { deleteRows, findColumn, insertRows, type Row, updateRows } from "../../src/data/rows.ts";
+import {
+  deleteRows,
+  findColumn,
+  insertRows,
+  type Row,
+  updateRows,
+  visibleColumnsOf,
+} from "../../src/data/rows.ts";
+import type { ColumnPhiLevel } from "../../src/security/phi.ts";
 import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
@@ -93,8 +101,9 @@ async function listOf(call: Call): Promise<ListDefinition> {
   return await getList(call.svc, requireSignedIn(call), call.containerPath, queryName);
 }
 
-function listFields(def: ListDefinition): ResultField[] {
-  return def.columns.map((c) => {
+/** Fields of `columns` (by default all of `def`'s: callers showing them pass the visible ones). */
+function listFields(def: ListDefinition, columns = def.columns): ResultField[] {
+  return columns.map((c) => {
     const isKey = c.column_name === def.list.key_column;
     return {
       name: c.name,
@@ -140,6 +149,14 @@ function folderJson(container: Container, bits: number, children?: unknown[]) {
   };
 }
 
+/** LabKey's names for the PHI levels in a domain's fields. */
+const LABKEY_PHI: Record<ColumnPhiLevel, string> = {
+  not_phi: "NotPHI",
+  limited: "Limited",
+  full: "PHI",
+  restricted: "Restricted",
+};
+
 function domainJson(def: ListDefinition) {
   return {
     domainId: def.list.id,
@@ -154,6 +171,7 @@ function domainJson(def: ListDefinition) {
       required: c.required,
       description: c.description,
       isPrimaryKey: c.column_name === def.list.key_column,
+      PHI: LABKEY_PHI[c.phi],
     })),
   };
 }
@@ -326,7 +344,9 @@ const ACTIONS: Record<string, Action> = {
         canEdit: false,
         isMetadataOverrideable: false,
         hidden: false,
-        ...(withColumns ? { columns: listFields(def).map(fieldMetadata) } : {}),
+        ...(withColumns
+          ? { columns: listFields(def, visibleColumnsOf(def, actor)).map(fieldMetadata) }
+          : {}),
       });
     }
     return { body: { schemaName: SCHEMA, queries } };
@@ -334,7 +354,7 @@ const ACTIONS: Record<string, Action> = {
 
   "query-getQueryDetails": async (call) => {
     const def = await listOf(call);
-    const fields = listFields(def).map(fieldMetadata);
+    const fields = listFields(def, visibleColumnsOf(def, call.actor)).map(fieldMetadata);
     return {
       body: {
         schemaName: SCHEMA,

@@ -1,6 +1,6 @@
 /**
  * The list page's design card for folder admins: add, rename or drop a
- * column, change a description. Every change shows its preview first (what
+ * column, change a description or a column's PHI level. Every change shows its preview first (what
  * it does to the rows, values lost) and is applied only from the preview's
  * own Apply button, which carries the same fields.
  */
@@ -9,10 +9,11 @@ import { COLUMN_TYPES } from "../../src/data/column_types.ts";
 import { type DesignChange, type DesignPreview } from "../../src/data/list_design.ts";
 import type { ListDefinition } from "../../src/data/lists.ts";
 import { badRequest } from "../../src/errors.ts";
-import { CsrfField } from "../ui/layout.tsx";
+import { PHI_LEVEL_LABELS } from "../../src/security/phi.ts";
+import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
 import { field } from "../ui/render.tsx";
 
-const CHANGE_FIELDS = ["kind", "column", "to", "type", "required", "description"];
+const CHANGE_FIELDS = ["kind", "column", "to", "type", "required", "description", "phi"];
 
 /** The change a design form describes. */
 export function designChangeOf(body: Record<string, unknown>): DesignChange {
@@ -27,6 +28,7 @@ export function designChangeOf(body: Record<string, unknown>): DesignChange {
           type: field(body, "type"),
           required: field(body, "required") === "on",
           description: field(body, "description"),
+          phi: field(body, "phi"),
         },
       };
     case "rename":
@@ -35,8 +37,10 @@ export function designChangeOf(body: Record<string, unknown>): DesignChange {
       return { kind, column };
     case "describe":
       return { kind, column: column || undefined, description: field(body, "description") };
+    case "phi":
+      return { kind, column, phi: field(body, "phi") };
     default:
-      throw badRequest("Choose what to change: add, rename, drop or describe");
+      throw badRequest("Choose what to change: add, rename, drop, describe or phi");
   }
 }
 
@@ -93,6 +97,10 @@ export function DesignCard(props: { actor: Actor; def: ListDefinition }) {
           </select>
         </div>
         <div>
+          <label for="add-phi">PHI level</label>
+          <PhiLevelSelect id="add-phi" name="phi" value="not_phi" />
+        </div>
+        <div>
           <label>
             <input type="checkbox" name="required" /> Required
           </label>
@@ -140,6 +148,24 @@ export function DesignCard(props: { actor: Actor; def: ListDefinition }) {
         </div>
         <div>
           <button type="submit">Describe…</button>
+        </div>
+      </form>
+      <form method="post" class="row" aria-label="Change a PHI level">
+        {start("phi")}
+        <div>
+          <label for="phi-column">PHI level of</label>
+          <select id="phi-column" name="column">
+            {def.columns.map((c) => (
+              <option value={c.name}>{c.name} (now {PHI_LEVEL_LABELS[c.phi]})</option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label for="phi-level">to</label>
+          <PhiLevelSelect id="phi-level" name="phi" value="not_phi" />
+        </div>
+        <div>
+          <button type="submit">Set level…</button>
         </div>
       </form>
     </div>

@@ -9,6 +9,7 @@ import {
   type Row,
   selectRows,
   updateRows,
+  visibleColumnsOf,
 } from "../../src/data/rows.ts";
 import { type ExportFormat, formulaHandling } from "../../src/data/csv.ts";
 import { exportRows } from "../../src/data/export.ts";
@@ -20,9 +21,10 @@ import {
 } from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
 import { Permission } from "../../src/security/permissions.ts";
+import { PHI_LEVEL_LABELS } from "../../src/security/phi.ts";
 import type { Actor } from "../../src/core/actor.ts";
 import { type AppContext, requireActor } from "../http/context.ts";
-import { Breadcrumbs, CsrfField, folderUrl } from "../ui/layout.tsx";
+import { Breadcrumbs, CsrfField, folderUrl, PhiLevelSelect } from "../ui/layout.tsx";
 import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";
 import {
   canonicalGridUrl,
@@ -140,6 +142,7 @@ export async function newListPage(
                 <th>Name</th>
                 <th>Type</th>
                 <th>Required</th>
+                <th>PHI level</th>
               </tr>
             </thead>
             <tbody>
@@ -167,6 +170,14 @@ export async function newListPage(
                       value="on"
                       aria-label={`Column ${i + 1} required`}
                       checked={value(`col${i}.required`) === "on"}
+                    />
+                  </td>
+                  <td>
+                    <PhiLevelSelect
+                      id={`col${i}.phi`}
+                      name={`col${i}.phi`}
+                      label={`Column ${i + 1} PHI level`}
+                      value={value(`col${i}.phi`) || "not_phi"}
                     />
                   </td>
                 </tr>
@@ -231,6 +242,7 @@ export async function newListPost(c: AppContext, path: string) {
         name,
         type: field(body, `col${i}.type`),
         required: field(body, `col${i}.required`) === "on",
+        phi: field(body, `col${i}.phi`),
       });
     }
     const auto = field(body, "keymode") !== "column";
@@ -327,17 +339,19 @@ export async function listPage(
   const svc = c.get("svc");
   const actor = requireActor(c);
   const def = await getList(svc, actor, path, name);
+  // What the page shows of the list: the columns at or below the actor's PHI level.
+  const view = { ...def, columns: visibleColumnsOf(def, actor) };
   const url = new URL(c.req.url);
-  const canonical = canonicalGridUrl(url, def.columns.map((col) => col.name));
+  const canonical = canonicalGridUrl(url, view.columns.map((col) => col.name));
   if (canonical) return c.redirect(canonical, 303);
   const state = gridState(url);
-  const key = def.columns.find((col) => col.column_name === def.list.key_column)!;
+  const key = view.columns.find((col) => col.column_name === def.list.key_column)!;
   if (options.export) return await exportList(c, def, state, options.export);
   // The key stays in the grid whatever the column choice: the row actions need it.
   const chosen = state.query.columns;
   const columns = chosen
-    ? def.columns.filter((col) => col.name === key.name || chosen.includes(col.name))
-    : def.columns;
+    ? view.columns.filter((col) => col.name === key.name || chosen.includes(col.name))
+    : view.columns;
   const pageNumber = state.page;
   const { rows, total } = await selectRows(svc, actor, def, {
     ...state.query,
@@ -383,9 +397,9 @@ export async function listPage(
             body={options.designPreview.body}
           />
         )}
-        <FilterBar def={def} state={state} />
+        <FilterBar def={view} state={state} />
         <ColumnChooser
-          names={def.columns.map((col) => col.name)}
+          names={view.columns.map((col) => col.name)}
           shown={state.query.columns}
           params={state.params}
         />
@@ -396,6 +410,7 @@ export async function listPage(
                 {columns.map((col) => (
                   <th>
                     <a href={sortLink(col.name)}>{col.name}</a> <span class="pill">{col.type}</span>
+                    {col.phi !== "not_phi" && <span class="pill">{PHI_LEVEL_LABELS[col.phi]}</span>}
                   </th>
                 ))}
                 {(can(Permission.UPDATE) || can(Permission.DELETE)) && <th>Actions</th>}
@@ -432,7 +447,7 @@ export async function listPage(
         {editing && can(Permission.UPDATE) && (
           <RowForm
             actor={actor}
-            def={def}
+            def={view}
             action="update"
             title={`Edit row ${display(editing[key.name])}`}
             row={editing}
@@ -441,7 +456,7 @@ export async function listPage(
         {can(Permission.INSERT) && (
           <RowForm
             actor={actor}
-            def={def}
+            def={view}
             action="insert"
             title="Add a row"
             row={options.body ? rowFromForm(def, options.body, "v:") as Row : undefined}
@@ -451,7 +466,7 @@ export async function listPage(
           <div class="card">
             <h2>Import rows from CSV or TSV</h2>
             <p class="muted">
-              The first line names the columns ({def.columns.map((col) => col.name).join(", ")}).
+              The first line names the columns ({view.columns.map((col) => col.name).join(", ")}).
               Every row is checked first: if any is wrong, nothing is imported.
             </p>
             <form method="post" enctype="multipart/form-data">

@@ -107,6 +107,7 @@ export function remoteLoginDoor(): Hono<Env> {
       token: tokenParam(c),
       email: result.email,
       permissions: String(result.bits),
+      phiLevel: result.phiLevel,
     });
   };
   app.get("/login/verifyToken.view", (c) => verify(c, "/"));

@@ -4,7 +4,7 @@ import { auditActor } from "../../src/core/actor.ts";
 import { addSite, listSites, removeSite } from "../../src/doors/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
-import { CsrfField } from "../ui/layout.tsx";
+import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PATH = "/admin/remote-sites";
@@ -88,6 +88,8 @@ async function sitesPage(c: AppContext, failure?: ReturnType<typeof formError>) 
               min={1}
               value={String(settings.verifyPerMinute)}
             />
+            <label for="phiLevel">PHI level in force for cooperating sites' users</label>
+            <PhiLevelSelect id="phiLevel" name="phiLevel" value={settings.phiLevel} declared />
             <label>
               <input
                 type="checkbox"
@@ -132,6 +134,7 @@ export function remoteSitesPages(): Hono<Env> {
             allowAnyReturnUrl: field(body, "allowAnyReturnUrl") === "on",
             tokenMinutes: field(body, "tokenMinutes"),
             verifyPerMinute: field(body, "verifyPerMinute"),
+            phiLevel: field(body, "phiLevel"),
           });
           svc.audit.record({
             ...auditActor(actor),

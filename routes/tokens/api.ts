@@ -3,7 +3,7 @@
  * (HTTP Basic with their email and password), and for site admins the
  * external apps and auth tokens the admin pages manage.
  */
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AuthToken, ExternalApp } from "../../src/db/schema.ts";
 import { badRequest, unauthorized } from "../../src/errors.ts";
 import { fromBase64 } from "../../src/security/secrets.ts";
@@ -34,6 +34,7 @@ function appJson(app: ExternalApp) {
     restReadOnly: app.rest_read_only,
     restPaths: app.rest_paths,
     defaultExpiryDays: app.default_expiry_days,
+    phiLevel: app.phi_level as z.infer<typeof S.DeclaredPhiLevel>,
     builtIn: app.built_in,
   };
 }

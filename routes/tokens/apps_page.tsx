@@ -14,7 +14,7 @@ import {
   updateExternalApp,
 } from "../../src/doors/tokens/mod.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
-import { CsrfField } from "../ui/layout.tsx";
+import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
 import { field, fieldValues, formError, page, redirectWith } from "../ui/render.tsx";
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -29,6 +29,7 @@ function appInput(body: Form): AppInput {
     restReadOnly: field(body, "rest_read_only") === "on",
     restPaths: field(body, "rest_paths").split(/[\s,]+/),
     defaultExpiryDays: Number(field(body, "default_expiry_days")),
+    phiLevel: field(body, "phi_level"),
   };
 }
 
@@ -111,6 +112,16 @@ function AppFields(props: { app?: ExternalApp }) {
             min="1"
             max="3650"
             value={String(a?.default_expiry_days ?? 90)}
+            disabled={off}
+          />
+        </div>
+        <div>
+          <label for="phi_level">PHI level of its tokens and accounts</label>
+          <PhiLevelSelect
+            id="phi_level"
+            name="phi_level"
+            value={a?.phi_level ?? "not_phi"}
+            declared
             disabled={off}
           />
         </div>

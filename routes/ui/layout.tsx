@@ -1,6 +1,11 @@
 /** The page frame every server-rendered page uses. */
 import type { Child } from "hono/jsx";
 import type { Actor } from "../../src/core/actor.ts";
+import {
+  COLUMN_PHI_LEVELS,
+  DECLARED_PHI_LEVELS,
+  PHI_LEVEL_LABELS,
+} from "../../src/security/phi.ts";
 import { CSRF_FIELD } from "../http/context.ts";
 
 export interface PageProps {
@@ -77,6 +82,27 @@ export function Layout(props: PageProps) {
 export function CsrfField(props: { actor: Actor | null; token?: string }) {
   const token = props.token ?? props.actor?.session?.csrfToken ?? "";
   return <input type="hidden" name={CSRF_FIELD} value={token} />;
+}
+
+/** A PHI level chooser: a column's levels, or (`declared`) the levels a request can have. */
+export function PhiLevelSelect(
+  props: {
+    id: string;
+    name: string;
+    value: string;
+    declared?: boolean;
+    label?: string;
+    disabled?: boolean;
+  },
+) {
+  const levels = props.declared ? DECLARED_PHI_LEVELS : COLUMN_PHI_LEVELS;
+  return (
+    <select id={props.id} name={props.name} aria-label={props.label} disabled={props.disabled}>
+      {levels.map((level) => (
+        <option value={level} selected={level === props.value}>{PHI_LEVEL_LABELS[level]}</option>
+      ))}
+    </select>
+  );
 }
 
 /** Links from `/` down to `path`, each to its folder page. */

@@ -1,5 +1,6 @@
 import type { AuditRecord, Door } from "../audit/mod.ts";
 import type { User, UserType } from "../db/schema.ts";
+import { phiLevelInForce } from "../security/phi.ts";
 
 /** How the caller proved who they are. Doors add kinds; never holds a secret. */
 /** How the actor proved who they are; `cli` is an operator's `deno task admin` on the server. */
@@ -22,6 +23,12 @@ export interface Actor {
   userType: UserType;
   credential: { kind: CredentialKind; id: string | null };
   compliance: Compliance | null;
+  /**
+   * The PHI level the credential itself carries (an API key's, an external
+   * app's); when absent, the session's declaration is in force
+   * (src/security/phi.ts phiLevelInForce).
+   */
+  phiLevel?: "not_phi" | "limited" | "full";
   /** The admin who is impersonating `userId`, if any. */
   impersonatorId: number | null;
   /** The user signed in with a one-time password and must choose a new one first. */
@@ -47,7 +54,10 @@ export interface TokenScope {
   actions: string[];
 }
 
-/** The audit fields that say who did something and how. */
+/**
+ * The audit fields that say who did something and how; `compliance` holds
+ * the declarations and the PHI level in force (`phiLevelInForce`).
+ */
 export function auditActor(
   actor: Actor,
 ): Pick<AuditRecord, "door" | "userId" | "userEmail" | "credential" | "compliance" | "clientAddr"> {
@@ -56,7 +66,7 @@ export function auditActor(
     userId: actor.userId,
     userEmail: actor.email,
     credential: actor.credential,
-    compliance: actor.compliance as Record<string, unknown> | null,
+    compliance: { ...actor.compliance, phiLevelInForce: phiLevelInForce(actor) },
     clientAddr: actor.clientAddr,
   };
 }

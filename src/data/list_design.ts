@@ -1,6 +1,6 @@
 /**
  * Changing a list's design after it holds rows: add, rename or drop a
- * column, change descriptions. Each change is previewed first — what it does
+ * column, change descriptions or a column's PHI level. Each change is previewed first — what it does
  * to the rows and to the scripts and SQL-door queries that name the column —
  * and applied in one transaction (table and definition together), audited,
  * with every instance told to drop its cached definition.
@@ -14,12 +14,14 @@ import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.
 import { requireContainer } from "./containers.ts";
 import { getListById, type ListColumnInput, type ListDefinition } from "./lists.ts";
 import { physicalName } from "./physical.ts";
+import { parseColumnPhiLevel, PHI_LEVEL_LABELS } from "../security/phi.ts";
 
 export type DesignChange =
   | { kind: "add"; column: ListColumnInput }
   | { kind: "rename"; column: string; to: string }
   | { kind: "drop"; column: string }
-  | { kind: "describe"; column?: string; description: string };
+  | { kind: "describe"; column?: string; description: string }
+  | { kind: "phi"; column: string; phi: string };
 
 export interface DesignPreview {
   /** One sentence per effect, for the confirmation page and the API. */
@@ -82,6 +84,7 @@ export async function previewDesignChange(
           }`,
         );
       }
+      parseColumnPhiLevel(change.column.phi, change.column.name);
       if (change.column.required && rows > 0) {
         throw badRequest(
           `A required column cannot be added to a list with rows (${rows} would have no value): add it optional, fill it, then make it required`,
@@ -134,6 +137,27 @@ export async function previewDesignChange(
       }
       return { effects: [`Sets the description of ${what}.`], valuesLost: 0, rows };
     }
+    case "phi": {
+      const column = columnOf(def, change.column);
+      const phi = parseColumnPhiLevel(change.phi, column.name);
+      if (isKey(def, column) && phi !== "not_phi") {
+        throw badRequest(
+          `${column.name} is the key: it identifies rows on every door and stays not_phi`,
+        );
+      }
+      const from = PHI_LEVEL_LABELS[column.phi as keyof typeof PHI_LEVEL_LABELS] ?? column.phi;
+      return {
+        effects: [
+          `Sets the PHI level of ${column.name} from ${from} to ${PHI_LEVEL_LABELS[phi]}: ${
+            phi === "restricted"
+              ? "no request sees it, through any door"
+              : `requests whose PHI level in force is below ${phi} no longer see it, on every door`
+          }; its values stay.`,
+        ],
+        valuesLost: 0,
+        rows,
+      };
+    }
   }
 }
 
@@ -166,6 +190,7 @@ export async function applyDesignChange(
           type: change.column.type,
           required: change.column.required ?? false,
           description: change.column.description ?? "",
+          phi: parseColumnPhiLevel(change.column.phi, name),
         }).execute();
         return;
       }
@@ -191,6 +216,12 @@ export async function applyDesignChange(
         await sql`alter table ${table} drop column ${sql.ref(column.column_name)}`.execute(trx);
         await app.deleteFrom("list_columns").where("list_id", "=", listId)
           .where("column_name", "=", column.column_name).execute();
+        return;
+      }
+      case "phi": {
+        const column = columnOf(def, change.column);
+        await app.updateTable("list_columns").set({ phi: change.phi })
+          .where("list_id", "=", listId).where("column_name", "=", column.column_name).execute();
         return;
       }
       case "describe": {

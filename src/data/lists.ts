@@ -8,6 +8,7 @@ import { type Actor, auditActor } from "../core/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
+import { type ColumnPhiLevel, parseColumnPhiLevel } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
 import { ensureFolderSchema, requireContainer } from "./containers.ts";
@@ -18,6 +19,8 @@ export interface ListColumnInput {
   type: string;
   required?: boolean;
   description?: string;
+  /** Who may see the column (src/security/phi.ts); default `not_phi`. */
+  phi?: string;
 }
 
 export interface ListInput {
@@ -34,7 +37,7 @@ export interface ListInput {
 export interface ListDefinition {
   list: List;
   container: Container;
-  columns: (ListColumn & { type: ColumnTypeName })[];
+  columns: (ListColumn & { type: ColumnTypeName; phi: ColumnPhiLevel })[];
   /** `lg_c<folder>.<table>`, for queries. */
   qualifiedTable: string;
 }
@@ -82,6 +85,7 @@ export async function createList(
       type: c.type,
       required: c.required ?? false,
       description: c.description ?? "",
+      phi: parseColumnPhiLevel(c.phi, c.name),
     };
   });
   const keyName = physicalName(input.key?.trim() ?? "", "column");
@@ -93,6 +97,11 @@ export async function createList(
   }
   if (!COLUMN_TYPES[key.type as ColumnTypeName].keyable) {
     throw badRequest(`A ${key.type} column cannot be a key: use Integer, BigInteger, Text or UUID`);
+  }
+  if (key.phi !== "not_phi") {
+    throw badRequest(
+      `The key ${key.name} identifies rows on every door, so it is not_phi: key the list by a study id and keep ${key.name} as another column`,
+    );
   }
   key.required = true;
   const existing = await svc.db.selectFrom("lists").select("id")
@@ -152,7 +161,10 @@ export async function createList(
     outcome: "ok",
     containerId: container.id,
     containerPath: container.path,
-    detail: JSON.stringify({ list: name, columns: checked.map((c) => `${c.name}:${c.type}`) }),
+    detail: JSON.stringify({
+      list: name,
+      columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
+    }),
   });
   return await loadDefinition(svc, container, list);
 }

@@ -6,8 +6,14 @@
 import { actorBits } from "../core/in_flight.ts";
 import { type RawBuilder, sql } from "kysely";
 import { type Actor, auditActor } from "../core/actor.ts";
-import { badRequest, LabgateError, notFound } from "../errors.ts";
+import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
+import {
+  columnVisible,
+  type DeclaredPhiLevel,
+  phiLevelInForce,
+  withheldMessage,
+} from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
@@ -93,6 +99,57 @@ function requireColumn(def: ListDefinition, name: string): Column {
     );
   }
   return column;
+}
+
+/** The columns of `def` the actor may see, in order (src/security/phi.ts decides). */
+export function visibleColumnsOf(def: ListDefinition, actor: Actor | null): Column[] {
+  const inForce = phiLevelInForce(actor);
+  return def.columns.filter((c) => columnVisible(c.phi, inForce));
+}
+
+/**
+ * Refuses a request that names columns above its PHI level (reading,
+ * filtering, sorting or writing them would leak their values): 403 naming
+ * each column and the level it needs, audited with the columns, never values.
+ */
+function refuseWithheld(
+  svc: Services,
+  actor: Actor | null,
+  def: ListDefinition,
+  names: Iterable<string>,
+  action: string,
+): void {
+  const inForce = phiLevelInForce(actor);
+  const withheld = new Map<string, Column>();
+  for (const name of names) {
+    const column = typeof name === "string" ? findColumn(def, name) : undefined;
+    if (column && !columnVisible(column.phi, inForce)) withheld.set(column.column_name, column);
+  }
+  if (!withheld.size) return;
+  const columns = [...withheld.values()];
+  auditPhi(svc, actor, def, "phi.refused", inForce, columns.map((c) => c.name), action);
+  throw forbidden(
+    `${action} refused: ${columns.map(withheldMessage).join("; ")} (your level: ${inForce})`,
+  );
+}
+
+function auditPhi(
+  svc: Services,
+  actor: Actor | null,
+  def: ListDefinition,
+  event: "phi.withheld" | "phi.refused",
+  inForce: DeclaredPhiLevel,
+  columns: string[],
+  action: string,
+): void {
+  svc.audit.record({
+    ...(actor ? auditActor(actor) : { door: "web" as const }),
+    event,
+    outcome: event === "phi.refused" ? "denied" : "ok",
+    containerId: def.container.id,
+    containerPath: def.container.path,
+    detail: JSON.stringify({ list: def.list.name, action, phiLevel: inForce, columns }),
+  });
 }
 
 const table = (def: ListDefinition) => sql.table(def.qualifiedTable);
@@ -312,21 +369,51 @@ function filterSql(def: ListDefinition, filter: Filter): RawBuilder<unknown> {
 /** The window column that carries the total; `lg_` names are never list columns. */
 const TOTAL = "lg_total";
 
-/** Rows matching `query`, and how many match in all. Needs Read. */
+/**
+ * Rows matching `query`, and how many match in all. Needs Read. Columns
+ * above the actor's PHI level are left out (and the withholding audited);
+ * naming one in `columns`, a filter or a sort is refused.
+ */
 export async function selectRows(
   svc: Services,
   actor: Actor | null,
   def: ListDefinition,
   query: RowQuery = {},
 ): Promise<{ rows: Row[]; total: number; columns: Column[] }> {
+  return await selectVisible(svc, actor, def, query, true);
+}
+
+async function selectVisible(
+  svc: Services,
+  actor: Actor | null,
+  def: ListDefinition,
+  query: RowQuery,
+  auditWithheld: boolean,
+): Promise<{ rows: Row[]; total: number; columns: Column[] }> {
   // The definition was loaded for this request; only the permission needs a fresh look.
   const bits = await actorBits(svc, actor, def.container.id);
   if (!hasPermission(bits, Permission.READ)) {
     throw notFound(`Folder ${def.container.path} does not exist or you cannot read it`);
   }
-  const columns = query.columns?.length
-    ? query.columns.map((c) => requireColumn(def, c))
-    : def.columns;
+  refuseWithheld(svc, actor, def, [
+    ...query.columns ?? [],
+    ...(query.filters ?? []).map((f) => f.column),
+    ...(query.sort ?? []).map((s) => s.column),
+  ], "Reading");
+  const visible = visibleColumnsOf(def, actor);
+  if (auditWithheld && visible.length < def.columns.length) {
+    const shown = new Set(visible);
+    auditPhi(
+      svc,
+      actor,
+      def,
+      "phi.withheld",
+      phiLevelInForce(actor),
+      def.columns.filter((c) => !shown.has(c)).map((c) => c.name),
+      "Reading",
+    );
+  }
+  const columns = query.columns?.length ? query.columns.map((c) => requireColumn(def, c)) : visible;
   const filters = (query.filters ?? []).map((f) => filterSql(def, f));
   const where = filters.length ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
   const keyColumn = def.columns.find((c) => c.column_name === def.list.key_column)!;
@@ -400,14 +487,15 @@ export async function* rowBatches(
     const filters = keyset && after !== undefined
       ? [...(query.filters ?? []), { column: key.name, op: "gt" as const, value: after }]
       : query.filters;
-    const { rows } = await selectRows(svc, actor, def, {
+    // The caller's selectRows for the same query audited what is withheld.
+    const { rows } = await selectVisible(svc, actor, def, {
       ...query,
       columns,
       filters,
       limit: batch,
       offset: keyset ? 0 : offset,
       count: false,
-    });
+    }, false);
     if (rows.length) yield rows;
     if (rows.length < batch) return;
     after = rows.at(-1)![key.name];
@@ -431,10 +519,19 @@ export function filtersFromParams(params: URLSearchParams): Filter[] {
 
 /** Checks input rows against the columns: database texts per column, or every error found. */
 function checkRows(
+  svc: Services,
+  actor: Actor,
   def: ListDefinition,
   rows: Record<string, unknown>[],
   mode: "insert" | "update",
 ): { values: Map<Column, string | null>[]; errors: RowError[] } {
+  refuseWithheld(
+    svc,
+    actor,
+    def,
+    rows.flatMap((r) => typeof r === "object" && r !== null ? Object.keys(r) : []),
+    mode === "insert" ? "Insert" : "Update",
+  );
   const errors: RowError[] = [];
   const values = rows.map((input, index) => {
     const row = new Map<Column, string | null>();
@@ -530,10 +627,12 @@ function dataError(def: ListDefinition, error: unknown, action: string): Labgate
   throw error;
 }
 
+/** Inserts checked rows; returns them as stored, with the `shown` columns only. */
 async function insertChecked(
   svc: Services,
   def: ListDefinition,
   values: Map<Column, string | null>[],
+  shown: Column[],
 ): Promise<Row[]> {
   const inserted: Row[] = [];
   const columns = def.columns;
@@ -555,7 +654,7 @@ async function insertChecked(
         } returning ${selectList(columns)}`
         : sql`insert into ${table(def)} default values returning ${selectList(columns)}`;
       const { rows } = await statement.execute(trx);
-      for (const r of rows as Record<string, string | null>[]) inserted.push(toRow(columns, r));
+      for (const r of rows as Record<string, string | null>[]) inserted.push(toRow(shown, r));
     }
   });
   return inserted;
@@ -593,11 +692,11 @@ export async function insertRows(
   if (rows.length > MAX_ROWS_PER_REQUEST) {
     throw badRequest(`At most ${MAX_ROWS_PER_REQUEST} rows per request`);
   }
-  const { values, errors } = checkRows(def, rows, "insert");
+  const { values, errors } = checkRows(svc, actor, def, rows, "insert");
   if (errors.length) throw rowErrors("Insert", errors);
   let inserted: Row[];
   try {
-    inserted = await insertChecked(svc, def, values);
+    inserted = await insertChecked(svc, def, values, visibleColumnsOf(def, actor));
   } catch (error) {
     throw dataError(def, error, "Insert");
   }
@@ -614,8 +713,9 @@ export async function updateRows(
 ): Promise<Row[]> {
   await requireContainer(svc, actor, { id: def.container.id }, Permission.UPDATE);
   if (!Array.isArray(rows) || rows.length === 0) throw badRequest("No rows to update");
-  const { values, errors } = checkRows(def, rows, "update");
+  const { values, errors } = checkRows(svc, actor, def, rows, "update");
   if (errors.length) throw rowErrors("Update", errors);
+  const shown = visibleColumnsOf(def, actor);
   const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
   const updated: Row[] = [];
   try {
@@ -637,7 +737,7 @@ export async function updateRows(
             message: `no row has ${key.name} = ${row.get(key)}`,
           }]);
         }
-        updated.push(toRow(def.columns, changed[0]));
+        updated.push(toRow(shown, changed[0]));
       }
     });
   } catch (error) {
@@ -686,7 +786,7 @@ export async function deleteRows(
         }`,
       );
     }
-    return rows.map((r) => toRow(def.columns, r));
+    return rows.map((r) => toRow(visibleColumnsOf(def, actor), r));
   });
   await written(svc, actor, def, "rows.delete", deleted.length);
   return deleted;
@@ -712,12 +812,13 @@ export async function importRows(
   }
   const { header, data, valid } = file;
   if (!valid) throw notUtf8(header, data);
+  refuseWithheld(svc, actor, def, header, "Import");
   const unknown = header.filter((h) => !findColumn(def, h));
   if (unknown.length) {
     throw badRequest(
       `Import failed, nothing was changed: unknown column${unknown.length > 1 ? "s" : ""} ${
         unknown.map((u) => `"${u}"`).join(", ")
-      } (the list has: ${def.columns.map((c) => c.name).join(", ")})`,
+      } (the list has: ${visibleColumnsOf(def, actor).map((c) => c.name).join(", ")})`,
     );
   }
   if (data.length > MAX_ROWS_PER_REQUEST * 10) {
@@ -726,7 +827,7 @@ export async function importRows(
   const objects = data.map((cells) =>
     Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
   );
-  const { values, errors } = checkRows(def, objects, "insert");
+  const { values, errors } = checkRows(svc, actor, def, objects, "insert");
   const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
   if (!def.list.key_auto) {
     const firstSeen = new Map<string | null, number>();
@@ -748,7 +849,7 @@ export async function importRows(
     throw rowErrors("Import", errors);
   }
   try {
-    await insertChecked(svc, def, values);
+    await insertChecked(svc, def, values, []);
   } catch (error) {
     throw dataError(def, error, "Import");
   }

@@ -88,6 +88,8 @@ export interface ListColumnsTable {
   type: string;
   required: Generated<boolean>;
   description: Generated<string>;
+  /** Who may see the column: a ColumnPhiLevel (src/security/phi.ts). */
+  phi: Generated<string>;
 }
 
 export interface SessionsTable {
@@ -222,6 +224,8 @@ export interface KeysTable {
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
   revoked_by: number | null;
+  /** An API key's PHI level, chosen when it was made; null for session keys (their session's). */
+  phi_level: string | null;
 }
 
 export interface KeyTables {
@@ -241,6 +245,8 @@ export interface ExternalAppsTable {
   /** Allowed REST path patterns (`*` wildcards); empty allows every path. */
   rest_paths: ColumnType<string[], string | undefined, string>;
   default_expiry_days: Generated<number>;
+  /** The PHI level in force for the app's tokens and accounts (a DeclaredPhiLevel). */
+  phi_level: Generated<string>;
   /** Shipped with labgate: view-only. */
   built_in: Generated<boolean>;
   created_at: CreatedAt;

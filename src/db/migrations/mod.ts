@@ -8,6 +8,7 @@ import * as remoteLogin from "./006_remote_login.ts";
 import * as containerPathIndex from "./008_container_path_index.ts";
 import * as auditIndexes from "./010_audit_indexes.ts";
 import * as loginThrottle from "./012_login_throttle.ts";
+import * as columnPhi from "./015_column_phi.ts";
 
 /**
  * A migration whose work a later one redoes: it stays under its name, which
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   "012_login_throttle": loginThrottle,
   "013_sql_catalog": superseded,
   "014_sql_catalog": sqlCatalog,
+  "015_column_phi": columnPhi,
 };

@@ -18,6 +18,13 @@ import type { Key, KeyKind, User } from "../../db/schema.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../../errors.ts";
 import { randomBase64Url, randomHex, secretMatches, sha256Hex } from "../../security/secrets.ts";
 import { cachePerServices } from "../../security/credential_cache.ts";
+import {
+  type DeclaredPhiLevel,
+  isDeclaredPhiLevel,
+  levelWithin,
+  parseDeclaredPhiLevel,
+  phiLevelInForce,
+} from "../../security/phi.ts";
 import type { Services } from "../../services.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "./settings.ts";
 
@@ -70,6 +77,8 @@ export interface KeyView {
   revokedAt: Date | null;
   /** "active", "expired", "revoked" or "session ended" (a session key whose session is over). */
   status: string;
+  /** The PHI level in force for the key's requests; null for a session key (its session's). */
+  phiLevel: DeclaredPhiLevel | null;
 }
 
 function requireBrowser(actor: Actor): { id: string } {
@@ -85,7 +94,13 @@ async function insertKey(
   svc: Services,
   actor: Actor,
   kind: KeyKind,
-  fields: { now: Date; sessionId: string | null; expiresAt: Date | null; description: string },
+  fields: {
+    now: Date;
+    sessionId: string | null;
+    expiresAt: Date | null;
+    description: string;
+    phiLevel: DeclaredPhiLevel | null;
+  },
 ): Promise<{ key: string; view: KeyView }> {
   const { key, id, secretHash } = await generateKey(kind);
   const row = await svc.db.insertInto("keys").values({
@@ -97,6 +112,7 @@ async function insertKey(
     description: fields.description.trim().slice(0, 200),
     created_at: fields.now,
     expires_at: fields.expiresAt,
+    phi_level: fields.phiLevel,
   }).returningAll().executeTakeFirstOrThrow();
   svc.audit.record({
     door: actor.door,
@@ -107,18 +123,28 @@ async function insertKey(
     credential: { kind: actor.credential.kind, id: actor.credential.id },
     compliance: actor.compliance as Record<string, unknown> | null,
     clientAddr: actor.clientAddr,
-    detail: `${kind} ${id}`,
+    detail: `${kind} ${id}${fields.phiLevel ? ` phi=${fields.phiLevel}` : ""}`,
   });
   return { key, view: toView(svc, row, actor.email, null) };
 }
 
-/** Creates an API key for the signed-in user; `expiry` must be one the site allows. */
+/**
+ * Creates an API key for the signed-in user; `expiry` must be one the site
+ * allows. The key's PHI level defaults to the session's and may not exceed it.
+ */
 export async function createApiKey(
   svc: Services,
   actor: Actor,
-  options: { expiry: Expiry | string; description?: string },
+  options: { expiry: Expiry | string; description?: string; phiLevel?: unknown },
 ): Promise<{ key: string; view: KeyView }> {
   requireBrowser(actor);
+  const sessionLevel = phiLevelInForce(actor);
+  const phiLevel = parseDeclaredPhiLevel(options.phiLevel, sessionLevel);
+  if (!levelWithin(phiLevel, sessionLevel)) {
+    throw forbidden(
+      `An API key's PHI level cannot exceed your session's (${sessionLevel}): sign in declaring ${phiLevel} first`,
+    );
+  }
   const settings = await svc.settings.get(keySettings);
   if (!settings.apiKeys) throw forbidden("API keys are turned off on this site: ask a site admin");
   const expiry = options.expiry as Expiry;
@@ -135,6 +161,7 @@ export async function createApiKey(
     sessionId: null,
     expiresAt,
     description: options.description ?? "",
+    phiLevel,
   });
 }
 
@@ -154,7 +181,13 @@ export async function createSessionKey(
     sessionId: session.id,
     expiresAt: null,
     description: options.description ?? "",
+    phiLevel: null,
   });
+}
+
+/** An API key's level; keys made before PHI levels existed have none and are `not_phi`. */
+function apiKeyLevel(row: Key): DeclaredPhiLevel {
+  return isDeclaredPhiLevel(row.phi_level) ? row.phi_level : "not_phi";
 }
 
 function toView(svc: Services, row: Key, email: string, sessionEnded: boolean | null): KeyView {
@@ -177,6 +210,7 @@ function toView(svc: Services, row: Key, email: string, sessionEnded: boolean | 
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
     status,
+    phiLevel: row.kind === "api_key" ? apiKeyLevel(row) : null,
   };
 }
 
@@ -376,6 +410,7 @@ export async function verifyKey(
   return actorFor(liveUser, {
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
+    phiLevel: row.kind === "api_key" ? apiKeyLevel(row) : undefined,
     impersonatorId: session?.impersonator_id ?? null,
     boundSession: session?.id,
     mustChangePassword: liveUser.must_change_password,

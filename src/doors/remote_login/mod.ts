@@ -11,6 +11,7 @@ import type { RemoteLoginToken, RemoteSite } from "../../db/schema.ts";
 import { badRequest, conflict, notFound } from "../../errors.ts";
 import { CredentialCache } from "../../security/credential_cache.ts";
 import { hasPermission, Permission } from "../../security/permissions.ts";
+import type { DeclaredPhiLevel } from "../../security/phi.ts";
 import { RateLimiter } from "../../security/rate_limit.ts";
 import { randomHex, sha256Hex } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
@@ -173,7 +174,7 @@ export async function createToken(svc: Services, actor: Actor, returnUrl: URL): 
 }
 
 export type Verification =
-  | { success: true; email: string; bits: number }
+  | { success: true; email: string; bits: number; phiLevel: DeclaredPhiLevel }
   | { success: false; message: string };
 
 /**
@@ -223,7 +224,8 @@ export async function verifyToken(
     containerId: bits ? container!.id : null,
     detail: `permissions=${bits}`,
   });
-  return { success: true, email: live.user.email, bits };
+  const { phiLevel } = await svc.settings.get(remoteLoginSettings);
+  return { success: true, email: live.user.email, bits, phiLevel };
 }
 
 /** A token as verification needs it: its row and its browser session (null once ended). */

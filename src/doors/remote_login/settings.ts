@@ -1,5 +1,6 @@
 /** The remote-login door's site settings (admin page "Remote login sites"). */
 import { badRequest } from "../../errors.ts";
+import { type DeclaredPhiLevel, parseDeclaredPhiLevel } from "../../security/phi.ts";
 import type { SettingsSection } from "../../settings.ts";
 
 export interface RemoteLoginSettings {
@@ -9,6 +10,11 @@ export interface RemoteLoginSettings {
   tokenMinutes: number;
   /** verifyToken.view calls allowed per client address per minute. */
   verifyPerMinute: number;
+  /**
+   * The PHI level cooperating sites are told is in force for their users
+   * (verifyToken.view answers it): the site shows PHI columns only up to it.
+   */
+  phiLevel: DeclaredPhiLevel;
 }
 
 function whole(value: unknown, label: string, min: number, max: number): number {
@@ -21,13 +27,19 @@ function whole(value: unknown, label: string, min: number, max: number): number 
 
 export const remoteLoginSettings: SettingsSection<RemoteLoginSettings> = {
   key: "remote_login",
-  defaults: { allowAnyReturnUrl: false, tokenMinutes: 60, verifyPerMinute: 600 },
+  defaults: {
+    allowAnyReturnUrl: false,
+    tokenMinutes: 60,
+    verifyPerMinute: 600,
+    phiLevel: "not_phi",
+  },
   validate(value) {
     const v = value as Partial<RemoteLoginSettings>;
     return {
       allowAnyReturnUrl: v.allowAnyReturnUrl === true,
       tokenMinutes: whole(v.tokenMinutes, "Token lifetime", 1, 60 * 24 * 30),
       verifyPerMinute: whole(v.verifyPerMinute, "Verify calls per minute", 1, 1_000_000),
+      phiLevel: parseDeclaredPhiLevel(v.phiLevel),
     };
   },
 };

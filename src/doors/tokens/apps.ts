@@ -5,6 +5,7 @@ import type { AppStatus, ExternalApp } from "../../db/schema.ts";
 import { requireSiteAdmin } from "../../data/users.ts";
 import { badRequest, conflict, forbidden, notFound } from "../../errors.ts";
 import type { Services } from "../../services.ts";
+import { parseDeclaredPhiLevel } from "../../security/phi.ts";
 import { tokenSettings } from "./settings.ts";
 
 export type EntryPoint = "rest" | "sql" | "action";
@@ -23,6 +24,8 @@ export interface AppInput {
   /** Allowed REST path patterns, `*` matching any characters; empty allows all. */
   restPaths?: string[];
   defaultExpiryDays?: number;
+  /** The PHI level in force for the app's tokens and accounts; default `not_phi`. */
+  phiLevel?: string;
 }
 
 const APP_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
@@ -81,6 +84,7 @@ function checkedFields(input: AppInput) {
     rest_read_only: input.restReadOnly === true,
     rest_paths: JSON.stringify(paths),
     default_expiry_days: days,
+    phi_level: parseDeclaredPhiLevel(input.phiLevel),
   };
 }
 

@@ -15,7 +15,14 @@ export const TOKEN_CACHE_MS = 1_000;
 /** What a use needs of the app (read as JSON, so no dates). */
 export type AppFacts = Pick<
   ExternalApp,
-  "id" | "status" | "entry_rest" | "entry_sql" | "entry_action" | "rest_read_only" | "rest_paths"
+  | "id"
+  | "status"
+  | "entry_rest"
+  | "entry_sql"
+  | "entry_action"
+  | "rest_read_only"
+  | "rest_paths"
+  | "phi_level"
 >;
 /** What a use needs of a user (the app user is read as JSON, so no dates or verifier). */
 export type UserFacts = Pick<

@@ -14,6 +14,7 @@ import { secretMatches } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
 import { type AppFacts, type Loaded, loadToken, type UserFacts } from "./cache.ts";
+import { parseDeclaredPhiLevel } from "../../security/phi.ts";
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
@@ -197,6 +198,7 @@ async function authenticate(svc: Services, value: string, use: Use): Promise<Act
   return actorFor(acting, {
     credential: { kind: "token", id: token.id },
     compliance: null,
+    phiLevel: parseDeclaredPhiLevel(app!.phi_level),
     impersonatorId: null,
     door: use.door,
     clientAddr: use.clientAddr,

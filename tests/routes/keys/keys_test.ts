@@ -313,7 +313,8 @@ backendTest("POST /login stores the declarations and session-key uses log them",
   assert.equal(use.credential_id, id);
   assert.equal(use.door, "key");
   assert.equal(use.outcome, "ok");
-  assert.deepEqual(use.compliance, declared);
+  // With the declarations, each access records the PHI level in force.
+  assert.deepEqual(use.compliance, { ...declared, phiLevelInForce: "limited" });
 
   const api = await createApp(t.svc).request("/api/login", {
     method: "POST",

@@ -148,6 +148,7 @@ backendTest(
       token,
       email: READER,
       permissions: "1",
+      phiLevel: "not_phi",
     });
     assert.equal((await tokenXml(await verify(app, "/home/sub", token))).permissions, "1");
     assert.equal((await tokenXml(await verify(app, "/", token))).permissions, "0");
@@ -183,7 +184,13 @@ backendTest(
     const secret = await tokenXml(await verify(app, "/secret", token));
     const missing = await tokenXml(await verify(app, "/no/such/folder", token));
     const invalid = await tokenXml(await verify(app, "/bad name!", token));
-    assert.deepEqual(secret, { success: "true", token, email: READER, permissions: "0" });
+    assert.deepEqual(secret, {
+      success: "true",
+      token,
+      email: READER,
+      permissions: "0",
+      phiLevel: "not_phi",
+    });
     assert.deepEqual(missing, secret);
     assert.deepEqual(invalid, secret);
   },
@@ -366,6 +373,7 @@ backendTest("GET /admin/remote-sites adds and removes sites and saves settings",
     _action: "settings",
     tokenMinutes: "15",
     verifyPerMinute: "100",
+    phiLevel: "limited",
     allowAnyReturnUrl: "on",
   });
   assert.equal(saved.status, 303);
@@ -373,5 +381,6 @@ backendTest("GET /admin/remote-sites adds and removes sites and saves settings",
     allowAnyReturnUrl: true,
     tokenMinutes: 15,
     verifyPerMinute: 100,
+    phiLevel: "limited",
   });
 });
