@@ -47,6 +47,8 @@ function scope(containerId: number): FolderScope {
     readableFolders: [],
     statementTimeoutMs: 30_000,
     shownColumns: [],
+    phiLevel: "not_phi",
+    withheldTables: [],
   };
 }
 

@@ -22,6 +22,7 @@ import { appUserMayUseSqlDoor, resolveSecretLogin } from "./secret_login.ts";
 import { decodeText, Reader } from "./protocol/bytes.ts";
 import { fatal, SqlState } from "./protocol/errors.ts";
 import { AuthCode, FrontendCode } from "./protocol/message_codes.ts";
+import type { DeclaredPhiLevel } from "../src/security/phi.ts";
 import { authentication, authenticationSasl } from "./protocol/messages.ts";
 
 /** How the session exchanges authentication messages with its client. */
@@ -35,6 +36,8 @@ export interface Authenticated {
   user: User;
   credential: { kind: CredentialKind; id: string | null };
   compliance: Compliance | null;
+  /** The PHI level in force: a key's or token's; a password declares none (not_phi). */
+  phiLevel: DeclaredPhiLevel;
 }
 
 export interface AuthRequest {
@@ -163,7 +166,12 @@ export async function authenticate(
     );
   }
   await clearLoginFailures(svc, attempt);
-  return { user, credential: { kind: "password", id: null }, compliance: null };
+  return {
+    user,
+    credential: { kind: "password", id: null },
+    compliance: null,
+    phiLevel: "not_phi",
+  };
 }
 
 async function secretLogin(
@@ -191,5 +199,6 @@ async function secretLogin(
     user: login.user,
     credential: login.credential,
     compliance: login.compliance as Compliance | null,
+    phiLevel: login.phiLevel,
   };
 }

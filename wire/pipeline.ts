@@ -286,7 +286,10 @@ export class Pipeline {
     const fields = decodeFields(frame);
     if (head.audit) {
       head.audit.outcome = head.refusal ? "denied" : "error";
-      if (!head.refusal) head.audit.error = auditedError(fields);
+      // The door's own refusals name no values (a PHI one names the columns withheld).
+      head.audit.error = head.refusal
+        ? `${head.refusal.code} ${head.refusal.message}`
+        : auditedError(fields);
     }
     if (head.code === FrontendCode.Query) {
       head.onError?.(fields);

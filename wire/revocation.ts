@@ -16,7 +16,9 @@ import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import { appUserMayUseSqlDoor } from "./secret_login.ts";
 import { tokenStanding } from "../src/doors/tokens/resolve.ts";
-import { type FolderScope, readableFolders } from "./sandbox.ts";
+import { type FolderScope, readableFolders, withheldLists } from "./sandbox.ts";
+import type { WithheldTable } from "../src/sql/mod.ts";
+import type { DeclaredPhiLevel } from "../src/security/phi.ts";
 
 /** What a login rests on: whatever of it changes may end the connection. */
 export interface LoginBasis {
@@ -28,6 +30,8 @@ export interface LoginBasis {
   verifier: string | null;
   /** An external app's user: the app's state counts too. */
   appUser: boolean;
+  /** The PHI level in force: which lists SQL may read (withheldLists). */
+  phiLevel: DeclaredPhiLevel;
 }
 
 type Folders = FolderScope["readableFolders"];
@@ -38,8 +42,8 @@ export interface Watched {
   readonly closed: boolean;
   /** The credential ended, or the folder can no longer be read: `cause` says which. */
   revoke(cause: string): void;
-  /** Still signed in, and these are the folders it may read now. */
-  rescope(folders: Folders): void;
+  /** Still signed in, and these are the folders and lists it may read now. */
+  rescope(folders: Folders, withheld: readonly WithheldTable[]): void;
 }
 
 /** Changes heard and checked for one connection; read on every message, so plain fields. */
@@ -85,6 +89,7 @@ type Verdict = { ended: string } | {
   until: Date | null;
   sessionId: string | null;
   folders: Folders;
+  withheld: WithheldTable[];
 };
 
 /** Waits this long after a change before checking, so a burst of them costs one check. */
@@ -97,6 +102,7 @@ function concerned(event: Invalidation): ((watch: LoginWatch) => boolean) | null
   switch (event.kind) {
     case "all":
     case "permissions":
+    case "lists":
       return () => true;
     case "key":
       return ({ basis }) =>
@@ -142,7 +148,11 @@ async function checkLogin(svc: Services, basis: LoginBasis): Promise<Verdict> {
   if (!(bits & Permission.READ)) {
     return { ended: `Permission to read ${basis.containerPath} was removed` };
   }
-  return { ...standing, folders: await readableFolders(svc, basis.userId) };
+  return {
+    ...standing,
+    folders: await readableFolders(svc, basis.userId),
+    withheld: await withheldLists(svc, basis.containerId, basis.phiLevel),
+  };
 }
 
 /** The door's side: hears changes, checks the connections they concern, applies the verdicts. */
@@ -236,7 +246,7 @@ export class Revocations {
       watch.stale = watch.heard > watch.checked;
       if (verdict.ended !== null) return session.revoke(verdict.ended);
       this.#schedule(session, verdict);
-      session.rescope(verdict.folders);
+      session.rescope(verdict.folders, verdict.withheld);
     }
   }
 

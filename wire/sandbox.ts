@@ -8,6 +8,7 @@ import { ensureFolderSchema } from "../src/data/containers.ts";
 import { folderRole, folderSchema } from "../src/data/physical.ts";
 import type { Container, User } from "../src/db/schema.ts";
 import { Permission } from "../src/security/permissions.ts";
+import { type DeclaredPhiLevel, withheldTables } from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import * as sql from "../src/sql/mod.ts";
 import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
@@ -102,11 +103,25 @@ async function shownColumns(svc: Services, containerId: number): Promise<sql.Sho
   return rows;
 }
 
+/** The folder's lists that SQL may not read at `phiLevel` (src/security/phi.ts). */
+export async function withheldLists(
+  svc: Services,
+  containerId: number,
+  phiLevel: DeclaredPhiLevel,
+): Promise<sql.WithheldTable[]> {
+  const columns = await svc.db.selectFrom("lists as l")
+    .innerJoin("list_columns as c", "c.list_id", "l.id")
+    .select(["l.table_name as table", "c.name", "c.phi"])
+    .where("l.container_id", "=", containerId).where("c.phi", "<>", "not_phi").execute();
+  return [...withheldTables(columns, phiLevel)].map(([table, message]) => ({ table, message }));
+}
+
 export async function folderScope(
   svc: Services,
   user: User,
   container: Container,
   settings: SqlDoorSettings,
+  phiLevel: DeclaredPhiLevel,
 ): Promise<sql.FolderScope> {
   const folders = await readableFolders(svc, user.id);
   const hasLists = await svc.db.selectFrom("lists").select("id")
@@ -124,6 +139,8 @@ export async function folderScope(
     containerId: container.id,
     containerPath: container.path,
     shownColumns: await shownColumns(svc, container.id),
+    phiLevel,
+    withheldTables: await withheldLists(svc, container.id, phiLevel),
     schema: folderSchema(container.id),
     role: folderRole(svc.database.installId, container.id),
     userId: user.id,

@@ -113,6 +113,8 @@ interface ClientStatement {
   /** Identifies the backend statement: scope, SQL and parameter types. */
   key: string;
   positionMap: (pos: number) => number;
+  /** The lists withheld (PHI) when it was analysed: a change means analysing it again. */
+  withheld: FolderScope["withheldTables"];
 }
 
 const MAX_MESSAGE_LENGTH = 64 * 1024 * 1024;
@@ -368,7 +370,7 @@ export class Session implements Watched {
     this.secret = admitted.secret;
     this.userId = user.id;
 
-    this.#scope = await folderScope(svc, user, container, settings);
+    this.#scope = await folderScope(svc, user, container, settings, this.#auth.phiLevel);
     this.#shownNames = new ShownNames(this.#scope.shownColumns);
     const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
@@ -393,6 +395,7 @@ export class Session implements Watched {
       containerPath: container.path,
       verifier: user.password_verifier,
       appUser: user.user_type === "app",
+      phiLevel: this.#auth.phiLevel,
     });
     this.#ctx.revocations.watch(this, since);
     await svc.audit.recordDurably({ ...this.#auditBase, event: "login", outcome: "ok" })
@@ -650,6 +653,7 @@ export class Session implements Watched {
       statements: analysis.statements,
       key: `${this.#setup.key}\0${analysis.text}\0${typesKey(paramTypes)}`,
       positionMap: analysis.positionMap,
+      withheld: this.#scope.withheldTables,
     };
     this.#lastParse = { message: message.slice(), statement };
     this.#parse(message, { ...statement });
@@ -722,6 +726,8 @@ export class Session implements Watched {
     const name = bind?.statement ?? "";
     const statement = this.#statements.get(name);
     if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(name));
+    const withheld = this.#withheldSince(statement);
+    if (withheld) return this.#refuse(FrontendCode.Bind, withheld, newAudit(statement.text));
     const lease = this.#lease!;
     const backendName = this.#prepare(lease, statement);
     this.#portals.set(bind?.portal.length ? decodeText(bind.portal) : "", statement);
@@ -741,6 +747,8 @@ export class Session implements Watched {
     }
     const statement = this.#statements.get(name);
     if (!statement) return this.#refuse(FrontendCode.Parse, missingStatement(name));
+    const withheld = this.#withheldSince(statement);
+    if (withheld) return this.#refuse(FrontendCode.Describe, withheld, newAudit(statement.text));
     const backendName = this.#prepare(lease, statement);
     this.#pipeline.push({ code: FrontendCode.Describe });
     lease.write(backendName === name ? message : target(FrontendCode.Describe, "S", backendName));
@@ -855,6 +863,20 @@ export class Session implements Watched {
    * an extended batch is skipped exactly as PostgreSQL would; its error is
    * replaced by this one.
    */
+  /**
+   * The refusal of a statement prepared before lists were withheld from the
+   * connection (a PHI level raised meanwhile), analysed again now; or null.
+   */
+  #withheldSince(statement: ClientStatement): WireError | null {
+    if (statement.withheld === this.#scope.withheldTables) return null;
+    const analysis = analyze(statement.text, this.#scope);
+    if (analysis.ok) {
+      statement.withheld = this.#scope.withheldTables;
+      return null;
+    }
+    return refusalError(analysis.refusal);
+  }
+
   #refuse(code: number, error: WireError, audit?: Audit): void {
     const lease = this.#lease!;
     lease.state.unnamedKey = null;
@@ -1169,10 +1191,16 @@ export class Session implements Watched {
     }));
   }
 
-  rescope(folders: FolderScope["readableFolders"]): void {
+  rescope(
+    folders: FolderScope["readableFolders"],
+    withheldTables: FolderScope["withheldTables"],
+  ): void {
     const before = this.#scope.readableFolders;
-    if (JSON.stringify(before) === JSON.stringify(folders)) return;
-    this.#scope = { ...this.#scope, readableFolders: folders };
+    if (
+      JSON.stringify(before) === JSON.stringify(folders) &&
+      JSON.stringify(this.#scope.withheldTables) === JSON.stringify(withheldTables)
+    ) return;
+    this.#scope = { ...this.#scope, readableFolders: folders, withheldTables };
     const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { ...this.#setup, key: this.#ctx.scopeKey(setupSql), setupSql };
     this.#lastParse = null;

@@ -20,7 +20,7 @@ import {
   updateRows,
   visibleColumnsOf,
 } from "../../src/data/rows.ts";
-import type { ColumnPhiLevel } from "../../src/security/phi.ts";
+import { type ColumnPhiLevel, phiLevelInForce, withheldTables } from "../../src/security/phi.ts";
 import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
@@ -254,9 +254,13 @@ const ACTIONS: Record<string, Action> = {
     const { container } = await requireContainer(call.svc, actor, { path: call.containerPath });
     const columns = await call.svc.db.selectFrom("lists as l")
       .leftJoin("list_columns as c", "c.list_id", "l.id")
-      .select(["l.table_name", "c.column_name", "c.name", "c.type"])
+      .select(["l.table_name", "c.column_name", "c.name", "c.type", "c.phi"])
       .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
-    const scope: SqlScope = { lists: new Map(), columns: new Map() };
+    const withheld = withheldTables(
+      columns.flatMap((c) => c.name ? [{ table: c.table_name, name: c.name, phi: c.phi! }] : []),
+      phiLevelInForce(actor),
+    );
+    const scope: SqlScope = { lists: new Map(), columns: new Map(), withheld };
     for (const c of columns) {
       scope.lists.set(c.table_name, `${folderSchema(container.id)}.${c.table_name}`);
       if (c.column_name && !scope.columns.has(c.column_name)) {

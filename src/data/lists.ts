@@ -155,6 +155,8 @@ export async function createList(
     }
     return list;
   });
+  // Open SQL-door connections look again at what they may read (PHI levels).
+  if (checked.some((c) => c.phi !== "not_phi")) await svc.invalidate.publish({ kind: "lists" });
   svc.audit.record({
     ...auditActor(actor),
     event: "list.create",

@@ -102,6 +102,45 @@ export function visibleColumns<C extends { name: string; phi: string }>(
   return { visible, withheld };
 }
 
+/**
+ * Why SQL (the SQL door, LabKey executeSql) may not read `table` at
+ * `inForce`: its withheld columns, each with the level it needs. SQL reaches
+ * a table's columns in ways a column check alone does not see (`select *`,
+ * a whole-row reference, row_to_json(t), COPY, statistics), so until the
+ * sandbox hides columns one by one, a list with withheld columns is refused
+ * whole; its other columns stay readable through the JSON and LabKey APIs.
+ */
+export function withheldTableMessage(
+  table: string,
+  withheld: readonly { name: string; phi: string }[],
+  inForce: DeclaredPhiLevel,
+): string {
+  const needs = withheld.map((c) => `"${c.name}" (${c.phi})`).join(", ");
+  return `List "${table}" has columns above PHI level ${inForce}: ${needs}. ` +
+    "SQL cannot read it at this level: declare a higher level at sign-in or use a key " +
+    "made at that level (its other columns are readable through the JSON API)";
+}
+
+/**
+ * The tables of `columns` (one row per list column) that SQL may not read at
+ * `inForce`, each with why (withheldTableMessage).
+ */
+export function withheldTables(
+  columns: readonly { table: string; name: string; phi: string }[],
+  inForce: DeclaredPhiLevel,
+): Map<string, string> {
+  const byTable = new Map<string, { name: string; phi: string }[]>();
+  for (const column of columns) {
+    if (columnVisible(column.phi, inForce)) continue;
+    byTable.set(column.table, [...byTable.get(column.table) ?? [], column]);
+  }
+  return new Map(
+    [...byTable].map((
+      [table, withheld],
+    ) => [table, withheldTableMessage(table, withheld, inForce)]),
+  );
+}
+
 /** Why a request may not name a withheld column: its name and the level it needs, never data. */
 export function withheldMessage(column: { name: string; phi: string }): string {
   return column.phi === "restricted"

@@ -18,7 +18,7 @@ import { fillShape, numbersAsParameters, parameterSlots } from "./shape.ts";
 import { SourceText } from "./source.ts";
 import type { FolderScope, SqlRefusal } from "./scope.ts";
 
-export type { FolderScope, ShownColumn, SqlRefusal } from "./scope.ts";
+export type { FolderScope, ShownColumn, SqlRefusal, WithheldTable } from "./scope.ts";
 
 export type StatementKind =
   | "select"
@@ -88,7 +88,7 @@ export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
   const prefix = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${
     scope.shownColumns.map((c) => c.name).join(",")
-  }:`;
+  }:${scope.phiLevel}:${scope.withheldTables.map((t) => t.table).join(",")}:`;
   return cached(prefix + text) ?? fromShape(text, scope, prefix) ??
     remember(prefix + text, analyzeText(text, scope));
 }

@@ -32,6 +32,12 @@ export class Refused extends Error {
 }
 
 const NO_CTES: ReadonlySet<string> = new Set();
+/** Catalog views that show column values (most common values, histograms). */
+const STATISTICS_VIEWS: ReadonlySet<string> = new Set([
+  "pg_stats",
+  "pg_stats_ext",
+  "pg_stats_ext_exprs",
+]);
 
 export class Rewriter {
   readonly source: SourceText;
@@ -46,11 +52,14 @@ export class Rewriter {
 
   /** The list columns defined with capitals (see FolderScope.shownColumns). */
   readonly #shown: ReadonlySet<string>;
+  /** Lists refused at the connection's PHI level, by table (FolderScope.withheldTables). */
+  readonly #withheld: ReadonlyMap<string, string>;
 
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
     this.scope = scope;
     this.#shown = new Set(scope.shownColumns.map((c) => c.name));
+    this.#withheld = new Map(scope.withheldTables.map((t) => [t.table, t.message]));
   }
 
   refuse(
@@ -175,8 +184,20 @@ export class Rewriter {
     if ((schema ?? "pg_catalog") === "pg_catalog" && SUPERUSER_CATALOGS.has(name)) {
       this.refuse("42501", `permission denied for table ${name}`, { at });
     }
+    if (
+      (schema ?? "pg_catalog") === "pg_catalog" && STATISTICS_VIEWS.has(name) &&
+      this.#withheld.size
+    ) {
+      // Their most common values and histograms are the withheld columns' values.
+      this.refuse(
+        "42501",
+        `${name} is not available while this folder has lists with columns above PHI level ${this.scope.phiLevel}`,
+        { at },
+      );
+    }
     if (schema === undefined) {
       const physical = name.startsWith("pg_") ? CATALOG_SCHEMA : this.scope.schema;
+      if (physical === this.scope.schema) this.#refuseWithheld(name, at);
       this.shadowed ||= physical === CATALOG_SCHEMA;
       this.replace(at, at, `${physical}.`);
       return;
@@ -187,10 +208,17 @@ export class Rewriter {
     }
     const { parts } = this.#name(at, catalog === undefined ? 2 : 3);
     if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
+    if (physical === this.scope.schema) this.#refuseWithheld(name, at);
     this.shadowed ||= physical !== this.scope.schema;
     this.core ||= physical === CORE_SCHEMA;
     const schemaToken = parts[parts.length - 2];
     if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /** A list with columns above the connection's PHI level is not read at all (42501). */
+  #refuseWithheld(table: string, at: number): void {
+    const message = this.#withheld.get(table);
+    if (message) this.refuse("42501", message, { at });
   }
 
   /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */

@@ -24,6 +24,21 @@ export interface FolderScope {
    * and a quoted `"SampleId"` reaches them. By table OID and column number.
    */
   shownColumns: readonly ShownColumn[];
+  /** The PHI level in force for the connection (src/security/phi.ts). */
+  phiLevel: string;
+  /**
+   * The folder's lists with columns above `phiLevel`: refused whole, since
+   * SQL reaches a table's columns in more ways than by name (withheldTables
+   * in src/security/phi.ts says why).
+   */
+  withheldTables: readonly WithheldTable[];
+}
+
+export interface WithheldTable {
+  /** As the client names it: `lists.<table>`. */
+  table: string;
+  /** The refusal, naming the columns withheld and the levels they need. */
+  message: string;
 }
 
 export interface ShownColumn {

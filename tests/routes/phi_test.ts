@@ -343,3 +343,23 @@ backendTest("POST /api/folders/{id}/lists refuses a PHI key and an unknown level
   ]);
   assert.equal(unknown.status, 400);
 });
+
+backendTest(
+  "LabKey executeSql refuses a list with columns above the level, naming them, never their values",
+  async (t) => {
+    const { request } = await setUp(t);
+    for (const level of LEVELS) {
+      for (const text of ["select Site from patients", "select * from lists.patients p"]) {
+        const answer = await request(level, "/home/query-executeSql.api", {
+          method: "POST",
+          body: JSON.stringify({ schemaName: "lists", sql: text }),
+        });
+        assert.equal(answer.status, 403, `${level}: ${text}`);
+        const message = await errorOf(answer);
+        assert.match(message, /^List "patients" has columns above PHI level/);
+        assert.match(message, /"link" \(restricted\)/i);
+        assert.doesNotMatch(message, /north|Ada|02139|internal-7/);
+      }
+    }
+  },
+);

@@ -17,7 +17,7 @@ import type { ColumnTypeName, JsonValue } from "../../data/column_types.ts";
 import { folderRole } from "../../data/physical.ts";
 import { MAX_ROWS_PER_REQUEST } from "../../data/rows.ts";
 import type { Container } from "../../db/schema.ts";
-import { badRequest } from "../../errors.ts";
+import { badRequest, forbidden } from "../../errors.ts";
 import type { Services } from "../../services.ts";
 import type { ResultField } from "./responses.ts";
 
@@ -27,6 +27,8 @@ export interface SqlScope {
   lists: Map<string, string>;
   /** Physical column name → the column as its list names it (results use these names). */
   columns: Map<string, { name: string; type: ColumnTypeName }>;
+  /** Tables with columns above the request's PHI level → why they are refused (withheldTables). */
+  withheld: ReadonlyMap<string, string>;
 }
 
 const STATEMENT_TIMEOUT_MS = 30_000;
@@ -136,6 +138,8 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
         );
       }
       if (!schema && ctes.has(name)) return;
+      const withheld = scope.withheld.get(name.toLowerCase());
+      if (withheld) throw forbidden(withheld);
       const physical = scope.lists.get(name.toLowerCase());
       if (!physical) {
         throw badRequest(

@@ -117,6 +117,8 @@ export async function buildWorld(t: TestContext, statementTimeoutMs = 5000): Pro
     readableFolders: readable.map((c) => ({ id: c.id, path: c.path })),
     statementTimeoutMs,
     shownColumns: [],
+    phiLevel: "not_phi",
+    withheldTables: [],
   };
   const other = { id: b.id, schema: folderSchema(b.id), role: folderRole(installId, b.id) };
   const oid = async (expression: string) =>

@@ -11,6 +11,8 @@ const scope: FolderScope = {
   readableFolders: [{ id: 42, path: "/home/assays" }],
   statementTimeoutMs: 30_000,
   shownColumns: [],
+  phiLevel: "not_phi",
+  withheldTables: [],
 };
 
 function rewritten(text: string): string {

@@ -280,6 +280,8 @@ Deno.test("hidePhysicalNames() shows the user's names for schemas, roles and sha
     readableFolders: [],
     statementTimeoutMs: 1000,
     shownColumns: [],
+    phiLevel: "not_phi",
+    withheldTables: [],
   };
   assert.equal(
     hidePhysicalNames(
