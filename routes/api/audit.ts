@@ -13,13 +13,20 @@ export function registerAuditApi(api: OpenAPIHono<Env>): void {
       path: "/audit",
       operationId: "listAuditEntries",
       tags: ["Audit"],
-      summary: "Audit entries, newest first (Site Admin); page with `before`",
-      description: "The next page: the same query with `before` set to the last entry's id.",
+      summary: "Audit entries, newest or oldest first (Site Admin); page with `before` / `after`",
+      description: "The next page: the same query with `before` (newest first) or `after` " +
+        "(`order=oldest`) set to the last entry's id.",
       request: {
         query: z.object({
           limit: z.string().optional().openapi({ description: "1 to 5000; default 100" }),
           before: z.coerce.number().int().optional().openapi({
-            description: "Only entries with a smaller id (the next page)",
+            description: "Only entries with a smaller id (the next page, newest first)",
+          }),
+          after: z.coerce.number().int().optional().openapi({
+            description: "Only entries with a larger id (the next page, oldest first)",
+          }),
+          order: z.enum(["newest", "oldest"]).optional().openapi({
+            description: "Sort by time: newest (default) or oldest first",
           }),
           event: z.string().optional().openapi({ description: "Event name prefix, e.g. login" }),
           door: z.string().optional().openapi({ example: "api" }),

@@ -3,7 +3,12 @@ import { Hono } from "hono";
 import type { AuditEntry } from "../../src/db/schema.ts";
 import { badRequest } from "../../src/errors.ts";
 import { COLUMNS as AUDIT_TABLE_COLUMNS } from "../../src/audit/mod.ts";
-import { auditEntries, type AuditFilter, searchAudit } from "../../src/audit/query.ts";
+import {
+  auditEntries,
+  type AuditFilter,
+  type AuditOrder,
+  searchAudit,
+} from "../../src/audit/query.ts";
 import type { JsonValue } from "../../src/data/column_types.ts";
 import { exportStream } from "../../src/data/csv.ts";
 import { auditActor } from "../../src/core/actor.ts";
@@ -40,7 +45,7 @@ const AUDIT_EXPORT_COLUMNS = ["id", "at", ...AUDIT_TABLE_COLUMNS];
 /** The audit filter in the URL (shareable), as the form shows it and as the query takes it. */
 function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string, string> } {
   const form = Object.fromEntries(
-    ["user", "event", "door", "outcome", "from", "to", "before"].map((
+    ["user", "event", "door", "outcome", "from", "to", "order", "before", "after"].map((
       k,
     ) => [k, c.req.query(k) ?? ""]),
   );
@@ -53,9 +58,15 @@ function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string,
     return date;
   };
   const to = day(form.to, "To");
-  const before = form.before ? Number(form.before) : undefined;
-  if (before !== undefined && !Number.isInteger(before)) {
-    throw badRequest(`before must be an entry number, got "${form.before}"`);
+  const cursor = (name: "before" | "after") => {
+    const value = form[name] ? Number(form[name]) : undefined;
+    if (value !== undefined && !Number.isInteger(value)) {
+      throw badRequest(`${name} must be an entry number, got "${form[name]}"`);
+    }
+    return value;
+  };
+  if (form.order && form.order !== "newest" && form.order !== "oldest") {
+    throw badRequest(`order must be newest or oldest, got "${form.order}"`);
   }
   return {
     form,
@@ -66,7 +77,9 @@ function auditFilter(c: AppContext): { filter: AuditFilter; form: Record<string,
       outcome: form.outcome || undefined,
       from: day(form.from, "From"),
       to: to && new Date(to.getTime() + 86_400_000),
-      before,
+      order: (form.order || undefined) as AuditOrder | undefined,
+      before: cursor("before"),
+      after: cursor("after"),
     },
   };
 }
@@ -80,7 +93,8 @@ export function registerAuditPages(app: Hono<Env>): void {
     const canonical = canonicalGridUrl(url, AUDIT_COLUMNS.map(([name]) => name));
     if (canonical) return c.redirect(canonical, 303);
     const { filter, form } = auditFilter(c);
-    const { entries, nextBefore } = await searchAudit(svc, filter, AUDIT_PAGE);
+    const { entries, next } = await searchAudit(svc, filter, AUDIT_PAGE);
+    const oldestFirst = filter.order === "oldest";
     const chosen = c.req.query("columns")?.split(",");
     const shown = AUDIT_COLUMNS.filter(([name]) => !chosen || chosen.includes(name));
     const query = new URLSearchParams(
@@ -130,6 +144,13 @@ export function registerAuditPages(app: Hono<Env>): void {
               <input id="to" name="to" type="date" value={form.to} />
             </div>
             <div>
+              <label for="order">Order</label>
+              <select id="order" name="order">
+                <option value="newest" selected={!oldestFirst}>Newest first</option>
+                <option value="oldest" selected={oldestFirst}>Oldest first</option>
+              </select>
+            </div>
+            <div>
               <button type="submit">Filter</button>
             </div>
           </form>
@@ -159,10 +180,20 @@ export function registerAuditPages(app: Hono<Env>): void {
             </table>
           </div>
           <div class="pager">
-            {form.before && <a href={link("/admin/audit", { before: "" })}>Newest</a>}
-            <span>{entries.length} entries{form.before ? ` older than #${form.before}` : ""}</span>
-            {nextBefore !== null && (
-              <a href={link("/admin/audit", { before: String(nextBefore) })}>Older →</a>
+            {(form.before || form.after) && (
+              <a href={link("/admin/audit", { before: "", after: "" })}>
+                {oldestFirst ? "Oldest" : "Newest"}
+              </a>
+            )}
+            <span>
+              {entries.length} entries
+              {form.before ? ` older than #${form.before}` : ""}
+              {form.after ? ` newer than #${form.after}` : ""}
+            </span>
+            {next !== null && (
+              <a href={link("/admin/audit", { [oldestFirst ? "after" : "before"]: String(next) })}>
+                {oldestFirst ? "Newer →" : "Older →"}
+              </a>
             )}
           </div>
         </>

@@ -1,6 +1,6 @@
 /**
  * Reading the audit log, for the admin page, its export and GET /api/audit:
- * newest first, filtered, and paged by id (`before`), which the primary key
+ * newest or oldest first, filtered, and paged by id (`before` / `after`), which the primary key
  * serves however long the log grows — no OFFSET that reads every row it skips.
  * Callers check that the reader is a site admin.
  */
@@ -22,12 +22,19 @@ export interface AuditFilter {
   to?: Date;
   /** Entries older than this id: the next page after a page that ended at it. */
   before?: number;
+  /** Entries newer than this id: the next page of an oldest-first read. */
+  after?: number;
+  /** `newest` (the default) or `oldest` first. */
+  order?: AuditOrder;
 }
+
+export type AuditOrder = "newest" | "oldest";
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function matching(svc: Services, filter: AuditFilter) {
-  let query = svc.db.selectFrom("audit_log").selectAll().orderBy("id", "desc");
+  let query = svc.db.selectFrom("audit_log").selectAll()
+    .orderBy("id", filter.order === "oldest" ? "asc" : "desc");
   if (filter.user) {
     query = query.where(
       sql`lower(user_email)`,
@@ -44,33 +51,41 @@ function matching(svc: Services, filter: AuditFilter) {
   if (filter.from) query = query.where("at", ">=", filter.from);
   if (filter.to) query = query.where("at", "<", filter.to);
   if (filter.before !== undefined) query = query.where("id", "<", filter.before);
+  if (filter.after !== undefined) query = query.where("id", ">", filter.after);
   return query;
 }
 
-/** One page of entries, and the `before` of the next page (null at the oldest). */
+/**
+ * One page of entries, and the cursor of the next page (null at the end):
+ * its `before` newest first, its `after` oldest first.
+ */
 export async function searchAudit(
   svc: Services,
   filter: AuditFilter,
   limit: number,
-): Promise<{ entries: AuditEntry[]; nextBefore: number | null }> {
+): Promise<{ entries: AuditEntry[]; next: number | null }> {
   await svc.audit.flush();
   const entries = await matching(svc, filter).limit(limit + 1).execute();
   const more = entries.length > limit;
   if (more) entries.pop();
-  return { entries, nextBefore: more ? entries.at(-1)!.id : null };
+  return { entries, next: more ? entries.at(-1)!.id : null };
 }
 
-/** Every matching entry, newest first, a batch at a time (exports of any size). */
+/** The filter of the page after one whose cursor was `next`. */
+export function nextPage(filter: AuditFilter, next: number): AuditFilter {
+  return filter.order === "oldest" ? { ...filter, after: next } : { ...filter, before: next };
+}
+
+/** Every matching entry, in the filter's order, a batch at a time (exports of any size). */
 export async function* auditEntries(
   svc: Services,
   filter: AuditFilter,
   batch = 1000,
 ): AsyncGenerator<AuditEntry[]> {
-  let before = filter.before;
-  for (;;) {
-    const { entries, nextBefore } = await searchAudit(svc, { ...filter, before }, batch);
+  for (let page = filter;;) {
+    const { entries, next } = await searchAudit(svc, page, batch);
     if (entries.length) yield entries;
-    if (nextBefore === null) return;
-    before = nextBefore;
+    if (next === null) return;
+    page = nextPage(page, next);
   }
 }

@@ -6,7 +6,6 @@
  * given). A column is visible when its level is at or below the level in
  * force; a restricted column never is.
  */
-import type { Actor } from "../core/actor.ts";
 import { badRequest } from "../errors.ts";
 
 /** Levels a column can have, in order; `restricted` is above every level in force. */
@@ -60,6 +59,12 @@ export function parseDeclaredPhiLevel(
   return value;
 }
 
+/** What of an actor (src/core/actor.ts) says its level: the credential's, the declaration. */
+export interface PhiCarrier {
+  phiLevel?: string | null;
+  compliance?: { phiLevel?: string } | null;
+}
+
 /** Login declarations name "not PHI" `none` (src/auth/compliance.ts). */
 const DECLARED: Record<string, DeclaredPhiLevel> = {
   none: "not_phi",
@@ -73,7 +78,7 @@ const DECLARED: Record<string, DeclaredPhiLevel> = {
  * session declared at login (sessions and session keys), else `not_phi`.
  */
 export function phiLevelInForce(
-  actor: Pick<Actor, "compliance" | "phiLevel"> | null | undefined,
+  actor: PhiCarrier | null | undefined,
 ): DeclaredPhiLevel {
   if (!actor) return "not_phi";
   if (isDeclaredPhiLevel(actor.phiLevel)) return actor.phiLevel;

@@ -122,6 +122,18 @@ backendTest(
     const second = textOf(await (await browser.get(older)).text());
     assert.match(second, /20 entries older than #\d+/);
     assert.match(second, /#0 /);
+    const oldest = await (await browser.get("/admin/audit?event=rows.&order=oldest")).text();
+    assert.match(textOf(oldest), /300 entries/);
+    assert.ok(textOf(oldest).indexOf("#0 ") < textOf(oldest).indexOf("#1 "), "oldest first");
+    const newer = /href="(\/admin\/audit\?[^"]*after=\d+)"/.exec(oldest)?.[1].replaceAll(
+      "&amp;",
+      "&",
+    );
+    assert.ok(newer, "a Newer link");
+    const last = textOf(await (await browser.get(newer)).text());
+    assert.match(last, /20 entries newer than #\d+/);
+    assert.match(last, /#319 /);
+    assert.equal((await browser.get("/admin/audit?order=sideways")).status, 400);
     const denied = textOf(
       await (await browser.get("/admin/audit?event=rows.&outcome=denied")).text(),
     );

@@ -394,6 +394,15 @@ backendTest("GET /api/audit pages with before and filters by outcome, user and t
   const second = await call("GET", `/api/audit?event=probe&limit=10&before=${before}`);
   assert.ok(second.body.every((e: { id: number }) => e.id < before));
   assert.equal(second.body.length, 10);
+  const oldest = await call("GET", "/api/audit?event=probe&limit=10&order=oldest");
+  const ids = oldest.body.map((e: { id: number }) => e.id);
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "oldest first");
+  const after = await call(
+    "GET",
+    `/api/audit?event=probe&limit=10&order=oldest&after=${ids.at(-1)}`,
+  );
+  assert.ok(after.body.every((e: { id: number }) => e.id > ids.at(-1)));
+  assert.equal(after.body.length, 10);
   const denied = await call("GET", "/api/audit?event=probe&outcome=denied");
   assert.equal(denied.body.length, 5);
   const ana = await call("GET", "/api/audit?event=probe&user=ANA@example.org");

@@ -35,7 +35,7 @@ Deno.test("columnVisible() shows a column at or below the level in force, restri
 Deno.test("phiLevelInForce() takes the credential's level, else the declaration, else not_phi", () => {
   assert.equal(phiLevelInForce(null), "not_phi");
   assert.equal(phiLevelInForce({ compliance: null }), "not_phi");
-  assert.equal(phiLevelInForce({ compliance: { termsAccepted: true } }), "not_phi");
+  assert.equal(phiLevelInForce({ compliance: {} }), "not_phi");
   assert.equal(phiLevelInForce({ compliance: { phiLevel: "none" } }), "not_phi");
   assert.equal(phiLevelInForce({ compliance: { phiLevel: "limited" } }), "limited");
   assert.equal(phiLevelInForce({ compliance: { phiLevel: "full" } }), "full");
