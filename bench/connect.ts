@@ -13,7 +13,7 @@ import {
   FOLDER,
   pgbench,
   type Workload,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 const CLIENTS = 4;
 

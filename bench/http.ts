@@ -17,7 +17,7 @@ import {
   withCpuCost,
   type Workload,
   wrk,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 /** The bare handler: one query and JSON, nothing else, served from this process. */
 export function startBareHono(fixture: Fixture): { base: string; stop(): Promise<void> } {

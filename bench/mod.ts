@@ -3,7 +3,7 @@
  * run. Every workload runs labgate as deployed (main.ts in a subprocess) on a
  * scratch PostgreSQL database, loaded by pgbench and wrk.
  *
- *   deno task bench [sql] [connect] [http] [instances] [scale] [startup]
+ *   deno task bench [sql] [connect] [http] [instances] [extract] [scale] [startup]
  *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64]
  *       [--mode extended|simple|prepared]
  *       [--door-threads <cores>]
@@ -30,8 +30,9 @@ import {
   startLabgate,
   warmUp,
   type Workload,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 import { connectWorkload } from "./connect.ts";
+import { extractWorkload } from "./extract.ts";
 import { httpWorkload } from "./http.ts";
 import { instancesWorkload } from "./instances.ts";
 import { scaleWorkload } from "./scale.ts";
@@ -44,6 +45,7 @@ const WORKLOADS: Workload[] = [
   connectWorkload,
   httpWorkload,
   instancesWorkload,
+  extractWorkload,
   scaleWorkload,
   startupWorkload,
 ];

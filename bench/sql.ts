@@ -14,7 +14,7 @@ import {
   pkSelectScript,
   startPgbouncer,
   type Workload,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 import { sqlDoorSettings } from "../src/doors/sql/settings.ts";
 
 export const sqlWorkload: Workload = {

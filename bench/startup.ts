@@ -5,7 +5,7 @@
  * database (migrations included) and again on the same one (a restart).
  */
 import pg from "pg";
-import { type Context, firstAnswer, startLabgate, type Workload } from "./_support.ts";
+import { type Context, firstAnswer, startLabgate, type Workload } from "./_support/mod.ts";
 
 const SETTLE_MS = 3000;
 
