@@ -22,6 +22,8 @@ import {
 const ROWS = 200_000;
 const LIST = "extract";
 const SAMPLE_MS = 20;
+/** Debian's python3, which has python3-psycopg2 (a pyenv python on PATH may not). */
+const PYTHON = "/usr/bin/python3";
 
 /** One way of reading the whole list; returns the rows it got. */
 interface Reader {
@@ -49,7 +51,7 @@ const READERS: Reader[] = [
         `cur.execute(${JSON.stringify(`select * from ${table}`)})`,
         "print(len(cur.fetchall()))",
       ].join("\n");
-      const { code, stdout, stderr } = await new Deno.Command("python3", {
+      const { code, stdout, stderr } = await new Deno.Command(PYTHON, {
         args: [
           "-c",
           script,
