@@ -1,9 +1,9 @@
 /** Folders and people: whoami, getContainers, createContainer, getUsers. */
 import { createContainer, requireContainer, visibleContainers } from "../../src/data/containers.ts";
-import { getUser } from "../../src/data/users.ts";
+import { readersOf } from "../../src/data/users.ts";
 import type { Container } from "../../src/db/schema.ts";
 import { badRequest } from "../../src/errors.ts";
-import { hasPermission, Permission, permissionNames } from "../../src/security/permissions.ts";
+import { permissionNames } from "../../src/security/permissions.ts";
 import { type Action, requirePost, requireSignedIn } from "./call.ts";
 
 const PERMISSION_CLASSES: Record<string, string> = {
@@ -95,21 +95,8 @@ export const folderActions: Record<string, Action> = {
   "user-getUsers": async (call) => {
     const actor = requireSignedIn(call);
     const { container } = await requireContainer(call.svc, actor, { path: call.containerPath });
-    const prefix = call.params.string("name")?.toLowerCase() ?? "";
-    const users = await call.svc.db.selectFrom("users").select("id").where("active", "=", true)
-      .orderBy("email").execute();
-    const listed = [];
-    for (const { id } of users) {
-      const bits = await call.svc.permissions.resolve(id, container.id);
-      const user = hasPermission(bits, Permission.READ) ? await getUser(call.svc, id) : undefined;
-      if (
-        user &&
-        (user.email.toLowerCase().startsWith(prefix) ||
-          user.display_name.toLowerCase().startsWith(prefix))
-      ) {
-        listed.push({ userId: user.id, displayName: user.display_name, email: user.email });
-      }
-    }
+    const listed = (await readersOf(call.svc, container.id, call.params.string("name") ?? ""))
+      .map((user) => ({ userId: user.id, displayName: user.display_name, email: user.email }));
     return { body: { container: container.path, users: listed }, rows: listed.length };
   },
 };
