@@ -15,6 +15,8 @@ import {
   doorTarget,
   type Fixture,
   FOLDER,
+  libpqArgs,
+  libpqEnv,
   type PgTarget,
   type Workload,
 } from "./_support/mod.ts";
@@ -77,12 +79,7 @@ async function psqlRows(target: PgTarget, command: string): Promise<number> {
       "-q",
       "-v",
       "ON_ERROR_STOP=1",
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(target.port),
-      "-U",
-      target.user,
+      ...libpqArgs(target),
       "-d",
       target.database,
       // Unaligned, tuples only: one line a row, counted by wc (C, like psql) on the way out.
@@ -93,7 +90,7 @@ async function psqlRows(target: PgTarget, command: string): Promise<number> {
       "-c",
       command,
     ],
-    env: { PGPASSWORD: target.password ?? "", PGSSLMODE: "disable" },
+    env: libpqEnv(target),
     stdout: "piped",
     stderr: "piped",
   }).output();

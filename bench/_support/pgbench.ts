@@ -13,6 +13,16 @@ export interface PgTarget {
   database: string;
 }
 
+/** Where libpq programs (pgbench, psql) connect: host, port and user flags. */
+export function libpqArgs(target: PgTarget): string[] {
+  return ["-h", "127.0.0.1", "-p", String(target.port), "-U", target.user];
+}
+
+/** The password and plain TCP (no TLS, so that rates do not measure TLS) for libpq programs. */
+export function libpqEnv(target: PgTarget): Record<string, string> {
+  return { PGPASSWORD: target.password ?? "", PGSSLMODE: "disable" };
+}
+
 export interface PgbenchOptions {
   clients: number;
   seconds: number;
@@ -65,19 +75,14 @@ async function pgbenchOnce(
       String(options.seconds),
       "-M",
       options.mode,
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(target.port),
-      "-U",
-      target.user,
+      ...libpqArgs(target),
     ];
     if (options.reconnect) args.push("-C");
     if (options.rate) args.push("-R", String(options.rate));
     else args.push("-l", `--log-prefix=${dir}/log`);
     const out = await new Deno.Command("pgbench", {
       args: [...args, target.database],
-      env: { PGPASSWORD: target.password ?? "", PGSSLMODE: "disable", PGCONNECT_TIMEOUT: "30" },
+      env: { ...libpqEnv(target), PGCONNECT_TIMEOUT: "30" },
       stdout: "piped",
       stderr: "piped",
     }).output();
