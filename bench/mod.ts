@@ -4,7 +4,7 @@
  * scratch PostgreSQL database, loaded by pgbench and wrk.
  *
  *   deno task bench [sql] [connect] [http] [instances] [extract] [scale] [startup]
- *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64]
+ *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64,256,500]
  *       [--mode extended|simple|prepared]
  *       [--door-threads <cores>]
  *       [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--profile]
@@ -72,7 +72,7 @@ async function main() {
       seconds: { type: "string", default: "10" },
       rounds: { type: "string", default: "5" },
       connections: { type: "string", default: "32" },
-      clients: { type: "string", default: "1,16,64" },
+      clients: { type: "string", default: "1,16,64,256,500" },
       mode: { type: "string", default: "extended" },
       "door-threads": { type: "string", default: String(navigator.hardwareConcurrency) },
       postgres: { type: "string", default: DEFAULT_SERVER },
