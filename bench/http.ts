@@ -76,7 +76,7 @@ export const httpWorkload: Workload = {
           value: value(f),
           against: `bare Hono: ${value(bareFigures)}`,
           ratio: f.rate / bareFigures.rate,
-          target: { op: ">=", value: 0.5 },
+          target: { op: ">=", value: 0.9 },
         });
       }
     } finally {
