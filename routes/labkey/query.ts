@@ -16,7 +16,7 @@ import { badRequest } from "../../src/errors.ts";
 import { containerFilterOf, selectAcrossFolders } from "../../src/doors/labkey/container_filter.ts";
 import { runReadOnly, type SqlScope } from "../../src/doors/labkey/execute_sql.ts";
 import { apiVersion, LabKeyParams, rowQueryFromParams } from "../../src/doors/labkey/request.ts";
-import { fieldMetadata, labkeyRow, rowsResponse } from "../../src/doors/labkey/responses.ts";
+import { fieldMetadata, labkeyRows, rowsResponse } from "../../src/doors/labkey/responses.ts";
 import {
   type Action,
   type Answer,
@@ -38,7 +38,7 @@ function writeAnswer(def: ListDefinition, command: string, rows: Row[]): Answer 
       containerPath: def.container.path,
       command,
       rowsAffected: rows.length,
-      rows: rows.map((row) => labkeyRow(listFields(def), row)),
+      rows: labkeyRows(listFields(def), rows),
       errors: [],
     },
     detail: `${SCHEMA}.${def.list.name}`,
