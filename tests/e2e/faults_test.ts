@@ -11,7 +11,13 @@ import { PrivatePostgres, privatePostgresUnavailable } from "../_support/private
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../_support/backends.ts";
 import { DATABASE_UNAVAILABLE } from "../../src/errors.ts";
 import { installed, skipped } from "./_clients.ts";
-import { eventually, freePort, type Instance, startInstance } from "./_instances.ts";
+import {
+  eventually,
+  freePort,
+  type Instance,
+  LabgateProcess,
+  startInstance,
+} from "./_instances.ts";
 
 const ENV = {
   LABGATE_ADMIN_EMAIL: ADMIN_EMAIL,
@@ -175,5 +181,54 @@ Deno.test({
     if (unavailable()) return;
     if (!await installed("psql")) return skipped("psql");
     await survives((server) => server.restart("restart"));
+  },
+});
+
+Deno.test({
+  name: "labgate started with no PostgreSQL listening names the server and what to check",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const port = freePort();
+    const labgate = LabgateProcess.spawn({
+      ...ENV,
+      DATABASE_URL: `postgres://postgres:hidden@127.0.0.1:${port}/labgate`,
+      LABGATE_DATABASE_WAIT_SECONDS: "1",
+    });
+    const status = await labgate.status;
+    assert.equal(status.code, 1);
+    assert.match(labgate.stderr, /waiting for the PostgreSQL server at 127\.0\.0\.1:\d+/);
+    assert.match(
+      labgate.stderr,
+      new RegExp(
+        `Cannot reach the PostgreSQL server at 127\\.0\\.0\\.1:${port} \\(database labgate\\)`,
+      ),
+    );
+    assert.match(labgate.stderr, /Connection refused.*Check that PostgreSQL is running/);
+    assert.doesNotMatch(labgate.stderr, /hidden|Uncaught|\n\s+at /);
+  },
+});
+
+Deno.test({
+  name: "labgate started before PostgreSQL waits for it and then serves",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (unavailable()) return;
+    const server = await PrivatePostgres.start();
+    await server.restart("stop");
+    let on: Instance | null = null;
+    try {
+      const starting = startInstance("127.0.0.1", { ...ENV, DATABASE_URL: server.url });
+      // Started only once labgate has found it missing.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await server.restart("start");
+      on = await starting;
+      assert.match(on.process.stderr, /waiting for the PostgreSQL server at 127\.0\.0\.1/);
+      assert.equal(await httpOutcome(on, await signIn(on)), "200");
+    } finally {
+      await on?.process.stop();
+      await server.destroy();
+    }
   },
 });
