@@ -11,6 +11,8 @@ import { PrivatePostgres, privatePostgresUnavailable } from "../_support/private
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../_support/backends.ts";
 import { DATABASE_UNAVAILABLE } from "../../src/errors.ts";
 import { installed, skipped } from "./_clients.ts";
+import { errorOf, type Message, RawClient, rowsOf } from "../wire/_client.ts";
+import { query } from "../../wire/protocol/messages.ts";
 import {
   eventually,
   freePort,
@@ -80,6 +82,37 @@ async function psqlOutcome(port: number): Promise<Outcome> {
   return text.split("\n").find((line) => /FATAL|ERROR|^1$|server closed/.test(line)) ?? text;
 }
 
+/**
+ * `select 1` on one SQL door session kept open across the fault (opened
+ * again when the door ends it): "1", or the error's SQLSTATE and message.
+ */
+function sessionOutcomes(port: number): () => Promise<Outcome> {
+  let session: RawClient | null = null;
+  return async () => {
+    try {
+      session ??= await RawClient.connect(port, {
+        user: ADMIN_EMAIL,
+        password: ADMIN_PASSWORD,
+        database: "/home",
+      });
+    } catch (error) {
+      return `login ${(error as Error).message}`; // "CODE: message" from the door
+    }
+    await session.write(query("select 1")).catch(() => {});
+    const reply: Message[] = [];
+    try {
+      while (reply.at(-1)?.type !== "Z") reply.push(await session.next(ANSWER_WITHIN_MS));
+    } catch (error) {
+      if ((error as Error).message !== "Connection closed by the server") throw error;
+      session.close();
+      session = null;
+    }
+    const error = reply.find((m) => m.type === "E");
+    if (error) return `${errorOf(error).code}: ${errorOf(error).message}`;
+    return reply.length ? rowsOf(reply)[0][0]! : "closed without an error";
+  };
+}
+
 /** Runs `next` over and over until `stop`, counting each distinct outcome. */
 function load(next: () => Promise<Outcome>) {
   const seen = new Map<Outcome, number>();
@@ -88,6 +121,8 @@ function load(next: () => Promise<Outcome>) {
     while (!stopped) {
       const outcome = await next().catch((error) => `thrown ${(error as Error).message}`);
       seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
+      // Failures come fast while the database is gone: leave the two cores to labgate.
+      if (!/^(200|1)$/.test(outcome)) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   })();
   return {
@@ -110,6 +145,9 @@ const CLEAN_PSQL = new RegExp(
     escape(DATABASE_UNAVAILABLE)
   }|The database session ended unexpectedly: reconnect|Could not connect to the database server.*|Could not open a database session.*|The audit log cannot be written.*)|.*server closed the connection unexpectedly)$`,
 );
+
+/** One open session: answers, or the database's absence as 57P01 / 08006 / 57P03. */
+const CLEAN_SESSION = /^(1|(login )?(57P01|08006|57P03): .+)$/;
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -134,6 +172,7 @@ async function survives(fault: (server: PrivatePostgres) => Promise<void>): Prom
     const cookie = await signIn(instance);
     const http = load(() => httpOutcome(instance, cookie));
     const door = load(() => psqlOutcome(doorPort));
+    const session = load(sessionOutcomes(doorPort));
     await eventually("load under way", () => Promise.resolve(door.seen.has("1")), 20_000);
     await fault(server);
     // The database is back: both doors answer normally again by themselves.
@@ -142,7 +181,10 @@ async function survives(fault: (server: PrivatePostgres) => Promise<void>): Prom
     await eventually("labgate answers normally again", recovered, 20_000);
     await http.stop();
     await door.stop();
-    console.log("HTTP:", Object.fromEntries(http.seen), "SQL door:", Object.fromEntries(door.seen));
+    await session.stop();
+    console.log("HTTP:", Object.fromEntries(http.seen), "psql:", Object.fromEntries(door.seen));
+    console.log("session:", Object.fromEntries(session.seen));
+    for (const outcome of session.seen.keys()) assert.match(outcome, CLEAN_SESSION);
     for (const outcome of http.seen.keys()) assert.match(outcome, CLEAN_HTTP);
     for (const outcome of door.seen.keys()) assert.match(outcome, CLEAN_PSQL);
     assert.ok(http.seen.size > 1, `HTTP saw no fault: ${[...http.seen.keys()]}`);
