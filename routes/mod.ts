@@ -6,7 +6,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
-import { LabgateError } from "../src/errors.ts";
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, LabgateError } from "../src/errors.ts";
 import { errorBody } from "../src/doors/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
@@ -89,6 +89,16 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
   let details: unknown;
   if (error instanceof LabgateError) {
     ({ status, message, details } = error);
+  } else if (isDatabaseUnavailable(error)) {
+    // Passes by itself once the database is back: a warning, not a stack trace per request.
+    console.error(JSON.stringify({
+      level: "warn",
+      path: c.req.path,
+      message: DATABASE_UNAVAILABLE,
+      error: (error as Error).message,
+    }));
+    status = 503;
+    message = DATABASE_UNAVAILABLE;
   } else if (error instanceof HTTPException) {
     status = error.status;
     message = error.status === 413 ? "The request body is too large" : error.message || message;

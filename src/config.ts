@@ -15,6 +15,8 @@ export interface Config {
   hostname: string;
   /** PostgreSQL URL; unset means the embedded PGlite database in `dataDir`. */
   databaseUrl?: string;
+  /** Seconds to keep trying an unreachable PostgreSQL server at start before giving up. */
+  databaseWaitSeconds: number;
   dataDir: string;
   /** Public base URL used in links shown to users (External Tool Access, emails). */
   baseUrl?: string;
@@ -124,6 +126,7 @@ export function loadConfig(env: Env): Config {
     sqlDoorThreads: sqlDoorThreads(env),
     hostname: env.LABGATE_HOSTNAME || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || undefined,
+    databaseWaitSeconds: integer(env, "LABGATE_DATABASE_WAIT_SECONDS", 30, 0, 24 * 60 * 60),
     dataDir: env.LABGATE_DATA_DIR || "./data",
     baseUrl: env.LABGATE_BASE_URL || undefined,
     adminEmail: env.LABGATE_ADMIN_EMAIL || undefined,

@@ -8,6 +8,7 @@
  */
 import type { AuditRecord } from "../src/audit/mod.ts";
 import { getContainerByPath } from "../src/data/containers.ts";
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable } from "../src/errors.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
 import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
@@ -277,6 +278,8 @@ export class Session implements Watched {
     if (error instanceof WireError) reply = error;
     else if (error instanceof ProtocolError) {
       reply = fatal(SqlState.ProtocolViolation, error.message);
+    } else if (isDatabaseUnavailable(error)) {
+      reply = fatal(SqlState.ConnectionFailure, DATABASE_UNAVAILABLE);
     } else {
       this.#ctx.log(
         `SQL door: connection ended by an internal error: ${(error as Error)?.stack ?? error}`,

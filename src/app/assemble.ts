@@ -4,17 +4,88 @@
  * (wire/door_worker.ts), which gets services of its own.
  */
 import type { Config } from "../config.ts";
-import { type Database, openDatabase } from "../db/mod.ts";
+import { type Database, openDatabase, type OpenOptions } from "../db/mod.ts";
+import { isDatabaseUnavailable } from "../errors.ts";
 import { createServices, type Services } from "../services.ts";
 
 export async function assembleServices(
   config: Config,
 ): Promise<{ database: Database; svc: Services }> {
-  const database = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir },
-  );
+  const database = await openWhenReachable(config);
   const svc = createServices(config, database);
   // Listen to the other instances before serving, so no change they make goes unseen.
   await svc.invalidate.ready;
   return { database, svc };
+}
+
+/** Pauses between attempts to reach a PostgreSQL server that is not up yet: doubling to the last. */
+const RETRY_MS = { first: 250, max: 5_000 };
+
+/**
+ * Opens the configured database. A PostgreSQL server that cannot be reached
+ * (not started yet, restarting, starting up) is tried again with growing
+ * pauses for `databaseWaitSeconds`, since labgate and its database often
+ * start together; then, or at any other refusal, the error names the server
+ * and what to check instead of only the socket's words.
+ */
+export async function openWhenReachable(
+  config: Pick<Config, "databaseUrl" | "dataDir" | "databaseWaitSeconds">,
+  options: {
+    open?: (options: OpenOptions) => Promise<Database>;
+    log?: (message: string) => void;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
+): Promise<Database> {
+  const open = options.open ?? openDatabase;
+  if (!config.databaseUrl) return await open({ dataDir: config.dataDir });
+  const url = config.databaseUrl;
+  const log = options.log ?? ((message) => console.error(message));
+  const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const where = serverOf(url);
+  const deadline = Date.now() + config.databaseWaitSeconds * 1000;
+  for (let pause = RETRY_MS.first;; pause = Math.min(pause * 2, RETRY_MS.max)) {
+    try {
+      return await open({ url });
+    } catch (error) {
+      const reason = (error as Error)?.message ?? String(error);
+      if (!isDatabaseUnavailable(error)) {
+        // The server answered and refused (a password, a missing database): say which server.
+        const code = (error as { code?: unknown })?.code;
+        if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) throw error;
+        throw new Error(`The PostgreSQL server at ${where}: ${reason}`, { cause: error });
+      }
+      if (Date.now() + pause > deadline) {
+        throw new Error(
+          `Cannot reach the PostgreSQL server at ${where}` +
+            (config.databaseWaitSeconds > 0 ? ` (tried for ${config.databaseWaitSeconds} s)` : "") +
+            `: ${reason}. Check that PostgreSQL is running and accepts connections on that ` +
+            "host and port (listen_addresses, port, a firewall between), and that DATABASE_URL " +
+            "names them; LABGATE_DATABASE_WAIT_SECONDS sets how long labgate waits at start",
+          { cause: error },
+        );
+      }
+      log(
+        `labgate: waiting for the PostgreSQL server at ${where} (${reason}); ` +
+          `trying again in ${pause} ms`,
+      );
+      await sleep(pause);
+    }
+  }
+}
+
+/** The server a postgres:// URL names, as an operator would check it: host:port/database. */
+export function serverOf(url: string): string {
+  try {
+    const u = new URL(url);
+    const socketDir = u.searchParams.get("host");
+    const host = socketDir || u.hostname || "localhost";
+    const port = u.port || u.searchParams.get("port") || "5432";
+    const database = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) ||
+      "postgres";
+    return socketDir?.startsWith("/")
+      ? `Unix socket ${host}/.s.PGSQL.${port} (database ${database})`
+      : `${host}:${port} (database ${database})`;
+  } catch {
+    return "DATABASE_URL (not a valid URL)";
+  }
 }

@@ -1,8 +1,12 @@
 /**
  * The audit log: one table, one writer, used by every door. Entries are
  * buffered and written in batches so the SQL door's hot path does not wait
- * on a database round trip per statement.
+ * on a database round trip per statement. The record of a change is
+ * written on the change's own transaction instead (recordIn), so a crash
+ * cannot keep the change and lose its record.
  */
+import { type Kysely, sql } from "kysely";
+import { APP_SCHEMA, type Schema } from "../db/mod.ts";
 
 export type Door = "web" | "api" | "sql" | "key" | "token" | "remote" | "system";
 export type Outcome = "ok" | "denied" | "failed" | "error";
@@ -120,6 +124,33 @@ export class AuditLog {
   }
 
   /**
+   * Writes an entry with `insert`, given the table's columns and the entry's
+   * values in their order: for a change's own transaction, so the change and
+   * its record commit together or not at all. Rejects when the insert fails,
+   * and the change's transaction fails with it.
+   */
+  async recordWith(
+    entry: AuditRecord,
+    insert: (columns: readonly string[], values: AuditValue[]) => Promise<void>,
+  ): Promise<void> {
+    await insert(COLUMNS, valuesOf(entry));
+    for (const observer of this.#observers) observer.entry(entry);
+  }
+
+  /** Writes an entry on the transaction `trx` (see recordWith). */
+  recordIn(trx: Kysely<Schema>, entry: AuditRecord): Promise<void> {
+    return this.recordWith(entry, async (columns, values) => {
+      const cells = values.map((value, i) =>
+        columns[i] === "compliance" ? sql`cast(cast(${value} as text) as jsonb)` : sql`${value}`
+      );
+      await sql`insert into ${sql.table(`${APP_SCHEMA}.audit_log`)} (${
+        sql.join(columns.map((c) => sql.ref(c)))
+      })
+        values (${sql.join(cells)})`.execute(trx);
+    });
+  }
+
+  /**
    * Writes an entry now, with whatever is queued. Rejects when that write
    * fails (the entry stays queued and is retried): for accesses that must
    * not be granted unless their record is stored, such as a login.
@@ -224,6 +255,36 @@ function withoutExtras(entry: AuditRecord, error: unknown): AuditRecord {
   };
 }
 
+/** A value as stored: text, a number, or null (no value). */
+export type AuditValue = string | number | null;
+
+/**
+ * An entry's values in COLUMNS order, cleaned to what the table holds: the
+ * one place that decides them, for the batched COPY and for entries written
+ * on a change's own transaction (recordWith) alike. Text loses NUL (which
+ * PostgreSQL text cannot hold), detail is cut at MAX_DETAIL, a number the
+ * column cannot hold is no value.
+ */
+export function valuesOf(e: AuditRecord): AuditValue[] {
+  return [
+    text(e.door),
+    text(e.event),
+    text(e.outcome),
+    integer(e.userId),
+    text(e.userEmail),
+    text(e.credential?.kind),
+    text(e.credential?.id),
+    e.compliance ? text(JSON.stringify(e.compliance)) : null,
+    integer(e.containerId),
+    text(e.containerPath),
+    text(e.detail ? e.detail.slice(0, MAX_DETAIL) : null),
+    integer(e.rows),
+    number(e.durationMs),
+    text(e.clientAddr),
+    text(e.message),
+  ];
+}
+
 /**
  * One COPY per batch: PostgreSQL takes COPY rows for about a third of the
  * CPU of the same rows inserted from array parameters, and a busy SQL door
@@ -231,46 +292,37 @@ function withoutExtras(entry: AuditRecord, error: unknown): AuditRecord {
  */
 function encode(batch: AuditRecord[]): string {
   let rows = "";
-  for (const e of batch) {
-    rows += `${text(e.door)}\t${text(e.event)}\t${text(e.outcome)}\t${integer(e.userId)}\t${
-      text(e.userEmail)
-    }\t${text(e.credential?.kind)}\t${text(e.credential?.id)}\t${
-      e.compliance ? text(JSON.stringify(e.compliance)) : NULL
-    }\t${integer(e.containerId)}\t${text(e.containerPath)}\t${
-      text(e.detail ? e.detail.slice(0, MAX_DETAIL) : null)
-    }\t${integer(e.rows)}\t${number(e.durationMs)}\t${text(e.clientAddr)}\t${text(e.message)}\n`;
-  }
+  for (const entry of batch) rows += valuesOf(entry).map(copyText).join("\t") + "\n";
   return rows;
 }
 
 /** COPY's text format for a missing value. */
 const NULL = "\\N";
-const SPECIAL = /[\\\t\n\r\0]/;
-const ESCAPES: Record<string, string> = {
-  "\\": "\\\\",
-  "\t": "\\t",
-  "\n": "\\n",
-  "\r": "\\r",
-  // PostgreSQL text cannot hold NUL: it becomes the replacement character.
-  "\0": "\uFFFD",
-};
+const SPECIAL = /[\\\t\n\r]/;
+const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
-/** A text value in COPY's text format. */
-function text(value: string | null | undefined): string {
-  if (value === null || value === undefined) return NULL;
-  if (!SPECIAL.test(value)) return value;
-  return value.replace(/[\\\t\n\r\0]/g, (c) => ESCAPES[c]);
+/** A value in COPY's text format. */
+function copyText(value: AuditValue): string {
+  if (value === null) return NULL;
+  if (typeof value === "number") return String(value);
+  return SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]) : value;
 }
 
-/** An integer column's value in COPY's text format; one the column cannot hold is no value. */
-function integer(value: number | null | undefined): string {
-  return Number.isInteger(value) && Math.abs(value!) <= MAX_INTEGER ? String(value) : NULL;
+/** PostgreSQL text cannot hold NUL: it becomes the replacement character. */
+function text(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
+}
+
+/** An integer column's value; one the column cannot hold is no value. */
+function integer(value: number | null | undefined): number | null {
+  return Number.isInteger(value) && Math.abs(value!) <= MAX_INTEGER ? value! : null;
 }
 
 /** The largest value of PostgreSQL's integer. */
 const MAX_INTEGER = 2 ** 31 - 1;
 
-/** A number in COPY's text format; not a finite number is no value. */
-function number(value: number | null | undefined): string {
-  return typeof value === "number" && Number.isFinite(value) ? String(value) : NULL;
+/** A finite number, else no value. */
+function number(value: number | null | undefined): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
 }

@@ -4,7 +4,8 @@
  * row or changes nothing; CSV export.
  */
 import { actorBits } from "../core/in_flight.ts";
-import { type RawBuilder, sql } from "kysely";
+import { type Kysely, type RawBuilder, sql } from "kysely";
+import type { Schema } from "../db/mod.ts";
 import { type Actor, auditActor } from "../core/actor.ts";
 import { badRequest, forbidden, LabgateError, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
@@ -633,6 +634,7 @@ async function insertChecked(
   def: ListDefinition,
   values: Map<Column, string | null>[],
   shown: Column[],
+  audit: AuditOfWrite,
 ): Promise<Row[]> {
   const inserted: Row[] = [];
   const columns = def.columns;
@@ -656,20 +658,29 @@ async function insertChecked(
       const { rows } = await statement.execute(trx);
       for (const r of rows as Record<string, string | null>[]) inserted.push(toRow(shown, r));
     }
+    await recordWrite(svc, trx, audit, inserted.length);
   });
   return inserted;
 }
 
-/** After a write to the list's rows: counts go (here and on every instance), then the audit entry. */
-async function written(
+/** Who wrote which list's rows, and how (the audit event), for the record of the write. */
+interface AuditOfWrite {
+  actor: Actor;
+  def: ListDefinition;
+  event: string;
+}
+
+/**
+ * The audit record of a write to the list's rows, on the write's own
+ * transaction: after a crash, every committed write has its record.
+ */
+async function recordWrite(
   svc: Services,
-  actor: Actor,
-  def: ListDefinition,
-  event: string,
+  trx: Kysely<Schema>,
+  { actor, def, event }: AuditOfWrite,
   rows: number,
 ): Promise<void> {
-  await svc.invalidate.publish({ kind: "rows", list: def.list.id });
-  svc.audit.record({
+  await svc.audit.recordIn(trx, {
     ...auditActor(actor),
     event,
     outcome: "ok",
@@ -678,6 +689,11 @@ async function written(
     detail: def.list.name,
     rows,
   });
+}
+
+/** After a write to the list's rows commits: counts go, here and on every instance. */
+async function written(svc: Services, def: ListDefinition): Promise<void> {
+  await svc.invalidate.publish({ kind: "rows", list: def.list.id });
 }
 
 /** Inserts rows in one transaction and returns them as stored. Needs Insert. */
@@ -696,11 +712,15 @@ export async function insertRows(
   if (errors.length) throw rowErrors("Insert", errors);
   let inserted: Row[];
   try {
-    inserted = await insertChecked(svc, def, values, visibleColumnsOf(def, actor));
+    inserted = await insertChecked(svc, def, values, visibleColumnsOf(def, actor), {
+      actor,
+      def,
+      event: "rows.insert",
+    });
   } catch (error) {
     throw dataError(def, error, "Insert");
   }
-  await written(svc, actor, def, "rows.insert", inserted.length);
+  await written(svc, def);
   return inserted;
 }
 
@@ -739,12 +759,13 @@ export async function updateRows(
         }
         updated.push(toRow(shown, changed[0]));
       }
+      await recordWrite(svc, trx, { actor, def, event: "rows.update" }, updated.length);
     });
   } catch (error) {
     if (error instanceof LabgateError) throw error;
     throw dataError(def, error, "Update");
   }
-  await written(svc, actor, def, "rows.update", updated.length);
+  await written(svc, def);
   return updated;
 }
 
@@ -786,9 +807,10 @@ export async function deleteRows(
         }`,
       );
     }
+    await recordWrite(svc, trx, { actor, def, event: "rows.delete" }, rows.length);
     return rows.map((r) => toRow(visibleColumnsOf(def, actor), r));
   });
-  await written(svc, actor, def, "rows.delete", deleted.length);
+  await written(svc, def);
   return deleted;
 }
 
@@ -849,10 +871,10 @@ export async function importRows(
     throw rowErrors("Import", errors);
   }
   try {
-    await insertChecked(svc, def, values, []);
+    await insertChecked(svc, def, values, [], { actor, def, event: "rows.import" });
   } catch (error) {
     throw dataError(def, error, "Import");
   }
-  await written(svc, actor, def, "rows.import", values.length);
+  await written(svc, def);
   return { inserted: values.length };
 }

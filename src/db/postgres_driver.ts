@@ -82,18 +82,21 @@ export function createPostgresPool(url: string, max = 10): pg.Pool {
     // TLS stays on node:tls, which needs a node:net socket under it.
     stream: (config: { ssl?: unknown }) => config.ssl ? new net.Socket() : new DenoSocket(),
   });
-  pool.on("connect", prepareStatements);
-  // An idle connection dropped by the server (restart, failover) must not
-  // crash labgate: the pool replaces it on the next query.
-  pool.on("error", (error: Error) => {
+  const lost = (error: Error) => {
     console.error(
-      JSON.stringify({
-        level: "warn",
-        message: "Idle database connection lost",
-        error: error.message,
-      }),
+      JSON.stringify({ level: "warn", message: "Database connection lost", error: error.message }),
     );
+  };
+  pool.on("connect", (client: pg.PoolClient) => {
+    prepareStatements(client);
+    // A connection the server ends (crash, restart, failover, pg_terminate_backend) while
+    // checked out between statements emits "error" with no query to fail: without a listener
+    // that throws and ends labgate. The client is then unqueryable, so the pool drops it when
+    // it comes back; its holder's next statement fails.
+    client.on("error", lost);
   });
+  // The same for an idle connection: the pool replaces it on the next query.
+  pool.on("error", lost);
   return pool;
 }
 

@@ -26,3 +26,9 @@ Deno.test("loadConfig() reads LABGATE_SQL_DOOR_THREADS, only with PostgreSQL", (
     /LABGATE_SQL_DOOR_THREADS/,
   );
 });
+
+Deno.test("loadConfig() reads LABGATE_DATABASE_WAIT_SECONDS, 30 by default", () => {
+  assert.equal(loadConfig({}).databaseWaitSeconds, 30);
+  assert.equal(loadConfig({ LABGATE_DATABASE_WAIT_SECONDS: "0" }).databaseWaitSeconds, 0);
+  assert.throws(() => loadConfig({ LABGATE_DATABASE_WAIT_SECONDS: "-1" }), /whole number/);
+});

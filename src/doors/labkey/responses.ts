@@ -6,7 +6,12 @@
  */
 import type { ColumnTypeName, JsonValue } from "../../data/column_types.ts";
 import type { RowError } from "../../data/rows.ts";
-import { badRequest, LabgateError } from "../../errors.ts";
+import {
+  badRequest,
+  DATABASE_UNAVAILABLE,
+  isDatabaseUnavailable,
+  LabgateError,
+} from "../../errors.ts";
 
 const XSD = "http://www.w3.org/2001/XMLSchema#";
 
@@ -248,6 +253,9 @@ export function errorResponse(
 ): { status: number; body: ReturnType<typeof errorBody> } {
   if (error instanceof LabgateError) {
     return { status: error.status, body: errorBody(error.status, error.message, error.details) };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return { status: 503, body: errorBody(503, DATABASE_UNAVAILABLE) };
   }
   const status = (error as { status?: number })?.status;
   if (typeof status === "number" && status >= 400 && status < 500) {

@@ -71,3 +71,23 @@ poolTest(
     }
   },
 );
+
+poolTest(
+  "createPostgresPool() survives a checked-out connection ended by the server",
+  async (pool) => {
+    // Kysely holds a connection between the statements of a transaction; the server ending it
+    // then (a crash, a restart, pg_terminate_backend) must fail that connection, not labgate.
+    const held = await pool.connect();
+    const { rows } = await held.query("select pg_backend_pid() as pid");
+    const admin = createPostgresPool(POSTGRES_URL!, 1);
+    try {
+      await admin.query("select pg_terminate_backend($1)", [rows[0].pid]);
+    } finally {
+      await admin.end();
+    }
+    await assert.rejects(() => held.query("select 1"), /not queryable|terminat/);
+    held.release();
+    // The broken connection is not handed out again.
+    assert.equal((await pool.query("select 1 as n")).rows[0].n, 1);
+  },
+);
