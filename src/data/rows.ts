@@ -17,7 +17,7 @@ import {
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
-import { type ImportFormat, readDelimited, REPLACEMENT } from "./csv.ts";
+import { type ImportFormat, pauser, readDelimited, REPLACEMENT } from "./csv.ts";
 import type { ListDefinition } from "./lists.ts";
 
 export type Row = Record<string, JsonValue>;
@@ -576,6 +576,32 @@ function checkRows(
   return { values, errors };
 }
 
+/** Rows checked between pauses: an import of a million rows keeps nobody waiting. */
+const CHECK_BATCH = 5000;
+
+/** checkRows() for an import's cells, a batch at a time with pauses between. */
+async function checkImported(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  header: string[],
+  data: string[][],
+): Promise<ReturnType<typeof checkRows>> {
+  const values: Map<Column, string | null>[] = [];
+  const errors: RowError[] = [];
+  const pause = pauser();
+  for (let from = 0; from < data.length; from += CHECK_BATCH) {
+    const objects = data.slice(from, from + CHECK_BATCH).map((cells) =>
+      Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
+    );
+    const checked = checkRows(svc, actor, def, objects, "insert");
+    for (const row of checked.values) values.push(row);
+    for (const error of checked.errors) errors.push({ ...error, row: error.row + from });
+    await pause();
+  }
+  return { values, errors };
+}
+
 const NOT_UTF8 = "is not valid UTF-8: save the file as UTF-8 and import it again";
 
 /** Where an upload had bytes that were not UTF-8 (now U+FFFD): row errors, or one for the file. */
@@ -804,10 +830,14 @@ export async function importRows(
   input: { text: string | Uint8Array; format?: ImportFormat },
 ): Promise<{ inserted: number }> {
   await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
-  let file: ReturnType<typeof readDelimited>;
+  let file: Awaited<ReturnType<typeof readDelimited>>;
   try {
-    file = readDelimited(input.text, input.format);
+    file = await readDelimited(input.text, {
+      format: input.format,
+      limits: svc.config.importLimits,
+    });
   } catch (error) {
+    if (error instanceof LabgateError) throw error;
     throw badRequest(`Import failed, nothing was changed: ${(error as Error).message}`);
   }
   const { header, data, valid } = file;
@@ -821,13 +851,7 @@ export async function importRows(
       } (the list has: ${visibleColumnsOf(def, actor).map((c) => c.name).join(", ")})`,
     );
   }
-  if (data.length > MAX_ROWS_PER_REQUEST * 10) {
-    throw badRequest(`Import failed: at most ${MAX_ROWS_PER_REQUEST * 10} rows per file`);
-  }
-  const objects = data.map((cells) =>
-    Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
-  );
-  const { values, errors } = checkRows(svc, actor, def, objects, "insert");
+  const { values, errors } = await checkImported(svc, actor, def, header, data);
   const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
   if (!def.list.key_auto) {
     const firstSeen = new Map<string | null, number>();
