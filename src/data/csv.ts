@@ -176,7 +176,8 @@ export function pauser(everyMs = 10): () => Promise<void> | undefined {
 const MB = 1024 * 1024;
 
 function size(bytes: number): string {
-  return bytes >= MB ? `${Math.round((bytes / MB) * 10) / 10} MB` : `${bytes} bytes`;
+  if (bytes >= MB) return `${Math.round((bytes / MB) * 10) / 10} MB`;
+  return bytes >= 10 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} bytes`;
 }
 
 function tooLarge(what: string, setting: string): LabgateError {
