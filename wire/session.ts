@@ -250,6 +250,11 @@ export class Session implements Watched {
         this.#lease?.flush();
       },
       fail: (error) => this.#fail(error),
+      resultLimits: () => {
+        const { maxResultRows, maxResultBytes } = this.#ctx.settings();
+        return { rows: maxResultRows, bytes: maxResultBytes };
+      },
+      cancelStatement: () => this.#lease?.cancel(),
       rowDescription: (frame) => this.#shownNames?.rename(frame) ?? null,
     };
     this.#pipeline = new Pipeline(host, transport);

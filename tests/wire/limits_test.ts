@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { backendTest, type TestContext } from "../_support/backends.ts";
+import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
+import { errorOf, RawClient, rowsOf, statusOf, types } from "./_client.ts";
+import { ALICE, FOLDER, openDoor } from "./_door.ts";
+
+const NO_TYPES = new Uint8Array(2);
+const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
+
+async function auditedQueries(t: TestContext) {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await t.svc.audit.flush();
+  return await t.svc.db.selectFrom("audit_log").select(["outcome", "detail", "rows", "message"])
+    .where("door", "=", "sql").where("event", "=", "sql.query").orderBy("id").execute();
+}
+
+backendTest(
+  "a statement returning more rows than maxResultRows ends with 54000, the connection stays usable",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { maxResultRows: 100 } });
+    await using client = await RawClient.connect(fx.port, login);
+    client.send(query("select g from generate_series(1, 100000) g"));
+    const reply = await client.until();
+    assert.equal(rowsOf(reply).length, 100);
+    const error = reply.find((m) => m.type === "E")!;
+    assert.equal(errorOf(error).code, "54000");
+    assert.match(errorOf(error).message, /larger than the 100 rows one statement may return/);
+    assert.equal(statusOf(reply), "I");
+    assert.equal(types(reply).at(-1), "Z");
+    // Exactly at the limit is fine, and so is the next statement.
+    client.send(query("select g from generate_series(1, 100) g"));
+    const fits = await client.until();
+    assert.equal(rowsOf(fits).length, 100);
+    assert.ok(!fits.some((m) => m.type === "E"));
+    const audited = await auditedQueries(t);
+    const stopped = audited.find((r) => r.detail?.includes("100000"))!;
+    assert.equal(stopped.outcome, "denied");
+    assert.equal(stopped.rows, 100);
+    assert.match(stopped.message ?? "", /^54000 .*100 rows .*\(setting maxResultRows\)/);
+  },
+);
+
+backendTest(
+  "an Execute past maxResultBytes ends with 54000 and the rest of its batch is skipped to Sync",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { maxResultBytes: 64 * 1024 } });
+    await using client = await RawClient.connect(fx.port, login);
+    client.send(
+      parse("", "select repeat('x', 1000) from generate_series(1, $1::int)", NO_TYPES),
+      bindText("", "", ["1000"]),
+      execute(""),
+      parse("", "select 1", NO_TYPES),
+      bindText("", "", []),
+      execute(""),
+      SYNC,
+    );
+    const reply = await client.until();
+    const error = reply.find((m) => m.type === "E")!;
+    assert.equal(errorOf(error).code, "54000");
+    assert.match(errorOf(error).message, /65536 bytes of rows/);
+    assert.ok(rowsOf(reply).length < 66, `${rowsOf(reply).length} rows sent`);
+    assert.equal(types(reply).replaceAll("D", ""), "12EZ", "nothing after the error but Sync's");
+    client.send(query("select 1"));
+    assert.deepEqual(rowsOf(await client.until()), [["1"]]);
+  },
+);
+
+backendTest(
+  "a transaction whose statement went past a limit is aborted as after any error",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { maxResultRows: 10 } });
+    await using client = await RawClient.connect(fx.port, login);
+    client.send(query("begin"));
+    await client.until();
+    client.send(query("select g from generate_series(1, 50000) g"));
+    const reply = await client.until();
+    assert.equal(errorOf(reply.find((m) => m.type === "E")!).code, "54000");
+    client.send(query("rollback"));
+    assert.equal(statusOf(await client.until()), "I");
+    client.send(query("select count(*) from lists.samples"));
+    assert.deepEqual(rowsOf(await client.until()), [["3"]]);
+  },
+);
