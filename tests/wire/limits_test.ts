@@ -3,6 +3,7 @@ import { backendTest, type TestContext } from "../_support/backends.ts";
 import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf, statusOf, types } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 
 const NO_TYPES = new Uint8Array(2);
 const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
@@ -80,4 +81,44 @@ backendTest(
     client.send(query("select count(*) from lists.samples"));
     assert.deepEqual(rowsOf(await client.until()), [["3"]]);
   },
+);
+
+backendTest(
+  "one user's statements past maxStatementsPerUser wait their turn, then fail with 53300",
+  async (t) => {
+    await using fx = await openDoor(t, {
+      settings: { maxStatementsPerUser: 2, statementWaitSeconds: 1 },
+    });
+    const clients = await Promise.all([1, 2, 3].map(() => RawClient.connect(fx.port, login)));
+    try {
+      const [first, second, third] = clients;
+      first.send(query("select pg_sleep(2.5)"));
+      second.send(query("select pg_sleep(2.5)"));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = performance.now();
+      third.send(query("select 1"));
+      const refused = await third.until();
+      const error = errorOf(refused.find((m) => m.type === "E")!);
+      assert.equal(error.code, "53300");
+      assert.match(error.message, /running 2 statements at once.*maxStatementsPerUser.*1 s/);
+      assert.ok(performance.now() - started >= 900, "it waited before it failed");
+      assert.equal(statusOf(refused), "I");
+      // With a longer wait the statement runs as soon as one of the others ends.
+      await t.svc.settings.set(sqlDoorSettings, {
+        ...await t.svc.settings.get(sqlDoorSettings),
+        statementWaitSeconds: 10,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      third.send(query("select 1"));
+      assert.deepEqual(rowsOf(await third.until()), [["1"]]);
+      assert.ok(performance.now() - started >= 2000, "it ran after one of the sleeps ended");
+      await Promise.all([first.until(), second.until()]);
+      const audited = await auditedQueries(t);
+      assert.ok(audited.some((r) => r.outcome === "denied" && r.message?.startsWith("53300 ")));
+    } finally {
+      for (const client of clients) await client[Symbol.asyncDispose]();
+    }
+  },
+  // PGlite runs one statement at a time in the server's own thread: nothing runs side by side.
+  { only: ["postgres"] },
 );
