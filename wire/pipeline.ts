@@ -91,7 +91,7 @@ export interface ResultLimits {
 }
 
 /** The statement's result went past a limit: what the client is told instead of the rest. */
-function limitExceeded(limits: ResultLimits, rows: number, bytes: number): WireError {
+function limitExceeded(limits: ResultLimits, rows: number): WireError {
   const [what, setting, limit] = limits.rows && rows > limits.rows
     ? [`${limits.rows} rows`, "maxResultRows", limits.rows]
     : [`${limits.bytes} bytes of rows`, "maxResultBytes", limits.bytes];
@@ -310,7 +310,7 @@ export class Pipeline {
       (limits.rows && this.#resultRows > limits.rows) ||
       (limits.bytes && this.#resultBytes > limits.bytes)
     ) {
-      this.#overLimit = limitExceeded(limits, this.#resultRows, this.#resultBytes);
+      this.#overLimit = limitExceeded(limits, this.#resultRows);
       this.#host.cancelStatement();
       return false;
     }
