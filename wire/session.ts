@@ -381,7 +381,7 @@ export class Session implements Watched {
     this.secret = admitted.secret;
     this.userId = user.id;
 
-    this.#scope = await folderScope(svc, user, container, settings, this.#auth.phiLevel);
+    this.#scope = await folderScope(svc, user, container, settings, this.#auth);
     this.#shownNames = new ShownNames(this.#scope.shownColumns);
     const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
@@ -1216,8 +1216,17 @@ export class Session implements Watched {
       detail: audit.text,
       rows: audit.rows,
       durationMs: Math.round(ms * 1000) / 1000,
-      message: audit.error ?? null,
+      message: audit.error ? this.#explained(audit.error) : null,
     });
+  }
+
+  /** A statement ended by the time limit says which limit it was, in the audit log. */
+  #explained(error: string): string {
+    if (!error.startsWith(SqlState.QueryCanceled) || !error.includes("statement timeout")) {
+      return error;
+    }
+    return `${error} (the connection's limit: ${this.#scope.statementTimeoutMs / 1000} s, ` +
+      `or lower if the client set statement_timeout)`;
   }
 
   // ---- revocation (revocation.ts) ----

@@ -45,7 +45,7 @@ import {
 } from "../../src/doors/labkey/responses.ts";
 import { hasPermission, Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { AppContext, Env } from "../http/context.ts";
+import { type AppContext, type Env, statementTimeoutOf } from "../http/context.ts";
 
 /** What one call knows: the parsed request and who makes it. */
 interface Call {
@@ -199,13 +199,11 @@ const selectRowsAction: Action = async (call) => {
   const filter = containerFilterOf(
     call.params.first("containerFilter", "query.containerFilterName", "containerFilterName"),
   );
-  const result = await selectAcrossFolders(
-    call.svc,
-    requireSignedIn(call),
-    def,
-    filter,
-    rowQueryFromParams(call.params),
-  );
+  const actor = requireSignedIn(call);
+  const result = await selectAcrossFolders(call.svc, actor, def, filter, {
+    ...rowQueryFromParams(call.params),
+    timeoutMs: await statementTimeoutOf(call.svc, actor),
+  });
   const shown = new Set(result.columns.map((c) => c.column_name));
   return {
     body: rowsResponse({
@@ -270,6 +268,7 @@ const ACTIONS: Record<string, Action> = {
     const result = await runReadOnly(call.svc, container, text, scope, {
       maxRows: call.params.number("maxRows", "query.maxRows", "limit"),
       offset: call.params.number("offset", "query.offset"),
+      timeoutMs: await statementTimeoutOf(call.svc, actor),
     });
     return {
       body: rowsResponse(

@@ -18,6 +18,7 @@ import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
 import { type ImportFormat, pauser, readDelimited, REPLACEMENT } from "./csv.ts";
+import { withTimeLimit } from "./time_limit.ts";
 import type { ListDefinition } from "./lists.ts";
 
 export type Row = Record<string, JsonValue>;
@@ -71,6 +72,8 @@ export interface RowQuery {
   offset?: number;
   /** Count every matching row for `total` (default); false reports the rows returned. */
   count?: boolean;
+  /** Longest each of its statements may run (src/data/time_limit.ts); none when absent. */
+  timeoutMs?: number;
 }
 
 export interface RowError {
@@ -439,7 +442,6 @@ async function selectVisible(
   );
   const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(query.offset ?? 0, 0);
-  const root = svc.database.root;
   // The total comes with the page in one round trip, from a count the planner runs once
   // (a window count would read and sort every matching row); a page past the end needs its own.
   const count = query.count ?? true;
@@ -449,18 +451,20 @@ async function selectVisible(
   const total = count && known === undefined
     ? sql`, (select count(*) from ${from} ${where})::int as ${sql.raw(TOTAL)}`
     : sql``;
-  const { rows } = await sql<Record<string, string | null>>`
-    select ${selected}${total} from ${from} ${where}
-    order by ${orderBy} limit ${limit} offset ${offset}
-  `.execute(root);
-  let counted = rows.length;
-  if (known !== undefined) counted = known;
-  else if (count) {
-    counted = rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
-      select count(*)::int as n from ${from} ${where}
-    `.execute(root)).rows[0].n;
-    counts.set(countKey, counted);
-  }
+  const { rows, counted } = await withTimeLimit(svc, query.timeoutMs, async (db) => {
+    const { rows } = await sql<Record<string, string | null>>`
+      select ${selected}${total} from ${from} ${where}
+      order by ${orderBy} limit ${limit} offset ${offset}
+    `.execute(db);
+    if (known !== undefined || !count) return { rows, counted: known ?? rows.length };
+    return {
+      rows,
+      counted: rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
+        select count(*)::int as n from ${from} ${where}
+      `.execute(db)).rows[0].n,
+    };
+  }, { readOnly: true });
+  if (count && known === undefined) counts.set(countKey, counted);
   return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };
 }
 

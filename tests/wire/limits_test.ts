@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { backendTest, type TestContext } from "../_support/backends.ts";
+import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
+import { createSession } from "../../src/data/sessions.ts";
+import { updateUser } from "../../src/data/users.ts";
+import { createApiKey, setKeyStatementTimeout } from "../../src/doors/keys/mod.ts";
+import { keySettings } from "../../src/doors/keys/settings.ts";
 import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
 import { errorOf, RawClient, rowsOf, statusOf, types } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
@@ -120,5 +124,54 @@ backendTest(
     }
   },
   // PGlite runs one statement at a time in the server's own thread: nothing runs side by side.
+  { only: ["postgres"] },
+);
+
+backendTest(
+  "the SQL door applies the user's own statement time limit, and an API key's before it",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { allowLoopbackCleartext: true } });
+    const alice = await actorOf(t.svc, ALICE.email);
+    await updateUser(t.svc, t.admin, alice.userId, { statementTimeoutSeconds: 7 });
+    await t.svc.settings.set(keySettings, {
+      apiKeys: true,
+      apiKeyExpiries: ["1w"],
+      sessionKeys: false,
+    });
+    const { session } = await createSession(t.svc, { userId: alice.userId });
+    const browser = { ...alice, session: { id: session.id, csrfToken: session.csrf_token } };
+    const made = await createApiKey(t.svc, browser, { expiry: "1w" });
+    const show = async (login: { user: string; password: string }) => {
+      await using client = await RawClient.connect(fx.port, { ...login, database: FOLDER });
+      client.send(query("SHOW statement_timeout"));
+      return rowsOf(await client.until())[0][0];
+    };
+    assert.equal(await show(login), "7s");
+    assert.equal(await show({ user: "apikey", password: made.key }), "7s");
+    await setKeyStatementTimeout(t.svc, t.admin, made.view.id, 120);
+    assert.equal(await show({ user: "apikey", password: made.key }), "2min");
+    await updateUser(t.svc, t.admin, alice.userId, { statementTimeoutSeconds: null });
+    assert.equal(await show(login), "30s", "the site's again");
+  },
+);
+
+backendTest(
+  "a statement past the time limit gets 57014 and the audit log names the limit",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { statementTimeoutSeconds: 1 } });
+    await using client = await RawClient.connect(fx.port, login);
+    client.send(query("select pg_sleep(3)"));
+    const reply = await client.until();
+    assert.equal(errorOf(reply.find((m) => m.type === "E")!).code, "57014");
+    client.send(query("select 1"));
+    assert.deepEqual(rowsOf(await client.until()), [["1"]]);
+    const audited = (await auditedQueries(t)).find((r) => r.detail === "select pg_sleep(3)")!;
+    assert.equal(audited.outcome, "error");
+    assert.match(
+      audited.message ?? "",
+      /^57014 canceling statement due to statement timeout \(the connection's limit: 1 s/,
+    );
+  },
+  // PGlite in the server's thread cannot be interrupted (the embedded database's worker can).
   { only: ["postgres"] },
 );

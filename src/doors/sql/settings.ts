@@ -147,3 +147,15 @@ export const sqlDoorSettings: SettingsSection<SqlDoorSettings> = {
 export function sqlDoorPort(svc: Services, settings: SqlDoorSettings): number {
   return svc.sqlDoorListening.port ?? svc.config.sqlDoorPort ?? settings.port;
 }
+
+/**
+ * The statement time limit of a caller, in milliseconds: their own (an API
+ * key's, else the user's, set by an admin), else the site's. The SQL door
+ * and the HTTP doors' heavy queries all use it.
+ */
+export function statementTimeoutMs(
+  settings: Pick<SqlDoorSettings, "statementTimeoutSeconds">,
+  own: { statementTimeoutSeconds?: number | null },
+): number {
+  return (own.statementTimeoutSeconds ?? settings.statementTimeoutSeconds) * 1000;
+}
