@@ -91,6 +91,14 @@ export interface ImportLimits {
   maxHeaderBytes: number;
 }
 
+const MB = 1024 * 1024;
+
+/** A size limit as messages name it: `20 MB`, `64 KB`, `2048 bytes`. */
+export function shownBytes(bytes: number): string {
+  if (bytes >= MB) return `${Math.round((bytes / MB) * 10) / 10} MB`;
+  return bytes >= 10 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} bytes`;
+}
+
 export type LogLevel = typeof LOG_LEVELS[number];
 
 function choice<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {

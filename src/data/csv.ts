@@ -6,7 +6,7 @@
  * that are not UTF-8 rather than silently replacing them.
  */
 import { parse as parseCsv } from "csv-parse/sync";
-import type { ImportLimits } from "../config.ts";
+import { type ImportLimits, shownBytes } from "../config.ts";
 import { badRequest, LabgateError } from "../errors.ts";
 import type { JsonValue } from "./column_types.ts";
 import { MAX_COLUMNS } from "./lists.ts";
@@ -173,13 +173,6 @@ export function pauser(everyMs = 10): () => Promise<void> | undefined {
   };
 }
 
-const MB = 1024 * 1024;
-
-function size(bytes: number): string {
-  if (bytes >= MB) return `${Math.round((bytes / MB) * 10) / 10} MB`;
-  return bytes >= 10 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} bytes`;
-}
-
 function tooLarge(what: string, setting: string): LabgateError {
   return new LabgateError(
     413,
@@ -205,7 +198,7 @@ export async function readDelimited(
     : input.length;
   if (bytes > maxBytes) {
     throw tooLarge(
-      `the file is ${size(bytes)}, more than the ${size(maxBytes)} one import may be`,
+      `the file is ${shownBytes(bytes)}, more than the ${shownBytes(maxBytes)} one import may be`,
       "LABGATE_IMPORT_MAX_BYTES",
     );
   }
@@ -227,7 +220,7 @@ export async function readDelimited(
   ) {
     throw badRequest(
       `Import refused, nothing was changed: the header row is longer than ${
-        size(maxHeaderBytes)
+        shownBytes(maxHeaderBytes)
       } (LABGATE_IMPORT_MAX_HEADER_BYTES): the first line names the columns, one per cell`,
     );
   }
