@@ -6,6 +6,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
+import { shownBytes } from "../src/config.ts";
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, LabgateError } from "../src/errors.ts";
 import { errorBody } from "../src/doors/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
@@ -182,7 +183,9 @@ export function createApp(svc: Services, options: AppOptions = {}): Hono<Env> {
       onError: () => {
         throw new LabgateError(
           413,
-          `The request body is larger than ${svc.config.maxBodyBytes} bytes`,
+          `The request body is larger than the ${
+            shownBytes(svc.config.maxBodyBytes)
+          } labgate accepts (LABGATE_MAX_BODY_BYTES): send less at a time, e.g. split a file to import`,
         );
       },
     }),

@@ -32,6 +32,8 @@ export interface Config {
   trustedProxies: ReadonlySet<string>;
   /** Largest request body accepted, in bytes (CSV imports included). */
   maxBodyBytes: number;
+  /** What one CSV/TSV import may hold; beyond it nothing is imported (src/data/csv.ts). */
+  importLimits: ImportLimits;
   /** PBKDF2 iterations for new password verifiers. */
   scramIterations: number;
   /** Failed logins allowed per account (and 4× per client address) in `loginWindowMinutes`. */
@@ -81,6 +83,24 @@ function sqlDoorThreads(env: Env): number {
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** Bounds on one CSV/TSV import (LABGATE_IMPORT_*). */
+export interface ImportLimits {
+  /** Bytes of the file. */
+  maxBytes: number;
+  /** Data rows of the file. */
+  maxRows: number;
+  /** Bytes of its header row: a runaway header is refused before it is parsed. */
+  maxHeaderBytes: number;
+}
+
+const MB = 1024 * 1024;
+
+/** A size limit as messages name it: `20 MB`, `64 KB`, `2048 bytes`. */
+export function shownBytes(bytes: number): string {
+  if (bytes >= MB) return `${Math.round((bytes / MB) * 10) / 10} MB`;
+  return bytes >= 10 * 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} bytes`;
+}
+
 export type LogLevel = typeof LOG_LEVELS[number];
 
 function choice<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
@@ -136,6 +156,18 @@ export function loadConfig(env: Env): Config {
     secureCookies: flag(env, "LABGATE_SECURE_COOKIES", false),
     trustedProxies: trustedProxies(env),
     maxBodyBytes: integer(env, "LABGATE_MAX_BODY_BYTES", 20 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    importLimits: {
+      maxBytes: integer(env, "LABGATE_IMPORT_MAX_BYTES", 20 * 1024 * 1024, 1024, 2 ** 31 - 1),
+      maxRows: integer(env, "LABGATE_IMPORT_MAX_ROWS", 1_000_000, 1, 100_000_000),
+      // A header of 500 columns (a list's most) named in 100 characters each fits.
+      maxHeaderBytes: integer(
+        env,
+        "LABGATE_IMPORT_MAX_HEADER_BYTES",
+        64 * 1024,
+        256,
+        16 * 1024 * 1024,
+      ),
+    },
     scramIterations: integer(env, "LABGATE_SCRAM_ITERATIONS", 4096, 4096, 10_000_000),
     loginFailureLimit: integer(env, "LABGATE_LOGIN_FAILURE_LIMIT", 5, 1, 1000),
     loginWindowMinutes: integer(env, "LABGATE_LOGIN_WINDOW_MINUTES", 15, 1, 24 * 60),

@@ -38,6 +38,8 @@ export interface Authenticated {
   compliance: Compliance | null;
   /** The PHI level in force: a key's or token's; a password declares none (not_phi). */
   phiLevel: DeclaredPhiLevel;
+  /** The API key's or user's own statement time limit, set by an admin; null: the site's. */
+  statementTimeoutSeconds: number | null;
 }
 
 export interface AuthRequest {
@@ -171,6 +173,7 @@ export async function authenticate(
     credential: { kind: "password", id: null },
     compliance: null,
     phiLevel: "not_phi",
+    statementTimeoutSeconds: user.statement_timeout_seconds,
   };
 }
 
@@ -200,5 +203,6 @@ async function secretLogin(
     credential: login.credential,
     compliance: login.compliance as Compliance | null,
     phiLevel: login.phiLevel,
+    statementTimeoutSeconds: login.statementTimeoutSeconds,
   };
 }

@@ -74,6 +74,8 @@ export class SqlDoor {
   readonly #scopeKeys = new Map<string, string>();
   readonly #signIns = new SignIns();
   readonly #pins: PinShares;
+  /** Statements each user is running: one share per connection with a statement under way. */
+  readonly #statements: PinShares;
   readonly #revocations: Revocations;
   /** Threads hand out pids of their own residue (pid % threads), so a pid names one thread. */
   readonly #pidStep: number;
@@ -102,6 +104,26 @@ export class SqlDoor {
       // One backend stays for sign-ins and single statements (PGlite has only the one).
       total: () => Math.max(1, poolSize() - 1),
       waitMs: () => this.#settings.pinWaitSeconds * 1000,
+    });
+    this.#statements = new PinShares({
+      // PGlite runs one statement at a time anyway: the setting bounds how many wait their turn.
+      perUser: () =>
+        engine.kind === "pglite"
+          ? this.#settings.maxStatementsPerUser
+          : share(this.#settings.maxStatementsPerUser),
+      total: () => Infinity,
+      waitMs: () => this.#settings.statementWaitSeconds * 1000,
+      exhausted: (held, perUser, waitMs) =>
+        new WireError(
+          SqlState.TooManyConnections,
+          `Your connections are running ${held} statements at once, and one user may run ` +
+            `${perUser} through the SQL door (setting maxStatementsPerUser): none ended within ` +
+            `${waitMs / 1000} s`,
+          {
+            hint: "Run fewer queries in parallel, or wait for the running ones. An administrator " +
+              "can change the sql_door settings maxStatementsPerUser and statementWaitSeconds.",
+          },
+        ),
     });
     this.#revocations = new Revocations(svc, () => this.#sessions, this.#log);
     this.#reportMetrics();
@@ -325,6 +347,7 @@ export class SqlDoor {
       info,
       statementTimes: this.#statementTimes,
       pins: this.#pins,
+      statements: this.#statements,
       revocations: this.#revocations,
       settings: () => this.#settings,
       maxIdleLeaseMs: this.#engine.kind === "pglite" ? PGLITE_MAX_IDLE_LEASE_MS : Infinity,

@@ -6,7 +6,8 @@
  * so idle transactions can take neither the pool from other users nor the
  * last backend from sign-ins and autocommit statements. Past a share, the
  * statement that would hold one more waits for a bounded time, and then
- * fails with a clear error instead of blocking.
+ * fails with a clear error instead of blocking. The same shares, with no
+ * total, bound the statements one user runs at once (`maxStatementsPerUser`).
  */
 import { SqlState, WireError } from "./protocol/errors.ts";
 
@@ -22,6 +23,8 @@ export interface PinLimits {
   total(): number;
   /** How long a statement waits for a share. */
   waitMs(): number;
+  /** The error after a wait that got no share, when not the pinned backends' own. */
+  exhausted?(held: number, perUser: number, waitMs: number): WireError;
 }
 
 export class PinShares {
@@ -104,6 +107,7 @@ export class PinShares {
   #exhausted(userId: number, waitMs: number): WireError {
     const held = this.#held.get(userId) ?? 0;
     const perUser = this.#limits.perUser();
+    if (this.#limits.exhausted) return this.#limits.exhausted(held, perUser, waitMs);
     const waited = `none was given back within ${waitMs / 1000} s`;
     if (held >= perUser) {
       return new WireError(

@@ -9,7 +9,7 @@
  */
 import type { Outcome } from "../src/audit/mod.ts";
 import { concat, readInt32 } from "./protocol/bytes.ts";
-import { ErrorField, type WireError } from "./protocol/errors.ts";
+import { ErrorField, SqlState, WireError } from "./protocol/errors.ts";
 import { BackendCode, FrontendCode, TxStatus } from "./protocol/message_codes.ts";
 import {
   decodeFields,
@@ -78,7 +78,32 @@ export interface PipelineHost {
   rowDescription(frame: Uint8Array): Uint8Array | null;
   /** The backend started COPY FROM STDIN, which the door never allows. */
   copyIn(): void;
+  /** What one statement may return (rows, bytes of rows; 0 for no limit), read as it starts. */
+  resultLimits(): ResultLimits;
+  /** Asks the backend to stop the running statement: it returned more than its limit. */
+  cancelStatement(): void;
   fail(error: unknown): void;
+}
+
+export interface ResultLimits {
+  rows: number;
+  bytes: number;
+}
+
+/** The statement's result went past a limit: what the client is told instead of the rest. */
+function limitExceeded(limits: ResultLimits, rows: number): WireError {
+  const [what, setting, limit] = limits.rows && rows > limits.rows
+    ? [`${limits.rows} rows`, "maxResultRows", limits.rows]
+    : [`${limits.bytes} bytes of rows`, "maxResultBytes", limits.bytes];
+  return new WireError(
+    SqlState.ProgramLimitExceeded,
+    `The statement's result is larger than the ${what} one statement may return through the ` +
+      `SQL door (setting ${setting}): it was stopped after ${rows - 1} rows`,
+    {
+      hint: `Add a LIMIT or a WHERE clause, or fetch in parts with a cursor (DECLARE … FETCH). ` +
+        `An administrator can change the sql_door setting ${setting} (${limit} here).`,
+    },
+  );
 }
 
 /** Client output beyond this pauses reading from the backend. */
@@ -119,6 +144,15 @@ export class Pipeline {
   discarding = false;
   /** When the last ReadyForQuery arrived. */
   lastReady = performance.now();
+
+  /** The current statement's result so far, and the limits read as it started. */
+  #resultRows = 0;
+  #resultBytes = 0;
+  #limits: ResultLimits | null = null;
+  /** The statement went past a limit: its remaining rows are dropped, its end becomes this error. */
+  #overLimit: WireError | null = null;
+  /** Backend messages are dropped until ReadyForQuery (the rest of a batch after a limit). */
+  #dropUntilReady = false;
 
   #out: Uint8Array[] = [];
   #chunk = EMPTY;
@@ -203,17 +237,22 @@ export class Pipeline {
   /** One dispatch on the backend message type. */
   #reply(code: number, at: number, end: number): void {
     const head = this.#peek();
+    if (this.#dropUntilReady && code !== BackendCode.ReadyForQuery) return this.#drop();
     switch (code) {
       case BackendCode.DataRow:
+      case BackendCode.CopyData:
         if (head?.rows) {
           head.rows.push(readDataRow(this.#chunk.subarray(at, end)));
           return this.#drop();
         }
-        if (head?.audit) head.audit.rows++;
-        return this.#forward(head);
+        if (!head || head.injected || !this.#counted(end - at)) return this.#drop();
+        if (head.audit && code === BackendCode.DataRow) head.audit.rows++;
+        return this.#pass();
       case BackendCode.CommandComplete:
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended:
+        if (this.#overLimit) return this.#limitReached(head);
+        this.#statementEnded();
         this.#forward(head);
         if (head?.code === FrontendCode.Execute) this.#complete();
         return;
@@ -236,10 +275,11 @@ export class Pipeline {
         this.#forward(head);
         if (head && head.code !== FrontendCode.Query) this.#complete();
         return;
+      case BackendCode.CopyDone:
+        if (this.#overLimit) return this.#drop();
+        return this.#forward(head);
       case BackendCode.ParameterDescription:
       case BackendCode.CopyOutResponse:
-      case BackendCode.CopyData:
-      case BackendCode.CopyDone:
         return this.#forward(head);
       case BackendCode.ReadyForQuery:
         return this.ReadyForQuery(head, at);
@@ -257,7 +297,46 @@ export class Pipeline {
     }
   }
 
+  /**
+   * Counts a row of the client's statement against its limits: false once
+   * past them (the row is not sent, the statement is stopped).
+   */
+  #counted(bytes: number): boolean {
+    if (this.#overLimit) return false;
+    const limits = this.#limits ??= this.#host.resultLimits();
+    this.#resultRows++;
+    this.#resultBytes += bytes;
+    if (
+      (limits.rows && this.#resultRows > limits.rows) ||
+      (limits.bytes && this.#resultBytes > limits.bytes)
+    ) {
+      this.#overLimit = limitExceeded(limits, this.#resultRows);
+      this.#host.cancelStatement();
+      return false;
+    }
+    return true;
+  }
+
+  #statementEnded(): void {
+    this.#resultRows = this.#resultBytes = 0;
+    this.#limits = null;
+    this.#overLimit = null;
+  }
+
+  /**
+   * The statement that went past a limit ended before the cancel reached it:
+   * it ends with the limit's error all the same, and whatever the backend
+   * runs after it until ReadyForQuery is dropped, as if it had failed.
+   */
+  #limitReached(head: Pending | undefined): void {
+    this.#drop();
+    this.#dropUntilReady = true;
+    this.ErrorResponse(head, errorResponse(this.#overLimit!));
+  }
+
   ReadyForQuery(head: Pending | undefined, at: number): void {
+    this.#dropUntilReady = false;
+    this.#statementEnded();
     this.status = this.#chunk[at + 5];
     this.lastReady = performance.now();
     if (!head || (head.code !== FrontendCode.Sync && head.code !== FrontendCode.Query)) {
@@ -279,6 +358,10 @@ export class Pipeline {
   }
 
   ErrorResponse(head: Pending | undefined, frame: Uint8Array): void {
+    const overLimit = this.#overLimit;
+    this.#statementEnded();
+    // The backend's error for a statement stopped at a limit (its cancel, most likely) is replaced.
+    if (overLimit && head) head.refusal = overLimit;
     if (!head) return this.#replace(this.#filter(frame));
     if (head.quiet) this.#drop();
     else if (head.refusal) this.#replace(errorResponse(head.refusal));

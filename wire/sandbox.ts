@@ -11,7 +11,7 @@ import { Permission } from "../src/security/permissions.ts";
 import { type DeclaredPhiLevel, withheldTables } from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import * as sql from "../src/sql/mod.ts";
-import type { SqlDoorSettings } from "../src/doors/sql/settings.ts";
+import { type SqlDoorSettings, statementTimeoutMs } from "../src/doors/sql/settings.ts";
 
 export type { FolderScope, SqlRefusal } from "../src/sql/mod.ts";
 export {
@@ -121,8 +121,9 @@ export async function folderScope(
   user: User,
   container: Container,
   settings: SqlDoorSettings,
-  phiLevel: DeclaredPhiLevel,
+  own: { phiLevel: DeclaredPhiLevel; statementTimeoutSeconds: number | null },
 ): Promise<sql.FolderScope> {
+  const { phiLevel } = own;
   const folders = await readableFolders(svc, user.id);
   const hasLists = await svc.db.selectFrom("lists").select("id")
     .where("container_id", "=", container.id).limit(1).executeTakeFirst();
@@ -146,6 +147,6 @@ export async function folderScope(
     userId: user.id,
     userEmail: user.email,
     readableFolders: folders,
-    statementTimeoutMs: settings.statementTimeoutSeconds * 1000,
+    statementTimeoutMs: statementTimeoutMs(settings, own),
   };
 }

@@ -27,6 +27,8 @@ export interface SecretLogin {
   compliance: Record<string, unknown> | null;
   /** The PHI level in force for the connection (src/security/phi.ts phiLevelInForce). */
   phiLevel: DeclaredPhiLevel;
+  /** The key's or user's own statement time limit; null: the site's. */
+  statementTimeoutSeconds: number | null;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function resolveSecretLogin(
       credential: actor.credential,
       compliance: actor.compliance as Record<string, unknown> | null,
       phiLevel: phiLevelInForce(actor),
+      statementTimeoutSeconds: actor.statementTimeoutSeconds ?? null,
     };
   } catch (error) {
     if (error instanceof LabgateError) return null;

@@ -76,6 +76,8 @@ export interface DoorContext {
   readonly statementTimes: StatementTimes;
   /** How many backends each user holds across think time (open transactions). */
   readonly pins: PinShares;
+  /** How many statements each user runs at once. */
+  readonly statements: PinShares;
   /** Changes that take access away, applied to open connections. */
   readonly revocations: Revocations;
   settings(): SqlDoorSettings;
@@ -214,6 +216,10 @@ export class Session implements Watched {
   #pinned = false;
   /** Holds one of the user's pinned shares (see pin_shares.ts). */
   #pinShare = false;
+  /** Holds one of the user's running-statement shares: from a Query or Execute to no replies due. */
+  #statementShare = false;
+  /** No share came in time: the next Query or Execute is refused with this. */
+  #statementRefusal: WireError | null = null;
   /** A Query analysed before its lease came (to know whether it takes a share), for Query(). */
   #queryAnalysis: { message: Uint8Array; text: string; analysis: Analysis } | null = null;
   /** A setting the setup owns changed: the backend must not be reused as is. */
@@ -251,6 +257,11 @@ export class Session implements Watched {
         this.#lease?.flush();
       },
       fail: (error) => this.#fail(error),
+      resultLimits: () => {
+        const { maxResultRows, maxResultBytes } = this.#ctx.settings();
+        return { rows: maxResultRows, bytes: maxResultBytes };
+      },
+      cancelStatement: () => this.#lease?.cancel(),
       rowDescription: (frame) => this.#shownNames?.rename(frame) ?? null,
     };
     this.#pipeline = new Pipeline(host, transport);
@@ -373,7 +384,7 @@ export class Session implements Watched {
     this.secret = admitted.secret;
     this.userId = user.id;
 
-    this.#scope = await folderScope(svc, user, container, settings, this.#auth.phiLevel);
+    this.#scope = await folderScope(svc, user, container, settings, this.#auth);
     this.#shownNames = new ShownNames(this.#scope.shownColumns);
     const setupSql = sessionSetupSql(this.#scope);
     this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
@@ -540,6 +551,10 @@ export class Session implements Watched {
         return; // outside COPY FROM STDIN, which the door never starts, PostgreSQL ignores them too
     }
     if (code === FrontendCode.Close && message[5] === 0x53) return this.Close(message);
+    if (code === FrontendCode.Query || code === FrontendCode.Execute) {
+      const waiting = this.#takeStatementShare();
+      if (waiting) return waiting.then(() => true);
+    }
     if (!this.#lease) {
       const waiting = this.#takeShare(code, message) ?? this.#acquire();
       if (waiting) {
@@ -586,6 +601,7 @@ export class Session implements Watched {
   #acquireFailed(code: number, error: unknown): void {
     if (!(error instanceof WireError) || error.severity === "FATAL") throw error;
     this.#giveShare();
+    if (this.#inFlight === 0) this.#giveStatementShare();
     this.#pipeline.emit(errorResponse(error));
     if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
       this.#pipeline.emit(readyForQuery(this.#pipeline.status));
@@ -598,6 +614,8 @@ export class Session implements Watched {
     const { text, analysis } = this.#analyzeQuery(message);
     this.#queryAnalysis = null;
     const audit = newAudit(text);
+    const busy = this.#takeStatementRefusal();
+    if (busy) return this.#refuse(FrontendCode.Query, busy, audit);
     if (!analysis.ok) {
       return this.#refuse(FrontendCode.Query, refusalError(analysis.refusal), audit);
     }
@@ -760,6 +778,10 @@ export class Session implements Watched {
   Execute(message: Uint8Array): void {
     const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
     const statement = this.#portals.get(portal);
+    const busy = this.#takeStatementRefusal();
+    if (busy) {
+      return this.#refuse(FrontendCode.Execute, busy, newAudit(statement?.text ?? portal));
+    }
     if (!statement || !this.#ctx.statementTimes.quick(statement.statements)) {
       this.#shareable = false;
     }
@@ -929,6 +951,48 @@ export class Session implements Watched {
     });
   }
 
+  /**
+   * Before a Query or Execute: one of the user's running-statement shares,
+   * or a promise that waits for one; when none comes in time (or a cancel
+   * request ends the wait) the statement is refused when it is handled, so
+   * transaction and batch state follow PostgreSQL's as for any error.
+   */
+  #takeStatementShare(): Promise<void> | undefined {
+    if (this.#statementShare || this.#statementRefusal || !this.ready) return;
+    const statements = this.#ctx.statements;
+    const userId = this.userId!;
+    if (statements.take(userId)) {
+      this.#statementShare = true;
+      return;
+    }
+    this.#acquiring = true;
+    this.#abort ??= new AbortController();
+    return statements.wait(userId, this.#abort.signal).then(() => {
+      this.#acquiring = false;
+      this.#statementShare = true;
+      if (this.closed) this.#giveStatementShare();
+    }, (error) => {
+      this.#acquiring = false;
+      if (!(error instanceof WireError)) throw error;
+      this.#abort = null;
+      this.#statementRefusal = error;
+    });
+  }
+
+  /** No replies are due: the connection runs no statement now. */
+  #giveStatementShare(): void {
+    if (!this.#statementShare) return;
+    this.#statementShare = false;
+    this.#ctx.statements.give(this.userId!);
+  }
+
+  /** The statement refused because the user's statement shares stayed taken, if any. */
+  #takeStatementRefusal(): WireError | null {
+    const refusal = this.#statementRefusal;
+    this.#statementRefusal = null;
+    return refusal;
+  }
+
   #holdsBackend(code: number, message: Uint8Array): boolean {
     let statements: StatementInfo[] | undefined;
     if (code === FrontendCode.Query) {
@@ -1095,6 +1159,7 @@ export class Session implements Watched {
 
   /** Gives the backend back when the client has no session state on it. */
   #maybeRelease(): void {
+    if (this.#inFlight === 0) this.#giveStatementShare();
     const lease = this.#lease;
     if (!lease || this.#inFlight > 0 || this.#settingsDirty) return;
     if (this.#pipeline.status !== TxStatus.Idle || this.#holdCursors || this.#pinned) {
@@ -1128,6 +1193,7 @@ export class Session implements Watched {
   onBackendLost(error: WireError): void {
     this.#lease = null;
     this.#giveShare();
+    this.#giveStatementShare();
     this.#terminate(error);
     this.#released();
   }
@@ -1153,8 +1219,17 @@ export class Session implements Watched {
       detail: audit.text,
       rows: audit.rows,
       durationMs: Math.round(ms * 1000) / 1000,
-      message: audit.error ?? null,
+      message: audit.error ? this.#explained(audit.error) : null,
     });
+  }
+
+  /** A statement ended by the time limit says which limit it was, in the audit log. */
+  #explained(error: string): string {
+    if (!error.startsWith(SqlState.QueryCanceled) || !error.includes("statement timeout")) {
+      return error;
+    }
+    return `${error} (the connection's limit: ${this.#scope.statementTimeoutMs / 1000} s, ` +
+      `or lower if the client set statement_timeout)`;
   }
 
   // ---- revocation (revocation.ts) ----
@@ -1283,6 +1358,7 @@ export class Session implements Watched {
     this.#arrived?.release(true);
     this.#arrived = null;
     this.#giveShare();
+    this.#giveStatementShare();
     this.#pipeline.clear();
     this.#released();
     this.#ctx.leave(this);

@@ -10,7 +10,7 @@ import {
   selectRows,
   updateRows,
 } from "../../src/data/rows.ts";
-import { type Env, requireActor } from "../http/context.ts";
+import { type Env, requireActor, statementTimeoutOf } from "../http/context.ts";
 import { listOf } from "./lists.ts";
 import * as S from "../http/schemas.ts";
 import { body, errors, json, route } from "../http/schemas.ts";
@@ -40,11 +40,14 @@ export function registerRowApi(api: OpenAPIHono<Env>): void {
       const def = await listOf(c, c.req.valid("param").id);
       const { limit = 100, offset = 0, sort } = c.req.valid("query");
       const filters = filtersFromParams(new URL(c.req.url).searchParams);
-      const result = await selectRows(c.get("svc"), requireActor(c), def, {
+      const svc = c.get("svc");
+      const actor = requireActor(c);
+      const result = await selectRows(svc, actor, def, {
         limit,
         offset,
         filters,
         sort: sort ? [{ column: sort.replace(/^-/, ""), descending: sort.startsWith("-") }] : [],
+        timeoutMs: await statementTimeoutOf(svc, actor),
       });
       return c.json({ rows: result.rows, total: result.total, limit, offset }, 200);
     },

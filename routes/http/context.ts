@@ -7,6 +7,7 @@ import type { Presented } from "../../src/auth/credentials.ts";
 import { resolveActor } from "../../src/app/credentials.ts";
 import { trackActor } from "../../src/core/in_flight.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
+import { sqlDoorSettings, statementTimeoutMs } from "../../src/doors/sql/settings.ts";
 import { forbidden, LabgateError, unauthorized } from "../../src/errors.ts";
 import { cameOverTls, forwardedClient } from "../../src/security/forwarded.ts";
 import { randomBase64Url, timingSafeEqual } from "../../src/security/secrets.ts";
@@ -91,6 +92,14 @@ export function withActor(door: Door): MiddlewareHandler<Env> {
 }
 
 /** The signed-in actor, or 401. */
+/**
+ * How long each statement of the request's heavy queries may run: the
+ * caller's own limit (their API key's or their user's), else the site's.
+ */
+export async function statementTimeoutOf(svc: Services, actor: Actor | null): Promise<number> {
+  return statementTimeoutMs(await svc.settings.get(sqlDoorSettings), actor ?? {});
+}
+
 export function requireActor(c: AppContext): Actor {
   const actor = c.get("actor");
   if (!actor) throw unauthorized("Sign in first");

@@ -186,6 +186,9 @@ export const User = z.object({
   hasPassword: z.boolean(),
   createdAt: z.string(),
   lastLoginAt: z.string().nullable(),
+  statementTimeoutSeconds: z.number().int().nullable().openapi({
+    description: "The user's own statement time limit (seconds); null: the site's",
+  }),
 }).openapi("User");
 
 export const NewUser = z.object({
@@ -198,7 +201,12 @@ export const NewUser = z.object({
   active: z.boolean().optional(),
 }).openapi("NewUser");
 
-export const UserUpdate = NewUser.partial().openapi("UserUpdate");
+export const UserUpdate = NewUser.extend({
+  statementTimeoutSeconds: z.number().int().nullable().optional().openapi({
+    description: "Statements of this user may run this long (1–86400 s) on every door; " +
+      "null: the site's limit (sql_door statementTimeoutSeconds)",
+  }),
+}).partial().openapi("UserUpdate");
 
 export const Group = z.object({
   id: z.number().int(),
@@ -345,7 +353,17 @@ export const ApiKey = z.object({
   phiLevel: DeclaredPhiLevel.nullable().openapi({
     description: "An API key's PHI level; null for a session key (its session's declaration)",
   }),
+  statementTimeoutSeconds: z.number().int().nullable().openapi({
+    description: "The key's own statement time limit (seconds); null: its user's, else the site's",
+  }),
 }).openapi("ApiKey");
+
+export const KeyLimits = z.object({
+  statementTimeoutSeconds: z.number().int().nullable().openapi({
+    description: "Statements made with this API key may run this long (1–86400 s) on every " +
+      "door; null: the user's limit, else the site's",
+  }),
+}).openapi("KeyLimits");
 
 export const NewApiKey = z.object({
   kind: z.enum(["api_key", "session_key"]),

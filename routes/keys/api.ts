@@ -9,6 +9,7 @@ import {
   type KeyView,
   listKeys,
   revokeKey,
+  setKeyStatementTimeout,
 } from "../../src/doors/keys/mod.ts";
 import { type Env, requireActor } from "../http/context.ts";
 import * as S from "../http/schemas.ts";
@@ -71,6 +72,27 @@ export function registerKeyApi(api: OpenAPIHono<Env>): void {
         });
       c.header("cache-control", "no-store");
       return c.json({ key: created.key, ...keyJson(created.view) }, 201);
+    },
+  );
+
+  api.openapi(
+    route({
+      method: "patch",
+      path: "/keys/{id}",
+      operationId: "setKeyLimits",
+      tags: ["Keys"],
+      summary: "Set an API key's own statement time limit (Site Admin)",
+      request: { params: S.KeyIdParam, ...body(S.KeyLimits) },
+      responses: { 200: json(S.ApiKey, "Changed"), ...errors },
+    }),
+    async (c) => {
+      const view = await setKeyStatementTimeout(
+        c.get("svc"),
+        requireActor(c),
+        c.req.valid("param").id,
+        c.req.valid("json").statementTimeoutSeconds,
+      );
+      return c.json(keyJson(view), 200);
     },
   );
 

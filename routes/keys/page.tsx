@@ -16,6 +16,7 @@ import {
   type KeyView,
   listKeys,
   revokeKey,
+  setKeyStatementTimeout,
 } from "../../src/doors/keys/mod.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "../../src/doors/keys/settings.ts";
 import { sqlDoorPort, sqlDoorSettings } from "../../src/doors/sql/settings.ts";
@@ -39,6 +40,7 @@ function KeyTable(props: { keys: KeyView[]; actor: Actor; action: string; showUs
           <th>Expires</th>
           <th>Last used</th>
           <th>Status</th>
+          {props.showUser && <th>Statement time limit (s)</th>}
           <th>Actions</th>
         </tr>
       </thead>
@@ -55,6 +57,27 @@ function KeyTable(props: { keys: KeyView[]; actor: Actor; action: string; showUs
             <td>{k.kind === "session_key" ? "With the session" : when(k.expiresAt)}</td>
             <td>{when(k.lastUsedAt)}</td>
             <td>{k.status}</td>
+            {props.showUser && (
+              <td>
+                {k.kind === "api_key" && k.status === "active"
+                  ? (
+                    <form class="inline" method="post" action={`${props.action}/${k.id}/limits`}>
+                      <CsrfField actor={props.actor} />
+                      <input
+                        name="statement_timeout"
+                        type="number"
+                        min="1"
+                        max="86400"
+                        placeholder="site's"
+                        aria-label={`Statement time limit of key ${k.id} in seconds`}
+                        value={k.statementTimeoutSeconds ?? ""}
+                      />{" "}
+                      <button class="secondary" type="submit">Set</button>
+                    </form>
+                  )
+                  : k.statementTimeoutSeconds ?? ""}
+              </td>
+            )}
             <td>
               {k.status === "active" && (
                 <form class="inline" method="post" action={`${props.action}/${k.id}/revoke`}>
@@ -397,6 +420,28 @@ export function keyPages(): Hono<Env> {
         sessionKeys: body.sessionKeys === "on",
       });
       return redirectWith(c, "/admin/keys", "Key settings saved");
+    } catch (error) {
+      return await adminKeysPage(c, formError(error));
+    }
+  });
+  app.post("/admin/keys/:id/limits", async (c) => {
+    const svc = c.get("svc");
+    const actor = requireActor(c);
+    await requireSiteAdmin(svc, actor);
+    const body = await c.req.parseBody();
+    try {
+      const view = await setKeyStatementTimeout(
+        svc,
+        actor,
+        c.req.param("id"),
+        field(body, "statement_timeout"),
+      );
+      const limit = view.statementTimeoutSeconds;
+      return redirectWith(
+        c,
+        "/admin/keys",
+        `Key ${view.id}: statement time limit ${limit === null ? "the site's" : `${limit} s`}`,
+      );
     } catch (error) {
       return await adminKeysPage(c, formError(error));
     }

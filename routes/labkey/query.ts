@@ -17,6 +17,7 @@ import { containerFilterOf, selectAcrossFolders } from "../../src/doors/labkey/c
 import { runReadOnly, type SqlScope } from "../../src/doors/labkey/execute_sql.ts";
 import { apiVersion, LabKeyParams, rowQueryFromParams } from "../../src/doors/labkey/request.ts";
 import { fieldMetadata, labkeyRows, rowsResponse } from "../../src/doors/labkey/responses.ts";
+import { statementTimeoutOf } from "../http/context.ts";
 import {
   type Action,
   type Answer,
@@ -53,13 +54,11 @@ const selectRowsAction: Action = async (call) => {
   const filter = containerFilterOf(
     call.params.first("containerFilter", "query.containerFilterName", "containerFilterName"),
   );
-  const result = await selectAcrossFolders(
-    call.svc,
-    requireSignedIn(call),
-    def,
-    filter,
-    rowQueryFromParams(call.params),
-  );
+  const actor = requireSignedIn(call);
+  const result = await selectAcrossFolders(call.svc, actor, def, filter, {
+    ...rowQueryFromParams(call.params),
+    timeoutMs: await statementTimeoutOf(call.svc, actor),
+  });
   const shown = new Set(result.columns.map((c) => c.column_name));
   return {
     body: rowsResponse({
@@ -125,6 +124,7 @@ export const queryActions: Record<string, Action> = {
     const result = await runReadOnly(call.svc, container, text, scope, {
       maxRows: call.params.number("maxRows", "query.maxRows", "limit"),
       offset: call.params.number("offset", "query.offset"),
+      timeoutMs: await statementTimeoutOf(call.svc, actor),
     });
     return {
       body: rowsResponse(

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { createGroup, deleteGroup, listGroups, setMembership } from "../../src/data/groups.ts";
 import {
+  checkStatementTimeout,
   countSeats,
   countUsers,
   createUser,
@@ -64,6 +65,7 @@ export function registerUserPages(app: Hono<Env>): void {
         externalAppId: type === "app" ? field(body, "external_app_id") : null,
         active: field(body, "active") === "on",
         password: field(body, "password") || undefined,
+        statementTimeoutSeconds: checkStatementTimeout(field(body, "statement_timeout")),
       });
       return redirectWith(c, `/admin/users/${id}`, `User ${user.email} saved`);
     } catch (error) {
@@ -141,6 +143,21 @@ function UserFields(props: { user?: ReturnType<typeof userView>; apps: string[] 
         </label>
         <input id="password" name="password" type="password" autocomplete="new-password" />
       </div>
+      {u && (
+        <div>
+          <label for="statement_timeout">
+            Statement time limit in seconds (empty for the site's)
+          </label>
+          <input
+            id="statement_timeout"
+            name="statement_timeout"
+            type="number"
+            min="1"
+            max="86400"
+            value={u.statementTimeoutSeconds ?? ""}
+          />
+        </div>
+      )}
     </div>
   );
 }

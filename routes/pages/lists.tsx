@@ -20,6 +20,7 @@ import {
   previewDesignChange,
 } from "../../src/data/list_design.ts";
 import { badRequest } from "../../src/errors.ts";
+import type { Services } from "../../src/services.ts";
 import { Permission } from "../../src/security/permissions.ts";
 import { PHI_LEVEL_LABELS } from "../../src/security/phi.ts";
 import type { Actor } from "../../src/core/actor.ts";
@@ -200,10 +201,10 @@ export async function newListPage(
 }
 
 /** The new-list form filled from a file's inferred columns (and carrying the file). */
-async function inferredForm(file: unknown): Promise<Record<string, string>> {
+async function inferredForm(svc: Services, file: unknown): Promise<Record<string, string>> {
   if (!(file instanceof File) || file.size === 0) throw badRequest("Choose a CSV or TSV file");
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const inferred = inferColumns(bytes);
+  const inferred = await inferColumns(bytes, svc.config.importLimits);
   const base = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_]/g, "_");
   const form: Record<string, string> = {
     name: /^[A-Za-z]/.test(base) ? base : `list_${base}`,
@@ -228,7 +229,7 @@ export async function newListPost(c: AppContext, path: string) {
   const body = await c.req.parseBody();
   if (field(body, "_action") === "infer") {
     try {
-      return await newListPage(c, path, undefined, await inferredForm(body.file));
+      return await newListPage(c, path, undefined, await inferredForm(svc, body.file));
     } catch (error) {
       return await newListPage(c, path, formError(error));
     }

@@ -42,6 +42,11 @@ export interface Actor {
   clientAddr: string | null;
   /** Present when an auth token authenticated the request (token door). */
   token?: TokenScope;
+  /**
+   * The caller's own statement time limit, set by an admin: the API key's,
+   * else the user's; null or absent, the site's applies.
+   */
+  statementTimeoutSeconds?: number | null;
 }
 
 /** What an auth token lets its caller do; `userId` above is the process-as user. */
@@ -73,7 +78,9 @@ export function auditActor(
 
 /** The one way to build an Actor: the user's own fields from `user`, the rest from the door. */
 export function actorFor(
-  user: Pick<User, "id" | "email" | "display_name" | "user_type">,
+  user:
+    & Pick<User, "id" | "email" | "display_name" | "user_type">
+    & Partial<Pick<User, "statement_timeout_seconds">>,
   fields: Omit<Actor, "userId" | "email" | "displayName" | "userType">,
 ): Actor {
   return {
@@ -81,6 +88,7 @@ export function actorFor(
     email: user.email,
     displayName: user.display_name,
     userType: user.user_type,
+    statementTimeoutSeconds: user.statement_timeout_seconds ?? null,
     ...fields,
   };
 }

@@ -5,7 +5,8 @@
  * first keyable column whose values are all present and distinct, else an
  * automatic one. The user confirms or corrects them before the list exists.
  */
-import { badRequest } from "../errors.ts";
+import type { ImportLimits } from "../config.ts";
+import { badRequest, LabgateError } from "../errors.ts";
 import { COLUMN_TYPES, type ColumnTypeName } from "./column_types.ts";
 import { readDelimited } from "./csv.ts";
 import type { ListColumnInput } from "./lists.ts";
@@ -49,11 +50,15 @@ export interface InferredList {
   rows: number;
 }
 
-export function inferColumns(input: string | Uint8Array): InferredList {
-  let file: ReturnType<typeof readDelimited>;
+export async function inferColumns(
+  input: string | Uint8Array,
+  limits: ImportLimits,
+): Promise<InferredList> {
+  let file: Awaited<ReturnType<typeof readDelimited>>;
   try {
-    file = readDelimited(input);
+    file = await readDelimited(input, { limits });
   } catch (error) {
+    if (error instanceof LabgateError) throw error;
     throw badRequest(`The file cannot be read: ${(error as Error).message}`);
   }
   const { header, data, valid } = file;

@@ -42,7 +42,7 @@ export interface ListDefinition {
   qualifiedTable: string;
 }
 
-const MAX_COLUMNS = 500;
+export const MAX_COLUMNS = 500;
 
 export async function createList(
   svc: Services,

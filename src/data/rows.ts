@@ -18,7 +18,8 @@ import {
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
 import { requireContainer } from "./containers.ts";
-import { type ImportFormat, readDelimited, REPLACEMENT } from "./csv.ts";
+import { type ImportFormat, pauser, readDelimited, REPLACEMENT } from "./csv.ts";
+import { withTimeLimit } from "./time_limit.ts";
 import type { ListDefinition } from "./lists.ts";
 
 export type Row = Record<string, JsonValue>;
@@ -72,6 +73,8 @@ export interface RowQuery {
   offset?: number;
   /** Count every matching row for `total` (default); false reports the rows returned. */
   count?: boolean;
+  /** Longest each of its statements may run (src/data/time_limit.ts); none when absent. */
+  timeoutMs?: number;
 }
 
 export interface RowError {
@@ -440,7 +443,6 @@ async function selectVisible(
   );
   const limit = Math.min(Math.max(query.limit ?? 100, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(query.offset ?? 0, 0);
-  const root = svc.database.root;
   // The total comes with the page in one round trip, from a count the planner runs once
   // (a window count would read and sort every matching row); a page past the end needs its own.
   const count = query.count ?? true;
@@ -450,18 +452,20 @@ async function selectVisible(
   const total = count && known === undefined
     ? sql`, (select count(*) from ${from} ${where})::int as ${sql.raw(TOTAL)}`
     : sql``;
-  const { rows } = await sql<Record<string, string | null>>`
-    select ${selected}${total} from ${from} ${where}
-    order by ${orderBy} limit ${limit} offset ${offset}
-  `.execute(root);
-  let counted = rows.length;
-  if (known !== undefined) counted = known;
-  else if (count) {
-    counted = rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
-      select count(*)::int as n from ${from} ${where}
-    `.execute(root)).rows[0].n;
-    counts.set(countKey, counted);
-  }
+  const { rows, counted } = await withTimeLimit(svc, query.timeoutMs, async (db) => {
+    const { rows } = await sql<Record<string, string | null>>`
+      select ${selected}${total} from ${from} ${where}
+      order by ${orderBy} limit ${limit} offset ${offset}
+    `.execute(db);
+    if (known !== undefined || !count) return { rows, counted: known ?? rows.length };
+    return {
+      rows,
+      counted: rows.length ? Number(rows[0][TOTAL]) : (await sql<{ n: number }>`
+        select count(*)::int as n from ${from} ${where}
+      `.execute(db)).rows[0].n,
+    };
+  }, { readOnly: true });
+  if (count && known === undefined) counts.set(countKey, counted);
   return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };
 }
 
@@ -574,6 +578,32 @@ function checkRows(
     }
     return row;
   });
+  return { values, errors };
+}
+
+/** Rows checked between pauses: an import of a million rows keeps nobody waiting. */
+const CHECK_BATCH = 5000;
+
+/** checkRows() for an import's cells, a batch at a time with pauses between. */
+async function checkImported(
+  svc: Services,
+  actor: Actor,
+  def: ListDefinition,
+  header: string[],
+  data: string[][],
+): Promise<ReturnType<typeof checkRows>> {
+  const values: Map<Column, string | null>[] = [];
+  const errors: RowError[] = [];
+  const pause = pauser();
+  for (let from = 0; from < data.length; from += CHECK_BATCH) {
+    const objects = data.slice(from, from + CHECK_BATCH).map((cells) =>
+      Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
+    );
+    const checked = checkRows(svc, actor, def, objects, "insert");
+    for (const row of checked.values) values.push(row);
+    for (const error of checked.errors) errors.push({ ...error, row: error.row + from });
+    await pause();
+  }
   return { values, errors };
 }
 
@@ -826,10 +856,14 @@ export async function importRows(
   input: { text: string | Uint8Array; format?: ImportFormat },
 ): Promise<{ inserted: number }> {
   await requireContainer(svc, actor, { id: def.container.id }, Permission.INSERT);
-  let file: ReturnType<typeof readDelimited>;
+  let file: Awaited<ReturnType<typeof readDelimited>>;
   try {
-    file = readDelimited(input.text, input.format);
+    file = await readDelimited(input.text, {
+      format: input.format,
+      limits: svc.config.importLimits,
+    });
   } catch (error) {
+    if (error instanceof LabgateError) throw error;
     throw badRequest(`Import failed, nothing was changed: ${(error as Error).message}`);
   }
   const { header, data, valid } = file;
@@ -843,13 +877,7 @@ export async function importRows(
       } (the list has: ${visibleColumnsOf(def, actor).map((c) => c.name).join(", ")})`,
     );
   }
-  if (data.length > MAX_ROWS_PER_REQUEST * 10) {
-    throw badRequest(`Import failed: at most ${MAX_ROWS_PER_REQUEST * 10} rows per file`);
-  }
-  const objects = data.map((cells) =>
-    Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]))
-  );
-  const { values, errors } = checkRows(svc, actor, def, objects, "insert");
+  const { values, errors } = await checkImported(svc, actor, def, header, data);
   const key = def.columns.find((c) => c.column_name === def.list.key_column)!;
   if (!def.list.key_auto) {
     const firstSeen = new Map<string | null, number>();

@@ -29,6 +29,8 @@ export interface UserView {
   hasPassword: boolean;
   createdAt: Date;
   lastLoginAt: Date | null;
+  /** The user's own statement time limit, set by an admin; null: the site's. */
+  statementTimeoutSeconds: number | null;
 }
 
 export function userView(u: User): UserView {
@@ -43,6 +45,7 @@ export function userView(u: User): UserView {
     hasPassword: u.password_verifier !== null,
     createdAt: u.created_at,
     lastLoginAt: u.last_login_at,
+    statementTimeoutSeconds: u.statement_timeout_seconds,
   };
 }
 
@@ -97,6 +100,20 @@ export interface UserInput {
   externalAppId?: string | null;
   password?: string;
   mustChangePassword?: boolean;
+  /** The user's own statement time limit (seconds, 1–86400); null: the site's. */
+  statementTimeoutSeconds?: number | null;
+}
+
+/** An admin's statement time limit for a user or key: whole seconds in range, or none. */
+export function checkStatementTimeout(raw: unknown): number | null {
+  if (raw === null || raw === undefined || raw === "") return null;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) {
+    throw badRequest(
+      `Statement time limit must be a whole number of seconds from 1 to 86400, or empty for the site's, got "${raw}"`,
+    );
+  }
+  return seconds;
 }
 
 async function checkUserType(
@@ -177,6 +194,9 @@ export async function updateUser(
   if (input.active === false && id === actor.userId) {
     throw badRequest("You cannot deactivate your own account");
   }
+  const timeout = input.statementTimeoutSeconds === undefined
+    ? undefined
+    : checkStatementTimeout(input.statementTimeoutSeconds);
   let email = user.email;
   if (input.email !== undefined && input.email.trim() !== user.email) {
     email = input.email.trim();
@@ -197,6 +217,7 @@ export async function updateUser(
     ...(input.mustChangePassword !== undefined
       ? { must_change_password: input.mustChangePassword }
       : {}),
+    ...(timeout !== undefined ? { statement_timeout_seconds: timeout } : {}),
   }).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
   await svc.invalidate.publish({ kind: "permissions" });
   if (input.password) {
@@ -217,6 +238,9 @@ export async function updateUser(
       changed: Object.keys(input).filter((k) => k !== "password").concat(
         input.password ? ["password"] : [],
       ),
+      ...(timeout !== undefined && timeout !== user.statement_timeout_seconds
+        ? { statementTimeoutSeconds: { from: user.statement_timeout_seconds, to: timeout } }
+        : {}),
     }),
   });
   return updated;

@@ -46,6 +46,8 @@ export interface UsersTable {
   must_change_password: Generated<boolean>;
   created_at: CreatedAt;
   last_login_at: Timestamp | null;
+  /** The user's own statement time limit, set by an admin; null: the site's. */
+  statement_timeout_seconds: Generated<number | null>;
 }
 
 export interface GroupsTable {
@@ -226,6 +228,8 @@ export interface KeysTable {
   revoked_by: number | null;
   /** An API key's PHI level, chosen when it was made; null for session keys (their session's). */
   phi_level: string | null;
+  /** The key's own statement time limit, set by an admin; null: its user's, else the site's. */
+  statement_timeout_seconds: Generated<number | null>;
 }
 
 export interface KeyTables {

@@ -17,6 +17,7 @@ export const SqlState = {
   InsufficientPrivilege: "42501",
   DuplicatePreparedStatement: "42P05",
   TooManyConnections: "53300",
+  ProgramLimitExceeded: "54000",
   QueryCanceled: "57014",
   AdminShutdown: "57P01",
   IdleSessionTimeout: "57P05",

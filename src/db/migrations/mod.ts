@@ -9,6 +9,7 @@ import * as containerPathIndex from "./008_container_path_index.ts";
 import * as auditIndexes from "./010_audit_indexes.ts";
 import * as loginThrottle from "./012_login_throttle.ts";
 import * as columnPhi from "./015_column_phi.ts";
+import * as statementTimeouts from "./017_statement_timeouts.ts";
 
 /**
  * A migration whose work a later one redoes: it stays under its name, which
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   "013_sql_catalog": superseded,
   "014_sql_catalog": sqlCatalog,
   "015_column_phi": columnPhi,
+  "017_statement_timeouts": statementTimeouts,
 };

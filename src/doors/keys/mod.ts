@@ -6,7 +6,8 @@
  * change drops them at once on every instance (svc.invalidate), and the
  * expiry bounds what a lost notification could keep.
  */
-import { type Actor, actorFor } from "../../core/actor.ts";
+import { type Actor, actorFor, auditActor } from "../../core/actor.ts";
+import { checkStatementTimeout } from "../../data/users.ts";
 import {
   getLiveSession,
   type LiveSession,
@@ -79,6 +80,8 @@ export interface KeyView {
   status: string;
   /** The PHI level in force for the key's requests; null for a session key (its session's). */
   phiLevel: DeclaredPhiLevel | null;
+  /** The key's own statement time limit, set by an admin; null: its user's, else the site's. */
+  statementTimeoutSeconds: number | null;
 }
 
 function requireBrowser(actor: Actor): { id: string } {
@@ -211,6 +214,7 @@ function toView(svc: Services, row: Key, email: string, sessionEnded: boolean | 
     revokedAt: row.revoked_at,
     status,
     phiLevel: row.kind === "api_key" ? apiKeyLevel(row) : null,
+    statementTimeoutSeconds: row.statement_timeout_seconds,
   };
 }
 
@@ -279,6 +283,46 @@ export async function revokeKey(svc: Services, actor: Actor, id: string): Promis
     compliance: actor.compliance as Record<string, unknown> | null,
     clientAddr: actor.clientAddr,
     detail: `${row.kind} ${id} of ${owner.email}`,
+  });
+  return toView(svc, updated, owner.email, null);
+}
+
+function shownLimit(seconds: number | null): string {
+  return seconds === null ? "the site's" : `${seconds} s`;
+}
+
+/**
+ * Sets an API key's own statement time limit (seconds; null for its
+ * user's, else the site's): site admins only, audited with the old and new
+ * value. Takes effect at the key's next request or SQL door login.
+ */
+export async function setKeyStatementTimeout(
+  svc: Services,
+  actor: Actor,
+  id: string,
+  seconds: unknown,
+): Promise<KeyView> {
+  if (!await svc.permissions.isSiteAdmin(actor.userId)) {
+    throw forbidden("Only site admins can set a key's statement time limit");
+  }
+  const limit = checkStatementTimeout(seconds);
+  const row = await svc.db.selectFrom("keys").selectAll().where("id", "=", id).executeTakeFirst();
+  if (!row) throw notFound(`No key ${id}`);
+  if (row.kind !== "api_key") {
+    throw badRequest("Session keys take their session's limits: set the user's limit instead");
+  }
+  const updated = await svc.db.updateTable("keys").set({ statement_timeout_seconds: limit })
+    .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+  await svc.invalidate.publish({ kind: "key", id });
+  const owner = await svc.db.selectFrom("users").select("email").where("id", "=", row.user_id)
+    .executeTakeFirstOrThrow();
+  svc.audit.record({
+    ...auditActor(actor),
+    event: "api_key.statement_timeout",
+    outcome: "ok",
+    detail: `api_key ${id} of ${owner.email}: statement time limit ${
+      shownLimit(row.statement_timeout_seconds)
+    } → ${shownLimit(limit)}`,
   });
   return toView(svc, updated, owner.email, null);
 }
@@ -411,6 +455,7 @@ export async function verifyKey(
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     phiLevel: row.kind === "api_key" ? apiKeyLevel(row) : undefined,
+    statementTimeoutSeconds: row.statement_timeout_seconds ?? liveUser.statement_timeout_seconds,
     impersonatorId: session?.impersonator_id ?? null,
     boundSession: session?.id,
     mustChangePassword: liveUser.must_change_password,

@@ -16,6 +16,7 @@ import { sql } from "kysely";
 import type { ColumnTypeName, JsonValue } from "../../data/column_types.ts";
 import { folderRole } from "../../data/physical.ts";
 import { MAX_ROWS_PER_REQUEST } from "../../data/rows.ts";
+import { isCanceled, timedOut } from "../../data/time_limit.ts";
 import type { Container } from "../../db/schema.ts";
 import { badRequest, forbidden } from "../../errors.ts";
 import type { Services } from "../../services.ts";
@@ -31,7 +32,8 @@ export interface SqlScope {
   withheld: ReadonlyMap<string, string>;
 }
 
-const STATEMENT_TIMEOUT_MS = 30_000;
+/** When the caller names no limit: the SQL door's default statement timeout. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Functions a query may call: aggregates and plain value functions, nothing with side effects. */
 const FUNCTIONS = new Set(
@@ -259,15 +261,16 @@ export async function runReadOnly(
   container: Container,
   text: string,
   scope: SqlScope,
-  page: { maxRows?: number; offset?: number } = {},
+  page: { maxRows?: number; offset?: number; timeoutMs?: number } = {},
 ): Promise<SqlResult> {
+  const timeoutMs = Math.max(1, Math.floor(page.timeoutMs ?? DEFAULT_TIMEOUT_MS));
   const physical = await rewrite(text, scope);
   const limit = Math.min(Math.max(page.maxRows ?? MAX_ROWS_PER_REQUEST, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(page.offset ?? 0, 0);
   const role = folderRole(svc.database.installId, container.id);
   const { rows, total } = await svc.database.root.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
-    await sql.raw(`set local statement_timeout = ${STATEMENT_TIMEOUT_MS}`).execute(trx);
+    await sql.raw(`set local statement_timeout = ${timeoutMs}`).execute(trx);
     if (scope.lists.size) await sql.raw(`set local role ${role}`).execute(trx);
     const inner = sql.raw(physical);
     const { rows } = await sql<{ row: string }>`
@@ -278,7 +281,7 @@ export async function runReadOnly(
     return { rows: rows.map((r) => parseRow(r.row)), total: count.rows[0].n };
   }).catch((error) => {
     const e = error as { code?: string; message?: string };
-    if (e.code === "57014") throw badRequest("The query ran too long and was cancelled");
+    if (isCanceled(error)) throw timedOut(timeoutMs);
     if (e.code && /^(22|42|0A|25)/.test(e.code)) {
       const message = [...scope.lists].reduce(
         (text, [name, table]) => text.replaceAll(table, `lists.${name}`),

@@ -40,8 +40,19 @@ export interface SqlDoorSettings {
   startupTimeoutSeconds: number;
   /** Connections from one address that may be signing in at once. */
   maxUnauthenticatedPerAddress: number;
-  /** Statements running longer are canceled by the engine. */
+  /**
+   * Statements running longer are canceled by the engine (57014); a user's
+   * or an API key's own limit, set by an admin, takes its place.
+   */
   statementTimeoutSeconds: number;
+  /** Rows one statement may return through the door (54000 past it); 0 for no limit. */
+  maxResultRows: number;
+  /** Bytes of rows one statement may return through the door (54000 past it); 0 for no limit. */
+  maxResultBytes: number;
+  /** Statements one user's connections may run at once, across the door's threads. */
+  maxStatementsPerUser: number;
+  /** How long a statement past the user's limit waits for one of theirs to end (then 53300). */
+  statementWaitSeconds: number;
 }
 
 const HOST =
@@ -64,7 +75,12 @@ const DEFAULTS: SqlDoorSettings = {
   // PostgreSQL's authentication_timeout is 1 minute; a sign-in through the door takes milliseconds.
   startupTimeoutSeconds: 10,
   maxUnauthenticatedPerAddress: 100,
-  statementTimeoutSeconds: 300,
+  statementTimeoutSeconds: 30,
+  maxResultRows: 10_000_000,
+  maxResultBytes: 1024 * 1024 * 1024,
+  // Half the default pool: one user's parallel jobs leave the other half to everyone else.
+  maxStatementsPerUser: 10,
+  statementWaitSeconds: 30,
 };
 
 /** Whole-number limits: name, label for messages, and range. */
@@ -80,6 +96,10 @@ const LIMITS: [keyof SqlDoorSettings, string, number, number][] = [
   ["startupTimeoutSeconds", "Sign-in timeout (seconds)", 1, 10 * 60],
   ["maxUnauthenticatedPerAddress", "Connections signing in per address", 1, 100_000],
   ["statementTimeoutSeconds", "Statement timeout (seconds)", 1, 24 * 60 * 60],
+  ["maxResultRows", "Rows per statement (0 for no limit)", 0, 1e12],
+  ["maxResultBytes", "Result bytes per statement (0 for no limit)", 0, 2 ** 50],
+  ["maxStatementsPerUser", "Statements one user may run at once", 1, 10_000],
+  ["statementWaitSeconds", "Wait for one of one's own statements to end (seconds)", 0, 60 * 60],
 ];
 
 function checkHost(raw: unknown): string | null {
@@ -126,4 +146,16 @@ export const sqlDoorSettings: SettingsSection<SqlDoorSettings> = {
  */
 export function sqlDoorPort(svc: Services, settings: SqlDoorSettings): number {
   return svc.sqlDoorListening.port ?? svc.config.sqlDoorPort ?? settings.port;
+}
+
+/**
+ * The statement time limit of a caller, in milliseconds: their own (an API
+ * key's, else the user's, set by an admin), else the site's. The SQL door
+ * and the HTTP doors' heavy queries all use it.
+ */
+export function statementTimeoutMs(
+  settings: Pick<SqlDoorSettings, "statementTimeoutSeconds">,
+  own: { statementTimeoutSeconds?: number | null },
+): number {
+  return (own.statementTimeoutSeconds ?? settings.statementTimeoutSeconds) * 1000;
 }
