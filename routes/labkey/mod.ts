@@ -20,7 +20,7 @@ import {
   updateRows,
   visibleColumnsOf,
 } from "../../src/data/rows.ts";
-import { type ColumnPhiLevel, phiLevelInForce, withheldTables } from "../../src/security/phi.ts";
+import { type ColumnPhiLevel, phiLevelInForce, sqlTableRules } from "../../src/security/phi.ts";
 import { getUser } from "../../src/data/users.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import type { Container } from "../../src/db/schema.ts";
@@ -256,10 +256,13 @@ const ACTIONS: Record<string, Action> = {
       .leftJoin("list_columns as c", "c.list_id", "l.id")
       .select(["l.table_name", "c.column_name", "c.name", "c.type", "c.phi"])
       .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
-    const withheld = withheldTables(
-      columns.flatMap((c) => c.name ? [{ table: c.table_name, name: c.name, phi: c.phi! }] : []),
+    const rules = sqlTableRules(
+      columns.flatMap((c) =>
+        c.name ? [{ table: c.table_name, column: c.column_name!, name: c.name, phi: c.phi! }] : []
+      ),
       phiLevelInForce(actor),
     );
+    const withheld = new Map(rules.map((rule) => [rule.table, rule]));
     const scope: SqlScope = { lists: new Map(), columns: new Map(), withheld };
     for (const c of columns) {
       scope.lists.set(c.table_name, `${folderSchema(container.id)}.${c.table_name}`);
