@@ -19,15 +19,23 @@ import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messa
 import { concat } from "../../wire/protocol/bytes.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
 import { ALICE, FOLDER, openDoor, SAMPLE_COLUMNS } from "./_door.ts";
+import { updateExternalApp } from "../../src/doors/tokens/apps.ts";
+import {
+  APP_ID,
+  APP_PASSWORD,
+  APP_USER,
+  FOLDER as APP_FOLDER,
+  tokenWorld,
+} from "../_support/tokens.ts";
 import { sql } from "kysely";
 import { folderSchema } from "../../src/data/physical.ts";
 import { getContainerByPath } from "../../src/data/containers.ts";
 
 const cleartext = { settings: { allowLoopbackCleartext: true } };
 
-/** A list with a column at each level; Alice reads the folder. */
-async function patients(t: TestContext) {
-  const list = await createList(t.svc, t.admin, FOLDER, {
+/** A list with a column at each level in `folder` (Alice reads FOLDER). */
+async function patients(t: TestContext, folder = FOLDER) {
+  const list = await createList(t.svc, t.admin, folder, {
     name: "patients",
     key: "id",
     columns: [
@@ -232,6 +240,33 @@ backendTest("a PHI level changed on an open connection reaches its next statemen
     phi: "not_phi",
   });
   assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
+});
+
+backendTest("an external app's account signs in by password at its app's PHI level", async (t) => {
+  await using fx = await openDoor(t, cleartext);
+  await tokenWorld(t);
+  const app = {
+    description: "Test app",
+    entryPoints: ["sql" as const],
+    defaultExpiryDays: 30,
+    phiLevel: "limited",
+  };
+  await updateExternalApp(t.svc, t.admin, APP_ID, app);
+  await patients(t, APP_FOLDER);
+  const login = { user: APP_USER, password: APP_PASSWORD, database: APP_FOLDER };
+  await using byApp = await RawClient.connect(fx.port, login);
+  assert.deepEqual(rowsOf(await ask(byApp, "select * from patients")), [["1", "north", "1970"]]);
+  assert.match(
+    refusal(await ask(byApp, "select mrn from patients")).message,
+    /"mrn" needs PHI level full.*\(your level: limited\)$/,
+  );
+  // The app's level changed: its accounts' connections end, and sign in again at the new one.
+  await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "full" });
+  await byApp.write(query("select 1")).catch(() => {});
+  const fatal = (await byApp.closedByServer()).find((m) => m.type === "E");
+  assert.match(errorOf(fatal!).message, /now has PHI level full/);
+  await using again = await RawClient.connect(fx.port, login);
+  assert.deepEqual(rowsOf(await ask(again, "select mrn from patients")), [["MRN-77"]]);
 });
 
 function replyText(reply: Message[]): string {
