@@ -36,7 +36,22 @@ const statements = [
   "SET DateStyle = 'ISO';SET extra_float_digits = 2;show transaction_isolation",
 ];
 
-function scope(containerId: number): FolderScope {
+/** The samples list with a column above the level: read as a subquery, names checked. */
+const WITHHELD: FolderScope["withheldTables"] = [{
+  table: "samples",
+  visible: ["sample_id", "site_id", "label"],
+  withheld: [{
+    column: "mrn",
+    relation: 16384,
+    attnum: 4,
+    message: 'Column "mrn" needs PHI level full',
+  }],
+}];
+
+function scope(
+  containerId: number,
+  withheldTables: FolderScope["withheldTables"] = [],
+): FolderScope {
   return {
     containerId,
     containerPath: `/home/f${containerId}`,
@@ -48,7 +63,7 @@ function scope(containerId: number): FolderScope {
     statementTimeoutMs: 30_000,
     shownColumns: [],
     phiLevel: "not_phi",
-    withheldTables: [],
+    withheldTables,
   };
 }
 
@@ -86,3 +101,6 @@ report("libpg_query parse only", costs((s) => parse(s), rounds));
 report("analyze() cold", costs((s) => analyze(s, scope(folder++)), rounds));
 const warm = scope(1);
 report("analyze() cached", costs((s) => analyze(s, warm), rounds * 10));
+report("analyze() cold, PHI withheld", costs((s) => analyze(s, scope(folder++, WITHHELD)), rounds));
+const warmWithheld = scope(2, WITHHELD);
+report("analyze() cached, PHI withheld", costs((s) => analyze(s, warmWithheld), rounds * 10));

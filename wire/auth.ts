@@ -18,7 +18,7 @@ import {
 } from "../src/security/scram.ts";
 import { randomBytes } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
-import { appUserMayUseSqlDoor, resolveSecretLogin } from "./secret_login.ts";
+import { appUserSqlLevel, resolveSecretLogin } from "./secret_login.ts";
 import { decodeText, Reader } from "./protocol/bytes.ts";
 import { fatal, SqlState } from "./protocol/errors.ts";
 import { AuthCode, FrontendCode } from "./protocol/message_codes.ts";
@@ -36,7 +36,10 @@ export interface Authenticated {
   user: User;
   credential: { kind: CredentialKind; id: string | null };
   compliance: Compliance | null;
-  /** The PHI level in force: a key's or token's; a password declares none (not_phi). */
+  /**
+   * The PHI level in force: a key's or token's, an app account's app's; a
+   * person's password declares none (not_phi).
+   */
   phiLevel: DeclaredPhiLevel;
   /** The API key's or user's own statement time limit, set by an admin; null: the site's. */
   statementTimeoutSeconds: number | null;
@@ -160,7 +163,8 @@ export async function authenticate(
     failed("account deactivated", "denied");
     throw fatal(SqlState.InvalidAuthorization, "This account is deactivated: ask a site admin");
   }
-  if (user.user_type === "app" && !await appUserMayUseSqlDoor(svc, user)) {
+  const appLevel = user.user_type === "app" ? await appUserSqlLevel(svc, user) : undefined;
+  if (appLevel === null) {
     failed("external app account", "denied");
     throw fatal(
       SqlState.InvalidAuthorization,
@@ -172,7 +176,8 @@ export async function authenticate(
     user,
     credential: { kind: "password", id: null },
     compliance: null,
-    phiLevel: "not_phi",
+    // A person's password declares no level; an app account has its app's.
+    phiLevel: appLevel ?? "not_phi",
     statementTimeoutSeconds: user.statement_timeout_seconds,
   };
 }

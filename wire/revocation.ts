@@ -14,7 +14,7 @@ import type { Invalidation } from "../src/invalidation.ts";
 import { keyStanding } from "../src/doors/keys/mod.ts";
 import { Permission } from "../src/security/permissions.ts";
 import type { Services } from "../src/services.ts";
-import { appUserMayUseSqlDoor } from "./secret_login.ts";
+import { appUserSqlLevel } from "./secret_login.ts";
 import { tokenStanding } from "../src/doors/tokens/resolve.ts";
 import { type FolderScope, readableFolders, withheldLists } from "./sandbox.ts";
 import type { WithheldTable } from "../src/sql/mod.ts";
@@ -135,8 +135,14 @@ async function credentialStanding(svc: Services, basis: LoginBasis): Promise<Sta
   if (user.password_verifier !== basis.verifier) {
     return { ended: "The password of this account was changed" };
   }
-  if (basis.appUser && !await appUserMayUseSqlDoor(svc, user)) {
-    return { ended: "This account's external app is disabled or no longer allows the SQL door" };
+  if (basis.appUser) {
+    const level = await appUserSqlLevel(svc, user);
+    if (level === null) {
+      return { ended: "This account's external app is disabled or no longer allows the SQL door" };
+    }
+    if (level !== basis.phiLevel) {
+      return { ended: `This account's external app now has PHI level ${level}: sign in again` };
+    }
   }
   return { ended: null, until: null, sessionId: null };
 }

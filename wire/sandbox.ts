@@ -8,7 +8,7 @@ import { ensureFolderSchema } from "../src/data/containers.ts";
 import { folderRole, folderSchema } from "../src/data/physical.ts";
 import type { Container, User } from "../src/db/schema.ts";
 import { Permission } from "../src/security/permissions.ts";
-import { type DeclaredPhiLevel, withheldTables } from "../src/security/phi.ts";
+import { type DeclaredPhiLevel, type SqlColumn, sqlTableRules } from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import * as sql from "../src/sql/mod.ts";
 import { type SqlDoorSettings, statementTimeoutMs } from "../src/doors/sql/settings.ts";
@@ -103,17 +103,28 @@ async function shownColumns(svc: Services, containerId: number): Promise<sql.Sho
   return rows;
 }
 
-/** The folder's lists that SQL may not read at `phiLevel` (src/security/phi.ts). */
+/**
+ * The folder's lists with columns above `phiLevel`, each with the columns
+ * SQL reads instead (src/security/phi.ts sqlTableRules). Physical columns in
+ * their order, so a withheld list's `select *` keeps the table's order.
+ */
 export async function withheldLists(
   svc: Services,
   containerId: number,
   phiLevel: DeclaredPhiLevel,
 ): Promise<sql.WithheldTable[]> {
-  const columns = await svc.db.selectFrom("lists as l")
-    .innerJoin("list_columns as c", "c.list_id", "l.id")
-    .select(["l.table_name as table", "c.name", "c.phi"])
-    .where("l.container_id", "=", containerId).where("c.phi", "<>", "not_phi").execute();
-  return [...withheldTables(columns, phiLevel)].map(([table, message]) => ({ table, message }));
+  const { rows } = await rawSql<SqlColumn & { relation: number; attnum: number }>`
+    select l.table_name as table, a.attname as column, coalesce(lc.name, a.attname) as name,
+      coalesce(lc.phi, 'restricted') as phi, c.oid::int as relation, a.attnum::int as attnum
+    from lg_app.lists l
+    join pg_catalog.pg_class c on c.relname = l.table_name
+      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    left join lg_app.list_columns lc on lc.list_id = l.id and lc.column_name = a.attname
+    where l.container_id = ${containerId} and exists (select 1 from lg_app.list_columns p
+      where p.list_id = l.id and p.phi <> 'not_phi')
+    order by l.table_name, a.attnum`.execute(svc.database.root);
+  return sqlTableRules(rows, phiLevel);
 }
 
 export async function folderScope(

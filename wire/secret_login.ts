@@ -8,7 +8,11 @@ import type { User } from "../src/db/schema.ts";
 import { getUser } from "../src/data/users.ts";
 import { LabgateError } from "../src/errors.ts";
 import { KEY_LOGIN, resolveKeySecret } from "../src/doors/keys/door.ts";
-import { type DeclaredPhiLevel, phiLevelInForce } from "../src/security/phi.ts";
+import {
+  type DeclaredPhiLevel,
+  parseDeclaredPhiLevel,
+  phiLevelInForce,
+} from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import { allowsEntry, getApp } from "../src/doors/tokens/apps.ts";
 import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
@@ -60,8 +64,14 @@ export async function resolveSecretLogin(
   }
 }
 
-/** Whether an external app user may sign in with a password: its app is active and allows SQL. */
-export async function appUserMayUseSqlDoor(svc: Services, user: User): Promise<boolean> {
+/**
+ * The PHI level an external app user signs in to the SQL door with, by
+ * password: its app's; null when it may not (the app is disabled or does not
+ * allow SQL).
+ */
+export async function appUserSqlLevel(svc: Services, user: User): Promise<DeclaredPhiLevel | null> {
   const app = user.external_app_id ? await getApp(svc, user.external_app_id) : undefined;
-  return !!app && app.status === "active" && allowsEntry(app, "sql");
+  return app && app.status === "active" && allowsEntry(app, "sql")
+    ? parseDeclaredPhiLevel(app.phi_level)
+    : null;
 }

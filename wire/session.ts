@@ -889,17 +889,24 @@ export class Session implements Watched {
    * replaced by this one.
    */
   /**
-   * The refusal of a statement prepared before lists were withheld from the
-   * connection (a PHI level raised meanwhile), analysed again now; or null.
+   * The refusal of a statement prepared before the connection's withheld
+   * columns changed (a PHI level changed meanwhile), analysed again now; or null.
    */
   #withheldSince(statement: ClientStatement): WireError | null {
     if (statement.withheld === this.#scope.withheldTables) return null;
     const analysis = analyze(statement.text, this.#scope);
-    if (analysis.ok) {
-      statement.withheld = this.#scope.withheldTables;
-      return null;
+    if (!analysis.ok) return refusalError(analysis.refusal);
+    if (analysis.text !== statement.sql) {
+      // It reads a list whose visible columns changed: as PostgreSQL answers when a
+      // prepared statement's columns change, so drivers prepare it again.
+      return refusalError({
+        code: SqlState.FeatureNotSupported,
+        message: "cached plan must not change result type",
+        hint: "The PHI columns it may read changed: prepare the statement again",
+      });
     }
-    return refusalError(analysis.refusal);
+    statement.withheld = this.#scope.withheldTables;
+    return null;
   }
 
   #refuse(code: number, error: WireError, audit?: Audit): void {

@@ -10,7 +10,7 @@ import {
   updateRows,
   visibleColumnsOf,
 } from "../../src/data/rows.ts";
-import { phiLevelInForce, withheldTables } from "../../src/security/phi.ts";
+import { phiLevelInForce, sqlTableRules } from "../../src/security/phi.ts";
 import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import { badRequest } from "../../src/errors.ts";
 import { containerFilterOf, selectAcrossFolders } from "../../src/doors/labkey/container_filter.ts";
@@ -110,10 +110,13 @@ export const queryActions: Record<string, Action> = {
       .leftJoin("list_columns as c", "c.list_id", "l.id")
       .select(["l.table_name", "c.column_name", "c.name", "c.type", "c.phi"])
       .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
-    const withheld = withheldTables(
-      columns.flatMap((c) => c.name ? [{ table: c.table_name, name: c.name, phi: c.phi! }] : []),
+    const rules = sqlTableRules(
+      columns.flatMap((c) =>
+        c.name ? [{ table: c.table_name, column: c.column_name!, name: c.name, phi: c.phi! }] : []
+      ),
       phiLevelInForce(actor),
     );
+    const withheld = new Map(rules.map((rule) => [rule.table, rule]));
     const scope: SqlScope = { lists: new Map(), columns: new Map(), withheld };
     for (const c of columns) {
       scope.lists.set(c.table_name, `${folderSchema(container.id)}.${c.table_name}`);

@@ -107,43 +107,45 @@ export function visibleColumns<C extends { name: string; phi: string }>(
   return { visible, withheld };
 }
 
-/**
- * Why SQL (the SQL door, LabKey executeSql) may not read `table` at
- * `inForce`: its withheld columns, each with the level it needs. SQL reaches
- * a table's columns in ways a column check alone does not see (`select *`,
- * a whole-row reference, row_to_json(t), COPY, statistics), so until the
- * sandbox hides columns one by one, a list with withheld columns is refused
- * whole; its other columns stay readable through the JSON and LabKey APIs.
- */
-export function withheldTableMessage(
-  table: string,
-  withheld: readonly { name: string; phi: string }[],
-  inForce: DeclaredPhiLevel,
-): string {
-  const needs = withheld.map((c) => `"${c.name}" (${c.phi})`).join(", ");
-  return `List "${table}" has columns above PHI level ${inForce}: ${needs}. ` +
-    "SQL cannot read it at this level: declare a higher level at sign-in or use a key " +
-    "made at that level (its other columns are readable through the JSON API)";
+/** A list column as SQL meets it: its table, stored name, name as defined and level. */
+export interface SqlColumn {
+  table: string;
+  /** The stored (lower-case) name SQL reads. */
+  column: string;
+  /** As the list defines it, e.g. `MRN`: what refusals name. */
+  name: string;
+  phi: string;
+}
+
+/** What SQL reads of a table at a level: its visible columns, and why each other is refused. */
+export interface SqlTableRule<C extends SqlColumn> {
+  table: string;
+  /** Stored names, in the order given: what `select *` and a whole-row reference read. */
+  visible: string[];
+  withheld: (C & { message: string })[];
 }
 
 /**
- * The tables of `columns` (one row per list column) that SQL may not read at
- * `inForce`, each with why (withheldTableMessage).
+ * The tables of `columns` (one entry per column, in column order) that have
+ * columns above `inForce`, each with the columns SQL reads in their place
+ * and the refusal of each withheld column (SQL door, LabKey executeSql).
+ * Tables without such columns are left out: SQL reads them as they are.
  */
-export function withheldTables(
-  columns: readonly { table: string; name: string; phi: string }[],
+export function sqlTableRules<C extends SqlColumn>(
+  columns: readonly C[],
   inForce: DeclaredPhiLevel,
-): Map<string, string> {
-  const byTable = new Map<string, { name: string; phi: string }[]>();
+): SqlTableRule<C>[] {
+  const byTable = new Map<string, C[]>();
   for (const column of columns) {
-    if (columnVisible(column.phi, inForce)) continue;
     byTable.set(column.table, [...byTable.get(column.table) ?? [], column]);
   }
-  return new Map(
-    [...byTable].map((
-      [table, withheld],
-    ) => [table, withheldTableMessage(table, withheld, inForce)]),
-  );
+  return [...byTable].flatMap(([table, all]) => {
+    const { visible } = visibleColumns(all, inForce);
+    if (visible.length === all.length) return [];
+    const withheld = all.filter((c) => !visible.includes(c))
+      .map((c) => ({ ...c, message: `${withheldMessage(c)} (your level: ${inForce})` }));
+    return [{ table, visible: visible.map((c) => c.column), withheld }];
+  });
 }
 
 /** Why a request may not name a withheld column: its name and the level it needs, never data. */

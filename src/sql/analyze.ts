@@ -18,7 +18,13 @@ import { fillShape, numbersAsParameters, parameterSlots } from "./shape.ts";
 import { SourceText } from "./source.ts";
 import type { FolderScope, SqlRefusal } from "./scope.ts";
 
-export type { FolderScope, ShownColumn, SqlRefusal, WithheldTable } from "./scope.ts";
+export type {
+  FolderScope,
+  ShownColumn,
+  SqlRefusal,
+  WithheldColumn,
+  WithheldTable,
+} from "./scope.ts";
 
 export type StatementKind =
   | "select"
@@ -88,7 +94,9 @@ export function analyze(text: string, scope: FolderScope): Analysis {
   if (text.length > CACHE_TEXT_LIMIT) return analyzeText(text, scope);
   const prefix = `${scope.containerId}:${scope.containerPath}:${scope.statementTimeoutMs}:${
     scope.shownColumns.map((c) => c.name).join(",")
-  }:${scope.phiLevel}:${scope.withheldTables.map((t) => t.table).join(",")}:`;
+  }:${scope.phiLevel}:${
+    scope.withheldTables.map((t) => `${t.table}(${t.withheld.map((c) => c.column)})`).join(",")
+  }:`;
   return cached(prefix + text) ?? fromShape(text, scope, prefix) ??
     remember(prefix + text, analyzeText(text, scope));
 }
@@ -156,7 +164,9 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
       ? [{ kind: "empty" }]
       : parsed.statements.map((raw, i) => {
         current = i;
-        return statement(rewriter, raw);
+        const info = statement(rewriter, raw);
+        rewriter.checkWithheldNames();
+        return info;
       });
     return { ok: true, statements, ...source.apply(rewriter.splices) };
   } catch (error) {
@@ -514,7 +524,7 @@ function copy(rw: Rewriter, body: AstNode): StatementInfo {
     });
   }
   if (body.query) query(rw, body.query as AstNode, "COPY");
-  else rw.visit(body.relation);
+  else rw.copyRelation(body);
   return { kind: "copy_to" };
 }
 
@@ -540,7 +550,7 @@ function lock(rw: Rewriter, body: AstNode): StatementInfo {
       });
     }
   }
-  rw.visit(body.relations);
+  rw.lockRelations(body.relations);
   return { kind: "lock" };
 }
 

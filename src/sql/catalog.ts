@@ -51,6 +51,13 @@ const relation = (column: string) =>
   `t.${column} in (select c.oid from pg_catalog.pg_class c where c.relnamespace = any(${VISIBLE}))`;
 const type = (column: string) =>
   `t.${column} in (select y.oid from pg_catalog.pg_type y where y.typnamespace = any(${VISIBLE}))`;
+/**
+ * A list column above the connection's PHI level (labgate.withheld, by the
+ * key SQL `key` computes): the catalog leaves it out, as SQL reads the list
+ * without it. The context is read once per query (an initplan).
+ */
+const notWithheld = (key: string) =>
+  `((select lg_catalog.context('withheld')::jsonb) ->> (${key})) is null`;
 const schemaNames = "t.schemaname = any((select lg_catalog.visible_schema_names())::name[])";
 /** Views keyed by schema name: keep visible schemas, rename them, own the user's. */
 const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowView => ({
@@ -69,6 +76,11 @@ const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowVie
 const userStatistics: ShadowView = {
   where: "t.schemaname = (select lg_catalog.folder_schema())",
   columns: { schemaname: "'lists'::name" },
+};
+/** A withheld column's statistics are its values (most common values, histograms). */
+const columnStatistics: ShadowView = {
+  ...userStatistics,
+  where: `${userStatistics.where} and ${notWithheld("t.tablename || '.' || t.attname")}`,
 };
 /** A pg_class column's value for the user's own relations, `otherwise` for the rest. */
 function userRelation(value: string, otherwise: string): string {
@@ -106,12 +118,16 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
     },
   },
   pg_attribute: {
-    where: relation("attrelid"),
+    where: `${relation("attrelid")} and ${
+      notWithheld("t.attrelid::text || ':' || t.attnum::text")
+    }`,
     columns: { attname: "lg_catalog.shown_column(t.attrelid, t.attnum, t.attname)" },
   },
   pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
   pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
-  pg_attrdef: { where: relation("adrelid") },
+  pg_attrdef: {
+    where: `${relation("adrelid")} and ${notWithheld("t.adrelid::text || ':' || t.adnum::text")}`,
+  },
   pg_constraint: { where: namespace("connamespace") },
   pg_index: { where: relation("indrelid") },
   pg_inherits: { where: relation("inhrelid") },
@@ -138,7 +154,11 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_ts_parser: { where: namespace("prsnamespace") },
   pg_ts_template: { where: namespace("tmplnamespace") },
   pg_extension: { where: namespace("extnamespace") },
-  pg_description: { where: objects("classoid", "objoid") },
+  pg_description: {
+    where: `(${objects("classoid", "objoid")}) and (t.objsubid = 0 or ${
+      notWithheld("t.objoid::text || ':' || t.objsubid::text")
+    })`,
+  },
   pg_depend: { where: objects("classid", "objid") },
   pg_am: ALL,
   pg_amop: ALL,
@@ -232,7 +252,7 @@ export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
   pg_matviews: bySchema({ definition: definition("definition") }, "matviewowner"),
   pg_indexes: bySchema({ indexdef: "lg_catalog.unphysical(t.indexdef)" }),
   pg_sequences: bySchema({}, "sequenceowner"),
-  pg_stats: userStatistics,
+  pg_stats: columnStatistics,
   pg_rules: {
     where: `${schemaNames} and t.schemaname <> 'core'`,
     columns: {
@@ -401,6 +421,13 @@ function informationSchemaView(name: string, real: Column[]): string {
   const filters: string[] = [];
   const hasTable = real.some((c) => c.name === "table_name") &&
     real.some((c) => c.name === "table_schema");
+  if (hasTable && real.some((c) => c.name === "column_name")) {
+    filters.push(
+      `(t.table_schema::name <> ${folderSchema} or ${
+        notWithheld("t.table_name::text || '.' || t.column_name::text")
+      })`,
+    );
+  }
   const select = real.map((column) => {
     const c = `t.${quote(column.name)}`;
     let expression: string | undefined;

@@ -11,6 +11,7 @@ export {
   type SqlRefusal,
   type StatementInfo,
   type StatementKind,
+  type WithheldColumn,
   type WithheldTable,
 } from "./analyze.ts";
 export {

@@ -18,6 +18,7 @@ import {
   SUPERUSER_CATALOGS,
 } from "./policy.ts";
 import type { SourceText, Splice } from "./source.ts";
+import { quoteIdentifier, readAs, WithheldNames } from "./withheld.ts";
 
 /** Physical schemas of the shadow catalog, and of the core views (user-facing by design). */
 export const CATALOG_SCHEMA = "lg_catalog";
@@ -32,12 +33,6 @@ export class Refused extends Error {
 }
 
 const NO_CTES: ReadonlySet<string> = new Set();
-/** Catalog views that show column values (most common values, histograms). */
-const STATISTICS_VIEWS: ReadonlySet<string> = new Set([
-  "pg_stats",
-  "pg_stats_ext",
-  "pg_stats_ext_exprs",
-]);
 
 export class Rewriter {
   readonly source: SourceText;
@@ -52,14 +47,16 @@ export class Rewriter {
 
   /** The list columns defined with capitals (see FolderScope.shownColumns). */
   readonly #shown: ReadonlySet<string>;
-  /** Lists refused at the connection's PHI level, by table (FolderScope.withheldTables). */
-  readonly #withheld: ReadonlyMap<string, string>;
+  /** Lists with columns above the connection's PHI level, and the columns a statement names. */
+  readonly withheld: WithheldNames;
+  /** Relations are named, not read (LOCK): a withheld list stays a table. */
+  #asNamed = false;
 
   constructor(source: SourceText, scope: FolderScope) {
     this.source = source;
     this.scope = scope;
     this.#shown = new Set(scope.shownColumns.map((c) => c.name));
-    this.#withheld = new Map(scope.withheldTables.map((t) => [t.table, t.message]));
+    this.withheld = new WithheldNames(scope.withheldTables);
   }
 
   refuse(
@@ -111,7 +108,12 @@ export class Rewriter {
       case "TypeName":
         return this.#typeName(body, ctes);
       case "ColumnRef":
+        this.withheld.note(type, body);
         return this.#columnRef(body);
+      case "A_Indirection":
+      case "JoinExpr":
+        this.withheld.note(type, body);
+        break;
       case "A_Expr":
         this.#operator(body.name, body.location);
         break;
@@ -184,20 +186,10 @@ export class Rewriter {
     if ((schema ?? "pg_catalog") === "pg_catalog" && SUPERUSER_CATALOGS.has(name)) {
       this.refuse("42501", `permission denied for table ${name}`, { at });
     }
-    if (
-      (schema ?? "pg_catalog") === "pg_catalog" && STATISTICS_VIEWS.has(name) &&
-      this.#withheld.size
-    ) {
-      // Their most common values and histograms are the withheld columns' values.
-      this.refuse(
-        "42501",
-        `${name} is not available while this folder has lists with columns above PHI level ${this.scope.phiLevel}`,
-        { at },
-      );
-    }
     if (schema === undefined) {
       const physical = name.startsWith("pg_") ? CATALOG_SCHEMA : this.scope.schema;
-      if (physical === this.scope.schema) this.#refuseWithheld(name, at);
+      if (physical === this.scope.schema && this.#readVisible(relation, 1)) return;
+      this.withheld.reads(aliasOf(relation), undefined);
       this.shadowed ||= physical === CATALOG_SCHEMA;
       this.replace(at, at, `${physical}.`);
       return;
@@ -206,27 +198,109 @@ export class Rewriter {
     if (!physical) {
       this.refuse("42P01", `relation "${shown}" does not exist`, { at });
     }
-    const { parts } = this.#name(at, catalog === undefined ? 2 : 3);
-    if (catalog !== undefined) this.#dropCatalog(catalog, parts, shown, at);
-    if (physical === this.scope.schema) this.#refuseWithheld(name, at);
+    if (catalog !== undefined) this.#checkCatalog(catalog, shown, at);
+    const count = catalog === undefined ? 2 : 3;
+    if (physical === this.scope.schema && this.#readVisible(relation, count)) return;
+    this.withheld.reads(aliasOf(relation), undefined);
+    const { parts } = this.#name(at, count);
+    if (catalog !== undefined) this.replace(parts[0].start, parts[1].start, "");
     this.shadowed ||= physical !== this.scope.schema;
     this.core ||= physical === CORE_SCHEMA;
     const schemaToken = parts[parts.length - 2];
     if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
   }
 
-  /** A list with columns above the connection's PHI level is not read at all (42501). */
-  #refuseWithheld(table: string, at: number): void {
-    const message = this.#withheld.get(table);
-    if (message) this.refuse("42501", message, { at });
+  /**
+   * A list with columns above the connection's PHI level, read (not
+   * locked): its name of `count` parts becomes a subquery of its visible
+   * columns under the name it had, so `*`, a whole-row reference and
+   * row_to_json() see those only. `TABLE t` becomes `SELECT * FROM`, and
+   * `ONLY` goes (lists have no children). False for any other relation.
+   */
+  #readVisible(relation: AstNode, count: number): boolean {
+    const name = relation.relname as string;
+    const rule = this.withheld.get(name);
+    if (!rule || this.#asNamed) return false;
+    const alias = (relation.alias as AstNode | undefined)?.aliasname as string | undefined;
+    this.withheld.reads(alias ?? name, rule);
+    const { parts } = this.#name(relation.location as number, count);
+    const before = this.source.tokenBefore(parts[0].start);
+    const keyword = before && this.#text(before).toLowerCase();
+    const start = keyword === "table" || keyword === "only" ? before!.start : parts[0].start;
+    const subquery = readAs(`${this.scope.schema}.${quoteIdentifier(name)}`, rule);
+    this.replace(
+      start,
+      parts[parts.length - 1].end,
+      (keyword === "table" ? "SELECT * FROM " : "") + subquery +
+        (alias === undefined ? ` ${quoteIdentifier(name)}` : ""),
+    );
+    return true;
+  }
+
+  /** LOCK's relations: named, so a withheld list stays the table. */
+  lockRelations(relations: unknown): void {
+    this.#asNamed = true;
+    try {
+      this.visit(relations);
+    } finally {
+      this.#asNamed = false;
+    }
+  }
+
+  /**
+   * `COPY t [(columns)] TO STDOUT`: a withheld list is copied as a query of
+   * its visible columns (or of the columns named, checked as any statement's).
+   */
+  copyRelation(copy: AstNode): void {
+    const relation = copy.relation as AstNode;
+    const name = relation.relname as string;
+    const schema = relation.schemaname as string | undefined;
+    const rule = (schema ?? "lists") === "lists" ? this.withheld.get(name) : undefined;
+    if (!rule) return this.visit(relation);
+    const at = relation.location as number;
+    const catalog = relation.catalogname as string | undefined;
+    if (catalog !== undefined) this.#checkCatalog(catalog, `${catalog}.${schema}.${name}`, at);
+    this.withheld.reads(name, rule);
+    const columns = strings(copy.attlist).map((c) => this.#shown.has(c) ? c.toLowerCase() : c);
+    for (const column of columns) this.withheld.names(name, column, at);
+    const count = catalog !== undefined ? 3 : schema !== undefined ? 2 : 1;
+    const { parts } = this.#name(at, count);
+    const end = columns.length
+      ? this.#closingParenthesis(parts[parts.length - 1].end)
+      : parts[parts.length - 1].end;
+    this.replace(
+      parts[0].start,
+      end,
+      readAs(`${this.scope.schema}.${quoteIdentifier(name)}`, {
+        ...rule,
+        visible: columns.length ? columns : rule.visible,
+      }),
+    );
+  }
+
+  /** The end of the first `)` at or after byte `from`. */
+  #closingParenthesis(from: number): number {
+    for (let at = from;;) {
+      const tokens = this.source.tokensAfter(at);
+      if (!tokens.length) throw new Error(`Expected ) after byte ${from}`);
+      const close = tokens.find((t) => this.#text(t) === ")");
+      if (close) return close.end;
+      at = tokens[tokens.length - 1].end;
+    }
+  }
+
+  /** Refuses the statement when it names a withheld column (WithheldNames), and starts afresh. */
+  checkWithheldNames(): void {
+    const named = this.withheld.firstNamed();
+    this.withheld.reset();
+    if (named) this.refuse("42501", named.message, { at: named.at });
   }
 
   /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */
-  #dropCatalog(catalog: string, parts: Token[], shown: string, at: number): void {
+  #checkCatalog(catalog: string, shown: string, at: number): void {
     if (catalog !== this.scope.containerPath) {
       this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
     }
-    this.replace(parts[0].start, parts[1].start, "");
   }
 
   #function(call: AstNode, ctes: ReadonlySet<string>): void {
@@ -435,8 +509,12 @@ export class Rewriter {
     }
     const physical = relationSchema(names[first]!, this.scope);
     if (!physical || names[first + 1] === undefined) return;
-    const schemaToken = this.#name(at, first + 1).parts[first];
-    this.replace(schemaToken.start, schemaToken.end, physical);
+    const { parts } = this.#name(at, first + 2);
+    if (physical === this.scope.schema && this.withheld.get(names[first + 1]!)) {
+      // The list is read as a subquery under its own name: `lists.t.c` is `t.c`.
+      return this.replace(parts[first].start, parts[first + 1].start, "");
+    }
+    this.replace(parts[first].start, parts[first].end, physical);
   }
 
   /**
@@ -494,6 +572,12 @@ export class Rewriter {
   #text(token: Token): string {
     return this.source.slice(token.start, token.end);
   }
+}
+
+/** The name a relation is read as: its alias, else its own. */
+function aliasOf(relation: AstNode): string {
+  return ((relation.alias as AstNode | undefined)?.aliasname as string | undefined) ??
+    relation.relname as string;
 }
 
 /** Byte offset after the array bounds (`[]`, `[3][]`) that start `tokens`, or `end`. */

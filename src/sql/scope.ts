@@ -27,9 +27,10 @@ export interface FolderScope {
   /** The PHI level in force for the connection (src/security/phi.ts). */
   phiLevel: string;
   /**
-   * The folder's lists with columns above `phiLevel`: refused whole, since
-   * SQL reaches a table's columns in more ways than by name (withheldTables
-   * in src/security/phi.ts says why).
+   * The folder's lists with columns above `phiLevel`: SQL reads each as its
+   * other columns (so `*`, whole-row references, row_to_json and COPY see
+   * those only), the catalog leaves the withheld ones out, and a statement
+   * naming one is refused (src/sql/withheld.ts).
    */
   withheldTables: readonly WithheldTable[];
 }
@@ -37,7 +38,18 @@ export interface FolderScope {
 export interface WithheldTable {
   /** As the client names it: `lists.<table>`. */
   table: string;
-  /** The refusal, naming the columns withheld and the levels they need. */
+  /** The stored names of the columns SQL reads, in column order. */
+  visible: readonly string[];
+  withheld: readonly WithheldColumn[];
+}
+
+export interface WithheldColumn {
+  /** The stored (lower-case) name. */
+  column: string;
+  /** pg_attribute's key of the column, for the shadow catalog. */
+  relation: number;
+  attnum: number;
+  /** The refusal of a statement naming it: its name and the level it needs, never a value. */
   message: string;
 }
 

@@ -29,6 +29,7 @@ export function sessionSetupSql(scope: FolderScope): string {
         [`${c.table}.${c.name.toLowerCase()}`, c.name],
       ])))
       : "",
+    withheld: withheldContext(scope),
   };
   return [
     "SET standard_conforming_strings = on",
@@ -46,11 +47,25 @@ function foldersContext(scope: FolderScope): string {
 }
 
 /**
+ * The list columns above the connection's PHI level, which the shadow
+ * catalog leaves out: by `<table oid>:<attnum>` (pg_attribute) and
+ * `<table>.<stored name>` (information_schema, pg_stats); empty for none.
+ */
+function withheldContext(scope: FolderScope): string {
+  const keys = scope.withheldTables.flatMap((t) =>
+    t.withheld.flatMap((c) => [`${c.relation}:${c.attnum}`, `${t.table}.${c.column}`])
+  );
+  return keys.length ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, 1]))) : "";
+}
+
+/**
  * SQL that gives a session already set up for `scope` the scope's readable
- * folders: for one whose folders changed while it holds a backend.
+ * folders and withheld columns: for one whose folders or PHI columns
+ * changed while it holds a backend.
  */
 export function catalogContextSql(scope: FolderScope): string {
-  return `SET labgate.folders = ${literal(foldersContext(scope))}`;
+  return `SET labgate.folders = ${literal(foldersContext(scope))};\n` +
+    `SET labgate.withheld = ${literal(withheldContext(scope))}`;
 }
 
 /**

@@ -56,6 +56,18 @@ export class SourceText {
 
   /** The same from the first token at or after byte `start` (statements may start with space). */
   tokensAfter(start: number): Token[] {
+    const low = this.#firstAt(start);
+    return this.#tokens!.slice(low, low + TOKENS_AFTER);
+  }
+
+  /** The token that ends before byte `start` (a keyword before a name: TABLE, ONLY), if any. */
+  tokenBefore(start: number): Token | undefined {
+    const low = this.#firstAt(start);
+    return low > 0 ? this.#tokens![low - 1] : undefined;
+  }
+
+  /** Index of the first token at or after byte `start`; the text is scanned once, on first use. */
+  #firstAt(start: number): number {
     this.#tokens ??= scan(this.text).filter((t) => !t.tokenName.endsWith("_COMMENT"));
     const tokens = this.#tokens;
     let low = 0;
@@ -65,7 +77,7 @@ export class SourceText {
       if (tokens[middle].start < start) low = middle + 1;
       else high = middle;
     }
-    return tokens.slice(low, low + TOKENS_AFTER);
+    return low;
   }
 
   /**

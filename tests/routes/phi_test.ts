@@ -345,21 +345,39 @@ backendTest("POST /api/folders/{id}/lists refuses a PHI key and an unknown level
 });
 
 backendTest(
-  "LabKey executeSql refuses a list with columns above the level, naming them, never their values",
+  "LabKey executeSql reads a list without the columns above the level and refuses naming them",
   async (t) => {
     const { request } = await setUp(t);
+    const run = (level: Level, text: string) =>
+      request(level, "/home/query-executeSql.api", {
+        method: "POST",
+        body: JSON.stringify({ schemaName: "lists", sql: text }),
+      });
+    const values: Record<string, string | number> = { Id: 1, Site: "north", Zip: "02139" };
+    values.Name = "Ada Lovelace";
     for (const level of LEVELS) {
-      for (const text of ["select Site from patients", "select * from lists.patients p"]) {
-        const answer = await request(level, "/home/query-executeSql.api", {
-          method: "POST",
-          body: JSON.stringify({ schemaName: "lists", sql: text }),
-        });
+      for (
+        const text of [
+          "select * from lists.patients p",
+          "select p.* from (select * from patients) p",
+        ]
+      ) {
+        const answer = await run(level, text);
+        assert.equal(answer.status, 200, `${level}: ${text}`);
+        const body = await answer.json();
+        assert.deepEqual(body.rows, [Object.fromEntries(SEEN[level].map((c) => [c, values[c]]))]);
+      }
+      const names = ["select Link from patients", "select s.link from (select * from patients) s"];
+      if (level !== "full") names.push("select count(*) from patients where Name like 'A%'");
+      for (const text of names) {
+        const answer = await run(level, text);
         assert.equal(answer.status, 403, `${level}: ${text}`);
         const message = await errorOf(answer);
-        assert.match(message, /^List "patients" has columns above PHI level/);
-        assert.match(message, /"link" \(restricted\)/i);
+        assert.match(message, /^Column "(Link" is restricted|Name" needs PHI level full)/);
+        assert.match(message, new RegExp(`your level: ${level}`));
         assert.doesNotMatch(message, /north|Ada|02139|internal-7/);
       }
     }
+    assert.equal((await run("full", "select Name from patients")).status, 200);
   },
 );

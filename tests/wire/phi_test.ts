@@ -1,9 +1,10 @@
 /**
  * PHI levels on the SQL door: a list with columns above the connection's
- * level is refused whole (42501, naming the columns and the levels they
- * need, never a value), by every way SQL can reach its rows; lists without
- * such columns read as before; a level raised while a connection is open
- * reaches its next statement, prepared ones included.
+ * level reads as its other columns, by every way SQL can reach its rows
+ * (`*`, whole rows, row_to_json, COPY, subqueries); the catalog leaves the
+ * withheld columns out; a statement naming one is refused (42501, naming the
+ * column and the level it needs, never a value); a level changed while a
+ * connection is open reaches its next statement, prepared ones included.
  */
 import assert from "node:assert/strict";
 import type { Actor } from "../../src/core/actor.ts";
@@ -17,13 +18,24 @@ import { actorOf, backendTest, type TestContext } from "../_support/backends.ts"
 import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
 import { concat } from "../../wire/protocol/bytes.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { ALICE, FOLDER, openDoor, SAMPLE_COLUMNS } from "./_door.ts";
+import { updateExternalApp } from "../../src/doors/tokens/apps.ts";
+import {
+  APP_ID,
+  APP_PASSWORD,
+  APP_USER,
+  FOLDER as APP_FOLDER,
+  tokenWorld,
+} from "../_support/tokens.ts";
+import { sql } from "kysely";
+import { folderSchema } from "../../src/data/physical.ts";
+import { getContainerByPath } from "../../src/data/containers.ts";
 
 const cleartext = { settings: { allowLoopbackCleartext: true } };
 
-/** A list with a column at each level; Alice reads the folder. */
-async function patients(t: TestContext) {
-  const list = await createList(t.svc, t.admin, FOLDER, {
+/** A list with a column at each level in `folder` (Alice reads FOLDER). */
+async function patients(t: TestContext, folder = FOLDER) {
+  const list = await createList(t.svc, t.admin, folder, {
     name: "patients",
     key: "id",
     columns: [
@@ -72,105 +84,199 @@ function refusal(reply: Message[]) {
   return errorOf(error);
 }
 
-/** Every way of writing SQL that reaches the rows of `patients`. */
-const WAYS = [
+/** Ways of reading `patients` that name no column: they read the visible columns only. */
+const READS = [
   "select * from lists.patients",
-  "select site from patients",
   "table patients",
+  "select * from only patients",
+  `select * from "/home/assays".lists.patients`,
   "select row_to_json(p) from patients p",
   "select to_jsonb(p.*) from lists.patients p",
   "select p from patients p",
-  "with x as (select * from patients) select count(*) from x",
-  "select count(*) from (select 1 from patients) s",
-  "select 1 where exists (select 1 from patients where mrn like 'M%')",
+  "select p::text from patients as p",
+  "with x as (select * from patients) select * from x",
+  "select * from (select * from patients) s",
+  "select s.* from (table patients) s",
+  "select lists.patients.* from lists.patients",
   "copy patients to stdout",
-  "copy (select mrn from patients) to stdout",
-  `select * from "/home/assays".lists.patients`,
+  "copy lists.patients (id, site) to stdout",
 ];
 
-backendTest("the SQL door refuses a list with columns above the level, by every way", async (t) => {
-  await using fx = await openDoor(t, cleartext);
-  await patients(t);
-  const keys = await keysAt(t);
-  await using byPassword = await RawClient.connect(fx.port, {
-    ...loginOf(ALICE),
-    database: FOLDER,
-  });
-  await using byLimited = await RawClient.connect(fx.port, {
-    user: "apikey",
-    password: keys.limited,
-    database: FOLDER,
-  });
-  for (const client of [byPassword, byLimited]) {
-    for (const text of WAYS) {
-      const error = refusal(await ask(client, text));
-      assert.equal(error.code, "42501", text);
-      assert.doesNotMatch(error.message, /MRN-77|north|1970/, "no values");
+/** Ways of naming a withheld column: refused, whatever they go through. */
+const NAMINGS = [
+  "select mrn from patients",
+  "select p.mrn from patients p",
+  "select lists.patients.mrn from lists.patients",
+  "select (p).mrn from patients p",
+  "select (p.*).mrn from patients p",
+  "with x as (select * from patients) select x.mrn from x",
+  "select s.mrn from (select * from patients) s",
+  "select count(*) from patients where mrn like 'M%'",
+  "select 1 where exists (select 1 from patients where mrn like 'M%')",
+  "select * from patients a join patients b using (mrn)",
+  "select id from patients order by mrn",
+  "copy (select mrn from patients) to stdout",
+  "copy patients (id, mrn) to stdout",
+  "declare c cursor for select mrn from patients",
+];
+
+/** Every value of the row in `patients`, as the client would see it, and which a level may see. */
+const VALUES = { site: "north", birth: "1970", mrn: "MRN-77" };
+
+backendTest(
+  "the SQL door reads a list without the columns above the level, by every way",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    await patients(t);
+    const keys = await keysAt(t);
+    const connect = (login: { user: string; password: string }) =>
+      RawClient.connect(fx.port, { ...login, database: FOLDER });
+    await using byPassword = await connect(loginOf(ALICE));
+    await using byLimited = await connect({ user: "apikey", password: keys.limited });
+    await using byFull = await connect({ user: "apikey", password: keys.full });
+    const levels = [
+      { client: byPassword, visible: ["id", "site"], hidden: ["birth", "mrn"] },
+      { client: byLimited, visible: ["id", "site", "birth"], hidden: ["mrn"] },
+      { client: byFull, visible: ["id", "site", "birth", "mrn"], hidden: [] },
+    ];
+    // Statistics are column values: the engine has them for every column.
+    const folder = await getContainerByPath(t.svc, FOLDER);
+    await sql.raw(`analyze ${folderSchema(folder!.id)}.patients`).execute(t.svc.database.root);
+    for (const { client, visible, hidden } of levels) {
+      const secret = hidden.map((c) => VALUES[c as keyof typeof VALUES]);
+      assert.deepEqual(
+        rowsOf(await ask(client, "select * from patients")),
+        [["1", ...visible.slice(1).map((c) => VALUES[c as keyof typeof VALUES])]],
+      );
+      for (const text of READS) {
+        const reply = await ask(client, text);
+        assert.ok(!reply.some((m) => m.type === "E"), `${text}: ${errorText(reply)}`);
+        for (const value of secret) {
+          assert.ok(
+            !replyText(reply).includes(value),
+            `${text}: ${value}`,
+          );
+        }
+        assert.ok(replyText(reply).includes("north"), text);
+      }
+      for (const text of hidden.includes("mrn") ? NAMINGS : []) {
+        const error = refusal(await ask(client, text));
+        assert.equal(error.code, "42501", text);
+        assert.match(error.message, /^Column "mrn" needs PHI level full/, text);
+        assert.doesNotMatch(error.message, /MRN-77|north|1970/, "no values");
+      }
+      // The catalog leaves out what SQL does not read.
+      const catalog = [
+        "select attname from pg_attribute where attrelid = 'lists.patients'::regclass " +
+        "and attnum > 0 order by attnum",
+        "select column_name from information_schema.columns where table_name = 'patients' " +
+        "order by ordinal_position",
+        "select attname from pg_stats where tablename = 'patients' order by attname",
+      ];
+      for (const text of catalog) {
+        const names = rowsOf(await ask(client, text)).map(([name]) => name);
+        assert.deepEqual(names.toSorted(), visible.toSorted(), text);
+      }
+      // Other lists read as before.
+      assert.deepEqual(rowsOf(await ask(client, "select count(*) from lists.samples")), [["3"]]);
     }
-    // Other lists read as before; statistics would show the values.
-    assert.deepEqual(rowsOf(await ask(client, "select count(*) from lists.samples")), [["3"]]);
-    assert.equal(refusal(await ask(client, "select * from pg_stats")).code, "42501");
-  }
-  const password = refusal(await ask(byPassword, "select site from patients"));
-  assert.match(password.message, /"birth" \(limited\), "mrn" \(full\)/);
-  assert.match(password.message, /above PHI level not_phi/);
-  assert.match(
-    refusal(await ask(byLimited, "table patients")).message,
-    /^List "patients".*"mrn" \(full\)\./,
-  );
+    assert.match(
+      refusal(await ask(byPassword, "select birth from patients")).message,
+      /^Column "birth" needs PHI level limited .*\(your level: not_phi\)$/,
+    );
+    assert.equal(refusal(await ask(byLimited, "select birth, mrn from patients")).position, "15");
+    await using byNotPhi = await connect({ user: "apikey", password: keys.notPhi });
+    assert.equal(refusal(await ask(byNotPhi, "select birth from patients")).code, "42501");
+    assert.deepEqual(rowsOf(await ask(byNotPhi, "select site from patients")), [["north"]]);
+    await t.svc.audit.flush();
+    const denied = await t.svc.db.selectFrom("audit_log").select("message")
+      .where("event", "=", "sql.query").where("outcome", "=", "denied")
+      .where("detail", "=", "select birth from patients").execute();
+    assert.equal(denied.length, 2);
+    assert.match(denied[0].message ?? "", /"birth" needs PHI level limited/);
+  },
+);
 
-  await using byFull = await RawClient.connect(fx.port, {
-    user: "apikey",
-    password: keys.full,
-    database: FOLDER,
-  });
-  assert.deepEqual(rowsOf(await ask(byFull, "select id, site, birth, mrn from patients")), [[
-    "1",
-    "north",
-    "1970",
-    "MRN-77",
-  ]]);
-  await using byNotPhi = await RawClient.connect(fx.port, {
-    user: "apikey",
-    password: keys.notPhi,
-    database: FOLDER,
-  });
-  assert.equal(refusal(await ask(byNotPhi, "select id from patients")).code, "42501");
-  await t.svc.audit.flush();
-  const denied = await t.svc.db.selectFrom("audit_log").select("message")
-    .where("event", "=", "sql.query").where("outcome", "=", "denied")
-    .where("detail", "=", "select id from patients").execute();
-  assert.equal(denied.length, 1);
-  assert.match(denied[0].message ?? "", /"mrn" \(full\)/);
-});
-
-backendTest("a PHI level raised on an open connection reaches its next statement", async (t) => {
+backendTest("a PHI level changed on an open connection reaches its next statement", async (t) => {
   await using fx = await openDoor(t, cleartext);
   await patients(t);
   await using client = await RawClient.connect(fx.port, { ...loginOf(ALICE), database: FOLDER });
   // Prepared before the change, as drivers keep statements.
-  client.send(
-    concat([parse("s1", "select label from lists.samples where id = $1", new Uint8Array(2)), SYNC]),
-  );
+  client.send(concat([
+    parse("s1", "select label from lists.samples where id = $1", new Uint8Array(2)),
+    parse("s2", "select * from lists.samples where id = $1", new Uint8Array(2)),
+    SYNC,
+  ]));
   await client.until();
-  const run = async () => {
-    client.send(concat([bindText("", "s1", ["1"]), execute(""), SYNC]));
+  const run = async (name: string) => {
+    client.send(concat([bindText("", name, ["1"]), execute(""), SYNC]));
     return await client.until();
   };
-  assert.deepEqual(rowsOf(await run()), [["alpha"]]);
+  assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
+  assert.equal(rowsOf(await run("s2"))[0].length, SAMPLE_COLUMNS.length);
   const samples = await getList(t.svc, t.admin, FOLDER, "samples");
   await applyDesignChange(t.svc, t.admin, samples, { kind: "phi", column: "label", phi: "full" });
-  const error = refusal(await run());
+  const error = refusal(await run("s1"));
   assert.equal(error.code, "42501");
-  assert.match(error.message, /"label" \(full\)/);
-  assert.equal(refusal(await ask(client, "select count(*) from samples")).code, "42501");
+  assert.match(error.message, /"label" needs PHI level full/);
+  // Its columns changed: refused as PostgreSQL refuses it, so drivers prepare it again.
+  assert.equal(refusal(await run("s2")).code, "0A000");
+  const now = rowsOf(await ask(client, "select * from samples where id = 1"));
+  assert.equal(now[0].length, SAMPLE_COLUMNS.length - 1);
+  assert.ok(!now[0].includes("alpha"));
+  assert.deepEqual(
+    rowsOf(
+      await ask(
+        client,
+        "select count(*) from information_schema.columns " +
+          "where table_name = 'samples' and column_name = 'label'",
+      ),
+    ),
+    [["0"]],
+  );
   await applyDesignChange(t.svc, t.admin, samples, {
     kind: "phi",
     column: "label",
     phi: "not_phi",
   });
-  assert.deepEqual(rowsOf(await run()), [["alpha"]]);
+  assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
 });
+
+backendTest("an external app's account signs in by password at its app's PHI level", async (t) => {
+  await using fx = await openDoor(t, cleartext);
+  await tokenWorld(t);
+  const app = {
+    description: "Test app",
+    entryPoints: ["sql" as const],
+    defaultExpiryDays: 30,
+    phiLevel: "limited",
+  };
+  await updateExternalApp(t.svc, t.admin, APP_ID, app);
+  await patients(t, APP_FOLDER);
+  const login = { user: APP_USER, password: APP_PASSWORD, database: APP_FOLDER };
+  await using byApp = await RawClient.connect(fx.port, login);
+  assert.deepEqual(rowsOf(await ask(byApp, "select * from patients")), [["1", "north", "1970"]]);
+  assert.match(
+    refusal(await ask(byApp, "select mrn from patients")).message,
+    /"mrn" needs PHI level full.*\(your level: limited\)$/,
+  );
+  // The app's level changed: its accounts' connections end, and sign in again at the new one.
+  await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "full" });
+  await byApp.write(query("select 1")).catch(() => {});
+  const fatal = (await byApp.closedByServer()).find((m) => m.type === "E");
+  assert.match(errorOf(fatal!).message, /now has PHI level full/);
+  await using again = await RawClient.connect(fx.port, login);
+  assert.deepEqual(rowsOf(await ask(again, "select mrn from patients")), [["MRN-77"]]);
+});
+
+function replyText(reply: Message[]): string {
+  return new TextDecoder().decode(concat(reply.map((m) => m.bytes)));
+}
+
+function errorText(reply: Message[]): string {
+  const error = reply.find((m) => m.type === "E");
+  return error ? errorOf(error).message : "";
+}
 
 function loginOf(login: typeof ALICE) {
   return { user: login.email, password: login.password };

@@ -35,7 +35,8 @@ export const migrations: Record<string, Migration> = {
   "010_audit_indexes": auditIndexes,
   "012_login_throttle": loginThrottle,
   "013_sql_catalog": superseded,
-  "014_sql_catalog": sqlCatalog,
+  "014_sql_catalog": superseded,
   "015_column_phi": columnPhi,
   "017_statement_timeouts": statementTimeouts,
+  "018_sql_catalog": sqlCatalog,
 };

@@ -21,6 +21,7 @@ import type { Container } from "../../db/schema.ts";
 import { badRequest, forbidden } from "../../errors.ts";
 import type { Services } from "../../services.ts";
 import type { ResultField } from "./responses.ts";
+import { quoteIdentifier, readAs, WithheldNames, type WithheldRule } from "../../sql/withheld.ts";
 
 /** What a statement may read, and how to name its results. */
 export interface SqlScope {
@@ -28,8 +29,12 @@ export interface SqlScope {
   lists: Map<string, string>;
   /** Physical column name → the column as its list names it (results use these names). */
   columns: Map<string, { name: string; type: ColumnTypeName }>;
-  /** Tables with columns above the request's PHI level → why they are refused (withheldTables). */
-  withheld: ReadonlyMap<string, string>;
+  /**
+   * Tables with columns above the request's PHI level (sqlTableRules in
+   * src/security/phi.ts): read as their other columns, and a statement naming
+   * a withheld one is refused (403).
+   */
+  withheld: ReadonlyMap<string, WithheldRule>;
 }
 
 /** When the caller names no limit: the SQL door's default statement timeout. */
@@ -126,7 +131,9 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
     throw badRequest("Only SELECT statements can be run: executeSql is read-only");
   }
   const replacements: { location: number; physical: string }[] = [];
+  const named = new WithheldNames([...scope.withheld.values()]);
   visit(statement.stmt, (type, body, ctes) => {
+    named.note(type, body);
     if (type in REFUSED_NODES) throw badRequest(REFUSED_NODES[type]);
     if (type === "SelectStmt" && body.intoClause) {
       throw badRequest("SELECT INTO writes a table: executeSql is read-only");
@@ -140,15 +147,22 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
         );
       }
       if (!schema && ctes.has(name)) return;
-      const withheld = scope.withheld.get(name.toLowerCase());
-      if (withheld) throw forbidden(withheld);
       const physical = scope.lists.get(name.toLowerCase());
       if (!physical) {
         throw badRequest(
           `No list named ${name} in this folder (lists: ${[...scope.lists.keys()].join(", ")})`,
         );
       }
-      replacements.push({ location: body.location as number, physical });
+      const rule = scope.withheld.get(name.toLowerCase());
+      const alias = (body.alias as { aliasname?: string } | undefined)?.aliasname;
+      named.reads(alias ?? name, rule);
+      // A list with withheld columns is read as its other columns, under its own name.
+      replacements.push({
+        location: body.location as number,
+        physical: rule
+          ? readAs(physical, rule) + (alias === undefined ? ` ${quoteIdentifier(name)}` : "")
+          : physical,
+      });
     }
     if (type === "FuncCall") {
       const [first, second] = names(body.funcname);
@@ -163,6 +177,8 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
       throw badRequest("Qualify columns with a table name or alias, not a schema");
     }
   });
+  const withheld = named.firstNamed();
+  if (withheld) throw forbidden(withheld.message);
   return spliceTables(text, statement, replacements);
 }
 

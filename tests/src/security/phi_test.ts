@@ -7,6 +7,7 @@ import { keySettings } from "../../../src/doors/keys/settings.ts";
 import {
   columnVisible,
   phiLevelInForce,
+  sqlTableRules,
   visibleColumns,
   withheldMessage,
 } from "../../../src/security/phi.ts";
@@ -58,6 +59,27 @@ Deno.test("visibleColumns() splits columns and withheldMessage() names the level
   assert.deepEqual(withheld, ["Name", "Link"]);
   assert.match(withheldMessage(columns[2]), /"Name" needs PHI level full/);
   assert.match(withheldMessage(columns[3]), /"Link" is restricted/);
+});
+
+Deno.test("sqlTableRules() gives the tables with withheld columns what SQL reads instead", () => {
+  const column = (table: string, name: string, phi: string) => ({
+    table,
+    column: name.toLowerCase(),
+    name,
+    phi,
+  });
+  const rules = sqlTableRules([
+    column("patients", "Id", "not_phi"),
+    column("patients", "Zip", "limited"),
+    column("patients", "Name", "full"),
+    column("sites", "Id", "not_phi"),
+    column("sites", "Zip", "limited"),
+  ], "limited");
+  assert.deepEqual(rules.map((r) => [r.table, r.visible]), [["patients", ["id", "zip"]]]);
+  assert.deepEqual(rules[0].withheld.map((c) => c.message), [
+    'Column "Name" needs PHI level full (Full PHI): declare it at sign-in or use a key made at ' +
+    "that level (your level: limited)",
+  ]);
 });
 
 backendTest("createList() stores each column's PHI level, not_phi by default", async (t) => {

@@ -492,3 +492,66 @@ Deno.test("analyze() checks numbers where the sandbox reads them", () => {
   assert.equal(refusal("update lists.samples set label = 5").code, "25006");
   assert.equal(refusal("select 1 from other.samples where 2 = 3").position, 15);
 });
+
+Deno.test("analyze() reads a list with withheld columns as its visible ones and refuses naming one", () => {
+  const phi: FolderScope = {
+    ...scope,
+    phiLevel: "limited",
+    withheldTables: [{
+      table: "patients",
+      visible: ["id", "site"],
+      withheld: [{ column: "mrn", relation: 1, attnum: 3, message: 'Column "Mrn" needs full' }],
+    }],
+  };
+  const read = (text: string) => {
+    const analysis = analyze(text, phi);
+    if (!analysis.ok) assert.fail(`refused ${text}: ${JSON.stringify(analysis.refusal)}`);
+    return analysis.text;
+  };
+  const subquery = '(SELECT "id", "site" FROM lg_c42."patients")';
+  assert.equal(read("select * from patients"), `select * from ${subquery} "patients"`);
+  assert.equal(read("select p from lists.patients as p"), `select p from ${subquery} as p`);
+  assert.equal(read("TABLE patients"), `SELECT * FROM ${subquery} "patients"`);
+  assert.equal(read("select * from only patients p"), `select * from ${subquery} p`);
+  assert.equal(
+    read("select lists.patients.site from lists.patients"),
+    `select patients.site from ${subquery} "patients"`,
+  );
+  assert.equal(
+    read("copy patients (site) to stdout"),
+    'copy (SELECT "site" FROM lg_c42."patients") to stdout',
+  );
+  assert.equal(
+    read("lock table lists.patients in access share mode"),
+    "lock table lg_c42.patients in access share mode",
+  );
+  // Another relation's column of the same name is that relation's.
+  assert.equal(
+    read("select s.mrn from patients p, samples s"),
+    `select s.mrn from ${subquery} p, lg_c42.samples s`,
+  );
+  assert.equal(
+    read("with patients as (select 1 as mrn) select mrn from patients"),
+    "with patients as (select 1 as mrn) select mrn from patients",
+  );
+  for (
+    const text of [
+      "select mrn from patients",
+      "select x.mrn from (table patients) x",
+      "select (p).mrn from patients p",
+      "copy patients (mrn) to stdout",
+    ]
+  ) {
+    const analysis = analyze(text, phi);
+    assert.ok(!analysis.ok, text);
+    assert.deepEqual([analysis.refusal.code, analysis.refusal.message], [
+      "42501",
+      'Column "Mrn" needs full',
+    ]);
+  }
+  assert.equal(
+    (analyze("select id, mrn from patients", phi) as { refusal: { position: number } }).refusal
+      .position,
+    12,
+  );
+});
