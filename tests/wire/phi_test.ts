@@ -11,10 +11,8 @@ import type { Actor } from "../../src/core/actor.ts";
 import { createList, getList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { applyDesignChange } from "../../src/data/list_design.ts";
-import { createSession } from "../../src/data/sessions.ts";
-import { createApiKey } from "../../src/doors/keys/mod.ts";
-import { keySettings } from "../../src/doors/keys/settings.ts";
-import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
+import { backendTest, type TestContext } from "../_support/backends.ts";
+import { keysAtEachLevel } from "../_support/keys.ts";
 import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
 import { concat } from "../../wire/protocol/bytes.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
@@ -47,28 +45,6 @@ async function patients(t: TestContext, folder = FOLDER) {
   });
   const fullPhi: Actor = { ...t.admin, phiLevel: "full" };
   await insertRows(t.svc, fullPhi, list, [{ id: 1, site: "north", birth: "1970", mrn: "MRN-77" }]);
-}
-
-/** API keys of Alice's at each level, made in a session that declared full PHI. */
-async function keysAt(t: TestContext) {
-  await t.svc.settings.set(keySettings, {
-    apiKeys: true,
-    apiKeyExpiries: ["1w"],
-    sessionKeys: false,
-  });
-  const alice = await actorOf(t.svc, ALICE.email);
-  const { session } = await createSession(t.svc, {
-    userId: alice.userId,
-    compliance: { termsAccepted: true, irbNumber: "IRB-1", phiLevel: "full" },
-  });
-  const browser: Actor = {
-    ...alice,
-    compliance: session.compliance as Actor["compliance"],
-    session: { id: session.id, csrfToken: session.csrf_token },
-  };
-  const key = async (phiLevel: "not_phi" | "limited" | "full") =>
-    (await createApiKey(t.svc, browser, { expiry: "1w", phiLevel })).key;
-  return { notPhi: await key("not_phi"), limited: await key("limited"), full: await key("full") };
 }
 
 async function ask(client: RawClient, text: string): Promise<Message[]> {
@@ -128,7 +104,7 @@ backendTest(
   async (t) => {
     await using fx = await openDoor(t, cleartext);
     await patients(t);
-    const keys = await keysAt(t);
+    const keys = await keysAtEachLevel(t, ALICE.email);
     const connect = (login: { user: string; password: string }) =>
       RawClient.connect(fx.port, { ...login, database: FOLDER });
     await using byPassword = await connect(loginOf(ALICE));
@@ -185,7 +161,7 @@ backendTest(
       /^Column "birth" needs PHI level limited .*\(your level: not_phi\)$/,
     );
     assert.equal(refusal(await ask(byLimited, "select birth, mrn from patients")).position, "15");
-    await using byNotPhi = await connect({ user: "apikey", password: keys.notPhi });
+    await using byNotPhi = await connect({ user: "apikey", password: keys.not_phi });
     assert.equal(refusal(await ask(byNotPhi, "select birth from patients")).code, "42501");
     assert.deepEqual(rowsOf(await ask(byNotPhi, "select site from patients")), [["north"]]);
     await t.svc.audit.flush();
