@@ -218,9 +218,9 @@ backendTest("a PHI level changed on an open connection reaches its next statemen
   assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
 });
 
-backendTest("an external app's account signs in by password at its app's PHI level", async (t) => {
+backendTest("an external app's account and tokens sign in at its app's PHI level", async (t) => {
   await using fx = await openDoor(t, cleartext);
-  await tokenWorld(t);
+  const world = await tokenWorld(t);
   const app = {
     description: "Test app",
     entryPoints: ["sql" as const],
@@ -231,16 +231,28 @@ backendTest("an external app's account signs in by password at its app's PHI lev
   await patients(t, APP_FOLDER);
   const login = { user: APP_USER, password: APP_PASSWORD, database: APP_FOLDER };
   await using byApp = await RawClient.connect(fx.port, login);
-  assert.deepEqual(rowsOf(await ask(byApp, "select * from patients")), [["1", "north", "1970"]]);
+  const token = (await world.token()).value;
+  await using byToken = await RawClient.connect(fx.port, {
+    user: "token",
+    password: token,
+    database: APP_FOLDER,
+  });
+  for (const client of [byApp, byToken]) {
+    assert.deepEqual(rowsOf(await ask(client, "select * from patients")), [["1", "north", "1970"]]);
+  }
   assert.match(
     refusal(await ask(byApp, "select mrn from patients")).message,
     /"mrn" needs PHI level full.*\(your level: limited\)$/,
   );
   // The app's level changed: its accounts' connections end, and sign in again at the new one.
+  await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "not_phi" });
+  for (const client of [byApp, byToken]) {
+    await client.write(query("select 1")).catch(() => {});
+    const seen = await client.closedByServer();
+    assert.ok(!seen.some((m) => m.type === "D"), "no rows after the change");
+    assert.match(errorOf(seen.find((m) => m.type === "E")!).message, /now has PHI level not_phi/);
+  }
   await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "full" });
-  await byApp.write(query("select 1")).catch(() => {});
-  const fatal = (await byApp.closedByServer()).find((m) => m.type === "E");
-  assert.match(errorOf(fatal!).message, /now has PHI level full/);
   await using again = await RawClient.connect(fx.port, login);
   assert.deepEqual(rowsOf(await ask(again, "select mrn from patients")), [["MRN-77"]]);
 });
