@@ -380,7 +380,8 @@ export class Session implements Watched {
       userId: user.id,
       userEmail: user.email,
       credential: this.#auth.credential,
-      compliance: this.#auth.compliance as Record<string, unknown> | null,
+      // As every door's entries: the declarations and the PHI level in force.
+      compliance: { ...this.#auth.compliance, phiLevelInForce: this.#auth.phiLevel },
       containerId: container.id,
       containerPath: container.path,
       clientAddr,

@@ -165,11 +165,16 @@ backendTest(
     assert.equal(refusal(await ask(byNotPhi, "select birth from patients")).code, "42501");
     assert.deepEqual(rowsOf(await ask(byNotPhi, "select site from patients")), [["north"]]);
     await t.svc.audit.flush();
-    const denied = await t.svc.db.selectFrom("audit_log").select("message")
+    const denied = await t.svc.db.selectFrom("audit_log").select(["message", "compliance"])
       .where("event", "=", "sql.query").where("outcome", "=", "denied")
-      .where("detail", "=", "select birth from patients").execute();
+      .where("detail", "=", "select birth from patients").orderBy("id").execute();
     assert.equal(denied.length, 2);
     assert.match(denied[0].message ?? "", /"birth" needs PHI level limited/);
+    // Each entry records the level in force, as the HTTP doors' do.
+    const inForce = denied.map((e) =>
+      (typeof e.compliance === "string" ? JSON.parse(e.compliance) : e.compliance)?.phiLevelInForce
+    );
+    assert.deepEqual(inForce, ["not_phi", "not_phi"]);
   },
 );
 
