@@ -76,6 +76,11 @@ const READS = [
   "select lists.patients.* from lists.patients",
   "copy patients to stdout",
   "copy lists.patients (id, site) to stdout",
+  "select json_agg(p) from patients p",
+  "select * from lists.patients p(a, b)",
+  "select * from patients natural join patients p2",
+  "select jsonb_populate_record(null::lists.patients, to_jsonb(p)) from patients p",
+  "declare c cursor for select * from patients; fetch all from c",
 ];
 
 /** Ways of naming a withheld column: refused, whatever they go through. */
@@ -94,6 +99,10 @@ const NAMINGS = [
   "copy (select mrn from patients) to stdout",
   "copy patients (id, mrn) to stdout",
   "declare c cursor for select mrn from patients",
+  "select (select mrn from patients limit 1)",
+  `select "/home/assays".lists.patients.mrn from lists.patients`,
+  "select site from patients where (patients).mrn is not null",
+  "select * from patients p, lateral (select p.mrn) x",
 ];
 
 /** Every value of the row in `patients`, as the client would see it, and which a level may see. */
