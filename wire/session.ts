@@ -758,6 +758,9 @@ export class Session implements Watched {
   Execute(message: Uint8Array): void {
     const portal = message[5] === 0 && message.length === 10 ? "" : readExecute(message).portal;
     const statement = this.#portals.get(portal);
+    // A portal bound before its list's withheld columns changed (one resumed after a fetch size).
+    const withheld = statement && this.#withheldSince(statement);
+    if (withheld) return this.#refuse(FrontendCode.Execute, withheld, newAudit(statement!.text));
     if (!statement || !this.#ctx.statementTimes.quick(statement.statements)) {
       this.#shareable = false;
     }

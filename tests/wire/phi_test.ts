@@ -232,6 +232,30 @@ backendTest("a PHI level changed on an open connection reaches its next statemen
   assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
 });
 
+backendTest(
+  "a portal opened before a PHI level change is refused when it resumes",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    await using client = await RawClient.connect(fx.port, { ...loginOf(ALICE), database: FOLDER });
+    await ask(client, "begin");
+    // As pgJDBC with a fetch size: one row now, the rest later from the same portal.
+    client.send(concat([
+      parse("", "select * from lists.samples order by id", new Uint8Array(2)),
+      bindText("p", "", []),
+      execute("p", 1),
+      SYNC,
+    ]));
+    assert.equal(rowsOf(await client.until()).length, 1);
+    const samples = await getList(t.svc, t.admin, FOLDER, "samples");
+    await applyDesignChange(t.svc, t.admin, samples, { kind: "phi", column: "label", phi: "full" });
+    client.send(concat([execute("p", 0), SYNC]));
+    const error = refusal(await client.until());
+    assert.equal(error.code, "0A000");
+    assert.doesNotMatch(error.message, /beta|gamma/);
+  },
+  { only: ["postgres"] }, // on PGlite the open transaction holds the one session the change needs
+);
+
 backendTest("an external app's account and tokens sign in at its app's PHI level", async (t) => {
   await using fx = await openDoor(t, cleartext);
   const world = await tokenWorld(t);
