@@ -128,6 +128,11 @@ async function credentialStanding(svc: Services, basis: LoginBasis): Promise<Sta
     const token = await tokenStanding(svc, id!);
     if (token.ended !== null) return token;
     if (token.userId !== basis.userId) return { ended: "This token now acts as another user" };
+    if (token.phiLevel !== basis.phiLevel) {
+      return {
+        ended: `This token's external app now has PHI level ${token.phiLevel}: sign in again`,
+      };
+    }
     return { ended: null, until: token.until, sessionId: null };
   }
   const user = await getUser(svc, basis.userId);

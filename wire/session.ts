@@ -394,7 +394,8 @@ export class Session implements Watched {
       userId: user.id,
       userEmail: user.email,
       credential: this.#auth.credential,
-      compliance: this.#auth.compliance as Record<string, unknown> | null,
+      // As every door's entries: the declarations and the PHI level in force.
+      compliance: { ...this.#auth.compliance, phiLevelInForce: this.#auth.phiLevel },
       containerId: container.id,
       containerPath: container.path,
       clientAddr,
@@ -782,6 +783,9 @@ export class Session implements Watched {
     if (busy) {
       return this.#refuse(FrontendCode.Execute, busy, newAudit(statement?.text ?? portal));
     }
+    // A portal bound before its list's withheld columns changed (one resumed after a fetch size).
+    const withheld = statement && this.#withheldSince(statement);
+    if (withheld) return this.#refuse(FrontendCode.Execute, withheld, newAudit(statement!.text));
     if (!statement || !this.#ctx.statementTimes.quick(statement.statements)) {
       this.#shareable = false;
     }

@@ -1,8 +1,12 @@
 /** Keys in route tests: turning them on, a signed-in browser that makes keys, presenting them. */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { createSession } from "../../src/data/sessions.ts";
+import { createApiKey } from "../../src/doors/keys/mod.ts";
 import { keySettings } from "../../src/doors/keys/settings.ts";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestContext } from "./backends.ts";
+import type { DeclaredPhiLevel } from "../../src/security/phi.ts";
+import { actorOf, ADMIN_EMAIL, ADMIN_PASSWORD, type TestContext } from "./backends.ts";
 import { TestBrowser } from "./http.ts";
 
 export async function enableKeys(t: TestContext) {
@@ -25,6 +29,27 @@ export async function browserOf(t: TestContext, email = ADMIN_EMAIL, password = 
     return (await response.json()) as { key: string; id: string };
   };
   return { app, browser, csrf, makeKey };
+}
+
+/** API keys of `email`'s at each PHI level, made in a browser session that declared full PHI. */
+export async function keysAtEachLevel(
+  t: TestContext,
+  email: string,
+): Promise<Record<DeclaredPhiLevel, string>> {
+  await enableKeys(t);
+  const user = await actorOf(t.svc, email);
+  const { session } = await createSession(t.svc, {
+    userId: user.userId,
+    compliance: { termsAccepted: true, irbNumber: "IRB-16", phiLevel: "full" },
+  });
+  const browser: Actor = {
+    ...user,
+    compliance: session.compliance as Actor["compliance"],
+    session: { id: session.id, csrfToken: session.csrf_token },
+  };
+  const key = async (phiLevel: DeclaredPhiLevel) =>
+    (await createApiKey(t.svc, browser, { expiry: "1w", phiLevel })).key;
+  return { not_phi: await key("not_phi"), limited: await key("limited"), full: await key("full") };
 }
 
 /** HTTP Basic with login `apikey`: how .netrc and the client libraries send a key. */

@@ -12,10 +12,8 @@ import { createApp } from "../../routes/mod.ts";
 import type { Actor } from "../../src/core/actor.ts";
 import { createList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
-import { createSession } from "../../src/data/sessions.ts";
-import { createApiKey } from "../../src/doors/keys/mod.ts";
-import { keySettings } from "../../src/doors/keys/settings.ts";
-import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
+import { backendTest, type TestContext } from "../_support/backends.ts";
+import { keysAtEachLevel } from "../_support/keys.ts";
 import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
 import { installed, PYTHON, run, runPython, skipped } from "./_clients.ts";
 
@@ -72,26 +70,7 @@ async function phiWorld(t: TestContext) {
   }]);
   await sql`update ${sql.table(list.qualifiedTable)} set link = 'internal-7'`
     .execute(t.svc.database.root);
-  await t.svc.settings.set(keySettings, {
-    apiKeys: true,
-    apiKeyExpiries: ["1w"],
-    sessionKeys: false,
-  });
-  const alice = await actorOf(t.svc, ALICE.email);
-  const { session } = await createSession(t.svc, {
-    userId: alice.userId,
-    compliance: { termsAccepted: true, irbNumber: "IRB-16", phiLevel: "full" },
-  });
-  const browser: Actor = {
-    ...alice,
-    compliance: session.compliance as Actor["compliance"],
-    session: { id: session.id, csrfToken: session.csrf_token },
-  };
-  const keys = {} as Record<Level, string>;
-  for (const phiLevel of LEVELS) {
-    keys[phiLevel] = (await createApiKey(t.svc, browser, { expiry: "1w", phiLevel })).key;
-  }
-  return { list, keys };
+  return { list, keys: await keysAtEachLevel(t, ALICE.email) };
 }
 
 /** The SQL door, taking keys as passwords from loopback without TLS. */

@@ -360,6 +360,8 @@ backendTest(
         const text of [
           "select * from lists.patients p",
           "select p.* from (select * from patients) p",
+          "table patients",
+          "select * from only lists.patients",
         ]
       ) {
         const answer = await run(level, text);

@@ -8,6 +8,9 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest, type TestContext } from "../_support/backends.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { createList } from "../../src/data/lists.ts";
+import { insertRows } from "../../src/data/rows.ts";
 import { ALLOWED_FUNCTIONS, SHADOWED_FUNCTIONS, VISIBLE_SETTINGS } from "../../src/sql/policy.ts";
 import { decodeFields, query } from "../../wire/protocol/messages.ts";
 import { type Message, RawClient, rowsOf, text } from "./_client.ts";
@@ -77,6 +80,17 @@ async function secrets(t: TestContext, hiddenFolderId: number): Promise<string[]
   return found.filter((s) => !["PostgreSQL", "compiled", "version"].includes(s));
 }
 
+/** Every shadow view, as the client names it (`pg_catalog.pg_class`). */
+async function shadowViews(t: TestContext): Promise<string[]> {
+  return (await sql<{ name: string }>`
+    select case n.nspname when 'lg_catalog' then 'pg_catalog'
+      when 'lg_information_schema' then 'information_schema' else n.nspname end
+      || '.' || c.relname as name
+    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    where n.nspname in ('lg_catalog', 'lg_information_schema', 'core') and c.relkind = 'v'
+    order by 1`.execute(t.svc.database.root)).rows.map((r) => r.name);
+}
+
 backendTest(
   "a Reader sweeping the whole catalog after ANALYZE sees nothing physical or host-specific",
   async (t) => {
@@ -91,13 +105,7 @@ backendTest(
       where relnamespace = 'lg_app'::regnamespace and relkind in ('r', 'p') and pg_catalog.strpos(relname, '_') > 0
         and relname not in (select relname from pg_catalog.pg_class
           where relnamespace = 'core'::regnamespace)`.execute(root)).rows.map((r) => r.name);
-    const views = (await sql<{ name: string }>`
-      select case n.nspname when 'lg_catalog' then 'pg_catalog'
-        when 'lg_information_schema' then 'information_schema' else n.nspname end
-        || '.' || c.relname as name
-      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-      where n.nspname in ('lg_catalog', 'lg_information_schema', 'core') and c.relkind = 'v'
-      order by 1`.execute(root)).rows.map((r) => r.name);
+    const views = await shadowViews(t);
     const setReturning = (await sql<{ name: string }>`
       select distinct proname as name from pg_catalog.pg_proc
       where proretset and pronamespace = 'pg_catalog'::regnamespace order by 1`.execute(root))
@@ -158,6 +166,39 @@ backendTest(
       check(statement, await client.until("Z", 60_000));
     }
     assert.deepEqual(leaks, []);
+  },
+);
+
+backendTest(
+  "no catalog view names a column above the connection's PHI level or shows its values",
+  async (t) => {
+    await using fx = await openDoor(t);
+    const list = await createList(t.svc, t.admin, FOLDER, {
+      name: "patients",
+      key: "id",
+      columns: [
+        { name: "id", type: "Integer" },
+        { name: "site", type: "Text", description: "Where the sample came from" },
+        { name: "zzmrn", type: "Text", phi: "full", description: "The zzdescribed record number" },
+      ],
+    });
+    const fullPhi: Actor = { ...t.admin, phiLevel: "full" };
+    await insertRows(t.svc, fullPhi, list, [{ id: 1, site: "north", zzmrn: "ZZSECRET-9" }]);
+    await sql`analyze`.execute(t.svc.database.root);
+    await using client = await RawClient.connect(fx.port, login);
+    const seen: string[] = [];
+    for (const view of await shadowViews(t)) {
+      client.send(query(`select * from ${view}`));
+      const received = text(await client.until("Z", 60_000));
+      if (/zzmrn|ZZSECRET|zzdescribed/.test(received)) seen.push(view);
+    }
+    assert.deepEqual(seen, []);
+    // The visible column is there, comment and statistics included.
+    client.send(query(
+      "select (select count(*) from pg_stats where attname = 'site'), " +
+        "(select count(*) from pg_description where description like 'Where%')",
+    ));
+    assert.deepEqual(rowsOf(await client.until()), [["1", "1"]]);
   },
 );
 

@@ -11,10 +11,8 @@ import type { Actor } from "../../src/core/actor.ts";
 import { createList, getList } from "../../src/data/lists.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { applyDesignChange } from "../../src/data/list_design.ts";
-import { createSession } from "../../src/data/sessions.ts";
-import { createApiKey } from "../../src/doors/keys/mod.ts";
-import { keySettings } from "../../src/doors/keys/settings.ts";
-import { actorOf, backendTest, type TestContext } from "../_support/backends.ts";
+import { backendTest, type TestContext } from "../_support/backends.ts";
+import { keysAtEachLevel } from "../_support/keys.ts";
 import { bindText, execute, parse, query, SYNC } from "../../wire/protocol/messages.ts";
 import { concat } from "../../wire/protocol/bytes.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
@@ -49,28 +47,6 @@ async function patients(t: TestContext, folder = FOLDER) {
   await insertRows(t.svc, fullPhi, list, [{ id: 1, site: "north", birth: "1970", mrn: "MRN-77" }]);
 }
 
-/** API keys of Alice's at each level, made in a session that declared full PHI. */
-async function keysAt(t: TestContext) {
-  await t.svc.settings.set(keySettings, {
-    apiKeys: true,
-    apiKeyExpiries: ["1w"],
-    sessionKeys: false,
-  });
-  const alice = await actorOf(t.svc, ALICE.email);
-  const { session } = await createSession(t.svc, {
-    userId: alice.userId,
-    compliance: { termsAccepted: true, irbNumber: "IRB-1", phiLevel: "full" },
-  });
-  const browser: Actor = {
-    ...alice,
-    compliance: session.compliance as Actor["compliance"],
-    session: { id: session.id, csrfToken: session.csrf_token },
-  };
-  const key = async (phiLevel: "not_phi" | "limited" | "full") =>
-    (await createApiKey(t.svc, browser, { expiry: "1w", phiLevel })).key;
-  return { notPhi: await key("not_phi"), limited: await key("limited"), full: await key("full") };
-}
-
 async function ask(client: RawClient, text: string): Promise<Message[]> {
   client.send(query(text));
   return await client.until();
@@ -100,6 +76,11 @@ const READS = [
   "select lists.patients.* from lists.patients",
   "copy patients to stdout",
   "copy lists.patients (id, site) to stdout",
+  "select json_agg(p) from patients p",
+  "select * from lists.patients p(a, b)",
+  "select * from patients natural join patients p2",
+  "select jsonb_populate_record(null::lists.patients, to_jsonb(p)) from patients p",
+  "declare c cursor for select * from patients; fetch all from c",
 ];
 
 /** Ways of naming a withheld column: refused, whatever they go through. */
@@ -118,6 +99,10 @@ const NAMINGS = [
   "copy (select mrn from patients) to stdout",
   "copy patients (id, mrn) to stdout",
   "declare c cursor for select mrn from patients",
+  "select (select mrn from patients limit 1)",
+  `select "/home/assays".lists.patients.mrn from lists.patients`,
+  "select site from patients where (patients).mrn is not null",
+  "select * from patients p, lateral (select p.mrn) x",
 ];
 
 /** Every value of the row in `patients`, as the client would see it, and which a level may see. */
@@ -128,7 +113,7 @@ backendTest(
   async (t) => {
     await using fx = await openDoor(t, cleartext);
     await patients(t);
-    const keys = await keysAt(t);
+    const keys = await keysAtEachLevel(t, ALICE.email);
     const connect = (login: { user: string; password: string }) =>
       RawClient.connect(fx.port, { ...login, database: FOLDER });
     await using byPassword = await connect(loginOf(ALICE));
@@ -185,15 +170,20 @@ backendTest(
       /^Column "birth" needs PHI level limited .*\(your level: not_phi\)$/,
     );
     assert.equal(refusal(await ask(byLimited, "select birth, mrn from patients")).position, "15");
-    await using byNotPhi = await connect({ user: "apikey", password: keys.notPhi });
+    await using byNotPhi = await connect({ user: "apikey", password: keys.not_phi });
     assert.equal(refusal(await ask(byNotPhi, "select birth from patients")).code, "42501");
     assert.deepEqual(rowsOf(await ask(byNotPhi, "select site from patients")), [["north"]]);
     await t.svc.audit.flush();
-    const denied = await t.svc.db.selectFrom("audit_log").select("message")
+    const denied = await t.svc.db.selectFrom("audit_log").select(["message", "compliance"])
       .where("event", "=", "sql.query").where("outcome", "=", "denied")
-      .where("detail", "=", "select birth from patients").execute();
+      .where("detail", "=", "select birth from patients").orderBy("id").execute();
     assert.equal(denied.length, 2);
     assert.match(denied[0].message ?? "", /"birth" needs PHI level limited/);
+    // Each entry records the level in force, as the HTTP doors' do.
+    const inForce = denied.map((e) =>
+      (typeof e.compliance === "string" ? JSON.parse(e.compliance) : e.compliance)?.phiLevelInForce
+    );
+    assert.deepEqual(inForce, ["not_phi", "not_phi"]);
   },
 );
 
@@ -242,9 +232,33 @@ backendTest("a PHI level changed on an open connection reaches its next statemen
   assert.deepEqual(rowsOf(await run("s1")), [["alpha"]]);
 });
 
-backendTest("an external app's account signs in by password at its app's PHI level", async (t) => {
+backendTest(
+  "a portal opened before a PHI level change is refused when it resumes",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    await using client = await RawClient.connect(fx.port, { ...loginOf(ALICE), database: FOLDER });
+    await ask(client, "begin");
+    // As pgJDBC with a fetch size: one row now, the rest later from the same portal.
+    client.send(concat([
+      parse("", "select * from lists.samples order by id", new Uint8Array(2)),
+      bindText("p", "", []),
+      execute("p", 1),
+      SYNC,
+    ]));
+    assert.equal(rowsOf(await client.until()).length, 1);
+    const samples = await getList(t.svc, t.admin, FOLDER, "samples");
+    await applyDesignChange(t.svc, t.admin, samples, { kind: "phi", column: "label", phi: "full" });
+    client.send(concat([execute("p", 0), SYNC]));
+    const error = refusal(await client.until());
+    assert.equal(error.code, "0A000");
+    assert.doesNotMatch(error.message, /beta|gamma/);
+  },
+  { only: ["postgres"] }, // on PGlite the open transaction holds the one session the change needs
+);
+
+backendTest("an external app's account and tokens sign in at its app's PHI level", async (t) => {
   await using fx = await openDoor(t, cleartext);
-  await tokenWorld(t);
+  const world = await tokenWorld(t);
   const app = {
     description: "Test app",
     entryPoints: ["sql" as const],
@@ -255,16 +269,28 @@ backendTest("an external app's account signs in by password at its app's PHI lev
   await patients(t, APP_FOLDER);
   const login = { user: APP_USER, password: APP_PASSWORD, database: APP_FOLDER };
   await using byApp = await RawClient.connect(fx.port, login);
-  assert.deepEqual(rowsOf(await ask(byApp, "select * from patients")), [["1", "north", "1970"]]);
+  const token = (await world.token()).value;
+  await using byToken = await RawClient.connect(fx.port, {
+    user: "token",
+    password: token,
+    database: APP_FOLDER,
+  });
+  for (const client of [byApp, byToken]) {
+    assert.deepEqual(rowsOf(await ask(client, "select * from patients")), [["1", "north", "1970"]]);
+  }
   assert.match(
     refusal(await ask(byApp, "select mrn from patients")).message,
     /"mrn" needs PHI level full.*\(your level: limited\)$/,
   );
   // The app's level changed: its accounts' connections end, and sign in again at the new one.
+  await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "not_phi" });
+  for (const client of [byApp, byToken]) {
+    await client.write(query("select 1")).catch(() => {});
+    const seen = await client.closedByServer();
+    assert.ok(!seen.some((m) => m.type === "D"), "no rows after the change");
+    assert.match(errorOf(seen.find((m) => m.type === "E")!).message, /now has PHI level not_phi/);
+  }
   await updateExternalApp(t.svc, t.admin, APP_ID, { ...app, phiLevel: "full" });
-  await byApp.write(query("select 1")).catch(() => {});
-  const fatal = (await byApp.closedByServer()).find((m) => m.type === "E");
-  assert.match(errorOf(fatal!).message, /now has PHI level full/);
   await using again = await RawClient.connect(fx.port, login);
   assert.deepEqual(rowsOf(await ask(again, "select mrn from patients")), [["MRN-77"]]);
 });

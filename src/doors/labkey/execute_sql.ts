@@ -130,7 +130,7 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
   if (!statement.stmt || !("SelectStmt" in statement.stmt)) {
     throw badRequest("Only SELECT statements can be run: executeSql is read-only");
   }
-  const replacements: { location: number; physical: string }[] = [];
+  const replacements: { location: number; physical: string; subquery: boolean }[] = [];
   const named = new WithheldNames([...scope.withheld.values()]);
   visit(statement.stmt, (type, body, ctes) => {
     named.note(type, body);
@@ -159,6 +159,7 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
       // A list with withheld columns is read as its other columns, under its own name.
       replacements.push({
         location: body.location as number,
+        subquery: rule !== undefined,
         physical: rule
           ? readAs(physical, rule) + (alias === undefined ? ` ${quoteIdentifier(name)}` : "")
           : physical,
@@ -182,11 +183,15 @@ export async function rewrite(text: string, scope: SqlScope): Promise<string> {
   return spliceTables(text, statement, replacements);
 }
 
-/** Replaces each table name (located by the parser and scanner, in bytes) with its physical name. */
+/**
+ * Replaces each table name (located by the parser and scanner, in bytes)
+ * with its physical name. A subquery (a list with withheld columns) takes
+ * `TABLE t` as `SELECT * FROM`, and `ONLY` goes (lists have no children).
+ */
 function spliceTables(
   text: string,
   statement: { stmt_location?: number; stmt_len?: number },
-  replacements: { location: number; physical: string }[],
+  replacements: { location: number; physical: string; subquery: boolean }[],
 ): string {
   const bytes = new TextEncoder().encode(text);
   const tokens = scanSync(text).tokens;
@@ -201,7 +206,10 @@ function spliceTables(
     if (i < 0 || !last) {
       throw badRequest("Could not place a table name in the SQL: write it plainly");
     }
-    out += decoder.decode(bytes.slice(at, r.location)) + r.physical;
+    const keyword = r.subquery ? tokens[i - 1]?.text.toLowerCase() : undefined;
+    const from = keyword === "table" || keyword === "only" ? tokens[i - 1].start : r.location;
+    out += decoder.decode(bytes.slice(at, from)) + (keyword === "table" ? "SELECT * FROM " : "") +
+      r.physical;
     at = last.end;
   }
   return out + decoder.decode(bytes.slice(at, end));

@@ -14,7 +14,7 @@ import { secretMatches } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
 import { allowsEntry, ENTRY_POINTS, type EntryPoint } from "./apps.ts";
 import { type AppFacts, type Loaded, loadToken, type UserFacts } from "./cache.ts";
-import { parseDeclaredPhiLevel } from "../../security/phi.ts";
+import { type DeclaredPhiLevel, parseDeclaredPhiLevel } from "../../security/phi.ts";
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
@@ -298,12 +298,14 @@ export async function resolveTokenSecret(
 }
 
 /** Where a token already in use on the SQL door stands now. */
-export type TokenStanding = { ended: string } | { ended: null; userId: number; until: Date };
+export type TokenStanding =
+  | { ended: string }
+  | { ended: null; userId: number; until: Date; phiLevel: DeclaredPhiLevel };
 
 /**
  * Checks token `id` again for the SQL door, without its secret (a
  * connection signed in with it is open): `ended` says why it may no longer
- * be used; else the user it acts as and when it expires.
+ * be used; else the user it acts as, when it expires and its app's PHI level.
  */
 export async function tokenStanding(svc: Services, id: string): Promise<TokenStanding> {
   const loaded = await loadToken(svc, id);
@@ -315,7 +317,12 @@ export async function tokenStanding(svc: Services, id: string): Promise<TokenSta
       { entry: "sql", door: "sql", clientAddr: null },
       svc.now(),
     );
-    return { ended: null, userId: acting.id, until: loaded.token.expires_at };
+    return {
+      ended: null,
+      userId: acting.id,
+      until: loaded.token.expires_at,
+      phiLevel: parseDeclaredPhiLevel(loaded.app!.phi_level),
+    };
   } catch (error) {
     if (error instanceof LabgateError) return { ended: error.message };
     throw error;
