@@ -1,6 +1,7 @@
 /**
  * The statement time limit of the HTTP doors' own heavy queries (row reads
- * and filters, LabKey selectRows and executeSql). On PostgreSQL each runs in
+ * and filters of the JSON API, list pages, token actions and LabKey
+ * selectRows; LabKey executeSql sets its own in its transaction). On PostgreSQL each runs in
  * a transaction with SET LOCAL statement_timeout, so the engine cancels it;
  * the caller gets a 503 that names the limit. (The embedded database cannot
  * be interrupted from its own thread: there the queries run as they are.)
