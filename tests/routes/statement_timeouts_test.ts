@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { setPolicy } from "../../src/data/containers.ts";
 import { createList } from "../../src/data/lists.ts";
+import { folderSchema } from "../../src/data/physical.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { withTimeLimit } from "../../src/data/time_limit.ts";
 import { createUser, getUser, updateUser } from "../../src/data/users.ts";
@@ -117,5 +118,53 @@ backendTest(
     );
     assert.ok(performance.now() - started < 10_000);
   },
+  { only: ["postgres"] },
+);
+
+backendTest(
+  "row reads of the JSON API and LabKey selectRows answer 503 past the caller's time limit",
+  async (t) => {
+    const rita = await createUser(t.svc, t.admin, RITA);
+    await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
+    const def = await createList(t.svc, t.admin, "/home", {
+      name: "locked",
+      key: "Id",
+      autoKey: true,
+      columns: [{ name: "N", type: "Integer" }],
+    });
+    await setPolicy(t.svc, t.admin, "/home", {
+      inherit: false,
+      assignments: [{ principalId: rita.id, role: "reader" }],
+    });
+    // Another session holds the list's table: a read waits for it until its time limit.
+    let release!: () => void;
+    let taken!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (taken = resolve));
+    const holder = t.svc.database.root.transaction().execute(async (trx) => {
+      const table = `${folderSchema(def.container.id)}.${def.list.table_name}`;
+      await sql.raw(`lock table ${table} in access exclusive mode`).execute(trx);
+      taken();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    // Without a limit the read would wait for the lock: it is let go after 5 s all the same.
+    const letGo = setTimeout(() => release(), 5000);
+    try {
+      await lockTaken;
+      const { browser } = await browserOf(t, RITA.email, RITA.password);
+      const api = await browser.get(`/api/lists/${def.list.id}/rows?N~gt=0`);
+      assert.equal(api.status, 503);
+      assert.match((await api.json()).error.message, /longer than the 1 s one statement may run/);
+      const labkey = await browser.get(
+        "/home/query-selectRows.api?schemaName=lists&queryName=locked",
+      );
+      assert.equal(labkey.status, 503);
+      assert.match(await labkey.text(), /longer than the 1 s one statement may run/);
+    } finally {
+      clearTimeout(letGo);
+      release();
+      await holder;
+    }
+  },
+  // The embedded database has one session: nothing else can hold a lock meanwhile.
   { only: ["postgres"] },
 );
