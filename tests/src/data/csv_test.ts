@@ -72,3 +72,10 @@ Deno.test("readDelimited() lets timers run while it parses a large file", async 
   }
   assert.ok(ticks >= 3, `the parse paused for timers (${ticks} ticks)`);
 });
+
+Deno.test("readDelimited() reads lines ended by CR alone, and skips blank lines first", async () => {
+  const mac = await readDelimited("Id,Note\r1,a\r2,b\r", { limits });
+  assert.deepEqual(mac.data, [["1", "a"], ["2", "b"]]);
+  const blank = await readDelimited("\n\r\nId\tNote\n1\ta\n", { limits });
+  assert.deepEqual([blank.header, blank.data, blank.format], [["Id", "Note"], [["1", "a"]], "tsv"]);
+});
