@@ -224,7 +224,7 @@ export async function readDelimited(
     throw badRequest(
       `Import refused, nothing was changed: the header row is longer than ${
         shownBytes(maxHeaderBytes)
-      } (LABGATE_IMPORT_MAX_HEADER_BYTES): the first line names the columns, one per cell`,
+      } (LABGATE_IMPORT_HEADER_BYTES): the first line names the columns, one per cell`,
     );
   }
   const parserOptions = {
