@@ -39,12 +39,20 @@ export async function withTimeLimit<T>(
 ): Promise<T> {
   const root = svc.database.root;
   if (ms === undefined || svc.database.kind !== "postgres") return await work(root);
+  const limit = Math.max(1, Math.floor(ms));
   try {
-    // BEGIN, this SET and COMMIT: three round trips more than the query alone.
-    return await root.transaction().execute(async (trx) => {
-      const limit = String(Math.max(1, Math.floor(ms)));
-      await sql`select pg_catalog.set_config('statement_timeout', ${limit}, true)`.execute(trx);
-      return await work(trx);
+    // One round trip opens the transaction with its limit (a simple query of two statements),
+    // one ends it: a Kysely transaction would take three, which halved selectRows' throughput.
+    return await root.connection().execute(async (db) => {
+      await sql.raw(`begin; set local statement_timeout = ${limit}`).execute(db);
+      try {
+        const result = await work(db);
+        await sql.raw("commit").execute(db);
+        return result;
+      } catch (error) {
+        await sql.raw("rollback").execute(db).catch(() => {});
+        throw error;
+      }
     });
   } catch (error) {
     if (isCanceled(error)) throw timedOut(ms);
