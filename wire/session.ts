@@ -1226,8 +1226,10 @@ export class Session implements Watched {
     if (!error.startsWith(SqlState.QueryCanceled) || !error.includes("statement timeout")) {
       return error;
     }
-    return `${error} (the connection's limit: ${this.#scope.statementTimeoutMs / 1000} s, ` +
-      `or lower if the client set statement_timeout)`;
+    const lowered = Number(this.#settings.get(CLIENT_LOWERED));
+    return lowered > 0
+      ? `${error} (limit ${lowered / 1000} s, lowered by the client's SET statement_timeout)`
+      : `${error} (limit ${this.#scope.statementTimeoutMs / 1000} s, the connection's)`;
   }
 
   // ---- revocation (revocation.ts) ----
