@@ -13,7 +13,7 @@ import {
   FOLDER,
   pgbench,
   type Workload,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 const CLIENTS = 4;
 
@@ -84,6 +84,7 @@ export const connectWorkload: Workload = {
         value: describe(door, "conn/s"),
         against: `PostgreSQL: ${describe(direct, "conn/s")}`,
         ratio: door.rate / direct.rate,
+        target: { op: ">=", value: 0.9 },
       });
     } finally {
       await ctx.stop("connect", labgate);

@@ -16,7 +16,7 @@ import {
   pkSelectScript,
   type Workload,
   wrk,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 const CLIENTS = 16;
 

@@ -3,8 +3,8 @@
  * run. Every workload runs labgate as deployed (main.ts in a subprocess) on a
  * scratch PostgreSQL database, loaded by pgbench and wrk.
  *
- *   deno task bench [sql] [connect] [http] [instances] [scale] [startup]
- *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64]
+ *   deno task bench [sql] [connect] [http] [instances] [extract] [scale] [startup]
+ *       [--seconds 10] [--rounds 5] [--connections 32] [--clients 1,16,64,256,500]
  *       [--mode extended|simple|prepared]
  *       [--door-threads <cores>]
  *       [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--profile]
@@ -30,8 +30,9 @@ import {
   startLabgate,
   warmUp,
   type Workload,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 import { connectWorkload } from "./connect.ts";
+import { extractWorkload } from "./extract.ts";
 import { httpWorkload } from "./http.ts";
 import { instancesWorkload } from "./instances.ts";
 import { scaleWorkload } from "./scale.ts";
@@ -44,6 +45,7 @@ const WORKLOADS: Workload[] = [
   connectWorkload,
   httpWorkload,
   instancesWorkload,
+  extractWorkload,
   scaleWorkload,
   startupWorkload,
 ];
@@ -70,7 +72,7 @@ async function main() {
       seconds: { type: "string", default: "10" },
       rounds: { type: "string", default: "5" },
       connections: { type: "string", default: "32" },
-      clients: { type: "string", default: "1,16,64" },
+      clients: { type: "string", default: "1,16,64,256,500" },
       mode: { type: "string", default: "extended" },
       "door-threads": { type: "string", default: String(navigator.hardwareConcurrency) },
       postgres: { type: "string", default: DEFAULT_SERVER },

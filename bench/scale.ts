@@ -19,7 +19,7 @@ import {
   withCpuCost,
   type Workload,
   wrk,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 const BASE = 100;
 const LEVELS = [1, 10, 100];

@@ -24,7 +24,7 @@ import {
   Report,
   startLabgate,
   wrk,
-} from "./_support.ts";
+} from "./_support/mod.ts";
 
 /** Memory is sampled this often; the first sample that counts comes after the warm-up. */
 const SAMPLE_MS = 2000;

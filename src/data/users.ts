@@ -5,7 +5,12 @@ import { endUserSessions } from "./sessions.ts";
 import type { User, UserType } from "../db/schema.ts";
 import { badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { isCommonPassword } from "../security/common_passwords.ts";
-import { type PermissionName, permissionNames } from "../security/permissions.ts";
+import {
+  hasPermission,
+  Permission,
+  type PermissionName,
+  permissionNames,
+} from "../security/permissions.ts";
 import { createVerifier, formatVerifier } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 
@@ -409,4 +414,30 @@ export async function effectivePermissions(
     });
   }
   return [...byFolder.values()].sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * Active users who may read folder `containerId` whose email or display
+ * name starts with `prefix` (any case), by email: who a folder's data could
+ * be shared with.
+ */
+export async function readersOf(
+  svc: Services,
+  containerId: number,
+  prefix = "",
+): Promise<Pick<User, "id" | "email" | "display_name">[]> {
+  const start = prefix.toLowerCase();
+  const users = await svc.db.selectFrom("users").select(["id", "email", "display_name"])
+    .where("active", "=", true).orderBy("email").execute();
+  const readers = [];
+  for (const user of users) {
+    const named = user.email.toLowerCase().startsWith(start) ||
+      user.display_name.toLowerCase().startsWith(start);
+    if (
+      named && hasPermission(await svc.permissions.resolve(user.id, containerId), Permission.READ)
+    ) {
+      readers.push(user);
+    }
+  }
+  return readers;
 }

@@ -73,18 +73,33 @@ export function labkeyValue(type: ColumnTypeName, value: JsonValue): LabkeyValue
   return m ? `${m[1]}/${m[2]}/${m[3]} ${m[4] ?? "00:00:00"}` : value;
 }
 
-/** A row of labgate values with each value in LabKey's form. */
-export function labkeyRow(
-  fields: { name: string; type: ColumnTypeName }[],
-  row: Record<string, JsonValue>,
-): Record<string, LabkeyValue> {
-  const types = new Map(fields.map((f) => [f.name, f.type]));
-  return Object.fromEntries(
-    Object.entries(row).map(([name, value]) => {
-      const type = types.get(name);
-      return [name, type ? labkeyValue(type, value) : value];
-    }),
-  );
+/** Types whose values LabKey writes otherwise than labgate does (see labkeyValue). */
+const CONVERTED: ReadonlySet<ColumnTypeName> = new Set([
+  "Decimal",
+  "Date",
+  "DateTime",
+  "Timestamp",
+]);
+
+/**
+ * Rows of labgate values with each value in LabKey's form. Only the fields
+ * whose type LabKey writes otherwise are touched, and rows with none of
+ * them are handed back as they are: this runs for every row of a result.
+ */
+export function labkeyRows(
+  fields: readonly { name: string; type: ColumnTypeName }[],
+  rows: Record<string, JsonValue>[],
+): Record<string, LabkeyValue>[] {
+  const converted = fields.filter((f) => CONVERTED.has(f.type));
+  if (!converted.length) return rows;
+  return rows.map((row) => {
+    const out: Record<string, LabkeyValue> = { ...row };
+    for (const { name, type } of converted) {
+      const value = row[name];
+      if (value !== undefined) out[name] = labkeyValue(type, value);
+    }
+    return out;
+  });
 }
 
 export function rangeUri(type: ColumnTypeName): string {
@@ -171,7 +186,7 @@ export function rowsResponse(result: RowsResult, version: number) {
   const key = result.fields.find((f) => f.isKey);
   const wrap = (row: Record<string, LabkeyValue>) =>
     Object.fromEntries(Object.entries(row).map(([name, value]) => [name, { value }]));
-  const rows = result.rows.map((row) => labkeyRow(result.fields, row));
+  const rows = labkeyRows(result.fields, result.rows);
   return {
     schemaName: parts ? [result.schemaName] : result.schemaName,
     queryName: result.queryName,
