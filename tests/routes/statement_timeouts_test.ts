@@ -88,22 +88,27 @@ backendTest(
   },
 );
 
+/** Rita, who reads /home with a statement time limit of her own of 1 s, and a list there. */
+async function limitedReader(t: TestContext, name: string) {
+  const rita = await createUser(t.svc, t.admin, RITA);
+  await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
+  await setPolicy(t.svc, t.admin, "/home", {
+    inherit: false,
+    assignments: [{ principalId: rita.id, role: "reader" }],
+  });
+  return await createList(t.svc, t.admin, "/home", {
+    name,
+    key: "Id",
+    autoKey: true,
+    columns: [{ name: "N", type: "Integer" }],
+  });
+}
+
 backendTest(
   "LabKey executeSql past the caller's own time limit answers 503 naming the limit",
   async (t) => {
-    const rita = await createUser(t.svc, t.admin, RITA);
-    await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
-    const def = await createList(t.svc, t.admin, "/home", {
-      name: "wide",
-      key: "Id",
-      autoKey: true,
-      columns: [{ name: "N", type: "Integer" }],
-    });
+    const def = await limitedReader(t, "wide");
     await insertRows(t.svc, t.admin, def, Array.from({ length: 3000 }, (_, n) => ({ N: n })));
-    await setPolicy(t.svc, t.admin, "/home", {
-      inherit: false,
-      assignments: [{ principalId: rita.id, role: "reader" }],
-    });
     const { browser } = await browserOf(t, RITA.email, RITA.password);
     const whoami = await (await browser.get("/home/login-whoami.api")).json();
     const started = performance.now();
@@ -124,18 +129,7 @@ backendTest(
 backendTest(
   "row reads of the JSON API and LabKey selectRows answer 503 past the caller's time limit",
   async (t) => {
-    const rita = await createUser(t.svc, t.admin, RITA);
-    await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
-    const def = await createList(t.svc, t.admin, "/home", {
-      name: "locked",
-      key: "Id",
-      autoKey: true,
-      columns: [{ name: "N", type: "Integer" }],
-    });
-    await setPolicy(t.svc, t.admin, "/home", {
-      inherit: false,
-      assignments: [{ principalId: rita.id, role: "reader" }],
-    });
+    const def = await limitedReader(t, "locked");
     // Another session holds the list's table: a read waits for it until its time limit.
     let release!: () => void;
     let taken!: () => void;
