@@ -162,7 +162,7 @@ export function loadConfig(env: Env): Config {
       // A header of 500 columns (a list's most) named in 100 characters each fits.
       maxHeaderBytes: integer(
         env,
-        "LABGATE_IMPORT_MAX_HEADER_BYTES",
+        "LABGATE_IMPORT_HEADER_BYTES",
         64 * 1024,
         256,
         16 * 1024 * 1024,

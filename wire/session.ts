@@ -944,22 +944,28 @@ export class Session implements Watched {
    */
   #takeShare(code: number, message: Uint8Array): Promise<void> | undefined {
     if (this.#pinShare || !this.ready || !this.#holdsBackend(code, message)) return;
-    const pins = this.#ctx.pins;
-    const userId = this.userId!;
-    if (pins.take(userId)) {
+    const got = this.#share(this.#ctx.pins);
+    if (got === true) {
       this.#pinShare = true;
       return;
     }
-    this.#acquiring = true;
-    this.#abort ??= new AbortController();
-    return pins.wait(userId, this.#abort.signal).then(() => {
-      this.#acquiring = false;
+    return got.then(() => {
       this.#pinShare = true;
       if (this.closed) this.#giveShare();
-    }, (error) => {
-      this.#acquiring = false;
-      throw error;
     });
+  }
+
+  /**
+   * One of the user's shares of `shares`: at once (true), or a promise that
+   * waits for one and rejects after the wait, or when a cancel request
+   * comes (57014).
+   */
+  #share(shares: PinShares): true | Promise<void> {
+    const userId = this.userId!;
+    if (shares.take(userId)) return true;
+    this.#acquiring = true;
+    this.#abort ??= new AbortController();
+    return shares.wait(userId, this.#abort.signal).finally(() => (this.#acquiring = false));
   }
 
   /**
@@ -970,20 +976,15 @@ export class Session implements Watched {
    */
   #takeStatementShare(): Promise<void> | undefined {
     if (this.#statementShare || this.#statementRefusal || !this.ready) return;
-    const statements = this.#ctx.statements;
-    const userId = this.userId!;
-    if (statements.take(userId)) {
+    const got = this.#share(this.#ctx.statements);
+    if (got === true) {
       this.#statementShare = true;
       return;
     }
-    this.#acquiring = true;
-    this.#abort ??= new AbortController();
-    return statements.wait(userId, this.#abort.signal).then(() => {
-      this.#acquiring = false;
+    return got.then(() => {
       this.#statementShare = true;
       if (this.closed) this.#giveStatementShare();
     }, (error) => {
-      this.#acquiring = false;
       if (!(error instanceof WireError)) throw error;
       this.#abort = null;
       this.#statementRefusal = error;
@@ -1239,8 +1240,10 @@ export class Session implements Watched {
     if (!error.startsWith(SqlState.QueryCanceled) || !error.includes("statement timeout")) {
       return error;
     }
-    return `${error} (the connection's limit: ${this.#scope.statementTimeoutMs / 1000} s, ` +
-      `or lower if the client set statement_timeout)`;
+    const lowered = Number(this.#settings.get(CLIENT_LOWERED));
+    return lowered > 0
+      ? `${error} (limit ${lowered / 1000} s, lowered by the client's SET statement_timeout)`
+      : `${error} (limit ${this.#scope.statementTimeoutMs / 1000} s, the connection's)`;
   }
 
   // ---- revocation (revocation.ts) ----

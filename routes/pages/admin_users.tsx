@@ -65,7 +65,10 @@ export function registerUserPages(app: Hono<Env>): void {
         externalAppId: type === "app" ? field(body, "external_app_id") : null,
         active: field(body, "active") === "on",
         password: field(body, "password") || undefined,
-        statementTimeoutSeconds: checkStatementTimeout(field(body, "statement_timeout")),
+        // A form without the field (an older page) leaves the limit as it is.
+        statementTimeoutSeconds: "statement_timeout" in body
+          ? checkStatementTimeout(field(body, "statement_timeout"))
+          : undefined,
       });
       return redirectWith(c, `/admin/users/${id}`, `User ${user.email} saved`);
     } catch (error) {

@@ -24,7 +24,7 @@ import type { Services } from "../../src/services.ts";
 import { Permission } from "../../src/security/permissions.ts";
 import { PHI_LEVEL_LABELS } from "../../src/security/phi.ts";
 import type { Actor } from "../../src/core/actor.ts";
-import { type AppContext, requireActor } from "../http/context.ts";
+import { type AppContext, requireActor, statementTimeoutOf } from "../http/context.ts";
 import { Breadcrumbs, CsrfField, folderUrl, PhiLevelSelect } from "../ui/layout.tsx";
 import { DesignCard, designChangeOf, DesignPreviewCard } from "./list_design.tsx";
 import {
@@ -359,6 +359,7 @@ export async function listPage(
     columns: columns.map((col) => col.name),
     limit: PAGE_SIZE,
     offset: (pageNumber - 1) * PAGE_SIZE,
+    timeoutMs: await statementTimeoutOf(svc, actor),
   });
   const bits = await svc.permissions.resolve(actor.userId, def.container.id);
   const can = (bit: number) => (bits & bit) !== 0;

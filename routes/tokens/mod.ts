@@ -12,7 +12,7 @@ import { getUserByEmail } from "../../src/data/users.ts";
 import { badRequest, notFound, unauthorized } from "../../src/errors.ts";
 import { Permission, permissionNames } from "../../src/security/permissions.ts";
 import type { Services } from "../../src/services.ts";
-import type { Env } from "../http/context.ts";
+import { type Env, statementTimeoutOf } from "../http/context.ts";
 
 type Body = Record<string, unknown>;
 type Action = (svc: Services, actor: Actor, body: Body) => Promise<Record<string, unknown>>;
@@ -36,6 +36,7 @@ const ACTIONS: Record<string, Action> = {
     }
     const { rows, total } = await selectRows(svc, actor, def, {
       filters: body.filters as Filter[] | undefined,
+      timeoutMs: await statementTimeoutOf(svc, actor),
     });
     return { rows, total };
   },

@@ -202,10 +202,13 @@ export async function readDelimited(
       "LABGATE_IMPORT_MAX_BYTES",
     );
   }
-  const { text, valid } = typeof input === "string"
-    ? { text: input, valid: true }
-    : decodeUpload(input);
-  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const decoded = typeof input === "string" ? { text: input, valid: true } : decodeUpload(input);
+  const { valid } = decoded;
+  // Old Mac files end lines with CR alone: pieces are cut at line feeds.
+  const text = decoded.text.includes("\n") ? decoded.text : decoded.text.replaceAll("\r", "\n");
+  let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  // Blank lines before the header are skipped, as blank lines anywhere are.
+  while (text[start] === "\n" || text[start] === "\r") start++;
   const headerLimit = Math.min(text.length, start + maxHeaderBytes + 2);
   // Quotes are not known before the format is: a header with a quoted line break is rare.
   const firstLine = text.indexOf("\n", start);
@@ -221,7 +224,7 @@ export async function readDelimited(
     throw badRequest(
       `Import refused, nothing was changed: the header row is longer than ${
         shownBytes(maxHeaderBytes)
-      } (LABGATE_IMPORT_MAX_HEADER_BYTES): the first line names the columns, one per cell`,
+      } (LABGATE_IMPORT_HEADER_BYTES): the first line names the columns, one per cell`,
     );
   }
   const parserOptions = {

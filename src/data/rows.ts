@@ -464,7 +464,7 @@ async function selectVisible(
         select count(*)::int as n from ${from} ${where}
       `.execute(db)).rows[0].n,
     };
-  }, { readOnly: true });
+  });
   if (count && known === undefined) counts.set(countKey, counted);
   return { rows: rows.map((r) => toRow(columns, r)), total: counted, columns };
 }

@@ -48,6 +48,7 @@ const TWINS: Record<string, string[]> = {
   "POST /admin/remote-sites settings": ["updateSettings"],
   "POST /admin/keys": ["updateSettings"],
   "POST /admin/keys/:id/revoke": ["revokeKey"],
+  "POST /admin/keys/:id/limits": ["setKeyLimits"],
   "POST /admin/compliance": ["updateSettings"],
   "POST /admin/external-apps": ["createExternalApp"],
   "POST /admin/external-apps settings": ["updateSettings"],

@@ -289,7 +289,7 @@ backendTest(
     // The key and token doors' calls, with their methods and shapes.
     const methods = (path: string) => Object.keys(doc.paths[path] ?? {}).sort();
     assert.deepEqual(methods("/api/keys"), ["get", "post"]);
-    assert.deepEqual(methods("/api/keys/{id}"), ["delete"]);
+    assert.deepEqual(methods("/api/keys/{id}"), ["delete", "patch"]);
     assert.deepEqual(methods("/api/tokens/request"), ["post"]);
     assert.deepEqual(methods("/api/external-apps"), ["get", "post"]);
     assert.deepEqual(methods("/api/external-apps/{id}"), ["delete", "patch"]);

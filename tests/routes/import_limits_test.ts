@@ -69,7 +69,7 @@ backendTest(
     const response = await post(`${header}\n1\n`);
     const ms = performance.now() - started;
     assert.equal(response.status, 400);
-    assert.match((await response.json()).error.message, /LABGATE_IMPORT_MAX_HEADER_BYTES/);
+    assert.match((await response.json()).error.message, /LABGATE_IMPORT_HEADER_BYTES/);
     assert.ok(ms < 2000, `refused in ${Math.round(ms)} ms`);
     assert.equal(await count(), 0);
   },

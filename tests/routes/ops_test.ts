@@ -148,7 +148,8 @@ backendTest(
       .executeTakeFirstOrThrow();
     assert.deepEqual(entry, {
       outcome: "error",
-      message: "57014 canceling statement due to statement timeout",
+      message: "57014 canceling statement due to statement timeout " +
+        "(limit 0.05 s, lowered by the client's SET statement_timeout)",
     });
   },
   { only: ["postgres"] },

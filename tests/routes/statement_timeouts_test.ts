@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { setPolicy } from "../../src/data/containers.ts";
 import { createList } from "../../src/data/lists.ts";
+import { folderSchema } from "../../src/data/physical.ts";
 import { insertRows } from "../../src/data/rows.ts";
 import { withTimeLimit } from "../../src/data/time_limit.ts";
 import { createUser, getUser, updateUser } from "../../src/data/users.ts";
@@ -87,22 +88,27 @@ backendTest(
   },
 );
 
+/** Rita, who reads /home with a statement time limit of her own of 1 s, and a list there. */
+async function limitedReader(t: TestContext, name: string) {
+  const rita = await createUser(t.svc, t.admin, RITA);
+  await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
+  await setPolicy(t.svc, t.admin, "/home", {
+    inherit: false,
+    assignments: [{ principalId: rita.id, role: "reader" }],
+  });
+  return await createList(t.svc, t.admin, "/home", {
+    name,
+    key: "Id",
+    autoKey: true,
+    columns: [{ name: "N", type: "Integer" }],
+  });
+}
+
 backendTest(
   "LabKey executeSql past the caller's own time limit answers 503 naming the limit",
   async (t) => {
-    const rita = await createUser(t.svc, t.admin, RITA);
-    await updateUser(t.svc, t.admin, rita.id, { statementTimeoutSeconds: 1 });
-    const def = await createList(t.svc, t.admin, "/home", {
-      name: "wide",
-      key: "Id",
-      autoKey: true,
-      columns: [{ name: "N", type: "Integer" }],
-    });
+    const def = await limitedReader(t, "wide");
     await insertRows(t.svc, t.admin, def, Array.from({ length: 3000 }, (_, n) => ({ N: n })));
-    await setPolicy(t.svc, t.admin, "/home", {
-      inherit: false,
-      assignments: [{ principalId: rita.id, role: "reader" }],
-    });
     const { browser } = await browserOf(t, RITA.email, RITA.password);
     const whoami = await (await browser.get("/home/login-whoami.api")).json();
     const started = performance.now();
@@ -117,5 +123,42 @@ backendTest(
     );
     assert.ok(performance.now() - started < 10_000);
   },
+  { only: ["postgres"] },
+);
+
+backendTest(
+  "row reads of the JSON API and LabKey selectRows answer 503 past the caller's time limit",
+  async (t) => {
+    const def = await limitedReader(t, "locked");
+    // Another session holds the list's table: a read waits for it until its time limit.
+    let release!: () => void;
+    let taken!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (taken = resolve));
+    const holder = t.svc.database.root.transaction().execute(async (trx) => {
+      const table = `${folderSchema(def.container.id)}.${def.list.table_name}`;
+      await sql.raw(`lock table ${table} in access exclusive mode`).execute(trx);
+      taken();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    // Without a limit the read would wait for the lock: it is let go after 5 s all the same.
+    const letGo = setTimeout(() => release(), 5000);
+    try {
+      await lockTaken;
+      const { browser } = await browserOf(t, RITA.email, RITA.password);
+      const api = await browser.get(`/api/lists/${def.list.id}/rows?N~gt=0`);
+      assert.equal(api.status, 503);
+      assert.match((await api.json()).error.message, /longer than the 1 s one statement may run/);
+      const labkey = await browser.get(
+        "/home/query-selectRows.api?schemaName=lists&queryName=locked",
+      );
+      assert.equal(labkey.status, 503);
+      assert.match(await labkey.text(), /longer than the 1 s one statement may run/);
+    } finally {
+      clearTimeout(letGo);
+      release();
+      await holder;
+    }
+  },
+  // The embedded database has one session: nothing else can hold a lock meanwhile.
   { only: ["postgres"] },
 );

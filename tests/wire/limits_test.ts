@@ -169,7 +169,7 @@ backendTest(
     assert.equal(audited.outcome, "error");
     assert.match(
       audited.message ?? "",
-      /^57014 canceling statement due to statement timeout \(the connection's limit: 1 s/,
+      /^57014 canceling statement due to statement timeout \(limit 1 s, the connection's\)$/,
     );
   },
   // PGlite in the server's thread cannot be interrupted (the embedded database's worker can).

@@ -35,7 +35,7 @@ Deno.test("readDelimited() refuses a runaway header quickly, before parsing it",
   assert.equal(error.status, 400);
   assert.match(
     error.message,
-    /header row is longer than 64 KB \(LABGATE_IMPORT_MAX_HEADER_BYTES\)/,
+    /header row is longer than 64 KB \(LABGATE_IMPORT_HEADER_BYTES\)/,
   );
   assert.ok(performance.now() - started < 1000, "refused before the header was parsed");
 });
@@ -71,4 +71,11 @@ Deno.test("readDelimited() lets timers run while it parses a large file", async 
     clearInterval(timer);
   }
   assert.ok(ticks >= 3, `the parse paused for timers (${ticks} ticks)`);
+});
+
+Deno.test("readDelimited() reads lines ended by CR alone, and skips blank lines first", async () => {
+  const mac = await readDelimited("Id,Note\r1,a\r2,b\r", { limits });
+  assert.deepEqual(mac.data, [["1", "a"], ["2", "b"]]);
+  const blank = await readDelimited("\n\r\nId\tNote\n1\ta\n", { limits });
+  assert.deepEqual([blank.header, blank.data, blank.format], [["Id", "Note"], [["1", "a"]], "tsv"]);
 });
