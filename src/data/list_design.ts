@@ -239,17 +239,18 @@ export async function applyDesignChange(
         }
       }
     }
+    // On the change's own transaction: a crash cannot keep the change and lose its record.
+    await svc.audit.recordIn(trx, {
+      ...auditActor(actor),
+      event: "list.design",
+      outcome: "ok",
+      containerId: def.container.id,
+      containerPath: def.container.path,
+      detail: JSON.stringify({ list: def.list.name, change }),
+      rows: preview.valuesLost || null,
+    });
   });
   // Definitions are cached per instance: every instance drops them now.
   await svc.invalidate.publish({ kind: "permissions" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.design",
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
-    detail: JSON.stringify({ list: def.list.name, change }),
-    rows: preview.valuesLost || null,
-  });
   return { def: await getListById(svc, actor, listId), preview };
 }

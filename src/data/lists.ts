@@ -153,21 +153,22 @@ export async function createList(
         sql.lit(c.description)
       }`.execute(trx);
     }
+    // On the change's own transaction: a crash cannot keep the list and lose its record.
+    await svc.audit.recordIn(trx, {
+      ...auditActor(actor),
+      event: "list.create",
+      outcome: "ok",
+      containerId: container.id,
+      containerPath: container.path,
+      detail: JSON.stringify({
+        list: name,
+        columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
+      }),
+    });
     return list;
   });
   // Open SQL-door connections look again at what they may read (PHI levels).
   if (checked.some((c) => c.phi !== "not_phi")) await svc.invalidate.publish({ kind: "lists" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.create",
-    outcome: "ok",
-    containerId: container.id,
-    containerPath: container.path,
-    detail: JSON.stringify({
-      list: name,
-      columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
-    }),
-  });
   return await loadDefinition(svc, container, list);
 }
 
@@ -310,14 +311,14 @@ export async function deleteList(
   await svc.database.root.transaction().execute(async (trx) => {
     await sql.raw(`drop table if exists ${def.qualifiedTable}`).execute(trx);
     await trx.withSchema("lg_app").deleteFrom("lists").where("id", "=", def.list.id).execute();
+    await svc.audit.recordIn(trx, {
+      ...auditActor(actor),
+      event: "list.delete",
+      outcome: "ok",
+      containerId: def.container.id,
+      containerPath: def.container.path,
+      detail: def.list.name,
+    });
   });
   await svc.invalidate.publish({ kind: "lists" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.delete",
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
-    detail: def.list.name,
-  });
 }

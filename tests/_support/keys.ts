@@ -1,6 +1,8 @@
 /** Keys in route tests: turning them on, a signed-in browser that makes keys, presenting them. */
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
+import type { Actor } from "../../src/core/actor.ts";
+import { createSession } from "../../src/data/sessions.ts";
 import { keySettings } from "../../src/doors/keys/settings.ts";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestContext } from "./backends.ts";
 import { TestBrowser } from "./http.ts";
@@ -11,6 +13,16 @@ export async function enableKeys(t: TestContext) {
     apiKeyExpiries: ["1w", "never"],
     sessionKeys: true,
   });
+}
+
+/** The site admin as signed in from a browser (keys on), who may make keys. */
+export async function browserAdmin(t: TestContext): Promise<Actor> {
+  await enableKeys(t);
+  const { session } = await createSession(t.svc, {
+    userId: t.admin.userId,
+    compliance: { termsAccepted: true, irbNumber: "IRB-1", phiLevel: "none" },
+  });
+  return { ...t.admin, session: { id: session.id, csrfToken: session.csrf_token } };
 }
 
 /** A signed-in browser that can make keys. */
