@@ -192,7 +192,7 @@ export async function applyDesignChange(
           description: change.column.description ?? "",
           phi: parseColumnPhiLevel(change.column.phi, name),
         }).execute();
-        return;
+        break;
       }
       case "rename": {
         const column = columnOf(def, change.column);
@@ -209,20 +209,20 @@ export async function applyDesignChange(
           await app.updateTable("lists").set({ key_column: physical }).where("id", "=", listId)
             .execute();
         }
-        return;
+        break;
       }
       case "drop": {
         const column = columnOf(def, change.column);
         await sql`alter table ${table} drop column ${sql.ref(column.column_name)}`.execute(trx);
         await app.deleteFrom("list_columns").where("list_id", "=", listId)
           .where("column_name", "=", column.column_name).execute();
-        return;
+        break;
       }
       case "phi": {
         const column = columnOf(def, change.column);
         await app.updateTable("list_columns").set({ phi: change.phi })
           .where("list_id", "=", listId).where("column_name", "=", column.column_name).execute();
-        return;
+        break;
       }
       case "describe": {
         if (change.column) {
