@@ -71,6 +71,26 @@ export async function getContainerByPath(
   return container;
 }
 
+/**
+ * The audit record of a change in a folder, written on the change's own
+ * transaction: a crash cannot keep the change and lose its record.
+ */
+export function recordFolderChange(
+  svc: Services,
+  trx: Kysely<Schema>,
+  actor: Actor,
+  container: { id: number; path: string },
+  entry: { event: string; detail?: string; rows?: number | null },
+): Promise<void> {
+  return svc.audit.recordIn(trx, {
+    ...auditActor(actor),
+    outcome: "ok",
+    containerId: container.id,
+    containerPath: container.path,
+    ...entry,
+  });
+}
+
 export async function getContainer(svc: Services, id: number): Promise<Container | undefined> {
   return await svc.db.selectFrom("containers").selectAll().where("id", "=", id).executeTakeFirst();
 }
@@ -146,13 +166,7 @@ export async function createContainer(
       inherit_policy: input.inheritPolicy ?? true,
       created_by: actor.userId,
     }).returningAll().executeTakeFirstOrThrow();
-    await svc.audit.recordIn(trx, {
-      ...auditActor(actor),
-      event: "folder.create",
-      outcome: "ok",
-      containerId: created.id,
-      containerPath: created.path,
-    });
+    await recordFolderChange(svc, trx, actor, created, { event: "folder.create" });
     return created;
   });
   await svc.invalidate.publish({ kind: "permissions" });
@@ -171,13 +185,7 @@ export async function deleteContainer(svc: Services, actor: Actor, path: string)
   await svc.db.transaction().execute(async (trx) => {
     for (const { id } of doomed) await dropFolderSchema(svc, trx, id);
     await trx.deleteFrom("containers").where("id", "=", container.id).execute();
-    await svc.audit.recordIn(trx, {
-      ...auditActor(actor),
-      event: "folder.delete",
-      outcome: "ok",
-      containerId: container.id,
-      containerPath: container.path,
-    });
+    await recordFolderChange(svc, trx, actor, container, { event: "folder.delete" });
   });
   await svc.invalidate.publish({ kind: "permissions" });
 }
@@ -274,12 +282,8 @@ export async function setPolicy(
     if (rows.length) await trx.insertInto("role_assignments").values(rows).execute();
     const after = await getPolicy(svc, { ...container, inherit_policy: input.inherit }, trx);
     // On the change's own transaction: a crash cannot keep the change and lose its record.
-    await svc.audit.recordIn(trx, {
-      ...auditActor(actor),
+    await recordFolderChange(svc, trx, actor, container, {
       event: "permissions.change",
-      outcome: "ok",
-      containerId: container.id,
-      containerPath: container.path,
       detail: JSON.stringify({
         before: { inherit: before.inherit, assignments: brief(before.assignments) },
         after: { inherit: after.inherit, assignments: brief(after.assignments) },

@@ -6,12 +6,12 @@
  * with every instance told to drop its cached definition.
  */
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../core/actor.ts";
+import type { Actor } from "../core/actor.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
-import { requireContainer } from "./containers.ts";
+import { recordFolderChange, requireContainer } from "./containers.ts";
 import { getListById, type ListColumnInput, type ListDefinition } from "./lists.ts";
 import { physicalName } from "./physical.ts";
 import { parseColumnPhiLevel, PHI_LEVEL_LABELS } from "../security/phi.ts";
@@ -240,12 +240,8 @@ export async function applyDesignChange(
       }
     }
     // On the change's own transaction: a crash cannot keep the change and lose its record.
-    await svc.audit.recordIn(trx, {
-      ...auditActor(actor),
+    await recordFolderChange(svc, trx, actor, def.container, {
       event: "list.design",
-      outcome: "ok",
-      containerId: def.container.id,
-      containerPath: def.container.path,
       detail: JSON.stringify({ list: def.list.name, change }),
       rows: preview.valuesLost || null,
     });

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import type { Actor } from "../../../../src/core/actor.ts";
-import { createSession } from "../../../../src/data/sessions.ts";
 import { presentedKey, resolveKeySecret } from "../../../../src/doors/keys/door.ts";
 import {
   CACHE_MS,
@@ -12,8 +10,7 @@ import {
   parseKey,
   verifyKey,
 } from "../../../../src/doors/keys/mod.ts";
-import { keySettings } from "../../../../src/doors/keys/settings.ts";
-import { backendTest, type TestContext } from "../../../_support/backends.ts";
+import { backendTest } from "../../../_support/backends.ts";
 import { browserAdmin, fromBase64Url } from "../../../_support/keys.ts";
 
 Deno.test("generateKey() makes prefixed id.secret keys with 256 random bits", async () => {
