@@ -414,8 +414,8 @@ export class Session implements Watched {
     });
     this.#ctx.revocations.watch(this, since);
     await svc.audit.recordDurably({ ...this.#auditBase, event: "login", outcome: "ok" })
-      .catch(() => {
-        const error = auditUnavailable();
+      .catch((failure) => {
+        const error = auditUnavailable(failure);
         const { message } = error;
         svc.audit.record({ ...this.#auditBase, event: "login", outcome: "error", message });
         throw error;
@@ -528,7 +528,7 @@ export class Session implements Watched {
   #dispatch(message: Uint8Array): void | Promise<boolean> {
     const code = message[0];
     if (code === FrontendCode.Terminate) return this.#cleanup();
-    if (this.#ctx.svc.audit.failing) throw auditUnavailable();
+    if (this.#ctx.svc.audit.failing) throw auditUnavailable(this.#ctx.svc.audit.failure);
     if (this.#pipeline.discarding && code !== FrontendCode.Sync) return;
     if (this.#lease && !this.#lease.writable) {
       // Another client holds this backend alone now: once our replies are in, lease another.
@@ -1381,7 +1381,10 @@ export class Session implements Watched {
 }
 
 /** No access while the audit log cannot record it: entries wait in memory until it can. */
-function auditUnavailable(): WireError {
+function auditUnavailable(failure: unknown): WireError {
+  if (isDatabaseUnavailable(failure)) {
+    return fatal(SqlState.ConnectionFailure, DATABASE_UNAVAILABLE);
+  }
   return fatal(
     SqlState.CannotConnectNow,
     "The audit log cannot be written: the SQL door admits no statements until it can",

@@ -8,7 +8,13 @@ import { resolveActor } from "../../src/app/credentials.ts";
 import { trackActor } from "../../src/core/in_flight.ts";
 import { requireSiteAdmin } from "../../src/data/users.ts";
 import { sqlDoorSettings, statementTimeoutMs } from "../../src/doors/sql/settings.ts";
-import { forbidden, LabgateError, unauthorized } from "../../src/errors.ts";
+import {
+  DATABASE_UNAVAILABLE,
+  forbidden,
+  isDatabaseUnavailable,
+  LabgateError,
+  unauthorized,
+} from "../../src/errors.ts";
 import { cameOverTls, forwardedClient } from "../../src/security/forwarded.ts";
 import { randomBase64Url, timingSafeEqual } from "../../src/security/secrets.ts";
 import type { Services } from "../../src/services.ts";
@@ -73,8 +79,14 @@ export function presented(c: AppContext, door: Door): Presented {
 export function withActor(door: Door): MiddlewareHandler<Env> {
   return async (c, next) => {
     // No access while the audit log cannot record it (its entries wait until it can).
-    if (c.get("svc").audit.failing) {
-      throw new LabgateError(503, "The audit log cannot be written: try again in a minute");
+    const audit = c.get("svc").audit;
+    if (audit.failing) {
+      throw new LabgateError(
+        503,
+        isDatabaseUnavailable(audit.failure)
+          ? DATABASE_UNAVAILABLE
+          : "The audit log cannot be written: try again in a minute",
+      );
     }
     c.set("door", door);
     const svc = c.get("svc");

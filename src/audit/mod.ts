@@ -83,6 +83,7 @@ export class AuditLog {
   readonly #retryMs: number;
   #observers: AuditObserver[] = [];
   #failures = 0;
+  #failure: unknown = null;
   /** Callers of recordDurably(), by entry, until its first write attempt ends. */
   readonly #waiting = new Map<AuditRecord, { resolve(): void; reject(error: unknown): void }>();
 
@@ -110,6 +111,11 @@ export class AuditLog {
   /** True from a failed write until a write succeeds again. */
   get failing(): boolean {
     return this.#failures > 0;
+  }
+
+  /** Why the last write failed, while `failing` (a lost database, a refusing trigger…). */
+  get failure(): unknown {
+    return this.#failure;
   }
 
   /** Queues an entry; it reaches the table within `flushMs` (or when the database takes it). */
@@ -210,12 +216,14 @@ export class AuditLog {
       for (const observer of this.#observers) observer.written(performance.now() - started, ok);
     }
     this.#failures = 0;
+    this.#failure = null;
     this.#settle(entries);
   }
 
   #retryLater(entries: AuditRecord[], error: unknown): void {
     this.#onError(error);
     this.#failures++;
+    this.#failure = error;
     this.#settle(entries, error);
     this.#buffer = entries.concat(this.#buffer);
     if (this.#timer) clearTimeout(this.#timer);

@@ -71,6 +71,26 @@ export async function getContainerByPath(
   return container;
 }
 
+/**
+ * The audit record of a change in a folder, written on the change's own
+ * transaction: a crash cannot keep the change and lose its record.
+ */
+export function recordFolderChange(
+  svc: Services,
+  trx: Kysely<Schema>,
+  actor: Actor,
+  container: { id: number; path: string },
+  entry: { event: string; detail?: string; rows?: number | null },
+): Promise<void> {
+  return svc.audit.recordIn(trx, {
+    ...auditActor(actor),
+    outcome: "ok",
+    containerId: container.id,
+    containerPath: container.path,
+    ...entry,
+  });
+}
+
 export async function getContainer(svc: Services, id: number): Promise<Container | undefined> {
   return await svc.db.selectFrom("containers").selectAll().where("id", "=", id).executeTakeFirst();
 }
@@ -137,22 +157,19 @@ export async function createContainer(
   }
   const path = (parent.path === "/" ? "" : parent.path) + "/" + name;
   if (await getContainerByPath(svc, path)) throw badRequest(`Folder ${path} already exists`);
-  const created = await svc.db.insertInto("containers").values({
-    parent_id: parent.id,
-    name,
-    path,
-    description: input.description ?? "",
-    inherit_policy: input.inheritPolicy ?? true,
-    created_by: actor.userId,
-  }).returningAll().executeTakeFirstOrThrow();
-  await svc.invalidate.publish({ kind: "permissions" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "folder.create",
-    outcome: "ok",
-    containerId: created.id,
-    containerPath: created.path,
+  const created = await svc.db.transaction().execute(async (trx) => {
+    const created = await trx.insertInto("containers").values({
+      parent_id: parent.id,
+      name,
+      path,
+      description: input.description ?? "",
+      inherit_policy: input.inheritPolicy ?? true,
+      created_by: actor.userId,
+    }).returningAll().executeTakeFirstOrThrow();
+    await recordFolderChange(svc, trx, actor, created, { event: "folder.create" });
+    return created;
   });
+  await svc.invalidate.publish({ kind: "permissions" });
   return created;
 }
 
@@ -168,15 +185,9 @@ export async function deleteContainer(svc: Services, actor: Actor, path: string)
   await svc.db.transaction().execute(async (trx) => {
     for (const { id } of doomed) await dropFolderSchema(svc, trx, id);
     await trx.deleteFrom("containers").where("id", "=", container.id).execute();
+    await recordFolderChange(svc, trx, actor, container, { event: "folder.delete" });
   });
   await svc.invalidate.publish({ kind: "permissions" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "folder.delete",
-    outcome: "ok",
-    containerId: container.id,
-    containerPath: container.path,
-  });
 }
 
 export interface RoleAssignment {
@@ -194,12 +205,18 @@ export interface Policy {
 }
 
 /** The policy that applies to `container`. */
-export async function getPolicy(svc: Services, container: Container): Promise<Policy> {
+export async function getPolicy(
+  svc: Services,
+  container: Container,
+  /** A transaction that changed the policy, to read it before it commits. */
+  db: Kysely<Schema> = svc.db,
+): Promise<Policy> {
   let source = container;
   while (source.inherit_policy && source.parent_id !== null) {
-    source = (await getContainer(svc, source.parent_id))!;
+    source = await db.selectFrom("containers").selectAll().where("id", "=", source.parent_id)
+      .executeTakeFirstOrThrow();
   }
-  const rows = await svc.db.selectFrom("role_assignments as ra")
+  const rows = await db.selectFrom("role_assignments as ra")
     .innerJoin("principals as p", "p.id", "ra.principal_id")
     .leftJoin("users as u", "u.id", "p.id")
     .leftJoin("groups as g", "g.id", "p.id")
@@ -253,7 +270,7 @@ export async function setPolicy(
     if (missing.length) throw badRequest(`No user or group with id ${missing.join(", ")}`);
   }
   const before = await getPolicy(svc, container);
-  await svc.db.transaction().execute(async (trx) => {
+  const after = await svc.db.transaction().execute(async (trx) => {
     await trx.updateTable("containers").set({ inherit_policy: input.inherit })
       .where("id", "=", container.id).execute();
     await trx.deleteFrom("role_assignments").where("container_id", "=", container.id).execute();
@@ -263,20 +280,18 @@ export async function setPolicy(
       role: a.role,
     }));
     if (rows.length) await trx.insertInto("role_assignments").values(rows).execute();
+    const after = await getPolicy(svc, { ...container, inherit_policy: input.inherit }, trx);
+    // On the change's own transaction: a crash cannot keep the change and lose its record.
+    await recordFolderChange(svc, trx, actor, container, {
+      event: "permissions.change",
+      detail: JSON.stringify({
+        before: { inherit: before.inherit, assignments: brief(before.assignments) },
+        after: { inherit: after.inherit, assignments: brief(after.assignments) },
+      }),
+    });
+    return after;
   });
   await svc.invalidate.publish({ kind: "permissions" });
-  const after = await getPolicy(svc, { ...container, inherit_policy: input.inherit });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "permissions.change",
-    outcome: "ok",
-    containerId: container.id,
-    containerPath: container.path,
-    detail: JSON.stringify({
-      before: { inherit: before.inherit, assignments: brief(before.assignments) },
-      after: { inherit: after.inherit, assignments: brief(after.assignments) },
-    }),
-  });
   return after;
 }
 

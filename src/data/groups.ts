@@ -36,13 +36,19 @@ export async function createGroup(
   const group = await svc.db.transaction().execute(async (trx) => {
     const { id } = await trx.insertInto("principals").values({ kind: "group" }).returning("id")
       .executeTakeFirstOrThrow();
-    return await trx.insertInto("groups").values({
+    const group = await trx.insertInto("groups").values({
       id,
       name,
       description: input.description ?? "",
     }).returningAll().executeTakeFirstOrThrow();
+    await svc.audit.recordIn(trx, {
+      ...auditActor(actor),
+      event: "group.create",
+      outcome: "ok",
+      detail: name,
+    });
+    return group;
   });
-  svc.audit.record({ ...auditActor(actor), event: "group.create", outcome: "ok", detail: name });
   return group;
 }
 

@@ -6,12 +6,12 @@
  * with every instance told to drop its cached definition.
  */
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../core/actor.ts";
+import type { Actor } from "../core/actor.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { Permission } from "../security/permissions.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
-import { requireContainer } from "./containers.ts";
+import { recordFolderChange, requireContainer } from "./containers.ts";
 import { getListById, type ListColumnInput, type ListDefinition } from "./lists.ts";
 import { physicalName } from "./physical.ts";
 import { parseColumnPhiLevel, PHI_LEVEL_LABELS } from "../security/phi.ts";
@@ -192,7 +192,7 @@ export async function applyDesignChange(
           description: change.column.description ?? "",
           phi: parseColumnPhiLevel(change.column.phi, name),
         }).execute();
-        return;
+        break;
       }
       case "rename": {
         const column = columnOf(def, change.column);
@@ -209,20 +209,20 @@ export async function applyDesignChange(
           await app.updateTable("lists").set({ key_column: physical }).where("id", "=", listId)
             .execute();
         }
-        return;
+        break;
       }
       case "drop": {
         const column = columnOf(def, change.column);
         await sql`alter table ${table} drop column ${sql.ref(column.column_name)}`.execute(trx);
         await app.deleteFrom("list_columns").where("list_id", "=", listId)
           .where("column_name", "=", column.column_name).execute();
-        return;
+        break;
       }
       case "phi": {
         const column = columnOf(def, change.column);
         await app.updateTable("list_columns").set({ phi: change.phi })
           .where("list_id", "=", listId).where("column_name", "=", column.column_name).execute();
-        return;
+        break;
       }
       case "describe": {
         if (change.column) {
@@ -239,17 +239,14 @@ export async function applyDesignChange(
         }
       }
     }
+    // On the change's own transaction: a crash cannot keep the change and lose its record.
+    await recordFolderChange(svc, trx, actor, def.container, {
+      event: "list.design",
+      detail: JSON.stringify({ list: def.list.name, change }),
+      rows: preview.valuesLost || null,
+    });
   });
   // Definitions are cached per instance: every instance drops them now.
   await svc.invalidate.publish({ kind: "permissions" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.design",
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
-    detail: JSON.stringify({ list: def.list.name, change }),
-    rows: preview.valuesLost || null,
-  });
   return { def: await getListById(svc, actor, listId), preview };
 }

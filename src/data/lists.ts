@@ -4,14 +4,14 @@
  */
 import { actorBits } from "../core/in_flight.ts";
 import { sql } from "kysely";
-import { type Actor, auditActor } from "../core/actor.ts";
+import type { Actor } from "../core/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
 import { type ColumnPhiLevel, parseColumnPhiLevel } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
-import { ensureFolderSchema, requireContainer } from "./containers.ts";
+import { ensureFolderSchema, recordFolderChange, requireContainer } from "./containers.ts";
 import { folderRole, folderSchema, physicalName } from "./physical.ts";
 
 export interface ListColumnInput {
@@ -153,21 +153,18 @@ export async function createList(
         sql.lit(c.description)
       }`.execute(trx);
     }
+    // On the change's own transaction: a crash cannot keep the list and lose its record.
+    await recordFolderChange(svc, trx, actor, container, {
+      event: "list.create",
+      detail: JSON.stringify({
+        list: name,
+        columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
+      }),
+    });
     return list;
   });
   // Open SQL-door connections look again at what they may read (PHI levels).
   if (checked.some((c) => c.phi !== "not_phi")) await svc.invalidate.publish({ kind: "lists" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.create",
-    outcome: "ok",
-    containerId: container.id,
-    containerPath: container.path,
-    detail: JSON.stringify({
-      list: name,
-      columns: checked.map((c) => `${c.name}:${c.type}${c.phi === "not_phi" ? "" : `:${c.phi}`}`),
-    }),
-  });
   return await loadDefinition(svc, container, list);
 }
 
@@ -310,14 +307,10 @@ export async function deleteList(
   await svc.database.root.transaction().execute(async (trx) => {
     await sql.raw(`drop table if exists ${def.qualifiedTable}`).execute(trx);
     await trx.withSchema("lg_app").deleteFrom("lists").where("id", "=", def.list.id).execute();
+    await recordFolderChange(svc, trx, actor, def.container, {
+      event: "list.delete",
+      detail: def.list.name,
+    });
   });
   await svc.invalidate.publish({ kind: "lists" });
-  svc.audit.record({
-    ...auditActor(actor),
-    event: "list.delete",
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
-    detail: def.list.name,
-  });
 }

@@ -17,7 +17,7 @@ import {
 } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { type JsonValue, outputValue, parseValue } from "./column_types.ts";
-import { requireContainer } from "./containers.ts";
+import { recordFolderChange, requireContainer } from "./containers.ts";
 import { type ImportFormat, pauser, readDelimited, REPLACEMENT } from "./csv.ts";
 import { withTimeLimit } from "./time_limit.ts";
 import type { ListDefinition } from "./lists.ts";
@@ -710,12 +710,8 @@ async function recordWrite(
   { actor, def, event }: AuditOfWrite,
   rows: number,
 ): Promise<void> {
-  await svc.audit.recordIn(trx, {
-    ...auditActor(actor),
+  await recordFolderChange(svc, trx, actor, def.container, {
     event,
-    outcome: "ok",
-    containerId: def.container.id,
-    containerPath: def.container.path,
     detail: def.list.name,
     rows,
   });

@@ -155,7 +155,7 @@ export async function createUser(
   const user = await svc.db.transaction().execute(async (trx) => {
     const { id } = await trx.insertInto("principals").values({ kind: "user" }).returning("id")
       .executeTakeFirstOrThrow();
-    return await trx.insertInto("users").values({
+    const user = await trx.insertInto("users").values({
       id,
       email,
       display_name: input.displayName?.trim() || email.split("@")[0],
@@ -166,15 +166,16 @@ export async function createUser(
       password_verifier: verifier,
       must_change_password: input.mustChangePassword ?? false,
     }).returningAll().executeTakeFirstOrThrow();
+    if (actor) {
+      await svc.audit.recordIn(trx, {
+        ...auditActor(actor),
+        event: "user.create",
+        outcome: "ok",
+        detail: `${user.email} (${user.user_type})`,
+      });
+    }
+    return user;
   });
-  if (actor) {
-    svc.audit.record({
-      ...auditActor(actor),
-      event: "user.create",
-      outcome: "ok",
-      detail: `${user.email} (${user.user_type})`,
-    });
-  }
   return user;
 }
 

@@ -17,6 +17,16 @@ export async function enableKeys(t: TestContext) {
   });
 }
 
+/** The site admin as signed in from a browser (keys on), who may make keys. */
+export async function browserAdmin(t: TestContext): Promise<Actor> {
+  await enableKeys(t);
+  const { session } = await createSession(t.svc, {
+    userId: t.admin.userId,
+    compliance: { termsAccepted: true, irbNumber: "IRB-1", phiLevel: "none" },
+  });
+  return { ...t.admin, session: { id: session.id, csrfToken: session.csrf_token } };
+}
+
 /** A signed-in browser that can make keys. */
 export async function browserOf(t: TestContext, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
   const app = createApp(t.svc);

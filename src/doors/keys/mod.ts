@@ -106,27 +106,31 @@ async function insertKey(
   },
 ): Promise<{ key: string; view: KeyView }> {
   const { key, id, secretHash } = await generateKey(kind);
-  const row = await svc.db.insertInto("keys").values({
-    id,
-    kind,
-    secret_hash: secretHash,
-    user_id: actor.userId,
-    session_id: fields.sessionId,
-    description: fields.description.trim().slice(0, 200),
-    created_at: fields.now,
-    expires_at: fields.expiresAt,
-    phi_level: fields.phiLevel,
-  }).returningAll().executeTakeFirstOrThrow();
-  svc.audit.record({
-    door: actor.door,
-    event: `${kind}.create`,
-    outcome: "ok",
-    userId: actor.userId,
-    userEmail: actor.email,
-    credential: { kind: actor.credential.kind, id: actor.credential.id },
-    compliance: actor.compliance as Record<string, unknown> | null,
-    clientAddr: actor.clientAddr,
-    detail: `${kind} ${id}${fields.phiLevel ? ` phi=${fields.phiLevel}` : ""}`,
+  // The key and its record commit together: a crash cannot leave a usable key unrecorded.
+  const row = await svc.db.transaction().execute(async (trx) => {
+    const row = await trx.insertInto("keys").values({
+      id,
+      kind,
+      secret_hash: secretHash,
+      user_id: actor.userId,
+      session_id: fields.sessionId,
+      description: fields.description.trim().slice(0, 200),
+      created_at: fields.now,
+      expires_at: fields.expiresAt,
+      phi_level: fields.phiLevel,
+    }).returningAll().executeTakeFirstOrThrow();
+    await svc.audit.recordIn(trx, {
+      door: actor.door,
+      event: `${kind}.create`,
+      outcome: "ok",
+      userId: actor.userId,
+      userEmail: actor.email,
+      credential: { kind: actor.credential.kind, id: actor.credential.id },
+      compliance: actor.compliance as Record<string, unknown> | null,
+      clientAddr: actor.clientAddr,
+      detail: `${kind} ${id}${fields.phiLevel ? ` phi=${fields.phiLevel}` : ""}`,
+    });
+    return row;
   });
   return { key, view: toView(svc, row, actor.email, null) };
 }
@@ -267,23 +271,26 @@ export async function revokeKey(svc: Services, actor: Actor, id: string): Promis
   ) {
     throw notFound(`No key ${id} of yours`);
   }
-  const updated = row.revoked_at ? row : await svc.db.updateTable("keys")
-    .set({ revoked_at: svc.now(), revoked_by: actor.userId })
-    .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
-  await svc.invalidate.publish({ kind: "key", id });
-  const owner = await svc.db.selectFrom("users").select("email").where("id", "=", row.user_id)
-    .executeTakeFirstOrThrow();
-  svc.audit.record({
-    door: actor.door,
-    event: `${row.kind}.revoke`,
-    outcome: "ok",
-    userId: actor.userId,
-    userEmail: actor.email,
-    credential: actor.credential,
-    compliance: actor.compliance as Record<string, unknown> | null,
-    clientAddr: actor.clientAddr,
-    detail: `${row.kind} ${id} of ${owner.email}`,
+  const { updated, owner } = await svc.db.transaction().execute(async (trx) => {
+    const updated = row.revoked_at ? row : await trx.updateTable("keys")
+      .set({ revoked_at: svc.now(), revoked_by: actor.userId })
+      .where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+    const owner = await trx.selectFrom("users").select("email").where("id", "=", row.user_id)
+      .executeTakeFirstOrThrow();
+    await svc.audit.recordIn(trx, {
+      door: actor.door,
+      event: `${row.kind}.revoke`,
+      outcome: "ok",
+      userId: actor.userId,
+      userEmail: actor.email,
+      credential: actor.credential,
+      compliance: actor.compliance as Record<string, unknown> | null,
+      clientAddr: actor.clientAddr,
+      detail: `${row.kind} ${id} of ${owner.email}`,
+    });
+    return { updated, owner };
   });
+  await svc.invalidate.publish({ kind: "key", id });
   return toView(svc, updated, owner.email, null);
 }
 

@@ -203,3 +203,40 @@ backendTest("record() keeps entries of any size and script until the flush", asy
   // Not deepEqual: a failure would print megabytes.
   assert.ok(rows.every((row, n) => row.detail === detail(n)), "every entry written as given");
 });
+
+backendTest(
+  "recordIn() stores what flush() stores, and rolls back with its transaction",
+  async (t) => {
+    const log = new AuditLog(t.svc.database, { flushMs: 100_000 });
+    const entry = (event: string) => ({
+      door: "api" as const,
+      event,
+      outcome: "ok" as const,
+      userId: 2 ** 40, // more than the column holds: no value, both ways
+      userEmail: "nul\0byte",
+      credential: { kind: "api_key", id: "k1" },
+      compliance: { note: "tab\there" },
+      containerPath: "/home/x",
+      detail: "x".repeat(20_000),
+      rows: 3,
+      durationMs: Infinity,
+      message: "\\N",
+    });
+    log.record(entry("test.batched"));
+    await log.flush();
+    await t.svc.db.transaction().execute((trx) => log.recordIn(trx, entry("test.inline")));
+    await assert.rejects(() =>
+      t.svc.db.transaction().execute(async (trx) => {
+        await log.recordIn(trx, entry("test.rolled_back"));
+        throw new Error("the change failed");
+      })
+    );
+    const rows = await t.svc.db.selectFrom("audit_log").selectAll().where("event", "like", "test.%")
+      .orderBy("id").execute();
+    assert.deepEqual(rows.map((r) => r.event), ["test.batched", "test.inline"]);
+    const [batched, inline] = rows.map(({ id: _id, at: _at, event: _event, ...rest }) => rest);
+    assert.deepEqual(inline, batched);
+    assert.equal(batched.detail?.length, 16_000);
+    assert.equal(batched.user_id, null);
+  },
+);

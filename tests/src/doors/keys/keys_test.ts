@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import type { Actor } from "../../../../src/core/actor.ts";
-import { createSession } from "../../../../src/data/sessions.ts";
 import { presentedKey, resolveKeySecret } from "../../../../src/doors/keys/door.ts";
 import {
   CACHE_MS,
@@ -12,23 +10,8 @@ import {
   parseKey,
   verifyKey,
 } from "../../../../src/doors/keys/mod.ts";
-import { keySettings } from "../../../../src/doors/keys/settings.ts";
-import { backendTest, type TestContext } from "../../../_support/backends.ts";
-import { fromBase64Url } from "../../../_support/keys.ts";
-
-/** The admin as signed in through a browser session, which keys need. */
-async function browserAdmin(t: TestContext): Promise<Actor> {
-  await t.svc.settings.set(keySettings, {
-    apiKeys: true,
-    apiKeyExpiries: ["1w", "never"],
-    sessionKeys: true,
-  });
-  const { session } = await createSession(t.svc, {
-    userId: t.admin.userId,
-    compliance: { termsAccepted: true, irbNumber: "IRB-1", phiLevel: "none" },
-  });
-  return { ...t.admin, session: { id: session.id, csrfToken: session.csrf_token } };
-}
+import { backendTest } from "../../../_support/backends.ts";
+import { browserAdmin, fromBase64Url } from "../../../_support/keys.ts";
 
 Deno.test("generateKey() makes prefixed id.secret keys with 256 random bits", async () => {
   const api = await generateKey("api_key");
