@@ -70,6 +70,46 @@ function prepareStatements(client: pg.PoolClient): void {
   }) as typeof client.query;
 }
 
+/** Whether `error` means the connection itself is going: FATAL, 57P01–57P03, class 08, a socket error. */
+function connectionLost(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError)) return true;
+  const { severity, code } = error as { severity?: string; code?: string };
+  return severity === "FATAL" || /^(57P0[123]|08)/.test(code ?? "");
+}
+
+/**
+ * A statement that failed because its connection is going leaves the client
+ * unqueryable at once. The server's FATAL reaches the statement before the
+ * socket closes; a client released in between went back to the pool and
+ * was handed out once more, to fail with a reset. pg-pool drops a released
+ * client that is not queryable (its `_queryable`, which pg's own client
+ * clears once the socket is gone).
+ */
+function dropWhenLost(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const lost = (error: unknown) => {
+    if (connectionLost(error)) (client as unknown as { _queryable: boolean })._queryable = false;
+  };
+  client.query = ((...args: unknown[]) => {
+    const callback = args.at(-1);
+    if (typeof callback === "function") {
+      args[args.length - 1] = (error: unknown, result: unknown) => {
+        if (error) lost(error);
+        callback(error, result);
+      };
+      return query(...args);
+    }
+    const result = query(...args);
+    if (result instanceof Promise) {
+      return result.catch((error) => {
+        lost(error);
+        throw error;
+      });
+    }
+    return result;
+  }) as typeof client.query;
+}
+
 /** A pool of PostgreSQL connections for the app's own queries. */
 export function createPostgresPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({
@@ -89,6 +129,7 @@ export function createPostgresPool(url: string, max = 10): pg.Pool {
   };
   pool.on("connect", (client: pg.PoolClient) => {
     prepareStatements(client);
+    dropWhenLost(client);
     // A connection the server ends (crash, restart, failover, pg_terminate_backend) while
     // checked out between statements emits "error" with no query to fail: without a listener
     // that throws and ends labgate. The client is then unqueryable, so the pool drops it when

@@ -87,7 +87,9 @@ poolTest(
     }
     await assert.rejects(() => held.query("select 1"), /not queryable|terminat/);
     held.release();
-    // The broken connection is not handed out again.
+    // The broken connection is dropped as it comes back (not when its socket closes, later),
+    // so it is not handed out again.
+    assert.equal(pool.totalCount, 0);
     assert.equal((await pool.query("select 1 as n")).rows[0].n, 1);
   },
 );
