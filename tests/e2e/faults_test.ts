@@ -157,6 +157,10 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** Whether labgate's LISTEN connection is in place (notifications.ts names it labgate-listen). */
+const LISTENING_SQL = "select count(*) from pg_stat_activity " +
+  "where application_name = 'labgate-listen' and query like 'listen %'";
+
 /**
  * labgate on a private server under HTTP and SQL-door load while `fault`
  * strikes: every answer is clean, labgate stays up, and both doors answer
@@ -183,6 +187,16 @@ async function survives(fault: (server: PrivatePostgres) => Promise<void>): Prom
     const recovered = async () =>
       (await httpOutcome(instance, cookie)) === "200" && (await psqlOutcome(doorPort)) === "1";
     await eventually("labgate answers normally again", recovered, 20_000);
+    // The cross-instance listener is back too (its own connection, outside the pool).
+    const listening = async () => {
+      const out = await new Deno.Command("psql", {
+        args: ["-X", "-A", "-t", server.url, "-c", LISTENING_SQL],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim() === "1";
+    };
+    await eventually("labgate listens for invalidations again", listening, 20_000);
     await http.stop();
     await door.stop();
     await session.stop();
