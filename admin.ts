@@ -5,9 +5,9 @@
  */
 import { loadConfig } from "./src/config.ts";
 import { backupDatabase, restoreDatabase } from "./src/db/backup.ts";
-import { openDatabase } from "./src/db/mod.ts";
 import { LabgateError } from "./src/errors.ts";
 import { ADMIN_USAGE, runAdminCommand } from "./src/app/admin.ts";
+import { openWhenReachable } from "./src/app/assemble.ts";
 import { createServices } from "./src/services.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -23,11 +23,8 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (command !== "admin") throw new LabgateError(400, ADMIN_USAGE);
-  const database = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : {
-      dataDir: config.dataDir,
-    },
-  );
+  // An operator at the terminal: the clear message at once, no waiting for the server.
+  const database = await openWhenReachable({ ...config, databaseWaitSeconds: 0 });
   const svc = createServices(config, database);
   try {
     console.log(await runAdminCommand(svc, rest));

@@ -48,16 +48,21 @@ export class PrivatePostgres {
     const dir = await Deno.makeTempDir({ prefix: "lg_private_pg_" });
     await new Deno.Command("chown", { args: ["postgres", dir] }).output();
     const server = new PrivatePostgres(dir, freePort());
-    await asPostgres("initdb", [
-      "-D",
-      server.#dataDir,
-      "-U",
-      "postgres",
-      "--auth=trust",
-      "--no-sync",
-    ]);
-    await server.restart("start");
-    await asPostgres("createdb", ["-h", "127.0.0.1", "-p", String(server.port), "labgate"]);
+    try {
+      await asPostgres("initdb", [
+        "-D",
+        server.#dataDir,
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--no-sync",
+      ]);
+      await server.restart("start");
+      await asPostgres("createdb", ["-h", "127.0.0.1", "-p", String(server.port), "labgate"]);
+    } catch (error) {
+      await server.destroy();
+      throw error;
+    }
     return server;
   }
 

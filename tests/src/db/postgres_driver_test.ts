@@ -79,13 +79,19 @@ poolTest(
     // then (a crash, a restart, pg_terminate_backend) must fail that connection, not labgate.
     const held = await pool.connect();
     const { rows } = await held.query("select pg_backend_pid() as pid");
+    // The connection's end, not the client's "error" event: a listener there would hide the bug.
+    const { connection } = held as unknown as {
+      connection: { once(e: string, f: () => void): void };
+    };
+    const noticed = new Promise<void>((resolve) => connection.once("end", resolve));
     const admin = createPostgresPool(POSTGRES_URL!, 1);
     try {
       await admin.query("select pg_terminate_backend($1)", [rows[0].pid]);
     } finally {
       await admin.end();
     }
-    await assert.rejects(() => held.query("select 1"), /not queryable|terminat/);
+    await noticed;
+    await assert.rejects(() => held.query("select 1"), /not queryable/);
     held.release();
     // The broken connection is dropped as it comes back (not when its socket closes, later),
     // so it is not handed out again.
