@@ -72,13 +72,20 @@ interface InFlight {
 
 const WORKER_URL = new URL("./pglite_worker.ts", import.meta.url);
 
-let wasm: Promise<WebAssembly.Module> | undefined;
+let wasm: Promise<WebAssembly.Module | undefined> | undefined;
 
-/** PGlite's WASM, compiled once per process and handed to every thread (saves most of a restart). */
-function compiledWasm(): Promise<WebAssembly.Module> {
+/**
+ * PGlite's WASM, compiled once per process and handed to every thread;
+ * undefined where the file cannot be found (PGlite then compiles its own).
+ */
+function compiledWasm(): Promise<WebAssembly.Module | undefined> {
   wasm ??= (async () => {
-    const url = new URL("./pglite.wasm", import.meta.resolve("@electric-sql/pglite"));
-    return await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+    try {
+      const url = new URL("./pglite.wasm", import.meta.resolve("@electric-sql/pglite"));
+      return await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+    } catch {
+      return undefined;
+    }
   })();
   return wasm;
 }
