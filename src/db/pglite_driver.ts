@@ -15,7 +15,7 @@ import { type PgliteClient, StatementStopped } from "./pglite_client.ts";
  * How long the app's own work waits for the embedded database behind a
  * SQL-door statement before that statement is stopped (see docs/sql_door.md).
  */
-export const PREEMPT_AFTER_MS = 250;
+export const PREEMPT_AFTER_MS = 100;
 
 /** The app's own statement limit on the embedded database, changeable while open. */
 export interface AppLimit {
