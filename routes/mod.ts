@@ -6,7 +6,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
-import { LabgateError } from "../src/errors.ts";
+import { databaseRefusal, LabgateError } from "../src/errors.ts";
 import { errorBody } from "../src/doors/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
@@ -87,8 +87,11 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
   let status = 500;
   let message = "Something went wrong on the server; it has been logged";
   let details: unknown;
+  const refusal = databaseRefusal(error);
   if (error instanceof LabgateError) {
     ({ status, message, details } = error);
+  } else if (refusal) {
+    ({ status, message } = refusal);
   } else if (error instanceof HTTPException) {
     status = error.status;
     message = error.status === 413 ? "The request body is too large" : error.message || message;

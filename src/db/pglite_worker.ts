@@ -36,6 +36,8 @@ let dataDir: string | undefined;
 let segmentBytes = 16 * 1024 * 1024;
 let checkedAt = -Infinity;
 let freeBytes = Infinity;
+/** The session's transactions are being made read-only (or writable for essential writes). */
+let guarding = false;
 
 /** Messages run one after another, in the order they came. */
 let queue: Promise<void> = Promise.resolve();
@@ -139,12 +141,13 @@ async function guardWrites(db: PGlite, essential: boolean): Promise<boolean> {
     }
   }
   const low = freeBytes < segmentBytes * RESERVE_SEGMENTS.writes;
-  if (!low) return false;
-  const refuse = !essential || freeBytes < segmentBytes * RESERVE_SEGMENTS.essential;
+  if (!low && !guarding) return false;
+  // Space is back: the session's transactions may write again.
+  guarding = low;
+  const refuse = low && (!essential || freeBytes < segmentBytes * RESERVE_SEGMENTS.essential);
   // The SQL door's reset may have put the setting back: it is set before every request meanwhile.
   await db.exec(`set default_transaction_read_only = ${refuse ? "on" : "off"}`).catch(() => {});
-  if (!refuse) return false;
-  return true;
+  return refuse;
 }
 
 /** A write refused for want of space, as PostgreSQL reports a full disk (53100). */

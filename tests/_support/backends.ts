@@ -84,12 +84,11 @@ function pgliteSnapshot(): Promise<Blob> {
  */
 export async function testDatabase(
   backend: Backend,
-  options: { onDisk?: boolean } = {},
+  options: { onDisk?: boolean; dataDir?: string } = {},
 ): Promise<{ database: Database; url?: string; dispose: () => Promise<void> }> {
   if (backend === "pglite") {
-    const dataDir = options.onDisk
-      ? await Deno.makeTempDir({ prefix: "labgate-test-data-" })
-      : undefined;
+    const dataDir = options.dataDir ??
+      (options.onDisk ? await Deno.makeTempDir({ prefix: "labgate-test-data-" }) : undefined);
     const database = await openDatabase({ dataDir, loadDataDir: await pgliteSnapshot() });
     return {
       database,
