@@ -185,9 +185,10 @@ export class PgliteClient {
    * with `error`, and so is every one started until the returned function is called.
    */
   preempt(error: StatementStopped): () => void {
+    if (!this.stoppable) return () => {};
     this.#preemptions.add(error);
     const head = this.#inFlight[0];
-    if (head?.options.preemptible && this.stoppable) this.#restart(error);
+    if (head?.options.preemptible) this.#restart(error);
     return () => this.#preemptions.delete(error);
   }
 
