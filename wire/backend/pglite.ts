@@ -118,35 +118,39 @@ export class PgliteEngine implements Engine {
   }
 
   /**
-   * Runs a client's messages and hands the reply to the owner. A statement
-   * stopped on the way gets 57014 in its reply, and a session stopped with
-   * it is set up again (the sandbox, the client's settings) before the owner hears.
+   * Runs a client's messages and hands the replies to the owner, one round
+   * trip per part (up to each Query and Sync; usually the whole batch). A
+   * part stopped on the way gets 57014 as its reply, and a session stopped
+   * with it is set up again (the sandbox, the client's settings) before the
+   * owner hears; the parts after it run on as they would on PostgreSQL.
    */
   async execute(bytes: Uint8Array, lease: PgliteLease, owner: BackendOwner): Promise<void> {
-    let reply: Uint8Array;
-    try {
-      reply = await this.#pglite.execProtocolRaw(bytes, {
-        timeoutMs: lease.timeoutMs(),
-        preemptible: true,
-        owner: lease,
-      });
-    } catch (error) {
-      if (!(error instanceof StatementStopped)) throw error;
-      if (error.restarted) {
-        this.#status = TxStatus.Idle;
-        await this.#restore(lease);
+    for (const part of parts(bytes)) {
+      let reply: Uint8Array;
+      try {
+        reply = await this.#pglite.execProtocolRaw(part, {
+          timeoutMs: lease.timeoutMs(),
+          preemptible: true,
+          owner: lease,
+        });
+      } catch (error) {
+        if (!(error instanceof StatementStopped)) throw error;
+        if (error.restarted) {
+          this.#status = TxStatus.Idle;
+          await this.#restore(lease);
+        }
+        reply = stoppedReply(
+          part,
+          new WireError(SqlState.QueryCanceled, error.message, { hint: error.hint }),
+          this.#status === TxStatus.Idle ? TxStatus.Idle : TxStatus.Failed,
+        );
       }
-      reply = stoppedReply(
-        bytes,
-        new WireError(SqlState.QueryCanceled, error.message, { hint: error.hint }),
-        this.#status === TxStatus.Idle ? TxStatus.Idle : TxStatus.Failed,
-      );
+      const length = reply.length;
+      if (length >= 6 && reply[length - 6] === BackendCode.ReadyForQuery) {
+        this.#status = reply[length - 1];
+      }
+      if (length) await owner.onBackendData(reply);
     }
-    const length = reply.length;
-    if (length >= 6 && reply[length - 6] === BackendCode.ReadyForQuery) {
-      this.#status = reply[length - 1];
-    }
-    if (length) await owner.onBackendData(reply);
   }
 
   /** A new session after a restart: the lease's sandbox and settings, no statements. */
@@ -193,6 +197,22 @@ export class PgliteEngine implements Engine {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** A batch cut after each Query and Sync: the whole batch when it has one such message at its end. */
+function parts(bytes: Uint8Array): Uint8Array[] {
+  const cut: Uint8Array[] = [];
+  let from = 0;
+  for (let at = 0; at < bytes.length;) {
+    const code = bytes[at];
+    at += 1 + readInt32(bytes, at + 1);
+    if (code === FrontendCode.Query || code === FrontendCode.Sync) {
+      cut.push(bytes.subarray(from, at));
+      from = at;
+    }
+  }
+  if (from < bytes.length) cut.push(bytes.subarray(from));
+  return cut;
 }
 
 /**
