@@ -7,7 +7,12 @@ import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
 import { shownBytes } from "../src/config.ts";
-import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, LabgateError } from "../src/errors.ts";
+import {
+  DATABASE_UNAVAILABLE,
+  databaseRefusal,
+  isDatabaseUnavailable,
+  LabgateError,
+} from "../src/errors.ts";
 import { errorBody } from "../src/doors/labkey/responses.ts";
 import type { Services } from "../src/services.ts";
 import { apiApp } from "./api/mod.ts";
@@ -88,8 +93,11 @@ async function renderError(error: unknown, c: AppContext): Promise<Response> {
   let status = 500;
   let message = "Something went wrong on the server; it has been logged";
   let details: unknown;
+  const refusal = databaseRefusal(error);
   if (error instanceof LabgateError) {
     ({ status, message, details } = error);
+  } else if (refusal) {
+    ({ status, message } = refusal);
   } else if (isDatabaseUnavailable(error)) {
     // Passes by itself once the database is back: a warning, not a stack trace per request.
     console.error(JSON.stringify({

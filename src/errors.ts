@@ -5,7 +5,7 @@
  */
 export class LabgateError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503 | 507,
     message: string,
     readonly details?: unknown,
   ) {
@@ -51,4 +51,20 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     e = (e as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/**
+ * What the database refused that the client can act on, as an HTTP error:
+ * a full disk (53100: 507 Insufficient Storage) or a statement stopped at
+ * its time limit (57014: 503), each with the database's message; else null.
+ */
+export function databaseRefusal(error: unknown): LabgateError | null {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: string };
+  if (code === "53100") {
+    return new LabgateError(507, message || "No space left on the database's disk");
+  }
+  if (code === "57014") {
+    return new LabgateError(503, `The database stopped this request's statement: ${message}`);
+  }
+  return null;
 }

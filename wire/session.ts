@@ -387,7 +387,12 @@ export class Session implements Watched {
     this.#scope = await folderScope(svc, user, container, settings, this.#auth);
     this.#shownNames = new ShownNames(this.#scope.shownColumns);
     const setupSql = sessionSetupSql(this.#scope);
-    this.#setup = { key: this.#ctx.scopeKey(setupSql), setupSql, resetSql: sessionResetSql() };
+    this.#setup = {
+      key: this.#ctx.scopeKey(setupSql),
+      setupSql,
+      resetSql: sessionResetSql(),
+      statementTimeoutMs: this.#scope.statementTimeoutMs,
+    };
     this.#auditBase = {
       door: "sql",
       event: "sql.query",

@@ -12,9 +12,19 @@ export interface DataDirLock {
 }
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
-  await Deno.mkdir(dataDir, { recursive: true });
   const path = `${dataDir}/${LOCK_FILE}`;
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  let file: Deno.FsFile;
+  try {
+    await Deno.mkdir(dataDir, { recursive: true });
+    file = await Deno.open(path, { read: true, write: true, create: true });
+  } catch (error) {
+    // Before the database is touched: nothing in it is changed.
+    throw new Error(
+      `The data directory ${dataDir} cannot be written (${(error as Error).message}): the ` +
+        `embedded database needs to write there — check that its file system is mounted ` +
+        `read-write and that labgate's user may write to it`,
+    );
+  }
   if (!await file.tryLock(true)) {
     file.close();
     const pid = (await Deno.readTextFile(path).catch(() => "")).trim();

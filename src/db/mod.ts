@@ -1,4 +1,3 @@
-import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, sql } from "kysely";
 import { Migrator } from "kysely/migration";
 import type pg from "pg";
@@ -6,7 +5,8 @@ import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
 import { migrations } from "./migrations/mod.ts";
 import { Mutex } from "./mutex.ts";
 import { type Notifications, postgresNotifications } from "./notifications.ts";
-import { copyInPglite, openPglite, PgliteDialect } from "./pglite_driver.ts";
+import { PgliteClient } from "./pglite_client.ts";
+import { type AppLimit, copyInPglite, PgliteDialect } from "./pglite_driver.ts";
 import { copyInPostgres, createPostgresPool, postgresDialect } from "./postgres_driver.ts";
 import type { Schema } from "./schema.ts";
 
@@ -19,7 +19,7 @@ export const APP_SCHEMA = "lg_app";
 
 /** The engine under Kysely, for the parts (SQL door) that speak to it directly. */
 export type Engine =
-  | { kind: "pglite"; pglite: PGlite; lock: Mutex }
+  | { kind: "pglite"; pglite: PgliteClient; lock: Mutex }
   | { kind: "postgres"; url: string; pool: pg.Pool };
 
 /** One open labgate database: Kysely scoped to `lg_app`, plus the engine. */
@@ -56,7 +56,15 @@ export interface OpenOptions {
   loadDataDir?: Blob;
   /** Pool size for the app's own PostgreSQL connections. */
   poolSize?: number;
+  /**
+   * The embedded database's limit on each of the app's own statements
+   * (migrations have none); PostgreSQL's is its statement_timeout.
+   */
+  appStatementTimeoutMs?: number;
 }
+
+/** The app's own statements on the embedded database stop after this long (an import's included). */
+export const APP_STATEMENT_TIMEOUT_MS = 120_000;
 
 /** Opens the database, runs pending migrations and returns the handle. */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
@@ -64,6 +72,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   let root: Kysely<Schema>;
   let notifications: Notifications | null = null;
   let dataDirLock: DataDirLock | null = null;
+  const appLimit: AppLimit = { statementTimeoutMs: Infinity };
   if (options.url) {
     const pool = createPostgresPool(options.url, options.poolSize);
     engine = { kind: "postgres", url: options.url, pool };
@@ -71,16 +80,18 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
     notifications = postgresNotifications(options.url, pool);
   } else {
     if (options.dataDir) dataDirLock = await lockDataDir(options.dataDir);
-    let pglite: PGlite;
+    let pglite: PgliteClient;
     try {
-      pglite = await openPglite({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+      pglite = await PgliteClient.open({
+        dataDir: options.dataDir,
+        loadDataDir: options.loadDataDir,
+      });
     } catch (error) {
       dataDirLock?.release();
       throw error;
     }
-    const lock = new Mutex();
-    engine = { kind: "pglite", pglite, lock };
-    root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, lock) });
+    engine = { kind: "pglite", pglite, lock: pglite.lock };
+    root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, appLimit) });
   }
   const close = async () => {
     await notifications?.close();
@@ -89,6 +100,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   };
   try {
     await migrate(root);
+    appLimit.statementTimeoutMs = options.appStatementTimeoutMs ?? APP_STATEMENT_TIMEOUT_MS;
     const db = root.withSchema(APP_SCHEMA);
     const row = await db.selectFrom("settings").select("value").where("key", "=", "install_id")
       .executeTakeFirstOrThrow();
@@ -103,7 +115,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
         const target = `${APP_SCHEMA}.${table} (${columns.join(", ")})`;
         return engine.kind === "postgres"
           ? copyInPostgres(engine.pool, `copy ${target} from stdin`, rows)
-          : copyInPglite(engine.pglite, engine.lock, `copy ${target} from '/dev/blob'`, rows);
+          : copyInPglite(engine.pglite, appLimit, `copy ${target} from '/dev/blob'`, rows);
       },
       close,
     };

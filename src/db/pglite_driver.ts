@@ -1,4 +1,3 @@
-import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -10,47 +9,35 @@ import {
   PostgresQueryCompiler,
   type QueryResult,
 } from "kysely";
-import { Mutex } from "./mutex.ts";
+import { type PgliteClient, StatementStopped } from "./pglite_client.ts";
 
 /**
- * Values come back the same from both backends: int8 as number (our ids fit),
- * date and timestamp-without-zone as their text, numeric as text.
+ * How long the app's own work waits for the embedded database behind a
+ * SQL-door statement before that statement is stopped (see docs/sql_door.md).
  */
-const parsers = {
-  [pgliteTypes.INT8]: (v: string) => Number(v),
-  [pgliteTypes.DATE]: (v: string) => v,
-  [pgliteTypes.TIMESTAMP]: (v: string) => v,
-  [pgliteTypes.NUMERIC]: (v: string) => v,
-};
+export const PREEMPT_AFTER_MS = 100;
 
-/** Opens (or creates) a PGlite database; `dataDir` undefined means in memory. */
-export async function openPglite(
-  options: { dataDir?: string; loadDataDir?: Blob } = {},
-): Promise<PGlite> {
-  const pg = new PGlite({
-    dataDir: options.dataDir,
-    loadDataDir: options.loadDataDir,
-    parsers,
-  });
-  await pg.waitReady;
-  return pg;
+/** The app's own statement limit on the embedded database, changeable while open. */
+export interface AppLimit {
+  /** Infinity while migrating. */
+  statementTimeoutMs: number;
 }
 
-/** Kysely dialect over one PGlite instance; every connection holds `lock`. */
+/** Kysely dialect over the embedded database; every connection holds its lock. */
 export class PgliteDialect implements Dialect {
-  readonly #pg: PGlite;
-  readonly #lock: Mutex;
+  readonly #pg: PgliteClient;
+  readonly #limit: AppLimit;
 
-  constructor(pg: PGlite, lock: Mutex) {
+  constructor(pg: PgliteClient, limit: AppLimit) {
     this.#pg = pg;
-    this.#lock = lock;
+    this.#limit = limit;
   }
 
   createAdapter() {
     return new PGliteAdapter();
   }
   createDriver(): Driver {
-    return new PgliteDriver(this.#pg, this.#lock);
+    return new PgliteDriver(this.#pg, this.#limit);
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler();
@@ -62,22 +49,33 @@ export class PgliteDialect implements Dialect {
 }
 
 class PgliteDriver implements Driver {
-  readonly #pg: PGlite;
-  readonly #lock: Mutex;
+  readonly #pg: PgliteClient;
+  readonly #limit: AppLimit;
   readonly #releases = new WeakMap<DatabaseConnection, () => void>();
 
-  constructor(pg: PGlite, lock: Mutex) {
+  constructor(pg: PgliteClient, limit: AppLimit) {
     this.#pg = pg;
-    this.#lock = lock;
+    this.#limit = limit;
   }
 
-  async init() {
-    await this.#pg.waitReady;
-  }
+  async init() {}
 
+  /**
+   * Waits for the one session. Waiting longer than PREEMPT_AFTER_MS behind a
+   * SQL-door statement stops that statement: the app's requests (sign-in,
+   * pages, the API) must not wait on one client's heavy query.
+   */
   async acquireConnection(): Promise<DatabaseConnection> {
-    const release = await this.#lock.acquire();
-    const connection = new PgliteConnection(this.#pg);
+    const lock = this.#pg.lock;
+    const pending = lock.acquire();
+    let withdraw: (() => void) | undefined;
+    const timer = lock.pending > 1
+      ? setTimeout(() => (withdraw = this.#pg.preempt(preempted())), PREEMPT_AFTER_MS)
+      : undefined;
+    const release = await pending;
+    clearTimeout(timer);
+    withdraw?.();
+    const connection = new PgliteConnection(this.#pg, this.#limit);
     this.#releases.set(connection, release);
     return connection;
   }
@@ -103,16 +101,31 @@ class PgliteDriver implements Driver {
   }
 }
 
-class PgliteConnection implements DatabaseConnection {
-  readonly #pg: PGlite;
+/** What a SQL-door client whose statement was stopped for the app is told. */
+function preempted(): StatementStopped {
+  return new StatementStopped(
+    "canceling statement: labgate's web side needed the embedded database, and it waited " +
+      `${PREEMPT_AFTER_MS} ms for this statement`,
+    {
+      restarted: true,
+      hint: "The embedded database runs one statement at a time, and the web side goes first: " +
+        "run long queries on a labgate that uses PostgreSQL (DATABASE_URL), or retry when it is quiet",
+    },
+  );
+}
 
-  constructor(pg: PGlite) {
+class PgliteConnection implements DatabaseConnection {
+  readonly #pg: PgliteClient;
+  readonly #limit: AppLimit;
+
+  constructor(pg: PgliteClient, limit: AppLimit) {
     this.#pg = pg;
+    this.#limit = limit;
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.#pg.query<R>(query.sql, query.parameters as unknown[], {
-      rowMode: "object",
+      timeoutMs: this.#limit.statementTimeoutMs,
     });
     return {
       rows: result.rows,
@@ -131,15 +144,17 @@ class PgliteConnection implements DatabaseConnection {
  * with `rows`, in COPY's text format, as its data.
  */
 export async function copyInPglite(
-  pg: PGlite,
-  lock: Mutex,
+  pg: PgliteClient,
+  limit: AppLimit,
   copySql: string,
   rows: string,
 ): Promise<void> {
-  const release = await lock.acquire();
-  try {
-    await pg.query(copySql, [], { blob: new Blob([rows]) });
-  } finally {
-    release();
-  }
+  // The audit log's: written down to a smaller reserve of free space than the data's.
+  await pg.lock.run(() =>
+    pg.query(copySql, [], {
+      blob: new Blob([rows]),
+      essential: true,
+      timeoutMs: limit.statementTimeoutMs,
+    })
+  );
 }

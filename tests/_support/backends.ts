@@ -77,13 +77,26 @@ function pgliteSnapshot(): Promise<Blob> {
   return snapshot;
 }
 
-/** A private database for one test, and how to throw it away. */
+/**
+ * A private database for one test, and how to throw it away. `onDisk`: the
+ * embedded one in a temp data dir instead of memory, for tests of what only
+ * a database on disk does (statements stopped at their limit survive it).
+ */
 export async function testDatabase(
   backend: Backend,
+  options: { onDisk?: boolean; dataDir?: string } = {},
 ): Promise<{ database: Database; url?: string; dispose: () => Promise<void> }> {
   if (backend === "pglite") {
-    const database = await openDatabase({ loadDataDir: await pgliteSnapshot() });
-    return { database, dispose: () => database.close() };
+    const dataDir = options.dataDir ??
+      (options.onDisk ? await Deno.makeTempDir({ prefix: "labgate-test-data-" }) : undefined);
+    const database = await openDatabase({ dataDir, loadDataDir: await pgliteSnapshot() });
+    return {
+      database,
+      dispose: async () => {
+        await database.close();
+        if (dataDir) await Deno.remove(dataDir, { recursive: true });
+      },
+    };
   }
   return await scratchPostgresDatabase(POSTGRES_URL!, {
     prefix: "lgt",
@@ -132,6 +145,8 @@ export async function actorOf(
 
 export interface BackendTestOptions {
   env?: Record<string, string>;
+  /** The embedded database in a temp data dir (see testDatabase()). */
+  onDisk?: boolean;
   ignore?: boolean;
   only?: Backend[];
 }
@@ -151,7 +166,7 @@ export function backendTest(
       sanitizeOps: false,
       sanitizeResources: false,
       async fn() {
-        const { database, url, dispose } = await testDatabase(backend);
+        const { database, url, dispose } = await testDatabase(backend, { onDisk: options.onDisk });
         let offset = 0;
         const config = testConfig(options.env);
         const svc = createServices(config, database, {

@@ -17,6 +17,10 @@ export const BOB = { email: "bob@example.org", password: "bob-password-1" };
 export const FOLDER = "/home/assays";
 export const SECRET_FOLDER = "/home/secret";
 
+/** A real heavy statement: on PGlite it would run for many minutes. */
+export const CROSS_JOIN = "select count(*) from lists.samples, generate_series(1, 100000000) a, " +
+  "generate_series(1, 100000000) b";
+
 /** The rows of `lists.samples`, one per column type. */
 export const SAMPLES = [
   {

@@ -22,7 +22,7 @@ import {
   text,
   types,
 } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { ALICE, CROSS_JOIN, FOLDER, openDoor } from "./_door.ts";
 
 const NO_TYPES = new Uint8Array(2);
 const INT4 = new Uint8Array([0, 1, 0, 0, 0, 23]);
@@ -425,17 +425,25 @@ backendTest("statements are audited with user, folder, text and rows", async (t)
 });
 
 backendTest("the statement timeout ends long statements", async (t) => {
-  if (t.backend === "pglite") {
-    // PGlite has no timer signals: statement_timeout cannot interrupt a running statement.
-    return console.log("SKIPPED on PGlite: statement_timeout does not fire (see wire/README.md)");
-  }
   await using fx = await openDoor(t, { settings: { statementTimeoutSeconds: 1 } });
   await using client = await RawClient.connect(fx.port, login);
-  client.send(query("select pg_sleep(5)"));
+  client.send(query(CROSS_JOIN));
   const error = (await client.until()).find((m) => m.type === "E")!;
   assert.equal(errorOf(error).code, "57014");
   assert.match(errorOf(error).message, /statement timeout/);
-});
+  // The session goes on in its folder's sandbox (on PGlite, on a restarted database).
+  client.send(query("select count(*) from lists.samples"));
+  assert.deepEqual(rowsOf(await client.until()), [["3"]]);
+  client.send(query("select count(*) from lg_app.users"));
+  assert.equal(errorOf((await client.until())[0]).code, "42P01");
+  await t.svc.audit.flush();
+  const entries = await t.svc.db.selectFrom("audit_log").select(["outcome", "message"])
+    .where("door", "=", "sql").where("detail", "=", CROSS_JOIN).execute();
+  assert.deepEqual(entries, [{
+    outcome: "error",
+    message: "57014 canceling statement due to statement timeout",
+  }]);
+}, { onDisk: true });
 
 backendTest(
   "Session keeps a lowered statement timeout across leases and never leaks it",

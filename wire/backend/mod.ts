@@ -27,6 +27,11 @@ export interface ScopeSetup {
   setupSql: string;
   /** Back to neutral, for a session shared with the app (PGlite): each a query of its own. */
   resetSql: readonly string[];
+  /**
+   * The scope's statement time limit. PostgreSQL enforces the one setupSql
+   * sets; the embedded engine, which cannot, stops statements past it itself.
+   */
+  statementTimeoutMs: number;
 }
 
 /** Receives a backend's messages while it holds the lease. */

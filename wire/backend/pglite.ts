@@ -2,15 +2,19 @@
  * The embedded PGlite engine. PGlite is one database session shared with
  * the app, so a lease holds the database lock for as long as the client has
  * session state there, sets the folder up at the start and takes the session
- * back to neutral at the end: SQL-door clients run one at a time. Statements
- * execute synchronously inside WASM, so neither a cancel request nor the
- * statement timeout can stop one that is running (see README notes).
+ * back to neutral at the end: SQL-door clients run one at a time.
+ *
+ * PGlite runs in a thread of its own (src/db/pglite_client.ts) and cannot
+ * interrupt a statement, so a statement past its time limit, canceled by its
+ * client, or in the app's way for too long is stopped by restarting that
+ * thread: the client gets 57014 and a session set up as before.
  */
-import type { PGlite } from "@electric-sql/pglite";
 import type { Mutex } from "../../src/db/mod.ts";
-import { concat } from "../protocol/bytes.ts";
+import { type PgliteClient, StatementStopped } from "../../src/db/pglite_client.ts";
+import { concat, readInt32 } from "../protocol/bytes.ts";
 import { ErrorField, SqlState, WireError } from "../protocol/errors.ts";
-import { fieldOf, query, SYNC } from "../protocol/messages.ts";
+import { BackendCode, FrontendCode, TxStatus } from "../protocol/message_codes.ts";
+import { errorResponse, fieldOf, query, readyForQuery, SYNC } from "../protocol/messages.ts";
 import {
   type BackendOwner,
   BackendState,
@@ -33,13 +37,15 @@ function quoteIdent(name: string): string {
 
 export class PgliteEngine implements Engine {
   readonly kind = "pglite";
-  readonly #pglite: PGlite;
+  readonly #pglite: PgliteClient;
   readonly #lock: Mutex;
   /** The one session's state; the reset drops its named statements at the end of each lease. */
   readonly #state = new BackendState(new StatementCache({ limit: 2000, prefix: "lg_p" }));
   /** Baseline settings per scope, captured the first time a scope is set up. */
   readonly #baselines = new Map<string, Map<string, string>>();
   #info: EngineInfo | undefined;
+  /** The session's transaction status at its last ReadyForQuery. */
+  #status: number = TxStatus.Idle;
 
   /** One session; the app's own queries wait on the same lock. */
   pool(): PoolState {
@@ -47,24 +53,24 @@ export class PgliteEngine implements Engine {
     return { open: 1, busy: pending > 0 ? 1 : 0, waiting: Math.max(0, pending - 1) };
   }
 
-  constructor(pglite: PGlite, lock: Mutex) {
+  constructor(pglite: PgliteClient, lock: Mutex) {
     this.#pglite = pglite;
     this.#lock = lock;
   }
 
   /** Runs the door's own messages now (the caller holds the lock). */
-  #run(bytes: Uint8Array) {
-    return readReply(this.#pglite.execProtocolRawSync(bytes));
+  async #run(bytes: Uint8Array) {
+    return readReply(await this.#pglite.execProtocolRaw(bytes));
   }
 
   async info(): Promise<EngineInfo> {
     if (!this.#info) {
       const names = REPORTED_SETTINGS.map((n) => `'${n}'`).join(", ");
       const { rows } = await this.#lock.run(() =>
-        Promise.resolve(this.#run(query(
+        this.#run(query(
           `select name, setting from pg_catalog.pg_settings where name in (${names}) ` +
             "union all select 'server_version', current_setting('server_version')",
-        )))
+        ))
       );
       const settings = capturedSettings(rows);
       const serverVersion = settings.get("server_version") ?? "";
@@ -81,19 +87,7 @@ export class PgliteEngine implements Engine {
   ): Promise<Lease> {
     const release = await lockUnlessAborted(this.#lock, options.signal);
     try {
-      const baseline = this.#baselines.get(scope.key);
-      const reply = this.#run(
-        query(baseline ? scope.setupSql : `${scope.setupSql}; ${CAPTURE_SQL}`),
-      );
-      if (reply.error) {
-        this.#run(concat([SYNC, ...scope.resetSql.map((statement) => query(statement))]));
-        this.#state.statements.clear();
-        throw setupError(reply.error);
-      }
-      if (!baseline) {
-        if (this.#baselines.size > 10_000) this.#baselines.clear();
-        this.#baselines.set(scope.key, capturedSettings(reply.rows));
-      }
+      await this.#setUp(scope);
     } catch (error) {
       release();
       throw error;
@@ -106,27 +100,96 @@ export class PgliteEngine implements Engine {
     return new PgliteLease(this, state, owner, scope, release);
   }
 
-  /** Runs a client's messages and hands the reply to the owner. */
-  execute(bytes: Uint8Array, owner: BackendOwner): void {
-    const reply = this.#pglite.execProtocolRawSync(bytes);
-    if (reply.length) void owner.onBackendData(reply);
+  /** Puts the session into `scope`'s sandbox, capturing the scope's baseline the first time. */
+  async #setUp(scope: ScopeSetup): Promise<void> {
+    const baseline = this.#baselines.get(scope.key);
+    const reply = await this.#run(
+      query(baseline ? scope.setupSql : `${scope.setupSql}; ${CAPTURE_SQL}`),
+    );
+    if (reply.error) {
+      await this.#run(concat([SYNC, ...scope.resetSql.map((statement) => query(statement))]));
+      this.#state.statements.clear();
+      throw setupError(reply.error);
+    }
+    if (!baseline) {
+      if (this.#baselines.size > 10_000) this.#baselines.clear();
+      this.#baselines.set(scope.key, capturedSettings(reply.rows));
+    }
+  }
+
+  /**
+   * Runs a client's messages and hands the replies to the owner, one round
+   * trip per part (up to each Query and Sync; usually the whole batch). A
+   * part stopped on the way gets 57014 as its reply, and a session stopped
+   * with it is set up again (the sandbox, the client's settings) before the
+   * owner hears; the parts after it run on as they would on PostgreSQL.
+   */
+  async execute(bytes: Uint8Array, lease: PgliteLease, owner: BackendOwner): Promise<void> {
+    for (const part of parts(bytes)) {
+      let reply: Uint8Array;
+      try {
+        reply = await this.#pglite.execProtocolRaw(part, {
+          timeoutMs: lease.timeoutMs(),
+          preemptible: true,
+          owner: lease,
+        });
+      } catch (error) {
+        if (!(error instanceof StatementStopped)) throw error;
+        if (error.restarted) {
+          this.#status = TxStatus.Idle;
+          await this.#restore(lease);
+        }
+        reply = stoppedReply(
+          part,
+          new WireError(SqlState.QueryCanceled, error.message, { hint: error.hint }),
+          this.#status === TxStatus.Idle ? TxStatus.Idle : TxStatus.Failed,
+        );
+      }
+      const length = reply.length;
+      if (length >= 6 && reply[length - 6] === BackendCode.ReadyForQuery) {
+        this.#status = reply[length - 1];
+      }
+      if (length) await owner.onBackendData(reply);
+    }
+  }
+
+  /** A new session after a restart: the lease's sandbox and settings, no statements. */
+  async #restore(lease: PgliteLease): Promise<void> {
+    const state = lease.state;
+    state.statements.clear();
+    state.unnamedKey = null;
+    await this.#setUp(lease.scope);
+    if (!state.settings.size) return;
+    const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+    const { error } = await this.#run(query(
+      [...state.settings].map(([name, value]) =>
+        `select pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`
+      ).join("; "),
+    ));
+    if (error) throw setupError(error);
+  }
+
+  /** Stops the lease's running statement; false when it has none running. */
+  interrupt(lease: PgliteLease, message: string): boolean {
+    return this.#pglite.interrupt(lease, new StatementStopped(message, { restarted: true }));
   }
 
   /** Takes the session back to neutral; `clean` false also ends a transaction and cursors. */
-  reset(scope: ScopeSetup, state: BackendState, clean: boolean): void {
+  async reset(scope: ScopeSetup, state: BackendState, clean: boolean): Promise<void> {
     const resets = [...state.settings.keys()].map((name) => `RESET ${quoteIdent(name)}`);
     const messages: Uint8Array[] = clean ? [] : [SYNC];
     messages.push(...[...scope.resetSql, ...resets].map((statement) => query(statement)));
-    const { error } = this.#run(concat(messages));
-    if (error) {
-      const message = fieldOf(error, ErrorField.Message);
-      console.error(`SQL door: a statement resetting the embedded session failed: ${message}`);
-    }
     // The reset deallocates every prepared statement, the door's too.
     state.statements.clear();
     state.scopeKey = null;
     state.settings = new Map();
     state.unnamedKey = null;
+    const { error } = await this.#run(concat(messages));
+    this.#status = TxStatus.Idle;
+    if (error) {
+      const message = fieldOf(error, ErrorField.Message);
+      console.error(`SQL door: a statement resetting the embedded session failed: ${message}`);
+    }
   }
 
   sweep(): void {}
@@ -136,16 +199,51 @@ export class PgliteEngine implements Engine {
   }
 }
 
+/** A batch cut after each Query and Sync: the whole batch when it has one such message at its end. */
+function parts(bytes: Uint8Array): Uint8Array[] {
+  const cut: Uint8Array[] = [];
+  let from = 0;
+  for (let at = 0; at < bytes.length;) {
+    const code = bytes[at];
+    at += 1 + readInt32(bytes, at + 1);
+    if (code === FrontendCode.Query || code === FrontendCode.Sync) {
+      cut.push(bytes.subarray(from, at));
+      from = at;
+    }
+  }
+  if (from < bytes.length) cut.push(bytes.subarray(from));
+  return cut;
+}
+
+/**
+ * What a batch stopped before it answered gets: `error` for each failed
+ * part (a simple query, or extended messages up to their Sync, after which
+ * PostgreSQL skips the rest), ReadyForQuery for each Query and Sync.
+ */
+function stoppedReply(bytes: Uint8Array, error: WireError, status: number): Uint8Array {
+  const replies: Uint8Array[] = [];
+  let failed = false;
+  for (let at = 0; at < bytes.length; at += 1 + readInt32(bytes, at + 1)) {
+    const code = bytes[at];
+    if (code === FrontendCode.Query) replies.push(errorResponse(error), readyForQuery(status));
+    else if (code === FrontendCode.Sync) replies.push(readyForQuery(status));
+    else if (!failed) replies.push(errorResponse(error));
+    failed = code !== FrontendCode.Query && code !== FrontendCode.Sync;
+  }
+  return concat(replies);
+}
+
 /** PGlite is one session: a lease always holds it alone. */
 class PgliteLease implements Lease {
   readonly state: BackendState;
   readonly writable = true;
+  readonly scope: ScopeSetup;
   readonly #engine: PgliteEngine;
   readonly #owner: BackendOwner;
-  readonly #scope: ScopeSetup;
   #unlock: (() => void) | null;
   #pending: Uint8Array[] = [];
-  #running = false;
+  /** The batches being run, in order: the release waits for them. */
+  #running: Promise<void> | null = null;
 
   constructor(
     engine: PgliteEngine,
@@ -157,8 +255,16 @@ class PgliteLease implements Lease {
     this.#engine = engine;
     this.state = state;
     this.#owner = owner;
-    this.#scope = scope;
+    this.scope = scope;
     this.#unlock = unlock;
+  }
+
+  /** The statement time limit in force: the client's own if it lowered it (SET statement_timeout). */
+  timeoutMs(): number {
+    const lowered = Number(this.state.settings.get("statement_timeout"));
+    return lowered > 0
+      ? Math.min(lowered, this.scope.statementTimeoutMs)
+      : this.scope.statementTimeoutMs;
   }
 
   write(bytes: Uint8Array): void {
@@ -171,15 +277,29 @@ class PgliteLease implements Lease {
    */
   flush(): void {
     if (this.#running) return;
-    this.#running = true;
+    this.#running = this.#drain().finally(() => (this.#running = null));
+  }
+
+  async #drain(): Promise<void> {
     try {
       while (this.#pending.length && this.#unlock) {
         const bytes = concat(this.#pending);
         this.#pending = [];
-        this.#engine.execute(bytes, this.#owner);
+        await this.#engine.execute(bytes, this, this.#owner);
       }
-    } finally {
-      this.#running = false;
+    } catch (error) {
+      // The database thread is gone and could not be brought back: the lease is void.
+      const unlock = this.#unlock;
+      this.#unlock = null;
+      this.#pending = [];
+      unlock?.();
+      this.#owner.onBackendLost(
+        error instanceof WireError ? error : new WireError(
+          SqlState.ConnectionFailure,
+          `terminating connection: the embedded database failed: ${(error as Error).message}`,
+          { severity: "FATAL" },
+        ),
+      );
     }
   }
 
@@ -188,15 +308,17 @@ class PgliteLease implements Lease {
     if (!unlock) return;
     this.#unlock = null;
     this.#pending = [];
-    try {
-      this.#engine.reset(this.#scope, this.state, clean);
-    } finally {
-      unlock();
-    }
+    const running = this.#running ?? Promise.resolve();
+    void running
+      .then(() => this.#engine.reset(this.scope, this.state, clean))
+      .catch((error) =>
+        console.error(`SQL door: resetting the embedded session failed: ${error?.message}`)
+      )
+      .finally(unlock);
   }
 
   cancel(): void {
-    // Statements run synchronously: by the time a cancel is read, none is running.
+    this.#engine.interrupt(this, "canceling statement due to user request");
   }
 }
 

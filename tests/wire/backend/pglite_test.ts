@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest } from "../../_support/backends.ts";
-import { query } from "../../../wire/protocol/messages.ts";
-import { errorOf, RawClient } from "../_client.ts";
-import { ALICE, FOLDER, openDoor } from "../_door.ts";
+import { cancelRequest, query } from "../../../wire/protocol/messages.ts";
+import { errorOf, RawClient, rowsOf } from "../_client.ts";
+import { ALICE, CROSS_JOIN, FOLDER, openDoor } from "../_door.ts";
 
 const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
 
@@ -36,4 +36,28 @@ backendTest(
     assert.ok(entries.some((e) => e.detail === "set transaction_deferrable = on"));
   },
   { only: ["pglite"] },
+);
+
+backendTest(
+  "cancel() stops a running statement by a restart; the session keeps its settings and sandbox",
+  async (t) => {
+    await using fx = await openDoor(t);
+    await using client = await RawClient.connect(fx.port, login);
+    client.send(query("set statement_timeout = '2min'"));
+    await client.until();
+    client.send(query(CROSS_JOIN));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await using cancel = await RawClient.open(fx.port);
+    await cancel.write(cancelRequest(client.pid, client.secret));
+    await cancel.closedByServer();
+    const reply = await client.until();
+    const error = errorOf(reply.find((m) => m.type === "E")!);
+    assert.equal(error.code, "57014");
+    assert.equal(error.message, "canceling statement due to user request");
+    client.send(query("show statement_timeout"));
+    assert.deepEqual(rowsOf(await client.until()), [["2min"]]);
+    client.send(query("select count(*) from lists.samples"));
+    assert.deepEqual(rowsOf(await client.until()), [["3"]]);
+  },
+  { only: ["pglite"], onDisk: true },
 );

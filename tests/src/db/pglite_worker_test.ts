@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { statfsSync } from "node:fs";
+import { bootstrapAdmin } from "../../../src/app/bootstrap.ts";
+import { createList } from "../../../src/data/lists.ts";
+import { insertRows } from "../../../src/data/rows.ts";
+import { createServices } from "../../../src/services.ts";
+import { AuditLog } from "../../../src/audit/mod.ts";
+import { createApp } from "../../../routes/mod.ts";
+import {
+  actorOf,
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  testConfig,
+  testDatabase,
+} from "../../_support/backends.ts";
+import { TestBrowser } from "../../_support/http.ts";
+
+/** A small tmpfs of our own, or null where mounting is not permitted (not root, a container). */
+async function smallDisk(
+  megabytes: number,
+): Promise<{ path: string; unmount(): Promise<void> } | null> {
+  const path = await Deno.makeTempDir({ prefix: "labgate-small-disk-" });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${megabytes}m`, "tmpfs", path],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (!mount.success) {
+    await Deno.remove(path);
+    return null;
+  }
+  return {
+    path,
+    async unmount() {
+      await new Deno.Command("umount", { args: [path] }).output();
+      await Deno.remove(path);
+    },
+  };
+}
+
+function freeBytes(path: string): number {
+  const stats = statfsSync(path);
+  return Number(stats.bavail) * Number(stats.bsize);
+}
+
+Deno.test({
+  name: "the embedded database refuses writes on a full disk with 53100 / 507 and keeps reading",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const disk = await smallDisk(96);
+    if (!disk) {
+      console.log("SKIPPED: mounting a small tmpfs is not permitted here (run as root to test)");
+      return;
+    }
+    try {
+      const { database, dispose } = await testDatabase("pglite", { dataDir: `${disk.path}/data` });
+      const svc = createServices(testConfig(), database, {
+        audit: new AuditLog(database, { flushMs: 10 }),
+      });
+      try {
+        await bootstrapAdmin(svc, () => {});
+        const browser = new TestBrowser(createApp(svc));
+        assert.equal((await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD)).status, 303);
+        const csrf = await browser.sessionCsrf();
+        const actor = await actorOf(svc, ADMIN_EMAIL);
+        const def = await createList(svc, actor, "/home", {
+          name: "samples",
+          key: "id",
+          columns: [{ name: "id", type: "Integer" }, { name: "note", type: "Text" }],
+        });
+        await insertRows(svc, actor, def, [{ id: 1, note: "before" }]);
+
+        // Something else fills the disk: 3 MB stay free (the test database's WAL segments are 1 MB).
+        const filler = `${disk.path}/filler`;
+        await Deno.writeFile(filler, new Uint8Array(freeBytes(disk.path) - 3 * 1024 * 1024));
+        await new Promise((resolve) => setTimeout(resolve, 300)); // past the free-space lookup's cache
+
+        await assert.rejects(
+          insertRows(svc, actor, def, [{ id: 2, note: "refused" }]),
+          (error: Error & { code?: string }) => {
+            assert.equal(error.code, "53100");
+            assert.match(error.message, /No space left on the device holding the data directory/);
+            return true;
+          },
+        );
+        const response = await browser.json(
+          "POST",
+          `/api/lists/${def.list.id}/rows`,
+          { rows: [{ id: 3, note: "refused too" }] },
+          { "x-csrf-token": csrf },
+        );
+        assert.equal(response.status, 507, await response.clone().text());
+        assert.match(
+          await response.text(),
+          /No space left on the device holding the data directory/,
+        );
+        // Reads go on, and so does the audit log (it may use the last of the reserve).
+        const page = await browser.get("/folders/home/-/lists/samples");
+        assert.equal(page.status, 200);
+        assert.match(await page.text(), /before/);
+        await svc.audit.flush();
+        assert.equal(svc.audit.failing, false);
+
+        // Space freed: writes work again.
+        await Deno.remove(filler);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await insertRows(svc, actor, def, [{ id: 4, note: "after" }]);
+      } finally {
+        await svc.audit.flush().catch(() => {});
+        await dispose();
+      }
+    } finally {
+      await disk.unmount();
+    }
+  },
+});
