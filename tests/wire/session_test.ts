@@ -441,7 +441,7 @@ backendTest("the statement timeout ends long statements", async (t) => {
     .where("door", "=", "sql").where("detail", "=", CROSS_JOIN).execute();
   assert.deepEqual(entries, [{
     outcome: "error",
-    message: "57014 canceling statement due to statement timeout",
+    message: "57014 canceling statement due to statement timeout (limit 1 s, the connection's)",
   }]);
 }, { onDisk: true });
 

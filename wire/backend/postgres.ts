@@ -389,8 +389,12 @@ export class PgBackend {
           parts.push(bytes);
           if (route.ready === 0) resolve(readReply(concat(parts)));
         },
+        // The lost session's own code (57P01), so that a setup cut short by a restart reads as one.
         onBackendLost: (error) =>
-          resolve({ rows: [], error: [[ErrorField.Message, error.message]] }),
+          resolve({
+            rows: [],
+            error: [[ErrorField.Code, error.code], [ErrorField.Message, error.message]],
+          }),
       };
       const route: Route = {
         lease: null,

@@ -43,7 +43,7 @@ backendTest(
   async (t) => {
     await using fx = await openDoor(t);
     await using client = await RawClient.connect(fx.port, login);
-    client.send(query("set statement_timeout = '2min'"));
+    client.send(query("set statement_timeout = '20s'"));
     await client.until();
     client.send(query(CROSS_JOIN));
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -55,7 +55,7 @@ backendTest(
     assert.equal(error.code, "57014");
     assert.equal(error.message, "canceling statement due to user request");
     client.send(query("show statement_timeout"));
-    assert.deepEqual(rowsOf(await client.until()), [["2min"]]);
+    assert.deepEqual(rowsOf(await client.until()), [["20s"]]);
     client.send(query("select count(*) from lists.samples"));
     assert.deepEqual(rowsOf(await client.until()), [["3"]]);
   },
