@@ -3,8 +3,8 @@
  * and filters of the JSON API, list pages, token actions and LabKey
  * selectRows; LabKey executeSql sets its own in its transaction). On PostgreSQL each runs in
  * a transaction with SET LOCAL statement_timeout, so the engine cancels it;
- * the caller gets a 503 that names the limit. (The embedded database cannot
- * be interrupted from its own thread: there the queries run as they are.)
+ * the caller gets a 503 that names the limit. The embedded database runs
+ * them on a handle with that limit, past which its thread is restarted.
  */
 import { type Kysely, sql } from "kysely";
 import type { Schema } from "../db/schema.ts";
@@ -38,7 +38,17 @@ export async function withTimeLimit<T>(
   work: (db: Kysely<Schema>) => Promise<T>,
 ): Promise<T> {
   const root = svc.database.root;
-  if (ms === undefined || svc.database.kind !== "postgres") return await work(root);
+  if (ms === undefined) return await work(root);
+  if (svc.database.kind !== "postgres") {
+    // The embedded database stops a statement past its limit by restarting its thread.
+    const limited = svc.database.limitedRoot?.(Math.max(1, Math.floor(ms))) ?? root;
+    try {
+      return await work(limited);
+    } catch (error) {
+      if (isCanceled(error)) throw timedOut(ms);
+      throw error;
+    }
+  }
   const limit = Math.max(1, Math.floor(ms));
   try {
     // One round trip opens the transaction with its limit (a simple query of two statements),

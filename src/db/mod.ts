@@ -44,6 +44,12 @@ export interface Database {
    * plan and no parameters, for the audit log's steady stream of entries.
    */
   copyIn(table: string, columns: readonly string[], rows: string): Promise<void>;
+  /**
+   * On the embedded database, `root` with each statement limited to `ms`
+   * instead of the app's limit (a caller's own statement limit); absent on
+   * PostgreSQL, where SET LOCAL statement_timeout does it.
+   */
+  readonly limitedRoot?: (ms: number) => Kysely<Schema>;
   close(): Promise<void>;
 }
 
@@ -73,6 +79,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   let notifications: Notifications | null = null;
   let dataDirLock: DataDirLock | null = null;
   const appLimit: AppLimit = { statementTimeoutMs: Infinity };
+  let limitedRoot: ((ms: number) => Kysely<Schema>) | undefined;
   if (options.url) {
     const pool = createPostgresPool(options.url, options.poolSize);
     engine = { kind: "postgres", url: options.url, pool };
@@ -92,6 +99,20 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
     }
     engine = { kind: "pglite", pglite, lock: pglite.lock };
     root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, appLimit) });
+    // One Kysely per limit in use (few: the site's, and the users' and keys' own), sharing the
+    // one client and its lock; never destroyed apart, so closing `root` closes them all.
+    const limited = new Map<number, Kysely<Schema>>();
+    limitedRoot = (ms) => {
+      let kysely = limited.get(ms);
+      if (!kysely) {
+        if (limited.size >= 100) limited.clear();
+        kysely = new Kysely<Schema>({
+          dialect: new PgliteDialect(pglite, { statementTimeoutMs: ms }),
+        });
+        limited.set(ms, kysely);
+      }
+      return kysely;
+    };
   }
   const close = async () => {
     await notifications?.close();
@@ -117,6 +138,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
           ? copyInPostgres(engine.pool, `copy ${target} from stdin`, rows)
           : copyInPglite(engine.pglite, appLimit, `copy ${target} from '/dev/blob'`, rows);
       },
+      limitedRoot,
       close,
     };
   } catch (error) {
