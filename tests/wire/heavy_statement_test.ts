@@ -17,11 +17,12 @@ const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
 /**
  * The bound each answer must come within. On a quiet machine they take well under the issue's
  * 1 s (restarting the embedded database's thread, the most of it, takes 0.35–0.45 s); the suite
- * runs four files at once on two cores, where that restart alone reaches 2.5 s. Without the fix
+ * runs four files at once on two cores, where that restart alone reaches 2.5 s and a sign-in,
+ * which waits for one, took 2.9 s in a full run. Without the fix
  * nothing answers at all until the cross join ends, which is never (10^16 rows), so any bound
  * shows the property; the times are printed for the record.
  */
-const WITHIN_MS = 3000;
+const WITHIN_MS = 8000;
 
 /** How long `fn` took, in ms. */
 async function timed(fn: () => Promise<void>): Promise<number> {
