@@ -89,6 +89,19 @@ function refuseViews(params: LabKeyParams): void {
   }
 }
 
+/** insertRows and updateRows: POST, the caller's rows written to the named list. */
+function rowsWrite(
+  command: string,
+  write: typeof insertRows | typeof updateRows,
+): Action {
+  return async (call) => {
+    requirePost(call);
+    const actor = requireSignedIn(call);
+    const def = await listOf(call);
+    return writeAnswer(def, command, await write(call.svc, actor, def, rowsArray(call)));
+  };
+}
+
 export const queryActions: Record<string, Action> = {
   "query-selectRows": selectRowsAction,
 
@@ -140,27 +153,8 @@ export const queryActions: Record<string, Action> = {
     };
   },
 
-  "query-insertRows": async (call) => {
-    requirePost(call);
-    const actor = requireSignedIn(call);
-    const def = await listOf(call);
-    return writeAnswer(
-      def,
-      "insert",
-      await insertRows(call.svc, actor, def, rowsArray(call)),
-    );
-  },
-
-  "query-updateRows": async (call) => {
-    requirePost(call);
-    const actor = requireSignedIn(call);
-    const def = await listOf(call);
-    return writeAnswer(
-      def,
-      "update",
-      await updateRows(call.svc, actor, def, rowsArray(call)),
-    );
-  },
+  "query-insertRows": rowsWrite("insert", insertRows),
+  "query-updateRows": rowsWrite("update", updateRows),
 
   "query-deleteRows": async (call) => {
     requirePost(call);
