@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createApp } from "../../routes/mod.ts";
 import { createList } from "../../src/data/lists.ts";
 import { backendTest } from "../_support/backends.ts";
 import { browserOf } from "../_support/keys.ts";
