@@ -2,6 +2,7 @@
  * Configuration from environment variables. Every variable, its default and
  * its meaning is listed in README.md; this is the one place that reads them.
  */
+import { DEFAULT_PREEMPT_AFTER_MS } from "./db/pglite_client.ts";
 import { normalizeAddress } from "./security/forwarded.ts";
 
 export interface Config {
@@ -18,6 +19,11 @@ export interface Config {
   /** Seconds to keep trying an unreachable PostgreSQL server at start before giving up. */
   databaseWaitSeconds: number;
   dataDir: string;
+  /**
+   * Milliseconds the web side waits for the embedded database behind a
+   * SQL-door statement or idle transaction before that is stopped.
+   */
+  embeddedPreemptMs: number;
   /** Public base URL used in links shown to users (External Tool Access, emails). */
   baseUrl?: string;
   adminEmail?: string;
@@ -148,6 +154,13 @@ export function loadConfig(env: Env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databaseWaitSeconds: integer(env, "LABGATE_DATABASE_WAIT_SECONDS", 30, 0, 24 * 60 * 60),
     dataDir: env.LABGATE_DATA_DIR || "./data",
+    embeddedPreemptMs: integer(
+      env,
+      "LABGATE_EMBEDDED_PREEMPT_MS",
+      DEFAULT_PREEMPT_AFTER_MS,
+      10,
+      60_000,
+    ),
     baseUrl: env.LABGATE_BASE_URL || undefined,
     adminEmail: env.LABGATE_ADMIN_EMAIL || undefined,
     adminPassword: env.LABGATE_ADMIN_PASSWORD || undefined,

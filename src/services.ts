@@ -51,6 +51,7 @@ export function createServices(
   const audit = options.audit ?? new AuditLog(database);
   const metrics = new LabgateMetrics();
   audit.observe(metrics.audit);
+  if (database.engine.kind === "pglite") metrics.observeEmbedded(database.engine.pglite);
   return {
     config,
     database,

@@ -3,7 +3,8 @@
  * the stored verifier; an unknown email gets a made-up verifier with a
  * stable salt, so the exchange looks the same and fails at the proof with
  * the same message. `apikey` and `token` logins send their secret as a
- * cleartext password, which is asked for only over TLS.
+ * cleartext password, which is asked for only over TLS, or from loopback
+ * where the admin allows it (`secretTransportAllowed()`).
  */
 import type { Compliance, CredentialKind } from "../src/core/actor.ts";
 import { checkLoginRate, clearLoginFailures, recordLoginFailure } from "../src/auth/login.ts";
@@ -18,6 +19,7 @@ import {
 } from "../src/security/scram.ts";
 import { randomBytes } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
+import { secretTransportAllowed, type SqlDoorSettings } from "../src/doors/sql/settings.ts";
 import { appUserSqlLevel, resolveSecretLogin } from "./secret_login.ts";
 import { decodeText, Reader } from "./protocol/bytes.ts";
 import { fatal, SqlState } from "./protocol/errors.ts";
@@ -50,8 +52,8 @@ export interface AuthRequest {
   name: string;
   tls: boolean;
   clientAddr: string | null;
-  /** Cleartext secrets may come without TLS (loopback clients, when the admin allows it). */
-  cleartextAllowed: boolean;
+  /** Whether cleartext secrets may come without TLS from loopback (`secretTransportAllowed()`). */
+  settings: Pick<SqlDoorSettings, "allowLoopbackCleartext">;
 }
 
 const SECRET_LOGINS = new Set(["apikey", "token"]);
@@ -116,7 +118,7 @@ export async function authenticate(
     throw fatal(SqlState.InvalidAuthorization, error.message);
   }
   if (SECRET_LOGINS.has(name)) {
-    if (!request.tls && !request.cleartextAllowed) {
+    if (!secretTransportAllowed(request.settings, request)) {
       failed("secret login without TLS", "denied", name);
       throw fatal(
         SqlState.InvalidAuthorization,

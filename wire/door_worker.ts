@@ -23,7 +23,8 @@ self.onmessage = async (event: MessageEvent<ThreadMessage>) => {
   if (message.kind === "start") {
     try {
       const config = loadConfig(Deno.env.toObject());
-      const { database, svc } = await assembleServices(config);
+      // The main thread made sure of the shadow catalog before starting this one.
+      const { database, svc } = await assembleServices(config, { shadowCatalog: false });
       const door = await startSqlDoor(svc, {
         hostname: config.hostname,
         port: message.port,

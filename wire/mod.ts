@@ -7,7 +7,6 @@
  * the backends, routes cancel requests, and closes idle connections.
  */
 import tls from "node:tls";
-import { isLoopback } from "../src/security/forwarded.ts";
 import { sha256Hex } from "../src/security/secrets.ts";
 import type { Services } from "../src/services.ts";
 import { type SqlDoorSettings, sqlDoorSettings } from "../src/doors/sql/settings.ts";
@@ -18,7 +17,8 @@ import { fatal, SqlState, WireError } from "./protocol/errors.ts";
 import { errorResponse } from "./protocol/messages.ts";
 import { PinShares } from "./pin_shares.ts";
 import { Revocations } from "./revocation.ts";
-import { type DoorContext, Session } from "./session.ts";
+import { Session } from "./session.ts";
+import type { DoorContext, DoorSession } from "./session_state.ts";
 import { ConnectionCounts, type DoorThread } from "./door_threads.ts";
 import { type SignIn, SignIns } from "./sign_ins.ts";
 import { negotiate, type Negotiated } from "./startup.ts";
@@ -65,10 +65,10 @@ export class SqlDoor {
   #info: Promise<EngineInfo> | undefined;
   #listener: Deno.Listener | null = null;
   #listening = "";
-  readonly #sessions = new Set<Session>();
+  readonly #sessions = new Set<DoorSession>();
   /** Connections being served, so close() can wait for them to finish. */
   readonly #running = new Set<Promise<void>>();
-  readonly #byPid = new Map<number, Session>();
+  readonly #byPid = new Map<number, DoorSession>();
   readonly #counts: ConnectionCounts;
   readonly #cancels: BroadcastChannel | null = null;
   readonly #scopeKeys = new Map<string, string>();
@@ -97,7 +97,9 @@ export class SqlDoor {
     const share = (whole: number) => engine.kind === "pglite" ? 1 : Math.ceil(whole / threads);
     const poolSize = () => share(this.#settings.backendConnections);
     this.#engine = engine.kind === "pglite"
-      ? new PgliteEngine(engine.pglite, engine.lock)
+      ? new PgliteEngine(engine.pglite, engine.lock, {
+        onPreempted: (owner, error) => this.#preempted(owner as Session, error),
+      })
       : new PostgresEngine(engine.url, { size: poolSize });
     this.#pins = new PinShares({
       perUser: () => share(this.#settings.maxPinnedBackendsPerUser),
@@ -154,6 +156,19 @@ export class SqlDoor {
     });
     door.#apply();
     return door;
+  }
+
+  /** A session ended for the web side (its idle transaction held the embedded database). */
+  #preempted(session: Session, error: WireError): void {
+    this.#log(`SQL door: connection ${session.pid} ended: ${error.message}`);
+    this.#svc.audit.record({
+      door: "sql",
+      event: "sql.preempted",
+      outcome: "error",
+      userId: session.userId,
+      detail: error.detail ?? null,
+      message: `${error.code} ${error.message}`,
+    });
   }
 
   /** This thread's connections and backend pool at each scrape (the main thread's /metrics). */
@@ -331,7 +346,6 @@ export class SqlDoor {
       minor: negotiated.minor,
       buffer: negotiated.buffer,
       clientAddr,
-      loopback: isLoopback(clientAddr),
       signedIn: () => signIn.end(),
     });
     signIn.onTimeout = () =>
@@ -365,7 +379,7 @@ export class SqlDoor {
     };
   }
 
-  #admit(session: Session, userId: number): { pid: number; secret: number } | WireError {
+  #admit(session: DoorSession, userId: number): { pid: number; secret: number } | WireError {
     const count = this.#counts.addUser(userId, this.#settings.maxConnectionsPerUser);
     if (count !== null) {
       return fatal(
@@ -382,7 +396,7 @@ export class SqlDoor {
     return { pid, secret };
   }
 
-  #leave(session: Session): void {
+  #leave(session: DoorSession): void {
     this.#sessions.delete(session);
     if (session.pid && this.#byPid.get(session.pid) === session) {
       this.#byPid.delete(session.pid);

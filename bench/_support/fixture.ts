@@ -20,6 +20,7 @@ import { createServices, type Services } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { createExternalApp, createToken } from "../../src/doors/tokens/mod.ts";
 import { scratchPostgresDatabase } from "../../src/db/scratch.ts";
+import { ensureShadowCatalog } from "../../src/sql/mod.ts";
 
 /** Where a scratch database may be created (the user needs CREATEDB and CREATEROLE). */
 export const DEFAULT_SERVER = Deno.env.get("BENCH_DATABASE_URL") ??
@@ -72,6 +73,7 @@ export async function createFixture(server: string): Promise<Fixture> {
   });
   const svc = createServices(config, database);
   try {
+    await ensureShadowCatalog(database.root);
     await bootstrapAdmin(svc, () => {});
     const adminUser = (await getUserByEmail(svc, ADMIN.email))!;
     const admin = browserActor(

@@ -1,7 +1,6 @@
 /** The query controller: selectRows, executeSql, the row writes and the schema browser's questions. */
 import { requireContainer } from "../../src/data/containers.ts";
 import { getList, type ListDefinition, listLists } from "../../src/data/lists.ts";
-import { folderSchema } from "../../src/data/physical.ts";
 import {
   deleteRows,
   findColumn,
@@ -10,11 +9,9 @@ import {
   updateRows,
   visibleColumnsOf,
 } from "../../src/data/rows.ts";
-import { phiLevelInForce, sqlTableRules } from "../../src/security/phi.ts";
-import type { ColumnTypeName } from "../../src/data/column_types.ts";
 import { badRequest } from "../../src/errors.ts";
 import { containerFilterOf, selectAcrossFolders } from "../../src/doors/labkey/container_filter.ts";
-import { runReadOnly, type SqlScope } from "../../src/doors/labkey/execute_sql.ts";
+import { runReadOnly, sqlScopeOf } from "../../src/doors/labkey/execute_sql.ts";
 import { apiVersion, LabKeyParams, rowQueryFromParams } from "../../src/doors/labkey/request.ts";
 import { fieldMetadata, labkeyRows, rowsResponse } from "../../src/doors/labkey/responses.ts";
 import { statementTimeoutOf } from "../http/context.ts";
@@ -119,24 +116,7 @@ export const queryActions: Record<string, Action> = {
       );
     }
     const { container } = await requireContainer(call.svc, actor, { path: call.containerPath });
-    const columns = await call.svc.db.selectFrom("lists as l")
-      .leftJoin("list_columns as c", "c.list_id", "l.id")
-      .select(["l.table_name", "c.column_name", "c.name", "c.type", "c.phi"])
-      .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
-    const rules = sqlTableRules(
-      columns.flatMap((c) =>
-        c.name ? [{ table: c.table_name, column: c.column_name!, name: c.name, phi: c.phi! }] : []
-      ),
-      phiLevelInForce(actor),
-    );
-    const withheld = new Map(rules.map((rule) => [rule.table, rule]));
-    const scope: SqlScope = { lists: new Map(), columns: new Map(), withheld };
-    for (const c of columns) {
-      scope.lists.set(c.table_name, `${folderSchema(container.id)}.${c.table_name}`);
-      if (c.column_name && !scope.columns.has(c.column_name)) {
-        scope.columns.set(c.column_name, { name: c.name!, type: c.type as ColumnTypeName });
-      }
-    }
+    const scope = await sqlScopeOf(call.svc, actor, container);
     const result = await runReadOnly(call.svc, container, text, scope, {
       maxRows: call.params.number("maxRows", "query.maxRows", "limit"),
       offset: call.params.number("offset", "query.offset"),

@@ -19,7 +19,8 @@ import { notFound } from "../../src/errors.ts";
 import { listAppIds } from "../../src/doors/tokens/apps.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
 import { issueOneTimePassword } from "../../src/auth/one_time_password.ts";
-import { CsrfField, folderUrl } from "../ui/layout.tsx";
+import { folderUrl } from "../ui/layout.tsx";
+import { Checkbox, Field, FieldRow, Labelled, PostForm, Submit, Table } from "../ui/forms.tsx";
 import { canonicalGridUrl, ColumnChooser, gridLink, gridState } from "./list_grid.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
@@ -113,55 +114,39 @@ export function registerUserPages(app: Hono<Env>): void {
 function UserFields(props: { user?: ReturnType<typeof userView>; apps: string[] }) {
   const u = props.user;
   return (
-    <div class="row">
-      <div>
-        <label for="email">Email</label>
-        <input id="email" name="email" type="email" required value={u?.email ?? ""} />
-      </div>
-      <div>
-        <label for="display_name">Display name</label>
-        <input id="display_name" name="display_name" type="text" value={u?.displayName ?? ""} />
-      </div>
-      <div>
-        <label for="department">Department</label>
-        <input id="department" name="department" type="text" value={u?.department ?? ""} />
-      </div>
-      <div>
-        <label for="user_type">User type</label>
+    <FieldRow>
+      <Field id="email" label="Email" type="email" required value={u?.email ?? ""} />
+      <Field id="display_name" label="Display name" value={u?.displayName ?? ""} />
+      <Field id="department" label="Department" value={u?.department ?? ""} />
+      <Labelled id="user_type" label="User type">
         <select id="user_type" name="user_type">
           <option value="normal" selected={u?.userType !== "app"}>Named user</option>
           <option value="app" selected={u?.userType === "app"}>External app user</option>
         </select>
-      </div>
-      <div>
-        <label for="external_app_id">External app (external app users only)</label>
+      </Labelled>
+      <Labelled id="external_app_id" label="External app (external app users only)">
         <select id="external_app_id" name="external_app_id">
           <option value="">none</option>
           {props.apps.map((a) => <option value={a} selected={u?.externalAppId === a}>{a}</option>)}
         </select>
-      </div>
-      <div>
-        <label for="password">
-          {u ? "New password (leave empty to keep)" : "Password (optional)"}
-        </label>
-        <input id="password" name="password" type="password" autocomplete="new-password" />
-      </div>
+      </Labelled>
+      <Field
+        id="password"
+        label={u ? "New password (leave empty to keep)" : "Password (optional)"}
+        type="password"
+        autocomplete="new-password"
+      />
       {u && (
-        <div>
-          <label for="statement_timeout">
-            Statement time limit in seconds (empty for the site's)
-          </label>
-          <input
-            id="statement_timeout"
-            name="statement_timeout"
-            type="number"
-            min="1"
-            max="86400"
-            value={u.statementTimeoutSeconds ?? ""}
-          />
-        </div>
+        <Field
+          id="statement_timeout"
+          label="Statement time limit in seconds (empty for the site's)"
+          type="number"
+          min="1"
+          max="86400"
+          value={u.statementTimeoutSeconds ?? ""}
+        />
       )}
-    </div>
+    </FieldRow>
   );
 }
 
@@ -213,44 +198,34 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
       desc: sorted?.[0] === name && !state.query.sort[0].descending ? "1" : null,
     });
   const table = (list: typeof named, app: boolean) => (
-    <table>
-      <thead>
+    <Table
+      head={[
+        ...shown.map(([name]) => <a href={sortLink(name)}>{name}</a>),
+        ...app ? ["External app"] : [],
+      ]}
+    >
+      {list.map((u) => (
         <tr>
-          {shown.map(([name]) => (
-            <th>
-              <a href={sortLink(name)}>{name}</a>
-            </th>
-          ))}
-          {app && <th>External app</th>}
+          {shown.map(([name, , cell]) =>
+            name === "Email"
+              ? (
+                <td>
+                  <a href={`/admin/users/${u.id}`}>{u.email}</a>
+                </td>
+              )
+              : <td>{cell(u)}</td>
+          )}
+          {app && <td>{u.externalAppId}</td>}
         </tr>
-      </thead>
-      <tbody>
-        {list.map((u) => (
-          <tr>
-            {shown.map(([name, , cell]) =>
-              name === "Email"
-                ? (
-                  <td>
-                    <a href={`/admin/users/${u.id}`}>{u.email}</a>
-                  </td>
-                )
-                : <td>{cell(u)}</td>
-            )}
-            {app && <td>{u.externalAppId}</td>}
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
   const searchForm = (
-    <form method="get" class="row" role="search">
-      <div>
-        <label for="q">Find users (email, name or department)</label>
-        <input id="q" name="q" type="search" value={search} />
-      </div>
-      <div>
+    <form method="get" role="search">
+      <FieldRow>
+        <Field id="q" label="Find users (email, name or department)" type="search" value={search} />
         <button type="submit">Search</button>
-      </div>
+      </FieldRow>
     </form>
   );
   const pager = (
@@ -282,13 +257,10 @@ async function usersPage(c: AppContext, error?: ReturnType<typeof formError>) {
         {apps.length ? table(apps, true) : <p class="muted">None.</p>}
         <div class="card">
           <h2>Add a user</h2>
-          <form method="post" action="/admin/users">
-            <CsrfField actor={actor} />
+          <PostForm actor={actor} to="/admin/users">
             <UserFields apps={await listAppIds(c.get("svc"))} />
-            <p>
-              <button type="submit">Add user</button>
-            </p>
-          </form>
+            <Submit>Add user</Submit>
+          </PostForm>
         </div>
       </>
     ),
@@ -328,56 +300,40 @@ async function userPage(
             </p>
           </div>
         )}
-        <form method="post">
-          <CsrfField actor={actor} />
+        <PostForm actor={actor}>
           <UserFields user={view} apps={await listAppIds(c.get("svc"))} />
-          <label>
-            <input type="checkbox" name="active" value="on" checked={user.active} /> Active
-          </label>
-          <p>
-            <button type="submit">Save</button>
-          </p>
-        </form>
+          <Checkbox name="active" checked={user.active} label="Active" />
+          <Submit>Save</Submit>
+        </PostForm>
         {user.user_type === "normal" && (
-          <form method="post" class="card">
+          <PostForm actor={actor} do="reset-password" class="card">
             <h2>Reset password</h2>
             <p class="muted">
               Issues a one-time password, shown once here; the user's sessions and session keys end.
             </p>
-            <CsrfField actor={actor} />
-            <input type="hidden" name="_action" value="reset-password" />
             <button type="submit" class="secondary">Reset password</button>
-          </form>
+          </PostForm>
         )}
         <h2>Effective permissions</h2>
         {effective.length
           ? (
-            <table id="effective-permissions">
-              <thead>
+            <Table id="effective-permissions" head={["Folder", "Permissions", "Granted by"]}>
+              {effective.map((e) => (
                 <tr>
-                  <th>Folder</th>
-                  <th>Permissions</th>
-                  <th>Granted by</th>
+                  <td>
+                    <a href={folderUrl(e.path)}>{e.path}</a>
+                  </td>
+                  <td>{e.permissions.join(", ")}</td>
+                  <td>
+                    {e.grants.map((g) =>
+                      `${g.role} for ${g.holder}${
+                        g.policyPath === e.path ? "" : ` (policy of ${g.policyPath})`
+                      }`
+                    ).join("; ")}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {effective.map((e) => (
-                  <tr>
-                    <td>
-                      <a href={folderUrl(e.path)}>{e.path}</a>
-                    </td>
-                    <td>{e.permissions.join(", ")}</td>
-                    <td>
-                      {e.grants.map((g) =>
-                        `${g.role} for ${g.holder}${
-                          g.policyPath === e.path ? "" : ` (policy of ${g.policyPath})`
-                        }`
-                      ).join("; ")}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </Table>
           )
           : <p class="muted">No permissions on any folder.</p>}
       </>
@@ -404,58 +360,38 @@ async function groupsPage(c: AppContext, error?: ReturnType<typeof formError>) {
               {g.members.map((m) => (
                 <li>
                   {m.displayName} &lt;{m.email}&gt;{" "}
-                  <form class="inline" method="post">
-                    <CsrfField actor={actor} />
-                    <input type="hidden" name="_action" value="remove" />
+                  <PostForm actor={actor} do="remove" class="inline">
                     <input type="hidden" name="group" value={String(g.id)} />
                     <input type="hidden" name="user" value={String(m.id)} />
                     <button class="secondary" type="submit">Remove</button>
-                  </form>
+                  </PostForm>
                 </li>
               ))}
             </ul>
-            <form method="post" class="row">
-              <CsrfField actor={actor} />
-              <input type="hidden" name="_action" value="add" />
+            <PostForm actor={actor} do="add">
               <input type="hidden" name="group" value={String(g.id)} />
-              <div>
+              <FieldRow>
                 <select name="user" aria-label={`Add member to ${g.name}`}>
                   {users.map((u) => <option value={String(u.id)}>{u.email}</option>)}
                 </select>
-              </div>
-              <div>
                 <button type="submit">Add member</button>
-              </div>
-            </form>
-            <form method="post">
-              <CsrfField actor={actor} />
-              <input type="hidden" name="_action" value="delete" />
+              </FieldRow>
+            </PostForm>
+            <PostForm actor={actor} do="delete">
               <input type="hidden" name="group" value={String(g.id)} />
-              <p>
-                <button class="danger" type="submit">Delete group</button>
-              </p>
-            </form>
+              <Submit kind="danger">Delete group</Submit>
+            </PostForm>
           </div>
         ))}
         <div class="card">
           <h2>New group</h2>
-          <form method="post">
-            <CsrfField actor={actor} />
-            <input type="hidden" name="_action" value="create" />
-            <div class="row">
-              <div>
-                <label for="name">Name</label>
-                <input id="name" name="name" type="text" required />
-              </div>
-              <div>
-                <label for="description">Description</label>
-                <input id="description" name="description" type="text" />
-              </div>
-              <div>
-                <button type="submit">Create group</button>
-              </div>
-            </div>
-          </form>
+          <PostForm actor={actor} do="create">
+            <FieldRow>
+              <Field id="name" label="Name" required />
+              <Field id="description" label="Description" />
+              <button type="submit">Create group</button>
+            </FieldRow>
+          </PostForm>
         </div>
       </>
     ),

@@ -13,8 +13,10 @@ import { listLists } from "../../src/data/lists.ts";
 import { listPrincipals } from "../../src/data/users.ts";
 import { Permission, permissionNames, ROLES } from "../../src/security/permissions.ts";
 import { type AppContext, type Env, requireActor } from "../http/context.ts";
-import { Breadcrumbs, CsrfField, folderUrl } from "../ui/layout.tsx";
-import { listPage, listPost, newListPage, newListPost } from "./lists.tsx";
+import { Breadcrumbs, folderUrl } from "../ui/layout.tsx";
+import { Checkbox, Field, FieldRow, Labelled, PostForm, Submit, Table } from "../ui/forms.tsx";
+import { listPage, listPost } from "./lists.tsx";
+import { newListPage, newListPost } from "./new_list.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 import { MAX_INDENT_DEPTH } from "../ui/style.ts";
 
@@ -39,25 +41,17 @@ export function folderPages(): Hono<Env> {
         <>
           <h1>Folders</h1>
           {folders.length === 0 && <p class="muted">No folder is shared with you yet.</p>}
-          <table>
-            <thead>
+          <Table head={["Folder", "Your permissions"]}>
+            {folders.map((f) => (
               <tr>
-                <th>Folder</th>
-                <th>Your permissions</th>
+                <td class={indentClass(f.path)}>
+                  <a href={folderUrl(f.path)}>{f.path === "/" ? "/ (root)" : f.name}</a>
+                  {f.path !== "/" && <span class="muted">&nbsp;{f.path}</span>}
+                </td>
+                <td>{permissionNames(f.bits).join(", ")}</td>
               </tr>
-            </thead>
-            <tbody>
-              {folders.map((f) => (
-                <tr>
-                  <td class={indentClass(f.path)}>
-                    <a href={folderUrl(f.path)}>{f.path === "/" ? "/ (root)" : f.name}</a>
-                    {f.path !== "/" && <span class="muted">&nbsp;{f.path}</span>}
-                  </td>
-                  <td>{permissionNames(f.bits).join(", ")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </>
       ),
     });
@@ -114,17 +108,10 @@ async function folderPage(c: AppContext, path: string, error?: ReturnType<typeof
           )}
         </p>
         <h2>Lists</h2>
-        {lists.length === 0 ? <p class="muted">No lists in this folder.</p> : (
-          <table>
-            <thead>
-              <tr>
-                <th>List</th>
-                <th>Description</th>
-                <th>Columns</th>
-                <th>Key</th>
-              </tr>
-            </thead>
-            <tbody>
+        {lists.length === 0
+          ? <p class="muted">No lists in this folder.</p>
+          : (
+            <Table head={["List", "Description", "Columns", "Key"]}>
               {lists.map((l) => (
                 <tr>
                   <td>
@@ -135,9 +122,8 @@ async function folderPage(c: AppContext, path: string, error?: ReturnType<typeof
                   <td>{l.keyColumn}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        )}
+            </Table>
+          )}
         {admin && (
           <p>
             <a class="button" href={folderUrl(container.path, "/-/new-list")}>New list</a>
@@ -156,46 +142,30 @@ async function folderPage(c: AppContext, path: string, error?: ReturnType<typeof
         {admin && (
           <div class="card">
             <h2>New subfolder</h2>
-            <form method="post">
-              <CsrfField actor={actor} />
-              <input type="hidden" name="_action" value="create-folder" />
-              <div class="row">
-                <div>
-                  <label for="name">Name</label>
-                  <input
-                    id="name"
-                    name="name"
-                    type="text"
-                    required
-                    pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*"
-                  />
-                </div>
-                <div>
-                  <label for="description">Description</label>
-                  <input id="description" name="description" type="text" />
-                </div>
-                <div>
-                  <label>
-                    <input type="checkbox" name="inherit" value="on" checked /> Inherit permissions
-                  </label>
-                  <button type="submit">Create folder</button>
-                </div>
-              </div>
-            </form>
+            <PostForm actor={actor} do="create-folder">
+              <FieldRow>
+                <Field id="name" label="Name" required pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*" />
+                <Field id="description" label="Description" />
+                {[
+                  <Checkbox name="inherit" checked label="Inherit permissions" />,
+                  <button type="submit">Create folder</button>,
+                ]}
+              </FieldRow>
+            </PostForm>
           </div>
         )}
         {admin && container.path !== "/" && container.path !== "/home" && (
           <div class="card">
             <h2>Delete this folder</h2>
-            <form method="post">
-              <CsrfField actor={actor} />
-              <input type="hidden" name="_action" value="delete-folder" />
-              <label>
-                <input type="checkbox" name="confirm" value="yes" required /> Delete{" "}
-                {container.path}, its subfolders and all their lists and rows
-              </label>
+            <PostForm actor={actor} do="delete-folder">
+              <Checkbox
+                name="confirm"
+                value="yes"
+                required
+                label={<>Delete {container.path}, its subfolders and all their lists and rows</>}
+              />
               <button class="danger" type="submit">Delete folder</button>
-            </form>
+            </PostForm>
           </div>
         )}
       </>
@@ -244,68 +214,54 @@ async function permissionsPage(c: AppContext, path: string, error?: ReturnType<t
       <>
         <Breadcrumbs path={container.path} tail="Permissions" />
         <h1>Permissions for {container.path}</h1>
-        <form method="post">
-          <CsrfField actor={actor} />
-          <input type="hidden" name="_action" value="save" />
+        <PostForm actor={actor} do="save">
           {container.parent_id !== null && (
-            <label>
-              <input type="checkbox" name="inherit" value="on" checked={policy.inherit} />{" "}
-              Inherit permissions from the parent folder
-              {policy.inherit && <span class="muted">&nbsp;(now: {policy.source.path})</span>}
-            </label>
+            <Checkbox
+              name="inherit"
+              checked={policy.inherit}
+              label={
+                <>
+                  Inherit permissions from the parent folder
+                  {policy.inherit && <span class="muted">&nbsp;(now: {policy.source.path})</span>}
+                </>
+              }
+            />
           )}
           <h2>Role assignments{policy.inherit ? " (inherited, read-only)" : ""}</h2>
-          <table>
-            <thead>
+          <Table head={["User or group", "Role", ...policy.inherit ? [] : ["Remove"]]}>
+            {policy.assignments.map((a) => (
               <tr>
-                <th>User or group</th>
-                <th>Role</th>
-                {!policy.inherit && <th>Remove</th>}
+                <td>{a.kind === "group" ? `Group: ${a.name}` : a.name}</td>
+                <td>{ROLES[a.role as keyof typeof ROLES]?.label ?? a.role}</td>
+                {!policy.inherit && (
+                  <td>
+                    <input type="hidden" name="keep" value={`${a.principalId}:${a.role}`} />
+                    <Checkbox name="remove" value={`${a.principalId}:${a.role}`} label="remove" />
+                  </td>
+                )}
               </tr>
-            </thead>
-            <tbody>
-              {policy.assignments.map((a) => (
-                <tr>
-                  <td>{a.kind === "group" ? `Group: ${a.name}` : a.name}</td>
-                  <td>{ROLES[a.role as keyof typeof ROLES]?.label ?? a.role}</td>
-                  {!policy.inherit && (
-                    <td>
-                      <input type="hidden" name="keep" value={`${a.principalId}:${a.role}`} />
-                      <label>
-                        <input type="checkbox" name="remove" value={`${a.principalId}:${a.role}`} />
-                        {" "}
-                        remove
-                      </label>
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
           <h2>Add a role</h2>
-          <div class="row">
-            <div>
-              <label for="principal">User or group</label>
+          <FieldRow>
+            <Labelled id="principal" label="User or group">
               <select id="principal" name="principal">
                 <option value="">(none)</option>
                 {principals.map((p) => <option value={String(p.id)}>{p.label}</option>)}
               </select>
-            </div>
-            <div>
-              <label for="role">Role</label>
+            </Labelled>
+            <Labelled id="role" label="Role">
               <select id="role" name="role">
                 {roles.map(([name, r]) => <option value={name}>{r.label}</option>)}
               </select>
-            </div>
-          </div>
-          <p>
-            <button type="submit">Save permissions</button>
-          </p>
+            </Labelled>
+          </FieldRow>
+          <Submit>Save permissions</Submit>
           <p class="muted">
             Unticking "Inherit" gives this folder its own policy, starting from the assignments
             above.
           </p>
-        </form>
+        </PostForm>
       </>
     ),
   }, error?.status ?? 200);

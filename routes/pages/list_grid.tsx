@@ -7,6 +7,7 @@
  */
 import type { ListDefinition } from "../../src/data/lists.ts";
 import { type Filter, filtersFromParams, type RowQuery } from "../../src/data/rows.ts";
+import { Field, FieldRow, Labelled } from "../ui/forms.tsx";
 
 /** The operators the filter bar offers, as LabKey's grid names them. */
 export const FILTER_CHOICES: [op: string, label: string][] = [
@@ -111,29 +112,24 @@ export function FilterBar(props: { def: ListDefinition; state: GridState }) {
   const label = (op: string) => FILTER_CHOICES.find(([o]) => o === op)?.[1] ?? op;
   return (
     <div class="card">
-      <form method="get" class="row" aria-label="Add a filter">
+      <form method="get" aria-label="Add a filter">
         {[...state.params].map(([name, value]) =>
           name === "page" ? null : <input type="hidden" name={name} value={value} />
         )}
-        <div>
-          <label for="add-column">Filter column</label>
-          <select id="add-column" name="add.column">
-            {def.columns.map((col) => <option value={col.name}>{col.name}</option>)}
-          </select>
-        </div>
-        <div>
-          <label for="add-op">Condition</label>
-          <select id="add-op" name="add.op">
-            {FILTER_CHOICES.map(([op, text]) => <option value={op}>{text}</option>)}
-          </select>
-        </div>
-        <div>
-          <label for="add-value">Value</label>
-          <input id="add-value" name="add.value" type="text" />
-        </div>
-        <div>
+        <FieldRow>
+          <Labelled id="add-column" label="Filter column">
+            <select id="add-column" name="add.column">
+              {def.columns.map((col) => <option value={col.name}>{col.name}</option>)}
+            </select>
+          </Labelled>
+          <Labelled id="add-op" label="Condition">
+            <select id="add-op" name="add.op">
+              {FILTER_CHOICES.map(([op, text]) => <option value={op}>{text}</option>)}
+            </select>
+          </Labelled>
+          <Field id="add-value" name="add.value" label="Value" />
           <button type="submit">Add filter</button>
-        </div>
+        </FieldRow>
       </form>
       {state.query.filters.length > 0 && (
         <ul class="filters" aria-label="Filters in force">

@@ -19,6 +19,7 @@ import {
 } from "../http/context.ts";
 import { endLogin, startSession } from "../http/session_cookie.ts";
 import { CsrfField } from "../ui/layout.tsx";
+import { Field, Submit } from "../ui/forms.tsx";
 import { field, formError, page, redirectWith, safeNext } from "../ui/render.tsx";
 
 /** The declarations a login must make when the site requires them. */
@@ -49,27 +50,23 @@ function LoginForm(
       <form method="post" action="/login">
         <CsrfField actor={null} token={props.csrf} />
         <input type="hidden" name="next" value={props.next} />
-        <label for="email">Email</label>
-        <input
+        <Field
           id="email"
-          name="email"
+          label="Email"
           type="email"
           autocomplete="username"
           required
           value={props.email ?? ""}
         />
-        <label for="password">Password</label>
-        <input
+        <Field
           id="password"
-          name="password"
+          label="Password"
           type="password"
           autocomplete="current-password"
           required
         />
         {props.compliance.required && <DeclarationFields settings={props.compliance} />}
-        <p>
-          <button type="submit">Sign in</button>
-        </p>
+        <Submit>Sign in</Submit>
       </form>
     </div>
   );
@@ -191,28 +188,29 @@ function AccountPage(props: { csrfActor: ReturnType<typeof requireActor>; next?:
         <form method="post" action="/account/password">
           <CsrfField actor={actor} />
           <input type="hidden" name="next" value={props.next ?? "/folders"} />
-          <label for="current">Current password</label>
-          <input
+          <Field
             id="current"
-            name="current"
+            label="Current password"
             type="password"
             autocomplete="current-password"
             required
           />
-          <label for="password">New password (at least 8 characters)</label>
-          <input
+          <Field
             id="password"
-            name="password"
+            label="New password (at least 8 characters)"
             type="password"
             autocomplete="new-password"
             required
             minlength={8}
           />
-          <label for="confirm">New password again</label>
-          <input id="confirm" name="confirm" type="password" autocomplete="new-password" required />
-          <p>
-            <button type="submit">Change password</button>
-          </p>
+          <Field
+            id="confirm"
+            label="New password again"
+            type="password"
+            autocomplete="new-password"
+            required
+          />
+          <Submit>Change password</Submit>
         </form>
       </div>
     </>

@@ -4,7 +4,8 @@ import { auditActor } from "../../src/core/actor.ts";
 import { addSite, listSites, removeSite } from "../../src/doors/remote_login/mod.ts";
 import { remoteLoginSettings } from "../../src/doors/remote_login/settings.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
-import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
+import { Checkbox, Field, Labelled, PostForm, Submit, Table } from "../ui/forms.tsx";
+import { PhiLevelSelect } from "../ui/layout.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PATH = "/admin/remote-sites";
@@ -26,83 +27,59 @@ async function sitesPage(c: AppContext, failure?: ReturnType<typeof formError>) 
           below.
         </p>
         <div class="card">
-          <table>
-            <thead>
+          <Table head={["Site", "Allowed returnUrl origins and prefixes", "Actions"]}>
+            {sites.map((s) => (
               <tr>
-                <th>Site</th>
-                <th>Allowed returnUrl origins and prefixes</th>
-                <th>Actions</th>
+                <td>{s.name}</td>
+                <td>{s.prefixes.join(" ")}</td>
+                <td>
+                  <PostForm actor={actor} to={PATH} do="remove" class="inline">
+                    <input type="hidden" name="site" value={String(s.id)} />
+                    <button class="secondary" type="submit">Remove</button>
+                  </PostForm>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {sites.map((s) => (
-                <tr>
-                  <td>{s.name}</td>
-                  <td>{s.prefixes.join(" ")}</td>
-                  <td>
-                    <form class="inline" method="post" action={PATH}>
-                      <CsrfField actor={actor} />
-                      <input type="hidden" name="_action" value="remove" />
-                      <input type="hidden" name="site" value={String(s.id)} />
-                      <button class="secondary" type="submit">Remove</button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
           {sites.length === 0 && <p class="muted">No cooperating site yet</p>}
         </div>
         <div class="card">
           <h2>Add a site</h2>
-          <form method="post" action={PATH}>
-            <CsrfField actor={actor} />
-            <input type="hidden" name="_action" value="add" />
-            <label for="name">Name</label>
-            <input id="name" name="name" required />
-            <label for="prefixes">Allowed origins or URL prefixes, one per line</label>
-            <textarea id="prefixes" name="prefixes" rows={3} required></textarea>
-            <p>
-              <button type="submit">Add site</button>
-            </p>
-          </form>
+          <PostForm actor={actor} to={PATH} do="add">
+            <Field id="name" label="Name" required />
+            <Labelled id="prefixes" label="Allowed origins or URL prefixes, one per line">
+              <textarea id="prefixes" name="prefixes" rows={3} required></textarea>
+            </Labelled>
+            <Submit>Add site</Submit>
+          </PostForm>
         </div>
         <div class="card">
           <h2>Settings</h2>
-          <form method="post" action={PATH}>
-            <CsrfField actor={actor} />
-            <input type="hidden" name="_action" value="settings" />
-            <label for="tokenMinutes">Token lifetime (minutes)</label>
-            <input
+          <PostForm actor={actor} to={PATH} do="settings">
+            <Field
               id="tokenMinutes"
-              name="tokenMinutes"
+              label="Token lifetime (minutes)"
               type="number"
               min={1}
-              value={String(settings.tokenMinutes)}
+              value={settings.tokenMinutes}
             />
-            <label for="verifyPerMinute">verifyToken calls per client address per minute</label>
-            <input
+            <Field
               id="verifyPerMinute"
-              name="verifyPerMinute"
+              label="verifyToken calls per client address per minute"
               type="number"
               min={1}
-              value={String(settings.verifyPerMinute)}
+              value={settings.verifyPerMinute}
             />
-            <label for="phiLevel">PHI level in force for cooperating sites' users</label>
-            <PhiLevelSelect id="phiLevel" name="phiLevel" value={settings.phiLevel} declared />
-            <label>
-              <input
-                type="checkbox"
-                name="allowAnyReturnUrl"
-                value="on"
-                checked={settings.allowAnyReturnUrl}
-              />{" "}
-              Allow any returnUrl (development only)
-            </label>
-            <p>
-              <button type="submit">Save settings</button>
-            </p>
-          </form>
+            <Labelled id="phiLevel" label="PHI level in force for cooperating sites' users">
+              <PhiLevelSelect id="phiLevel" name="phiLevel" value={settings.phiLevel} declared />
+            </Labelled>
+            <Checkbox
+              name="allowAnyReturnUrl"
+              checked={settings.allowAnyReturnUrl}
+              label="Allow any returnUrl (development only)"
+            />
+            <Submit>Save settings</Submit>
+          </PostForm>
         </div>
       </>
     ),

@@ -4,8 +4,12 @@
  */
 import { Hono } from "hono";
 import { auditActor } from "../../src/core/actor.ts";
-import { badRequest, notFound } from "../../src/errors.ts";
-import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
+import { badRequest, LabgateError, notFound } from "../../src/errors.ts";
+import {
+  sqlDoorLimit,
+  type SqlDoorSettings,
+  sqlDoorSettings,
+} from "../../src/doors/sql/settings.ts";
 import {
   certificateInUse,
   configuredCertificate,
@@ -14,10 +18,30 @@ import {
   tlsSettings,
 } from "../../src/doors/sql/tls/mod.ts";
 import { adminOnly, type AppContext, type Env, requireActor } from "../http/context.ts";
-import { CsrfField } from "../ui/layout.tsx";
+import { Checkbox, Field, FieldRow, PostForm, Radio, Submit } from "../ui/forms.tsx";
 import { field, formError, page, redirectWith } from "../ui/render.tsx";
 
 const PAGE = "/admin/sql-door";
+
+/**
+ * The limits the page sets besides the port: setting and form field. The
+ * label and range are the settings section's own (`sqlDoorLimit()`).
+ */
+const LIMIT_FIELDS = [
+  ["maxResultRows", "max_result_rows"],
+  ["maxResultBytes", "max_result_bytes"],
+  ["maxStatementsPerUser", "max_statements_per_user"],
+  ["statementWaitSeconds", "statement_wait_seconds"],
+] as const satisfies readonly (readonly [keyof SqlDoorSettings, string])[];
+
+type LimitKey = typeof LIMIT_FIELDS[number][0];
+
+/** The form field of each setting the page marks when it is refused. */
+const FIELD_OF: Partial<Record<keyof SqlDoorSettings, string>> = {
+  port: "port",
+  hostOverride: "host_override",
+  ...Object.fromEntries(LIMIT_FIELDS),
+};
 
 /** The form's fields as submitted (or as stored), so a refused form shows what was typed. */
 interface FormValues {
@@ -28,9 +52,13 @@ interface FormValues {
   allowLoopbackCleartext: boolean;
   source: string;
   validityDays: string;
+  /** A limit the form did not send (an older page) stays as it is. */
+  limits: Partial<Record<LimitKey, string>>;
 }
 
 function formValues(body: Record<string, unknown>): FormValues {
+  const limits: FormValues["limits"] = {};
+  for (const [key, name] of LIMIT_FIELDS) if (name in body) limits[key] = field(body, name);
   return {
     enabled: field(body, "enabled") === "on",
     port: field(body, "port"),
@@ -39,7 +67,16 @@ function formValues(body: Record<string, unknown>): FormValues {
     allowLoopbackCleartext: field(body, "allow_loopback_cleartext") === "on",
     source: field(body, "source"),
     validityDays: field(body, "validity_days"),
+    limits,
   };
+}
+
+/** The form field a refused save names (`details.field` of the settings' error), if any. */
+function refusedField(error: unknown): string | undefined {
+  const details = error instanceof LabgateError
+    ? error.details as { field?: keyof SqlDoorSettings } | undefined
+    : undefined;
+  return details?.field && FIELD_OF[details.field];
 }
 
 function pem(c: AppContext, certificate: string | null): Response {
@@ -88,6 +125,7 @@ export function sqlDoorPages(): Hono<Env> {
         hostOverride: values.hostOverride,
         requireTls: values.requireTls,
         allowLoopbackCleartext: values.allowLoopbackCleartext,
+        ...values.limits,
       });
       const tls = tlsSettings.validate({
         source: values.source,
@@ -117,7 +155,7 @@ export function sqlDoorPages(): Hono<Env> {
         outcome: "failed",
         message: refused.error,
       });
-      return settingsPage(c, { values, error: refused });
+      return settingsPage(c, { values, error: refused, field: refusedField(error) });
     }
   });
 
@@ -135,7 +173,7 @@ export function sqlDoorPages(): Hono<Env> {
 
 async function settingsPage(
   c: AppContext,
-  refused?: { values: FormValues; error: ReturnType<typeof formError> },
+  refused?: { values: FormValues; error: ReturnType<typeof formError>; field?: string },
 ) {
   const actor = await adminOnly(c);
   const svc = c.get("svc");
@@ -149,7 +187,11 @@ async function settingsPage(
     allowLoopbackCleartext: door.allowLoopbackCleartext,
     source: tls.source,
     validityDays: String(tls.validityDays),
+    limits: {},
   };
+  const limitValue = (key: LimitKey) => values.limits[key] ?? String(door[key]);
+  /** The refusal's message beside the field it names. */
+  const errorAt = (name: string) => refused?.field === name ? refused.error.error : undefined;
   const configured = configuredCertificate(svc);
   const selfSigned = await selfSignedCertificate(svc);
   const hostName = door.hostOverride ?? new URL(c.req.url).hostname;
@@ -173,91 +215,98 @@ async function settingsPage(
           {svc.config.sqlDoorPort !== undefined &&
             ` Its port is set by LABGATE_SQL_DOOR_PORT; the port setting below applies where that is unset.`}
         </p>
-        <form method="post" action={PAGE}>
-          <CsrfField actor={actor} />
-          <input type="hidden" name="_action" value="save" />
+        <PostForm actor={actor} to={PAGE} do="save">
           <div class="card">
-            <label>
-              <input type="checkbox" name="enabled" value="on" checked={values.enabled} />{" "}
-              Allow connections
-            </label>
-            <div class="row">
-              <div>
-                <label for="port">Port (1–65535)</label>
-                <input
-                  id="port"
-                  name="port"
-                  type="number"
-                  min="1"
-                  max="65535"
-                  value={values.port}
-                />
-              </div>
-              <div>
-                <label for="host_override">
-                  Override host name (no scheme, no port; empty to use {hostName})
-                </label>
-                <input
-                  id="host_override"
-                  name="host_override"
-                  type="text"
-                  value={values.hostOverride}
-                />
-              </div>
-            </div>
+            <Checkbox name="enabled" checked={values.enabled} label="Allow connections" />
+            <FieldRow>
+              <Field
+                id="port"
+                label="Port (1–65535)"
+                type="number"
+                min="1"
+                max="65535"
+                value={values.port}
+                error={errorAt("port")}
+              />
+              <Field
+                id="host_override"
+                label={<>Override host name (no scheme, no port; empty to use {hostName})</>}
+                value={values.hostOverride}
+                error={errorAt("host_override")}
+              />
+            </FieldRow>
             <p>
               Host name shown to users: <code>{hostName}</code>
             </p>
-            <label>
-              <input type="checkbox" name="require_tls" value="on" checked={values.requireTls} />
-              {" "}
-              Require TLS for connections
-            </label>
-            <label>
-              <input
-                type="checkbox"
-                name="allow_loopback_cleartext"
-                value="on"
-                checked={values.allowLoopbackCleartext}
-              />{" "}
-              Allow cleartext API key logins from loopback addresses (127.0.0.1, ::1)
-            </label>
+            <Checkbox
+              name="require_tls"
+              checked={values.requireTls}
+              label="Require TLS for connections"
+            />
+            <Checkbox
+              name="allow_loopback_cleartext"
+              checked={values.allowLoopbackCleartext}
+              label="Allow cleartext API key logins from loopback addresses (127.0.0.1, ::1)"
+            />
+          </div>
+          <div class="card" id="limits">
+            <h2>Limits</h2>
+            <p class="muted">
+              What one statement may return through the door, and how many statements one user's
+              connections may run at once (one more waits, then fails with 53300).
+            </p>
+            <FieldRow>
+              {LIMIT_FIELDS.map(([key, name]) => {
+                const limit = sqlDoorLimit(key);
+                return (
+                  <Field
+                    id={name}
+                    label={limit.label}
+                    type="number"
+                    required
+                    min={limit.min}
+                    max={limit.max}
+                    value={limitValue(key)}
+                    error={errorAt(name)}
+                  />
+                );
+              })}
+            </FieldRow>
           </div>
           <div class="card">
             <h2>Certificate</h2>
-            <label>
-              <input
-                type="radio"
-                name="source"
-                value="files"
-                checked={values.source === "files"}
-              />{" "}
-              Configured files (LABGATE_TLS_CERT_FILE, LABGATE_TLS_KEY_FILE):{" "}
-              {configured ? `expires ${date(configured.notAfter)}` : "not configured"}
-            </label>
-            <label>
-              <input
-                type="radio"
-                name="source"
-                value="self_signed"
-                checked={values.source === "self_signed"}
-              />{" "}
-              Self-signed, generated by labgate and renewed automatically: expires{" "}
-              {date(selfSigned.notAfter)}, for {selfSigned.hosts.join(", ")}
-            </label>
-            <div class="row">
-              <div>
-                <label for="validity_days">Validity of new self-signed certificates (days)</label>
-                <input
-                  id="validity_days"
-                  name="validity_days"
-                  type="number"
-                  min="1"
-                  max="3650"
-                  value={values.validityDays}
-                />
-              </div>
-            </div>
+            <Radio
+              name="source"
+              value="files"
+              checked={values.source === "files"}
+              label={
+                <>
+                  Configured files (LABGATE_TLS_CERT_FILE, LABGATE_TLS_KEY_FILE):{" "}
+                  {configured ? `expires ${date(configured.notAfter)}` : "not configured"}
+                </>
+              }
+            />
+            <Radio
+              name="source"
+              value="self_signed"
+              checked={values.source === "self_signed"}
+              label={
+                <>
+                  Self-signed, generated by labgate and renewed automatically: expires{" "}
+                  {date(selfSigned.notAfter)}, for {selfSigned.hosts.join(", ")}
+                </>
+              }
+            />
+            <FieldRow>
+              <Field
+                id="validity_days"
+                label="Validity of new self-signed certificates (days)"
+                type="number"
+                min="1"
+                max="3650"
+                value={values.validityDays}
+              />
+            </FieldRow>
             <p>
               Certificate in use ({tls.source === "files" ? "configured files" : "self-signed"}):
               {" "}
@@ -273,17 +322,11 @@ async function settingsPage(
               </span>
             </p>
           </div>
-          <p>
-            <button type="submit">Save</button>
-          </p>
-        </form>
-        <form method="post" action={PAGE}>
-          <CsrfField actor={actor} />
-          <input type="hidden" name="_action" value="regenerate" />
-          <p>
-            <button class="secondary" type="submit">Regenerate self-signed certificate now</button>
-          </p>
-        </form>
+          <Submit>Save</Submit>
+        </PostForm>
+        <PostForm actor={actor} to={PAGE} do="regenerate">
+          <Submit kind="secondary">Regenerate self-signed certificate now</Submit>
+        </PostForm>
       </>
     ),
   }, refused?.error.status ?? 200);

@@ -14,7 +14,8 @@ import {
   updateExternalApp,
 } from "../../src/doors/tokens/mod.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
-import { CsrfField, PhiLevelSelect } from "../ui/layout.tsx";
+import { Checkbox, Field, FieldRow, Labelled, PostForm, Submit, Table } from "../ui/forms.tsx";
+import { PhiLevelSelect } from "../ui/layout.tsx";
 import { field, fieldValues, formError, page, redirectWith } from "../ui/render.tsx";
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -81,42 +82,25 @@ function AppFields(props: { app?: ExternalApp }) {
   const off = a?.built_in ?? false;
   return (
     <>
-      <div class="row">
-        <div>
-          <label for="id">Unique id</label>
-          <input id="id" name="id" type="text" required value={a?.id ?? ""} disabled={!!a} />
-        </div>
-        <div>
-          <label for="description">Description</label>
-          <input
-            id="description"
-            name="description"
-            type="text"
-            value={a?.description ?? ""}
-            disabled={off}
-          />
-        </div>
-        <div>
-          <label for="status">Status</label>
+      <FieldRow>
+        <Field id="id" label="Unique id" required value={a?.id ?? ""} disabled={!!a} />
+        <Field id="description" label="Description" value={a?.description ?? ""} disabled={off} />
+        <Labelled id="status" label="Status">
           <select id="status" name="status" disabled={off}>
             <option value="active" selected={a?.status !== "disabled"}>Active</option>
             <option value="disabled" selected={a?.status === "disabled"}>Disabled</option>
           </select>
-        </div>
-        <div>
-          <label for="default_expiry_days">Default token expiry (days)</label>
-          <input
-            id="default_expiry_days"
-            name="default_expiry_days"
-            type="number"
-            min="1"
-            max="3650"
-            value={String(a?.default_expiry_days ?? 90)}
-            disabled={off}
-          />
-        </div>
-        <div>
-          <label for="phi_level">PHI level of its tokens and accounts</label>
+        </Labelled>
+        <Field
+          id="default_expiry_days"
+          label="Default token expiry (days)"
+          type="number"
+          min="1"
+          max="3650"
+          value={a?.default_expiry_days ?? 90}
+          disabled={off}
+        />
+        <Labelled id="phi_level" label="PHI level of its tokens and accounts">
           <PhiLevelSelect
             id="phi_level"
             name="phi_level"
@@ -124,37 +108,30 @@ function AppFields(props: { app?: ExternalApp }) {
             declared
             disabled={off}
           />
-        </div>
-      </div>
+        </Labelled>
+      </FieldRow>
       <fieldset>
         <legend>Entry points (each off unless ticked)</legend>
         {(Object.keys(ENTRY_POINTS) as EntryPoint[]).map((e) => (
-          <label>
-            <input
-              type="checkbox"
-              name="entry"
-              value={e}
-              checked={a
-                ? { rest: a.entry_rest, sql: a.entry_sql, action: a.entry_action }[e]
-                : false}
-              disabled={off}
-            />{" "}
-            {ENTRY_POINTS[e]}
-          </label>
+          <Checkbox
+            name="entry"
+            value={e}
+            checked={a
+              ? { rest: a.entry_rest, sql: a.entry_sql, action: a.entry_action }[e]
+              : false}
+            disabled={off}
+            label={ENTRY_POINTS[e]}
+          />
         ))}
       </fieldset>
       <fieldset>
         <legend>REST policy</legend>
-        <label>
-          <input
-            type="checkbox"
-            name="rest_read_only"
-            value="on"
-            checked={a?.rest_read_only}
-            disabled={off}
-          />{" "}
-          Read-only (GET only)
-        </label>
+        <Checkbox
+          name="rest_read_only"
+          checked={a?.rest_read_only}
+          disabled={off}
+          label="Read-only (GET only)"
+        />
         <label for="rest_paths">
           Allowed paths (one per line, * matches anything; empty allows all)
         </label>
@@ -177,76 +154,58 @@ async function appsPage(c: AppContext, error?: FormError) {
     children: (
       <>
         <h1>External apps</h1>
-        <table>
-          <thead>
+        <Table
+          head={["Id", "Description", "Status", "Entry points", "REST policy", "Default expiry"]}
+        >
+          {apps.map((a) => (
             <tr>
-              <th>Id</th>
-              <th>Description</th>
-              <th>Status</th>
-              <th>Entry points</th>
-              <th>REST policy</th>
-              <th>Default expiry</th>
+              <td>
+                <a href={`/admin/external-apps/${a.id}`}>{a.id}</a>
+                {a.built_in && <span class="pill">built-in</span>}
+              </td>
+              <td>{a.description}</td>
+              <td>{a.status === "active" ? "Active" : "Disabled"}</td>
+              <td>
+                {[a.entry_rest && "REST", a.entry_sql && "SQL", a.entry_action && "Action"]
+                  .filter(Boolean).join(", ") || "none"}
+              </td>
+              <td>
+                {a.rest_read_only ? "read-only" : "read-write"}
+                {a.rest_paths.length ? `; ${a.rest_paths.join(" ")}` : ""}
+              </td>
+              <td class="num">{a.default_expiry_days} days</td>
             </tr>
-          </thead>
-          <tbody>
-            {apps.map((a) => (
-              <tr>
-                <td>
-                  <a href={`/admin/external-apps/${a.id}`}>{a.id}</a>
-                  {a.built_in && <span class="pill">built-in</span>}
-                </td>
-                <td>{a.description}</td>
-                <td>{a.status === "active" ? "Active" : "Disabled"}</td>
-                <td>
-                  {[a.entry_rest && "REST", a.entry_sql && "SQL", a.entry_action && "Action"]
-                    .filter(Boolean).join(", ") || "none"}
-                </td>
-                <td>
-                  {a.rest_read_only ? "read-only" : "read-write"}
-                  {a.rest_paths.length ? `; ${a.rest_paths.join(" ")}` : ""}
-                </td>
-                <td class="num">{a.default_expiry_days} days</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <p class="muted">{apps.length} of at most {settings.maxApps} apps registered.</p>
         <div class="card">
           <h2>Register an app</h2>
-          <form method="post" action="/admin/external-apps">
-            <CsrfField actor={actor} />
+          <PostForm actor={actor} to="/admin/external-apps">
             <AppFields />
-            <p>
-              <button type="submit">Add app</button>
-            </p>
-          </form>
+            <Submit>Add app</Submit>
+          </PostForm>
         </div>
         <div class="card">
           <h2>Token settings</h2>
-          <form method="post" action="/admin/external-apps">
-            <CsrfField actor={actor} />
-            <input type="hidden" name="_action" value="settings" />
-            <label for="max_apps">Maximum number of external apps</label>
-            <input
+          <PostForm actor={actor} to="/admin/external-apps" do="settings">
+            <Field
               id="max_apps"
-              name="max_apps"
+              label="Maximum number of external apps"
               type="number"
               min="1"
-              value={String(settings.maxApps)}
+              value={settings.maxApps}
             />
-            <label>
-              <input
-                type="checkbox"
-                name="allow_token_in_request"
-                value="on"
-                checked={settings.allowTokenInRequest}
-              />{" "}
-              Security policy: allow token in request (<code>?token=</code> in URLs)
-            </label>
-            <p>
-              <button type="submit">Save settings</button>
-            </p>
-          </form>
+            <Checkbox
+              name="allow_token_in_request"
+              checked={settings.allowTokenInRequest}
+              label={
+                <>
+                  Security policy: allow token in request (<code>?token=</code> in URLs)
+                </>
+              }
+            />
+            <Submit>Save settings</Submit>
+          </PostForm>
         </div>
       </>
     ),
@@ -267,15 +226,10 @@ async function appPage(c: AppContext, id: string, error?: FormError) {
         </div>
         <h1>{app.id}</h1>
         {app.built_in && <p class="notice">Built-in app: view-only.</p>}
-        <form method="post">
-          <CsrfField actor={actor} />
+        <PostForm actor={actor}>
           <AppFields app={app} />
-          {!app.built_in && (
-            <p>
-              <button type="submit">Save</button>
-            </p>
-          )}
-        </form>
+          {!app.built_in && <Submit>Save</Submit>}
+        </PostForm>
         {!app.built_in && (
           <div class="card">
             <h2>Delete this app</h2>
@@ -284,15 +238,15 @@ async function appPage(c: AppContext, id: string, error?: FormError) {
               user accounts cannot be deleted: move them to another app first, or disable the app
               instead (that can be undone).
             </p>
-            <form method="post">
-              <CsrfField actor={actor} />
-              <input type="hidden" name="_action" value="delete" />
-              <label>
-                <input type="checkbox" name="confirm" value="yes" required /> Delete {app.id}{" "}
-                and all its tokens
-              </label>
+            <PostForm actor={actor} do="delete">
+              <Checkbox
+                name="confirm"
+                value="yes"
+                required
+                label={<>Delete {app.id} and all its tokens</>}
+              />
               <button class="danger" type="submit">Delete app</button>
-            </form>
+            </PostForm>
           </div>
         )}
       </>

@@ -20,6 +20,7 @@ import {
 import { getUser } from "../../src/data/users.ts";
 import { adminOnly, type AppContext, type Env } from "../http/context.ts";
 import { CsrfField } from "../ui/layout.tsx";
+import { Submit, Table } from "../ui/forms.tsx";
 import { field, fieldValues, formError, page, redirectWith } from "../ui/render.tsx";
 import { registerAppPages } from "./apps_page.tsx";
 
@@ -114,38 +115,35 @@ async function tokensPage(c: AppContext) {
         <p>
           <a class="button" href="/admin/auth-tokens/new">Add token</a>
         </p>
-        <table>
-          <thead>
+        <Table
+          head={[
+            "Id",
+            "Status",
+            "App",
+            "App user",
+            "Expires",
+            "Process as",
+            "Permitted",
+            "Reason",
+            "Last used",
+          ]}
+        >
+          {tokens.map((t) => (
             <tr>
-              <th>Id</th>
-              <th>Status</th>
-              <th>App</th>
-              <th>App user</th>
-              <th>Expires</th>
-              <th>Process as</th>
-              <th>Permitted</th>
-              <th>Reason</th>
-              <th>Last used</th>
+              <td>
+                <a href={`/admin/auth-tokens/${t.id}`}>{t.id}</a>
+              </td>
+              <td>{TOKEN_STATUSES[t.status]}</td>
+              <td>{t.app_id}</td>
+              <td>{t.app_user_email}</td>
+              <td>{day(t.expires_at)}</td>
+              <td>{t.process_as}</td>
+              <td>{t.permitted}</td>
+              <td>{t.request_reason}</td>
+              <td>{t.last_used_at?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td>
             </tr>
-          </thead>
-          <tbody>
-            {tokens.map((t) => (
-              <tr>
-                <td>
-                  <a href={`/admin/auth-tokens/${t.id}`}>{t.id}</a>
-                </td>
-                <td>{TOKEN_STATUSES[t.status]}</td>
-                <td>{t.app_id}</td>
-                <td>{t.app_user_email}</td>
-                <td>{day(t.expires_at)}</td>
-                <td>{t.process_as}</td>
-                <td>{t.permitted}</td>
-                <td>{t.request_reason}</td>
-                <td>{t.last_used_at?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       </>
     ),
   });
@@ -271,9 +269,7 @@ async function newTokenPage(c: AppContext, appId: string, error?: FormError) {
               : <p class="muted">{chosen.id} has no app users yet: add one on the Users page.</p>}
             <TokenFields />
             <p class="muted">Expiry defaults to today + {chosen.default_expiry_days} days.</p>
-            <p>
-              <button type="submit">Create token</button>
-            </p>
+            <Submit>Create token</Submit>
           </form>
         )}
       </>

@@ -43,6 +43,8 @@ button.danger { background:var(--bad); border-color:var(--bad); }
 .notice { padding:.6rem 1rem; border-radius:4px; background:#e7f3ea; color:var(--good); margin:1rem 0; }
 .error { padding:.6rem 1rem; border-radius:4px; background:#fbeaea; color:var(--bad); margin:1rem 0; }
 .error ul { margin:.3rem 0 0; }
+.field-error { color:var(--bad); margin:.15rem 0 .4rem; font-size:.9rem; }
+input[aria-invalid=true] { border-color:var(--bad); outline:1px solid var(--bad); }
 .muted { color:var(--muted); }
 .pill { display:inline-block; padding:0 .5rem; border-radius:999px; background:#eef1f5; font-size:.8rem; }
 .secret { font-family:ui-monospace,monospace; background:#fff8db; padding:.5rem; border:1px dashed #c9a400; word-break:break-all; }

@@ -1,17 +1,34 @@
 /**
  * The one place that assembles labgate's services from its configuration:
  * main.ts calls it, and so does every further SQL door thread
- * (wire/door_worker.ts), which gets services of its own.
+ * (wire/door_worker.ts), which gets services of its own. It opens (and
+ * migrates) the database, then has the SQL sandbox install its shadow
+ * catalog when this version's is not there yet.
  */
 import type { Config } from "../config.ts";
 import { type Database, openDatabase, type OpenOptions } from "../db/mod.ts";
 import { isDatabaseUnavailable } from "../errors.ts";
 import { createServices, type Services } from "../services.ts";
+import { ensureShadowCatalog } from "../sql/mod.ts";
 
 export async function assembleServices(
   config: Config,
+  options: {
+    /**
+     * False in a further SQL door thread: the main thread, which starts it,
+     * has made sure of the catalog already.
+     */
+    shadowCatalog?: boolean;
+  } = {},
 ): Promise<{ database: Database; svc: Services }> {
   const database = await openWhenReachable(config);
+  // After the migrations: the sandbox's shadow catalog, when this version's is not installed.
+  if (options.shadowCatalog ?? true) {
+    await ensureShadowCatalog(database.root).catch(async (error) => {
+      await database.close();
+      throw error;
+    });
+  }
   const svc = createServices(config, database);
   // Listen to the other instances before serving, so no change they make goes unseen.
   await svc.invalidate.ready;
@@ -29,7 +46,9 @@ const RETRY_MS = { first: 250, max: 5_000 };
  * and what to check instead of only the socket's words.
  */
 export async function openWhenReachable(
-  config: Pick<Config, "databaseUrl" | "dataDir" | "databaseWaitSeconds">,
+  config:
+    & Pick<Config, "databaseUrl" | "dataDir" | "databaseWaitSeconds">
+    & Partial<Pick<Config, "embeddedPreemptMs">>,
   options: {
     open?: (options: OpenOptions) => Promise<Database>;
     log?: (message: string) => void;
@@ -37,7 +56,9 @@ export async function openWhenReachable(
   } = {},
 ): Promise<Database> {
   const open = options.open ?? openDatabase;
-  if (!config.databaseUrl) return await open({ dataDir: config.dataDir });
+  if (!config.databaseUrl) {
+    return await open({ dataDir: config.dataDir, preemptAfterMs: config.embeddedPreemptMs });
+  }
   const url = config.databaseUrl;
   const log = options.log ?? ((message) => console.error(message));
   const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));

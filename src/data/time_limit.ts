@@ -1,12 +1,12 @@
 /**
  * The statement time limit of the HTTP doors' own heavy queries (row reads
  * and filters of the JSON API, list pages, token actions and LabKey
- * selectRows; LabKey executeSql sets its own in its transaction). On PostgreSQL each runs in
- * a transaction with SET LOCAL statement_timeout, so the engine cancels it;
- * the caller gets a 503 that names the limit. The embedded database runs
+ * selectRows; LabKey executeSql sets its own in its transaction). On PostgreSQL each runs on
+ * a connection whose statement_timeout is that limit, so the engine cancels
+ * it; the caller gets a 503 that names the limit. The embedded database runs
  * them on a handle with that limit, past which its thread is restarted.
  */
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
 import type { Schema } from "../db/schema.ts";
 import { LabgateError } from "../errors.ts";
 import type { Services } from "../services.ts";
@@ -29,41 +29,19 @@ export function isCanceled(error: unknown): boolean {
 
 /**
  * Runs `work` with every statement in it limited to `ms` (none when
- * undefined). On PostgreSQL `work` gets a transaction; pass `trx` on to
- * SET further locals (a role) in it.
+ * undefined). `work` gets `root` under that limit (`Database.limitedRoot`),
+ * not a transaction: on PostgreSQL the limit is its connections' own
+ * statement_timeout, so a read at the limit most reads share (the site's)
+ * costs no round trip besides its own statements.
  */
 export async function withTimeLimit<T>(
   svc: Services,
   ms: number | undefined,
   work: (db: Kysely<Schema>) => Promise<T>,
 ): Promise<T> {
-  const root = svc.database.root;
-  if (ms === undefined) return await work(root);
-  if (svc.database.kind !== "postgres") {
-    // The embedded database stops a statement past its limit by restarting its thread.
-    const limited = svc.database.limitedRoot?.(Math.max(1, Math.floor(ms))) ?? root;
-    try {
-      return await work(limited);
-    } catch (error) {
-      if (isCanceled(error)) throw timedOut(ms);
-      throw error;
-    }
-  }
-  const limit = Math.max(1, Math.floor(ms));
+  if (ms === undefined) return await work(svc.database.root);
   try {
-    // One round trip opens the transaction with its limit (a simple query of two statements),
-    // one ends it: a Kysely transaction would take three, which halved selectRows' throughput.
-    return await root.connection().execute(async (db) => {
-      await sql.raw(`begin; set local statement_timeout = ${limit}`).execute(db);
-      try {
-        const result = await work(db);
-        await sql.raw("commit").execute(db);
-        return result;
-      } catch (error) {
-        await sql.raw("rollback").execute(db).catch(() => {});
-        throw error;
-      }
-    });
+    return await work(svc.database.limitedRoot(Math.max(1, Math.floor(ms))));
   } catch (error) {
     if (isCanceled(error)) throw timedOut(ms);
     throw error;

@@ -7,7 +7,12 @@ import { Mutex } from "./mutex.ts";
 import { type Notifications, postgresNotifications } from "./notifications.ts";
 import { PgliteClient } from "./pglite_client.ts";
 import { type AppLimit, copyInPglite, PgliteDialect } from "./pglite_driver.ts";
-import { copyInPostgres, createPostgresPool, postgresDialect } from "./postgres_driver.ts";
+import {
+  copyInPostgres,
+  createPostgresPool,
+  limitedPool,
+  postgresDialect,
+} from "./postgres_driver.ts";
 import type { Schema } from "./schema.ts";
 
 export type { Schema } from "./schema.ts";
@@ -45,11 +50,14 @@ export interface Database {
    */
   copyIn(table: string, columns: readonly string[], rows: string): Promise<void>;
   /**
-   * On the embedded database, `root` with each statement limited to `ms`
-   * instead of the app's limit (a caller's own statement limit); absent on
-   * PostgreSQL, where SET LOCAL statement_timeout does it.
+   * `root` with each statement limited to `ms` instead of the app's limit (a
+   * caller's own statement limit). On PostgreSQL its statements run on
+   * connections of their own whose statement_timeout is set per connection
+   * (`limitedPool()`), so a read at the limit its connection already has
+   * costs no extra round trip; on the embedded database, on a handle with
+   * that limit.
    */
-  readonly limitedRoot?: (ms: number) => Kysely<Schema>;
+  readonly limitedRoot: (ms: number) => Kysely<Schema>;
   close(): Promise<void>;
 }
 
@@ -67,6 +75,8 @@ export interface OpenOptions {
    * (migrations have none); PostgreSQL's is its statement_timeout.
    */
   appStatementTimeoutMs?: number;
+  /** How long the app waits behind a SQL-door statement on the embedded database (see PgliteClient). */
+  preemptAfterMs?: number;
 }
 
 /** The app's own statements on the embedded database stop after this long (an import's included). */
@@ -79,12 +89,30 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   let notifications: Notifications | null = null;
   let dataDirLock: DataDirLock | null = null;
   const appLimit: AppLimit = { statementTimeoutMs: Infinity };
-  let limitedRoot: ((ms: number) => Kysely<Schema>) | undefined;
+  let limitedRoot: (ms: number) => Kysely<Schema>;
+  // Ended with the database: the PostgreSQL connections of the time-limited reads.
+  let limitedPg: pg.Pool | null = null;
+  // One Kysely per limit in use (few: the site's, and the users' and keys' own).
+  const limited = new Map<number, Kysely<Schema>>();
+  const perLimit = (make: (ms: number) => Kysely<Schema>) => (ms: number) => {
+    let kysely = limited.get(ms);
+    if (!kysely) {
+      if (limited.size >= 100) limited.clear();
+      kysely = make(ms);
+      limited.set(ms, kysely);
+    }
+    return kysely;
+  };
   if (options.url) {
     const pool = createPostgresPool(options.url, options.poolSize);
     engine = { kind: "postgres", url: options.url, pool };
     root = new Kysely<Schema>({ dialect: postgresDialect(pool) });
     notifications = postgresNotifications(options.url, pool);
+    // Apart from `pool`: its connections keep the statement_timeout of their last read.
+    const reads = limitedPg = createPostgresPool(options.url, options.poolSize);
+    limitedRoot = perLimit((ms) =>
+      new Kysely<Schema>({ dialect: postgresDialect(limitedPool(reads, ms)) })
+    );
   } else {
     if (options.dataDir) dataDirLock = await lockDataDir(options.dataDir);
     let pglite: PgliteClient;
@@ -92,6 +120,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
       pglite = await PgliteClient.open({
         dataDir: options.dataDir,
         loadDataDir: options.loadDataDir,
+        preemptAfterMs: options.preemptAfterMs,
       });
     } catch (error) {
       dataDirLock?.release();
@@ -99,24 +128,16 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
     }
     engine = { kind: "pglite", pglite, lock: pglite.lock };
     root = new Kysely<Schema>({ dialect: new PgliteDialect(pglite, appLimit) });
-    // One Kysely per limit in use (few: the site's, and the users' and keys' own), sharing the
-    // one client and its lock; never destroyed apart, so closing `root` closes them all.
-    const limited = new Map<number, Kysely<Schema>>();
-    limitedRoot = (ms) => {
-      let kysely = limited.get(ms);
-      if (!kysely) {
-        if (limited.size >= 100) limited.clear();
-        kysely = new Kysely<Schema>({
-          dialect: new PgliteDialect(pglite, { statementTimeoutMs: ms }),
-        });
-        limited.set(ms, kysely);
-      }
-      return kysely;
-    };
+    // They share the one client and its lock; never destroyed apart, so closing `root` closes
+    // them all.
+    limitedRoot = perLimit((ms) =>
+      new Kysely<Schema>({ dialect: new PgliteDialect(pglite, { statementTimeoutMs: ms }) })
+    );
   }
   const close = async () => {
     await notifications?.close();
     await root.destroy();
+    await limitedPg?.end();
     dataDirLock?.release();
   };
   try {

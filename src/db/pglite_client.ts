@@ -46,6 +46,13 @@ export interface RunOptions {
   owner?: object;
 }
 
+/**
+ * Why a SQL-door statement or session was stopped: its time limit, its
+ * client's cancel, the web side waiting behind a statement, or behind an
+ * idle transaction (metrics).
+ */
+export type PreemptCause = "timeout" | "cancel" | "web" | "idle";
+
 /** A statement stopped by a thread restart: SQLSTATE 57014 and, for the SQL door, why. */
 export class StatementStopped extends Error {
   readonly code = "57014";
@@ -90,11 +97,21 @@ function compiledWasm(): Promise<WebAssembly.Module | undefined> {
   return wasm;
 }
 
+/**
+ * How long the app's own work waits for the database behind a SQL-door
+ * statement or idle transaction before that is stopped
+ * (LABGATE_EMBEDDED_PREEMPT_MS). With a restart of about 0.3–0.45 s on a
+ * quiet machine, a page still answers within 1 s.
+ */
+export const DEFAULT_PREEMPT_AFTER_MS = 300;
+
 export interface PgliteClientOptions {
   /** Absent: in memory. */
   dataDir?: string;
   /** An archive to start from (tests). */
   loadDataDir?: Blob;
+  /** Default DEFAULT_PREEMPT_AFTER_MS. */
+  preemptAfterMs?: number;
   log?: (message: string) => void;
 }
 
@@ -104,6 +121,11 @@ export class PgliteClient {
   readonly #options: PgliteClientOptions;
   readonly #log: (message: string) => void;
   #worker: Worker | null = null;
+  /**
+   * A thread started ahead, its module loaded, for the next restart to
+   * open the database in at once (a data directory on disk only).
+   */
+  #spare: Worker | null = null;
   /** The thread has been sent its "open": requests may follow it. */
   #accepting = false;
   /** Requests posted to the thread, oldest (the running one) first. */
@@ -115,11 +137,18 @@ export class PgliteClient {
   #closed = false;
   /** Why door statements are being stopped (app work has waited too long), while it lasts. */
   readonly #preemptions = new Set<StatementStopped>();
-  /** Thread restarts so far (metrics). */
+  /** Thread restarts so far (metrics): each stop below, and a thread that died. */
   restarts = 0;
+  /** Statements and sessions stopped so far, by cause (metrics). */
+  readonly preemptions: Record<PreemptCause, number> = { timeout: 0, cancel: 0, web: 0, idle: 0 };
+  /** SQL-door sessions holding the session idle, asked to give it up by `preempt()`. */
+  readonly #idleHolders = new Set<() => void>();
+  /** How long the app waits behind a SQL-door statement before `preempt()` (pglite_driver.ts). */
+  readonly preemptAfterMs: number;
 
   private constructor(options: PgliteClientOptions) {
     this.#options = options;
+    this.preemptAfterMs = options.preemptAfterMs ?? DEFAULT_PREEMPT_AFTER_MS;
     this.#log = options.log ?? ((message) => console.error(message));
   }
 
@@ -176,19 +205,38 @@ export class PgliteClient {
   interrupt(owner: object, error: StatementStopped): boolean {
     const head = this.#inFlight[0];
     if (!head?.options.preemptible || head.options.owner !== owner || !this.stoppable) return false;
-    this.#restart(error);
+    this.#restart(error, "cancel");
     return true;
+  }
+
+  /** The app is waiting behind the SQL door (`preempt()` was called and not yet withdrawn). */
+  get preempting(): boolean {
+    return this.#preemptions.size > 0;
+  }
+
+  /**
+   * `yieldIdle` is called at each `preempt()` that finds no statement
+   * running: a SQL-door session holding the session idle (an open
+   * transaction) ends it there. Returns the unsubscribe.
+   */
+  onPreempt(yieldIdle: () => void): () => void {
+    this.#idleHolders.add(yieldIdle);
+    return () => this.#idleHolders.delete(yieldIdle);
   }
 
   /**
    * App work has waited too long: the running SQL-door statement is stopped
-   * with `error`, and so is every one started until the returned function is called.
+   * with `error`, and so is every one started until the returned function is
+   * called; with none running, a SQL-door session idle in a transaction is
+   * asked to give the session up (`onPreempt()`).
    */
   preempt(error: StatementStopped): () => void {
+    const head = this.#inFlight[0];
+    // Ending an idle session needs no restart: a database in memory does it too.
+    if (!head) { for (const yieldIdle of this.#idleHolders) yieldIdle(); }
     if (!this.stoppable) return () => {};
     this.#preemptions.add(error);
-    const head = this.#inFlight[0];
-    if (head?.options.preemptible) this.#restart(error);
+    if (head?.options.preemptible) this.#restart(error, "web");
     return () => this.#preemptions.delete(error);
   }
 
@@ -200,6 +248,8 @@ export class PgliteClient {
       this.#closed = true;
       this.#worker?.terminate();
       this.#worker = null;
+      this.#spare?.terminate();
+      this.#spare = null;
     }
   }
 
@@ -245,6 +295,7 @@ export class PgliteClient {
           restarted: true,
           hint: `The statement ran longer than ${timeoutMs} ms`,
         }),
+        "timeout",
       );
     }, timeoutMs);
   }
@@ -263,7 +314,8 @@ export class PgliteClient {
 
   /** Starts a thread on the data directory; requests posted meanwhile run after it opened. */
   #start(loadDataDir?: Blob): void {
-    const worker = new Worker(WORKER_URL, { type: "module" });
+    const worker = this.#spare ?? newWorker();
+    this.#spare = null;
     worker.onmessage = (event: MessageEvent<Response>) => this.#onResponse(worker, event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -292,6 +344,12 @@ export class PgliteClient {
     this.#worker = worker;
     this.#accepting = false;
     this.#opening = opened;
+    // Once this one is open (not to slow it down), the next restart's thread is started.
+    opened.then(() => {
+      if (this.stoppable && !this.#closed && this.#worker === worker) {
+        this.#spare ??= this.#newSpare();
+      }
+    }, () => {});
     opened.catch((error) => {
       if (this.#worker !== worker) return;
       worker.terminate();
@@ -304,8 +362,20 @@ export class PgliteClient {
     });
   }
 
+  /** A thread waiting to be used; if it fails meanwhile, the next restart starts one anew. */
+  #newSpare(): Worker {
+    const worker = newWorker();
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      if (this.#spare === worker) this.#spare = null;
+    };
+    return worker;
+  }
+
   /** Terminates the thread: the running request fails with `error`, the rest as lost. */
-  #restart(error: StatementStopped): void {
+  #restart(error: StatementStopped, cause: PreemptCause): void {
+    this.preemptions[cause]++;
     this.#replace(error, new StatementStopped(error.message, { restarted: true }));
   }
 
@@ -340,6 +410,10 @@ export class PgliteClient {
         })),
     );
   }
+}
+
+function newWorker(): Worker {
+  return new Worker(WORKER_URL, { type: "module" });
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -11,12 +11,6 @@ import {
 } from "kysely";
 import { type PgliteClient, StatementStopped } from "./pglite_client.ts";
 
-/**
- * How long the app's own work waits for the embedded database behind a
- * SQL-door statement before that statement is stopped (see docs/sql_door.md).
- */
-export const PREEMPT_AFTER_MS = 100;
-
 /** The app's own statement limit on the embedded database, changeable while open. */
 export interface AppLimit {
   /** Infinity while migrating. */
@@ -61,8 +55,9 @@ class PgliteDriver implements Driver {
   async init() {}
 
   /**
-   * Waits for the one session. Waiting longer than PREEMPT_AFTER_MS behind a
-   * SQL-door statement stops that statement: the app's requests (sign-in,
+   * Waits for the one session. Waiting longer than the client's
+   * `preemptAfterMs` (LABGATE_EMBEDDED_PREEMPT_MS) behind a SQL-door
+   * statement stops that statement: the app's requests (sign-in,
    * pages, the API) must not wait on one client's heavy query.
    */
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -70,7 +65,10 @@ class PgliteDriver implements Driver {
     const pending = lock.acquire();
     let withdraw: (() => void) | undefined;
     const timer = lock.pending > 1
-      ? setTimeout(() => (withdraw = this.#pg.preempt(preempted())), PREEMPT_AFTER_MS)
+      ? setTimeout(
+        () => (withdraw = this.#pg.preempt(preempted(this.#pg.preemptAfterMs))),
+        this.#pg.preemptAfterMs,
+      )
       : undefined;
     const release = await pending;
     clearTimeout(timer);
@@ -102,10 +100,10 @@ class PgliteDriver implements Driver {
 }
 
 /** What a SQL-door client whose statement was stopped for the app is told. */
-function preempted(): StatementStopped {
+function preempted(waitedMs: number): StatementStopped {
   return new StatementStopped(
     "canceling statement: labgate's web side needed the embedded database, and it waited " +
-      `${PREEMPT_AFTER_MS} ms for this statement`,
+      `${waitedMs} ms for this statement`,
     {
       restarted: true,
       hint: "The embedded database runs one statement at a time, and the web side goes first: " +

@@ -8,12 +8,14 @@
  * it cannot create a WAL segment, and PGlite then spins forever and cannot
  * even start again on the full disk. Below a reserve of free space, the
  * app's writes are refused (the session's transactions are made read-only
- * and the refusal is reported as 53100) while reads go on.
+ * and the refusal is reported as 53100) while reads go on; and a write let
+ * in above the reserve fails as it grows into it (pglite_disk_guard.ts).
  */
 /// <reference lib="deno.worker" />
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import { statfsSync } from "node:fs";
 import type { Request, Response, WorkerError } from "./pglite_client.ts";
+import { type DiskGuard, type EmscriptenFs, guardDisk } from "./pglite_disk_guard.ts";
 
 /**
  * Values come back the same from both backends: int8 as number (our ids fit),
@@ -38,6 +40,8 @@ let checkedAt = -Infinity;
 let freeBytes = Infinity;
 /** The session's transactions are being made read-only (or writable for essential writes). */
 let guarding = false;
+/** Watches the files PGlite grows while a statement runs (a data directory on disk only). */
+let disk: DiskGuard | null = null;
 
 /** Messages run one after another, in the order they came. */
 let queue: Promise<void> = Promise.resolve();
@@ -73,6 +77,10 @@ async function run(request: Request): Promise<[unknown, Transferable[]?]> {
         "select pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size')) as bytes",
       );
       segmentBytes = Number(rows[0].bytes);
+      if (dataDir) {
+        const fs = (pg as unknown as { Module: { FS: EmscriptenFs } }).Module.FS;
+        disk = guardDisk(fs, measureFree);
+      }
       return [null];
     }
     case "query": {
@@ -85,7 +93,7 @@ async function run(request: Request): Promise<[unknown, Transferable[]?]> {
         });
         return [{ rows: result.rows, affectedRows: result.affectedRows }];
       } catch (error) {
-        throw guarded ? diskFull(error) : error;
+        throw guarded || disk?.takeRefused() ? diskFull(error) : error;
       }
     }
     case "exec": {
@@ -94,10 +102,13 @@ async function run(request: Request): Promise<[unknown, Transferable[]?]> {
       try {
         return [await db.exec(request.sql)];
       } catch (error) {
-        throw guarded ? diskFull(error) : error;
+        throw guarded || disk?.takeRefused() ? diskFull(error) : error;
       }
     }
     case "protocol": {
+      // The client hears PostgreSQL's own 53100 for a write refused on the way.
+      if (disk) disk.reserveBytes = segmentBytes * RESERVE_SEGMENTS.writes;
+      disk?.takeRefused();
       const reply = opened().execProtocolRawSync(request.bytes);
       // PGlite's reply may be a view of its own memory: a copy of our own is handed over.
       const own = reply.byteOffset === 0 && reply.byteLength === reply.buffer.byteLength
@@ -133,12 +144,12 @@ async function guardWrites(db: PGlite, essential: boolean): Promise<boolean> {
   const now = performance.now();
   if (now - checkedAt > STATFS_EVERY_MS) {
     checkedAt = now;
-    try {
-      const stats = statfsSync(dataDir);
-      freeBytes = Number(stats.bavail) * Number(stats.bsize);
-    } catch {
-      freeBytes = Infinity;
-    }
+    freeBytes = measureFree();
+    disk?.measured(freeBytes);
+  }
+  disk?.takeRefused();
+  if (disk) {
+    disk.reserveBytes = segmentBytes * RESERVE_SEGMENTS[essential ? "essential" : "writes"];
   }
   const low = freeBytes < segmentBytes * RESERVE_SEGMENTS.writes;
   if (!low && !guarding) return false;
@@ -150,9 +161,20 @@ async function guardWrites(db: PGlite, essential: boolean): Promise<boolean> {
   return refuse;
 }
 
+/** Free bytes on the data directory's device; Infinity when that cannot be told. */
+function measureFree(): number {
+  try {
+    const stats = statfsSync(dataDir!);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return Infinity;
+  }
+}
+
 /** A write refused for want of space, as PostgreSQL reports a full disk (53100). */
 function diskFull(error: unknown): unknown {
-  if ((error as { code?: string })?.code !== "25006") return error;
+  const code = (error as { code?: string })?.code;
+  if (code !== "25006" && code !== "53100") return error;
   return Object.assign(
     new Error(
       `No space left on the device holding the data directory (${dataDir}): labgate refuses ` +

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { PostgresDialect } from "kysely";
+import { PostgresDialect, type PostgresPool } from "kysely";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { DenoSocket } from "./deno_socket.ts";
@@ -141,9 +141,49 @@ export function createPostgresPool(url: string, max = 10): pg.Pool {
   return pool;
 }
 
-export function postgresDialect(pool: pg.Pool): PostgresDialect {
+export function postgresDialect(pool: pg.Pool | PostgresPool): PostgresDialect {
   return new PostgresDialect({ pool });
 }
+
+/**
+ * `pool` with every connection it hands out running with statement_timeout
+ * `ms`, for statements under a time limit of their own (HTTP reads). The
+ * setting is the connection's own (`SET statement_timeout`), and it stays
+ * after the connection goes back: a connection already at `ms` costs no
+ * round trip at all, another takes one SET. So `pool` must serve nothing
+ * but such statements (every checkout sets its limit first), apart from the
+ * pool of the app's own statements, which have none.
+ */
+export function limitedPool(pool: pg.Pool, ms: number): PostgresPool {
+  const limit = Math.max(1, Math.floor(ms));
+  return {
+    // What Kysely's driver reads off a pg pool besides connect().
+    get options() {
+      return pool.options;
+    },
+    get Client() {
+      return (pool as unknown as { Client: unknown }).Client;
+    },
+    async connect() {
+      const client = await pool.connect();
+      if (sessionLimits.get(client) !== limit) {
+        try {
+          await client.query(`set statement_timeout = ${limit}`);
+        } catch (error) {
+          client.release(error as Error);
+          throw error;
+        }
+        sessionLimits.set(client, limit);
+      }
+      return client;
+    },
+    // The connections are `pool`'s: it is ended with the database.
+    end: () => Promise.resolve(),
+  } as PostgresPool;
+}
+
+/** The statement_timeout (ms) each connection of a limited pool was last given. */
+const sessionLimits = new WeakMap<pg.PoolClient, number>();
 
 /**
  * Runs `copySql` (a COPY … FROM STDIN) on a pooled connection and sends

@@ -5,6 +5,7 @@
  * the rest is read at scrape time from gauges the SQL door and main.ts add.
  */
 import type { AuditObserver, AuditRecord } from "../audit/mod.ts";
+import type { PgliteClient, PreemptCause } from "../db/pglite_client.ts";
 import { type Counter, type Histogram, MetricsRegistry } from "./metrics.ts";
 
 /**
@@ -94,6 +95,27 @@ export class LabgateMetrics {
         this.statementDuration.observe({}, entry.durationMs / 1000);
       }
     }
+  }
+
+  /** The embedded database's thread restarts and stopped statements, read at each scrape. */
+  observeEmbedded(pglite: Pick<PgliteClient, "restarts" | "preemptions">): void {
+    const r = this.registry;
+    r.counterOf(
+      "labgate_embedded_restarts_total",
+      "Restarts of the embedded database's thread (each stops the statement running there)",
+      () => [{ value: pglite.restarts }],
+    );
+    r.counterOf(
+      "labgate_embedded_preemptions_total",
+      "Statements and SQL-door sessions the embedded database stopped, by cause: a time limit " +
+        "(timeout), a SQL-door client's cancel (cancel), the web side waiting behind a SQL-door " +
+        "statement (web) or behind an idle SQL-door transaction (idle)",
+      () =>
+        (Object.entries(pglite.preemptions) as [PreemptCause, number][]).map(([cause, value]) => ({
+          labels: { cause },
+          value,
+        })),
+    );
   }
 
   observeRequest(

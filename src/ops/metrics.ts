@@ -60,13 +60,13 @@ export class Counter implements Metric {
   }
 }
 
-/** A gauge whose values are read when scraped. */
+/** A gauge whose values are read when scraped; or a counter kept elsewhere, read likewise. */
 export class Gauge implements Metric {
-  readonly type = "gauge";
   constructor(
     readonly name: string,
     readonly help: string,
     readonly read: () => { labels?: Labels; value: number }[],
+    readonly type: "gauge" | "counter" = "gauge",
   ) {}
 
   lines(): string[] {
@@ -161,6 +161,11 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, read: Gauge["read"]): Gauge {
     return this.add(new Gauge(name, help, read));
+  }
+
+  /** A counter something else keeps (its `_total` name given), read at each scrape. */
+  counterOf(name: string, help: string, read: Gauge["read"]): Gauge {
+    return this.add(new Gauge(name, help, read, "counter"));
   }
 
   /** The exposition text; a gauge that fails to read is left out, not the whole scrape. */

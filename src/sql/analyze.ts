@@ -2,65 +2,27 @@
  * The SQL door's first wall: every statement a client sends is parsed with
  * PostgreSQL's grammar, checked against what a reader may do, and rewritten
  * to the physical names of the connected folder before the engine sees it.
+ * SET and SHOW are checked in session_settings.ts, EXPLAIN's options in
+ * explain.ts, the statements' names and calls by the rewriter.
  */
 import { type AstNode, parse, type RawStatement } from "./parser.ts";
-import {
-  FREE_SETTINGS,
-  GUARDED_SETTINGS,
-  type GuardedSetting,
-  SEARCH_PATH_NAMES,
-  TRUE_WORDS,
-  VIRTUAL_SETTINGS,
-  VISIBLE_SETTINGS,
-} from "./policy.ts";
-import { CATALOG_SCHEMA, commandTag, Refused, Rewriter } from "./rewriter.ts";
+import { explainCatalogQuery, explainOptions } from "./explain.ts";
+import { CATALOG_SCHEMA, commandTag, READ_ONLY_HINT, Refused } from "./names.ts";
+import { Rewriter } from "./rewriter.ts";
+import { constant, refuseReadWrite, set, show } from "./session_settings.ts";
 import { fillShape, numbersAsParameters, parameterSlots } from "./shape.ts";
 import { SourceText } from "./source.ts";
-import type { FolderScope, SqlRefusal } from "./scope.ts";
+import type { FolderScope, SqlRefusal, StatementInfo } from "./scope.ts";
 
 export type {
   FolderScope,
   ShownColumn,
   SqlRefusal,
+  StatementInfo,
+  StatementKind,
   WithheldColumn,
   WithheldTable,
 } from "./scope.ts";
-
-export type StatementKind =
-  | "select"
-  | "show"
-  | "set"
-  | "reset"
-  | "begin"
-  | "commit"
-  | "rollback"
-  | "savepoint"
-  | "release"
-  | "rollback_to"
-  | "declare"
-  | "fetch"
-  | "move"
-  | "close"
-  | "deallocate"
-  | "discard"
-  | "copy_to"
-  | "prepare"
-  | "execute"
-  | "explain"
-  | "lock"
-  | "empty";
-
-export interface StatementInfo {
-  kind: StatementKind;
-  /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
-  holdCursor?: boolean;
-  /** SET, RESET, DISCARD ALL: session settings may have changed. */
-  changesSettings?: boolean;
-  /** SQL PREPARE: session state that lives until DEALLOCATE. */
-  pins?: boolean;
-  /** DEALLOCATE (and DISCARD ALL): the prepared statement's name, null for all. */
-  deallocate?: string | null;
-}
 
 /** An analysis; the wire server keeps the same shape with its own view of each statement. */
 export type Analysis<Statement = StatementInfo> =
@@ -196,7 +158,8 @@ function inContext(refusal: SqlRefusal, index: number, count: number): SqlRefusa
   return { ...refusal, detail: refusal.detail ? `${refusal.detail}\n${detail}` : detail };
 }
 
-const READ_ONLY_HINT = "Change data in the labgate web UI or through the HTTP API";
+/** The rewriter as the SQL door runs it: over a connection's scope. */
+type SqlDoor = Rewriter<FolderScope>;
 
 /** Statements that are not writes but reach outside the user's data. */
 const NOT_WRITES = new Set([
@@ -210,20 +173,7 @@ const NOT_WRITES = new Set([
   "AlterSystemStmt",
 ]);
 
-const EXPLAIN_OPTIONS = new Set([
-  "analyze",
-  "costs",
-  "buffers",
-  "timing",
-  "summary",
-  "format",
-  "wal",
-  "memory",
-  "serialize",
-  "generic_plan",
-]);
-
-function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
+function statement(rw: SqlDoor, raw: RawStatement): StatementInfo {
   const [type, body] = Object.entries(raw.stmt)[0] as [string, AstNode];
   const start = raw.stmt_location ?? 0;
   const span = { start, end: raw.stmt_len ? start + raw.stmt_len : rw.source.byteLength };
@@ -266,8 +216,12 @@ function statement(rw: Rewriter, raw: RawStatement): StatementInfo {
     case "ExecuteStmt":
       rw.visit(body.params);
       return { kind: "execute" };
-    case "ExplainStmt":
-      return explain(rw, body, span);
+    case "ExplainStmt": {
+      const options = explainOptions(rw, body);
+      query(rw, body.query as AstNode, "EXPLAIN");
+      if (rw.shadowed) explainCatalogQuery(rw, body, options, span);
+      return { kind: "explain" };
+    }
     case "LockStmt":
       return lock(rw, body);
     default:
@@ -297,7 +251,7 @@ const NAMED = new Set([
 ]);
 
 /** Prepared statements and cursors named lg_... are the wire server's own. */
-function reservedName(rw: Rewriter, name: unknown): void {
+function reservedName(rw: SqlDoor, name: unknown): void {
   if (typeof name === "string" && name.toLowerCase().startsWith("lg_")) {
     rw.refuse("42939", `Names starting with lg_ are reserved by labgate: rename "${name}"`, {
       hint: "Choose another prepared statement or cursor name",
@@ -306,7 +260,7 @@ function reservedName(rw: Rewriter, name: unknown): void {
 }
 
 /** The query of DECLARE, PREPARE and COPY: a SELECT, VALUES or WITH. */
-function query(rw: Rewriter, node: AstNode, what: string): void {
+function query(rw: SqlDoor, node: AstNode, what: string): void {
   if (!("SelectStmt" in node)) {
     rw.refuse(
       "25006",
@@ -317,174 +271,7 @@ function query(rw: Rewriter, node: AstNode, what: string): void {
   rw.visit(node);
 }
 
-function show(rw: Rewriter, name: string, replace: (text: string) => void): StatementInfo {
-  const lower = name.toLowerCase();
-  if (lower === "all") {
-    replace(
-      `SELECT name, setting, short_desc AS description FROM ${CATALOG_SCHEMA}.pg_settings ORDER BY name`,
-    );
-  } else if (VIRTUAL_SETTINGS.includes(lower)) {
-    replace(`SELECT ${CATALOG_SCHEMA}.current_setting('${lower}') AS ${lower}`);
-  } else if (!VISIBLE_SETTINGS.has(lower)) {
-    rw.refuse("42501", `Setting ${name} cannot be read through the SQL door`, {
-      hint: "SHOW ALL lists the settings you can read",
-    });
-  }
-  return { kind: "show" };
-}
-
-function set(rw: Rewriter, body: AstNode, replace: (text: string) => void): StatementInfo {
-  const kind = body.kind as string;
-  const name = ((body.name as string | undefined) ?? "").toLowerCase();
-  const local = body.is_local ? "LOCAL " : "";
-  if (kind === "VAR_RESET_ALL") {
-    replace(`CALL ${CATALOG_SCHEMA}.reset_all()`);
-    return { kind: "reset", changesSettings: true };
-  }
-  if (kind === "VAR_SET_MULTI") {
-    if (name !== "transaction" && name !== "session characteristics") {
-      rw.refuse("42501", "Transaction snapshots cannot be imported through the SQL door");
-    }
-    for (const option of body.args as AstNode[]) {
-      const element = option.DefElem as AstNode;
-      if (element.defname === "transaction_read_only" && constant(element.arg) === 0) {
-        refuseReadWrite(rw);
-      }
-    }
-    return { kind: "set", changesSettings: true };
-  }
-  const result: StatementInfo = {
-    kind: kind === "VAR_RESET" ? "reset" : "set",
-    changesSettings: true,
-  };
-  if (FREE_SETTINGS.includes(name)) return result;
-  if ((GUARDED_SETTINGS as readonly string[]).includes(name)) {
-    const setting = name as GuardedSetting;
-    if (kind === "VAR_RESET" || kind === "VAR_SET_DEFAULT") {
-      replace(`SET ${local}${name} = ${guardedValue(setting, rw)}`);
-    } else if (kind === "VAR_SET_VALUE") {
-      checkGuarded(
-        rw,
-        setting,
-        (body.args as unknown[]).map(constant),
-        (value) => replace(`SET ${local}${name} = ${value}`),
-      );
-    }
-    return result;
-  }
-  if (name === "role" || name === "session_authorization") {
-    rw.refuse("42501", "The role cannot be changed through the SQL door", {
-      hint: "Connect again with the account you want to use",
-    });
-  }
-  rw.refuse("42501", `Setting ${body.name} cannot be changed through the SQL door`, {
-    hint: "SHOW ALL lists the settings you can read; date, time, number and client settings " +
-      "can be changed",
-  });
-}
-
-/** What RESET gives a guarded setting: its labgate value. */
-function guardedValue(setting: GuardedSetting, rw: Rewriter): string {
-  switch (setting) {
-    case "client_encoding":
-      return "'UTF8'";
-    case "standard_conforming_strings":
-    case "default_transaction_read_only":
-    case "transaction_read_only":
-      return "on";
-    case "statement_timeout":
-      return String(rw.scope.statementTimeoutMs);
-    case "search_path":
-      return `pg_catalog, ${rw.scope.schema}`;
-  }
-}
-
-function checkGuarded(
-  rw: Rewriter,
-  setting: GuardedSetting,
-  values: (string | number | undefined)[],
-  rewrite: (value: string) => void,
-): void {
-  const text = String(values[0] ?? "").toLowerCase();
-  switch (setting) {
-    case "client_encoding":
-      if (!["utf8", "utf-8", "unicode", "utf_8"].includes(text)) {
-        rw.refuse("0A000", `Client encoding ${values[0]} is not supported by the SQL door`, {
-          hint: "Use UTF8",
-        });
-      }
-      return;
-    case "standard_conforming_strings":
-      if (!TRUE_WORDS.has(text)) {
-        rw.refuse("0A000", "Setting standard_conforming_strings must stay on in the SQL door", {
-          hint: "Write backslashes in E'...' strings instead",
-        });
-      }
-      return;
-    case "default_transaction_read_only":
-    case "transaction_read_only":
-      if (!TRUE_WORDS.has(text)) refuseReadWrite(rw);
-      return;
-    case "statement_timeout": {
-      const ms = durationMs(values[0]);
-      const max = rw.scope.statementTimeoutMs;
-      // 0 asks for no timeout (pg_dump does): the door's own limit is the longest there is.
-      if (ms === 0) return rewrite(String(max));
-      if (ms === undefined || ms < 0 || ms > max) {
-        rw.refuse("42501", `The statement timeout can only be lowered, to at most ${max} ms`, {
-          hint: `Give a time from 1 ms to ${max} ms, e.g. SET statement_timeout = '30s'`,
-        });
-      }
-      return;
-    }
-    case "search_path": {
-      if (!values.every((v) => typeof v === "string" && SEARCH_PATH_NAMES.includes(v))) {
-        rw.refuse("42501", "The search path can only name lists and pg_catalog in the SQL door", {
-          hint: "Write core.<view> and information_schema.<view> in full",
-        });
-      }
-      rewrite(guardedValue(setting, rw));
-      return;
-    }
-  }
-}
-
-function refuseReadWrite(rw: Rewriter): never {
-  rw.refuse("25006", "Transactions through the SQL door are read-only", {
-    hint: READ_ONLY_HINT,
-  });
-}
-
-/** The value of an A_Const: a string or a number; 0 when PostgreSQL omits it. */
-function constant(node: unknown): string | number | undefined {
-  const value = (node as AstNode | undefined)?.A_Const as AstNode | undefined;
-  if (!value) return undefined;
-  if (value.sval) return (value.sval as { sval?: string }).sval ?? "";
-  if (value.ival) return (value.ival as { ival?: number }).ival ?? 0;
-  if (value.fval) return Number((value.fval as { fval?: string }).fval);
-  if (value.boolval) return (value.boolval as { boolval?: boolean }).boolval ? 1 : 0;
-  return undefined;
-}
-
-const UNITS: Record<string, number> = {
-  us: 0.001,
-  ms: 1,
-  s: 1000,
-  min: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/** A statement_timeout value in milliseconds: 5000, '5000', '5s', '1min'. */
-function durationMs(value: string | number | undefined): number | undefined {
-  if (typeof value === "number") return value;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value ?? "");
-  if (!match) return undefined;
-  const unit = UNITS[match[2].toLowerCase() || "ms"];
-  return unit === undefined ? undefined : Number(match[1]) * unit;
-}
-
-function transaction(rw: Rewriter, body: AstNode): StatementInfo {
+function transaction(rw: SqlDoor, body: AstNode): StatementInfo {
   switch (body.kind) {
     case "TRANS_STMT_BEGIN":
     case "TRANS_STMT_START":
@@ -512,7 +299,7 @@ function transaction(rw: Rewriter, body: AstNode): StatementInfo {
   }
 }
 
-function copy(rw: Rewriter, body: AstNode): StatementInfo {
+function copy(rw: SqlDoor, body: AstNode): StatementInfo {
   if (body.is_from) {
     rw.refuse("25006", "Cannot run COPY FROM through the SQL door: it is read-only", {
       hint: READ_ONLY_HINT,
@@ -535,7 +322,7 @@ const ACCESS_SHARE = 1;
  * LOCK … IN ACCESS SHARE MODE of the folder's lists: pg_dump takes it on each
  * table it dumps, and it only keeps the table from being dropped meanwhile.
  */
-function lock(rw: Rewriter, body: AstNode): StatementInfo {
+function lock(rw: SqlDoor, body: AstNode): StatementInfo {
   if (body.mode !== ACCESS_SHARE) {
     rw.refuse("25006", "Only LOCK … IN ACCESS SHARE MODE is available through the SQL door", {
       hint: READ_ONLY_HINT,
@@ -552,78 +339,4 @@ function lock(rw: Rewriter, body: AstNode): StatementInfo {
   }
   rw.lockRelations(body.relations);
   return { kind: "lock" };
-}
-
-function explain(rw: Rewriter, body: AstNode, span: { start: number; end: number }): StatementInfo {
-  const options = ((body.options as AstNode[] | undefined) ?? []).map((option) => {
-    const element = option.DefElem as AstNode;
-    const name = element.defname as string;
-    const off = ["false", "off", "0", "no"].includes(
-      String(stringValue(element.arg)).toLowerCase(),
-    );
-    if (!EXPLAIN_OPTIONS.has(name) && !off) {
-      rw.refuse("42501", `EXPLAIN ${name.toUpperCase()} is not available through the SQL door`, {
-        hint: "It would show labgate's physical names",
-      });
-    }
-    return { name, off };
-  });
-  query(rw, body.query as AstNode, "EXPLAIN");
-  if (rw.shadowed) explainCatalogQuery(rw, body, options, span);
-  return { kind: "explain" };
-}
-
-/** What EXPLAIN of a catalog query may show. */
-const CATALOG_EXPLAIN_OPTIONS = new Set(["format", "summary"]);
-
-/**
- * EXPLAIN of a query that reads the shadow catalog: the plan would name the
- * shadow views' insides, and its row counts and estimates would count
- * objects the user cannot see. So it runs without costs, and never with
- * ANALYZE, inside lg_catalog.explain(), which renames what the plan shows
- * as errors are renamed. Core views read labgate's own tables: refused.
- */
-function explainCatalogQuery(
-  rw: Rewriter,
-  body: AstNode,
-  options: { name: string; off: boolean }[],
-  span: { start: number; end: number },
-): void {
-  if (rw.core) {
-    rw.refuse("0A000", "EXPLAIN is not available for queries that read core views", {
-      hint: "Core views are computed from labgate's own tables: run the query itself",
-    });
-  }
-  for (const { name, off } of options) {
-    if (off || CATALOG_EXPLAIN_OPTIONS.has(name)) continue;
-    rw.refuse("0A000", `EXPLAIN ${name.toUpperCase()} is not available for catalog queries`, {
-      hint: "Counts and costs would include objects you cannot see: use EXPLAIN alone, " +
-        "or EXPLAIN (FORMAT ...)",
-    });
-  }
-  if (JSON.stringify(body.query).includes('"ParamRef"')) {
-    rw.refuse("0A000", "EXPLAIN of a catalog query cannot take parameters", {
-      hint: "Write the values into the query",
-    });
-  }
-  const [keyword, next] = rw.source.tokensAfter(span.start);
-  if (!options.some((o) => o.name === "costs")) {
-    if (options.length) rw.replace(next.end, next.end, "COSTS OFF, ");
-    else rw.replace(keyword.end, keyword.end, " (COSTS OFF)");
-  }
-  const inside = rw.splices.filter((s) => s.start >= span.start && s.end <= span.end);
-  rw.splices.splice(0, rw.splices.length, ...rw.splices.filter((s) => !inside.includes(s)));
-  const statement = new SourceText(rw.source.slice(span.start, span.end)).apply(
-    inside.map((s) => ({ ...s, start: s.start - span.start, end: s.end - span.start })),
-  ).text;
-  rw.replace(
-    span.start,
-    span.end,
-    `SELECT * FROM ${CATALOG_SCHEMA}.explain('${statement.replaceAll("'", "''")}')`,
-  );
-}
-
-function stringValue(node: unknown): string | number | undefined {
-  const text = ((node as AstNode | undefined)?.String as { sval?: string } | undefined)?.sval;
-  return text ?? constant(node);
 }

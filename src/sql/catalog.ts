@@ -14,259 +14,11 @@ import {
   resetProcedures,
   roleName,
   schemaName,
-  shadowFunctions,
   unphysical,
 } from "./catalog_functions.ts";
+import { shadowFunctions } from "./catalog_shadows.ts";
+import { CATALOG_VIEWS, notWithheld, type ShadowView } from "./catalog_views.ts";
 import { FREE_SETTINGS, VISIBLE_SETTINGS } from "./policy.ts";
-
-interface ShadowView {
-  /** The FROM clause; the real relation as `t` unless given. */
-  from?: string;
-  /** The rows to keep (SQL over `t`); all when absent. */
-  where?: string;
-  /** Column expressions that differ from `t.<column>`. */
-  columns?: Record<string, string>;
-  /**
-   * The namespace column of rows the user owns, for owner columns (which
-   * otherwise read the bootstrap superuser, shown as postgres).
-   */
-  owned?: string;
-  /**
-   * What the user may do with the rows they own, as ACL letters ("r" for
-   * SELECT). Their ACL column then reads `email=r/email` (text[]: an aclitem
-   * can only name real roles; unquoted, as pgJDBC does not unquote), so
-   * pgJDBC's getTablePrivileges and psql's \dp show read-only access. Other
-   * ACLs are null.
-   */
-  grants?: string;
-  /** Columns older clients read, appended when this engine lacks them. */
-  compat?: Record<string, string>;
-  /** No rows. */
-  empty?: boolean;
-}
-
-const VISIBLE = "(select lg_catalog.visible_namespaces())::oid[]";
-const namespace = (column: string) => `t.${column} = any(${VISIBLE})`;
-const relation = (column: string) =>
-  `t.${column} in (select c.oid from pg_catalog.pg_class c where c.relnamespace = any(${VISIBLE}))`;
-const type = (column: string) =>
-  `t.${column} in (select y.oid from pg_catalog.pg_type y where y.typnamespace = any(${VISIBLE}))`;
-/**
- * A list column above the connection's PHI level (labgate.withheld, by the
- * key SQL `key` computes): the catalog leaves it out, as SQL reads the list
- * without it. The context is read once per query (an initplan).
- */
-const notWithheld = (key: string) =>
-  `((select lg_catalog.context('withheld')::jsonb) ->> (${key})) is null`;
-const schemaNames = "t.schemaname = any((select lg_catalog.visible_schema_names())::name[])";
-/** Views keyed by schema name: keep visible schemas, rename them, own the user's. */
-const bySchema = (extra: Record<string, string> = {}, owner?: string): ShadowView => ({
-  where: schemaNames,
-  columns: {
-    schemaname: "lg_catalog.schema_name(t.schemaname)",
-    ...(owner ? { [owner]: "lg_catalog.owner_name(t.schemaname)" } : {}),
-    ...extra,
-  },
-});
-/**
- * Statistics views: the folder's own tables only. The catalogs' statistics
- * (histograms of pg_namespace.nspname and pg_class.relname, row counts)
- * would show every folder's schema and labgate's own tables.
- */
-const userStatistics: ShadowView = {
-  where: "t.schemaname = (select lg_catalog.folder_schema())",
-  columns: { schemaname: "'lists'::name" },
-};
-/** A withheld column's statistics are its values (most common values, histograms). */
-const columnStatistics: ShadowView = {
-  ...userStatistics,
-  where: `${userStatistics.where} and ${notWithheld("t.tablename || '.' || t.attname")}`,
-};
-/** A pg_class column's value for the user's own relations, `otherwise` for the rest. */
-function userRelation(value: string, otherwise: string): string {
-  return `case when t.relnamespace = any((select lg_catalog.user_namespaces())::oid[]) ` +
-    `then ${value} else ${otherwise} end`;
-}
-/** Catalogs with nothing a reader may see: no row, and the real one is not read. */
-const EMPTY: ShadowView = { empty: true };
-const ALL: ShadowView = {};
-const definition = (column: string) =>
-  `case when t.schemaname = 'core' then null else lg_catalog.unphysical(t.${column}) end`;
-const objects = (classColumn: string, objectColumn: string) =>
-  `(t.${classColumn} = 'pg_catalog.pg_class'::regclass and ${relation(objectColumn)}) ` +
-  `or (t.${classColumn} = 'pg_catalog.pg_namespace'::regclass and t.${objectColumn} = any(${VISIBLE})) ` +
-  `or (t.${classColumn} not in ('pg_catalog.pg_class'::regclass, ` +
-  `'pg_catalog.pg_namespace'::regclass) and t.${objectColumn} < 16384)`;
-
-/** The pg_catalog relations clients may read, and how each is filtered. */
-export const CATALOG_VIEWS: Readonly<Record<string, ShadowView>> = {
-  pg_namespace: {
-    where: "t.oid = any(" + VISIBLE + ")",
-    columns: { nspname: "lg_catalog.schema_name(t.nspname)" },
-    owned: "oid",
-    grants: "U",
-  },
-  pg_class: {
-    where: namespace("relnamespace"),
-    owned: "relnamespace",
-    grants: "r",
-    // Sizes and row counts of the catalogs would count every folder's objects.
-    columns: {
-      reltuples: userRelation("t.reltuples", "-1"),
-      relpages: userRelation("t.relpages", "0"),
-      relallvisible: userRelation("t.relallvisible", "0"),
-    },
-  },
-  pg_attribute: {
-    where: `${relation("attrelid")} and ${
-      notWithheld("t.attrelid::text || ':' || t.attnum::text")
-    }`,
-    columns: { attname: "lg_catalog.shown_column(t.attrelid, t.attnum, t.attname)" },
-  },
-  pg_type: { where: namespace("typnamespace"), owned: "typnamespace" },
-  pg_proc: { where: namespace("pronamespace"), owned: "pronamespace" },
-  pg_attrdef: {
-    where: `${relation("adrelid")} and ${notWithheld("t.adrelid::text || ':' || t.adnum::text")}`,
-  },
-  pg_constraint: { where: namespace("connamespace") },
-  pg_index: { where: relation("indrelid") },
-  pg_inherits: { where: relation("inhrelid") },
-  pg_trigger: { where: relation("tgrelid") },
-  pg_policy: { where: relation("polrelid") },
-  pg_rewrite: { where: "lg_catalog.definition_visible(t.ev_class)" },
-  pg_sequence: { where: relation("seqrelid") },
-  pg_partitioned_table: { where: relation("partrelid") },
-  pg_statistic_ext: { where: relation("stxrelid"), owned: "stxnamespace" },
-  pg_enum: { where: type("enumtypid") },
-  pg_range: { where: type("rngtypid") },
-  pg_collation: {
-    where: namespace("collnamespace"),
-    owned: "collnamespace",
-    // psql 15 and 16 read colliculocale, which PostgreSQL 17 renamed (\dO).
-    compat: { colliculocale: "t.colllocale" },
-  },
-  pg_conversion: { where: namespace("connamespace") },
-  pg_operator: { where: namespace("oprnamespace") },
-  pg_opclass: { where: namespace("opcnamespace") },
-  pg_opfamily: { where: namespace("opfnamespace") },
-  pg_ts_config: { where: namespace("cfgnamespace") },
-  pg_ts_dict: { where: namespace("dictnamespace") },
-  pg_ts_parser: { where: namespace("prsnamespace") },
-  pg_ts_template: { where: namespace("tmplnamespace") },
-  pg_extension: { where: namespace("extnamespace") },
-  pg_description: {
-    where: `(${objects("classoid", "objoid")}) and (t.objsubid = 0 or ${
-      notWithheld("t.objoid::text || ':' || t.objsubid::text")
-    })`,
-  },
-  pg_depend: { where: objects("classid", "objid") },
-  pg_am: ALL,
-  pg_amop: ALL,
-  pg_amproc: ALL,
-  pg_aggregate: ALL,
-  pg_cast: ALL,
-  pg_language: ALL,
-  pg_tablespace: ALL,
-  pg_transform: ALL,
-  pg_ts_config_map: ALL,
-  pg_timezone_abbrevs: ALL,
-  pg_timezone_names: ALL,
-  pg_auth_members: EMPTY,
-  pg_publication: EMPTY,
-  pg_publication_namespace: EMPTY,
-  pg_publication_rel: EMPTY,
-  pg_publication_tables: EMPTY,
-  pg_event_trigger: EMPTY,
-  pg_foreign_data_wrapper: EMPTY,
-  pg_foreign_server: EMPTY,
-  pg_foreign_table: EMPTY,
-  pg_user_mappings: EMPTY,
-  pg_default_acl: EMPTY,
-  pg_shdescription: EMPTY,
-  pg_shdepend: EMPTY,
-  pg_seclabel: EMPTY,
-  pg_shseclabel: EMPTY,
-  pg_seclabels: EMPTY,
-  pg_largeobject_metadata: EMPTY,
-  pg_db_role_setting: EMPTY,
-  pg_init_privs: EMPTY,
-  pg_policies: EMPTY,
-  pg_group: EMPTY,
-  pg_subscription: EMPTY,
-  pg_database: {
-    from: "pg_catalog.pg_database t cross join pg_catalog.json_to_recordset(" +
-      "lg_catalog.context('folders')::json) f(id integer, path text)",
-    where: "t.datname = pg_catalog.current_database()",
-    columns: {
-      oid: "case when f.id::text = lg_catalog.context('folder_id') then t.oid " +
-        "else (2147483648 + f.id)::oid end",
-      datname: "f.path",
-      datdba: "lg_catalog.user_oid()",
-      datistemplate: "false",
-      datallowconn: "true",
-      datconnlimit: "-1",
-    },
-    // psql 15 and 16 read daticulocale, which PostgreSQL 17 renamed.
-    compat: { daticulocale: "t.datlocale" },
-  },
-  // The user, and the bootstrap superuser that owns the catalogs as postgres
-  // (pg_dump looks up the owner of every schema it reads).
-  pg_roles: {
-    where: "(t.rolname = current_user or t.oid = 10) and lg_catalog.user_oid() is not null",
-    columns: {
-      rolname: "case when t.oid = 10 then 'postgres'::name else lg_catalog.user_email() end",
-      rolcanlogin: "true",
-      rolpassword: "'********'",
-      rolconfig: "null",
-    },
-  },
-  pg_user: {
-    from: "pg_catalog.pg_roles t",
-    where: "t.rolname = current_user and lg_catalog.user_oid() is not null",
-    columns: {
-      usename: "lg_catalog.user_email()",
-      usesysid: "t.oid",
-      usecreatedb: "false",
-      usesuper: "false",
-      userepl: "false",
-      usebypassrls: "false",
-      passwd: "'********'",
-      valuntil: "null",
-      useconfig: "null",
-    },
-  },
-  pg_settings: {
-    where: "lg_catalog.setting_visible(t.name)",
-    columns: {
-      setting: "lg_catalog.setting_value(t.name, t.setting)",
-      reset_val: "lg_catalog.setting_value(t.name, t.reset_val)",
-      boot_val: "lg_catalog.setting_value(t.name, t.boot_val)",
-      min_val: "lg_catalog.setting_value(t.name, t.min_val)",
-      max_val: "lg_catalog.setting_value(t.name, t.max_val)",
-      sourcefile: "null",
-      sourceline: "null",
-    },
-  },
-  pg_tables: bySchema({}, "tableowner"),
-  pg_views: bySchema({ definition: definition("definition") }, "viewowner"),
-  pg_matviews: bySchema({ definition: definition("definition") }, "matviewowner"),
-  pg_indexes: bySchema({ indexdef: "lg_catalog.unphysical(t.indexdef)" }),
-  pg_sequences: bySchema({}, "sequenceowner"),
-  pg_stats: columnStatistics,
-  pg_rules: {
-    where: `${schemaNames} and t.schemaname <> 'core'`,
-    columns: {
-      schemaname: "lg_catalog.schema_name(t.schemaname)",
-      definition: "lg_catalog.unphysical(t.definition)",
-    },
-  },
-  pg_stat_user_tables: userStatistics,
-  pg_stat_all_tables: userStatistics,
-  pg_stat_user_indexes: userStatistics,
-  pg_stat_all_indexes: userStatistics,
-  pg_statio_user_tables: userStatistics,
-  pg_statio_all_tables: userStatistics,
-};
 
 /** information_schema columns that name roles. */
 const ROLE_COLUMNS = new Set([
@@ -299,46 +51,78 @@ interface Column {
   kind: string;
 }
 
+/** Held while the catalog is checked and installed: instances starting together take turns. */
+const INSTALL_LOCK = 0x6c67_6361; // "lgca"
+
+/** What the comment on schema lg_catalog starts with; the rest is the installed version. */
+const VERSION_MARK = "labgate shadow catalog ";
+
 /**
- * Creates (or recreates) the shadow catalog and the core views. Runs in a
- * migration, as the app's database user; safe to run again after an engine
- * upgrade.
+ * Installs the shadow catalog and the core views unless the ones installed
+ * are this version's, made for this engine. Runs at every start, after the
+ * migrations (`assembleServices()`), as the app's database user: a new
+ * database gets the catalog, one whose catalog an older labgate (or an
+ * older engine) made gets it again, and any other start only compares. The
+ * version is a digest of every statement that makes the catalog (which reads
+ * the engine's own catalogs, so an engine upgrade changes it too), kept as
+ * the comment on schema lg_catalog. True when it installed.
  */
 // deno-lint-ignore no-explicit-any
-export async function installShadowCatalog(db: Kysely<any>): Promise<void> {
-  const run = async (statement: string) => void await sql.raw(statement).execute(db);
+export async function ensureShadowCatalog(root: Kysely<any>): Promise<boolean> {
+  return await root.transaction().execute(async (trx) => {
+    await sql`select pg_catalog.pg_advisory_xact_lock(${INSTALL_LOCK})`.execute(trx);
+    const statements = await catalogStatements(trx);
+    const version = await digest(statements.join(";\n"));
+    const { rows } = await sql<{ mark: string | null }>`
+      select pg_catalog.obj_description(n.oid, 'pg_namespace') as mark
+      from pg_catalog.pg_namespace n where n.nspname = 'lg_catalog'`.execute(trx);
+    if (rows[0]?.mark === VERSION_MARK + version) return false;
+    for (const statement of statements) await sql.raw(statement).execute(trx);
+    await sql.raw(`comment on schema lg_catalog is '${VERSION_MARK}${version}'`).execute(trx);
+    return true;
+  });
+}
+
+/** Every statement that makes the catalog on this engine, in order. */
+// deno-lint-ignore no-explicit-any
+async function catalogStatements(db: Kysely<any>): Promise<string[]> {
+  const statements: string[] = [];
   for (const schema of ["lg_catalog", "lg_information_schema", "core"]) {
-    await run(`drop schema if exists ${schema} cascade`);
-    await run(`create schema ${schema}`);
+    statements.push(`drop schema if exists ${schema} cascade`, `create schema ${schema}`);
   }
   const settings = (await sql<{ name: string }>`select name from pg_catalog.pg_settings`
     .execute(db)).rows.map((r) => r.name.toLowerCase());
-  for (
-    const statement of [
-      ...helperFunctions([...VISIBLE_SETTINGS]),
-      ...domains(),
-      ...shadowFunctions(),
-      ...resetProcedures(
-        FREE_SETTINGS.filter((s) => settings.includes(s) && !s.startsWith("transaction_")),
-      ),
-    ]
-  ) {
-    await run(statement);
-  }
+  statements.push(
+    ...helperFunctions([...VISIBLE_SETTINGS]),
+    ...domains(),
+    ...shadowFunctions(),
+    ...resetProcedures(
+      FREE_SETTINGS.filter((s) => settings.includes(s) && !s.startsWith("transaction_")),
+    ),
+  );
   const catalog = await columns(db, "pg_catalog");
   for (const [name, view] of Object.entries(CATALOG_VIEWS)) {
     const real = catalog.get(name);
-    if (real) await run(catalogView(name, real, view));
+    if (real) statements.push(catalogView(name, real, view));
   }
   for (const [name, real] of await columns(db, "information_schema")) {
-    if (!name.startsWith("_pg_")) await run(informationSchemaView(name, real));
+    if (!name.startsWith("_pg_")) statements.push(informationSchemaView(name, real));
   }
-  for (const statement of CORE_VIEWS) await run(statement);
-  await run("grant usage on schema lg_catalog, lg_information_schema, core to public");
-  await run(
+  statements.push(
+    ...CORE_VIEWS,
+    "grant usage on schema lg_catalog, lg_information_schema, core to public",
     "grant select on all tables in schema lg_catalog, lg_information_schema, core to public",
+    "grant execute on all routines in schema lg_catalog to public",
   );
-  await run("grant execute on all routines in schema lg_catalog to public");
+  return statements;
+}
+
+/** A short hex digest of `text` (SHA-256, first 16 bytes). */
+async function digest(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(hash).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
 }
 
 /** The columns of a schema's tables and views, in order. */

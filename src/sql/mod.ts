@@ -1,7 +1,9 @@
 /**
- * The SQL door's sandbox: what the wire protocol server calls to check and
- * rewrite a client's SQL, to set up and reset a backend session, and to
- * scrub physical names from the engine's messages.
+ * The SQL sandbox, one for every door: what the wire protocol server calls
+ * to check and rewrite a client's SQL, to set up and reset a backend
+ * session, and to scrub physical names from the engine's messages; what
+ * LabKey executeSql calls to check one query over the folder's lists
+ * (`analyzeQuery`); and the shadow catalog the SQL door reads.
  */
 export {
   type Analysis,
@@ -21,4 +23,6 @@ export {
   sessionSetupSql,
   shownServerVersion,
 } from "./session.ts";
-export { installShadowCatalog } from "./catalog.ts";
+export { ensureShadowCatalog } from "./catalog.ts";
+export { analyzeQuery, type QueryAnalysis, type QueryScope } from "./query.ts";
+export type { ListsOnly, RewriteScope } from "./scope.ts";

@@ -1,42 +1,33 @@
 /**
  * Walks one statement's parse tree and decides, for every name it meets,
  * what the user may reach: lists and core views of the connected folder,
- * and the shadow catalog. Anything else is refused. Allowed names are
- * rewritten by splicing the client's text at the parser's locations.
+ * and the shadow catalog (a query over lists only: the folder's lists).
+ * Anything else is refused. Allowed names are rewritten by splicing the
+ * client's text at the parser's locations. Types and casts are checked in
+ * types.ts, function calls in functions.ts.
  */
-import type { FolderScope, SqlRefusal } from "./scope.ts";
-import { type AstNode, scan, type Token } from "./parser.ts";
+import type { ListsOnly, RewriteScope } from "./scope.ts";
+import type { AstNode, Token } from "./parser.ts";
 import {
-  ALLOWED_FUNCTIONS,
-  CHECKED_REG_TYPES,
-  FREE_SETTINGS,
-  GUARDED_SETTINGS,
-  INFORMATION_SCHEMA_FUNCTIONS,
-  REG_TYPES,
-  SHADOWED_FUNCTIONS,
-  SHADOWED_KEYWORDS,
-  SUPERUSER_CATALOGS,
-} from "./policy.ts";
+  CATALOG_SCHEMA,
+  commandTag,
+  CORE_SCHEMA,
+  Refused,
+  relationSchema,
+  strings,
+  type Walker,
+} from "./names.ts";
+import { checkFunction, checkKeywordFunction } from "./functions.ts";
+import { SUPERUSER_CATALOGS } from "./policy.ts";
 import type { SourceText, Splice } from "./source.ts";
+import { rewriteTypeCast, rewriteTypeName } from "./types.ts";
 import { quoteIdentifier, readAs, WithheldNames } from "./withheld.ts";
-
-/** Physical schemas of the shadow catalog, and of the core views (user-facing by design). */
-export const CATALOG_SCHEMA = "lg_catalog";
-export const INFORMATION_SCHEMA = "lg_information_schema";
-export const CORE_SCHEMA = "core";
-
-/** A refusal on its way out of the walk. */
-export class Refused extends Error {
-  constructor(readonly refusal: SqlRefusal) {
-    super(refusal.message);
-  }
-}
 
 const NO_CTES: ReadonlySet<string> = new Set();
 
-export class Rewriter {
+export class Rewriter<Scope extends RewriteScope = RewriteScope> implements Walker {
   readonly source: SourceText;
-  readonly scope: FolderScope;
+  readonly scope: Scope;
   readonly splices: Splice[] = [];
   /** The current statement reads the shadow catalog or a core view. */
   shadowed = false;
@@ -51,10 +42,13 @@ export class Rewriter {
   readonly withheld: WithheldNames;
   /** Relations are named, not read (LOCK): a withheld list stays a table. */
   #asNamed = false;
+  /** A query over the folder's lists only (RewriteScope.listsOnly). */
+  readonly #only: ListsOnly | undefined;
 
-  constructor(source: SourceText, scope: FolderScope) {
+  constructor(source: SourceText, scope: Scope) {
     this.source = source;
     this.scope = scope;
+    this.#only = scope.listsOnly;
     this.#shown = new Set(scope.shownColumns.map((c) => c.name));
     this.withheld = new WithheldNames(scope.withheldTables);
   }
@@ -87,7 +81,7 @@ export class Rewriter {
     } else if ("relname" in node) {
       this.#relation(node, ctes);
     } else if ("typemod" in node) {
-      this.#typeName(node, ctes);
+      rewriteTypeName(this, node, ctes);
     } else {
       for (const key of keys) this.visit(node[key], ctes);
     }
@@ -100,13 +94,13 @@ export class Rewriter {
       case "RangeVar":
         return this.#relation(body, ctes);
       case "FuncCall":
-        return this.#function(body, ctes);
+        return checkFunction(this, body, ctes);
       case "SQLValueFunction":
-        return this.#keywordFunction(body);
+        return checkKeywordFunction(this, body);
       case "TypeCast":
-        return this.#typeCast(body, ctes);
+        return rewriteTypeCast(this, body, ctes);
       case "TypeName":
-        return this.#typeName(body, ctes);
+        return rewriteTypeName(this, body, ctes);
       case "ColumnRef":
         this.withheld.note(type, body);
         return this.#columnRef(body);
@@ -128,6 +122,7 @@ export class Rewriter {
         break;
       default:
         if (type.endsWith("Stmt")) {
+          if (this.#only) this.#changesData(type);
           this.refuse(
             "25006",
             `Cannot run ${commandTag(type)} inside a query through the SQL door: it is read-only`,
@@ -138,7 +133,20 @@ export class Rewriter {
     for (const key in body) this.visit(body[key], ctes);
   }
 
+  /** A write inside a query over lists only. */
+  #changesData(type: string, at?: number): never {
+    this.refuse("25006", `${commandTag(type)} changes data: ${this.#only!.door} is read-only`, {
+      at,
+    });
+  }
+
   #select(body: AstNode, ctes: ReadonlySet<string>): void {
+    if (this.#only && body.intoClause) {
+      this.refuse("25006", `SELECT INTO writes a table: ${this.#only.door} is read-only`);
+    }
+    if (this.#only && body.lockingClause) {
+      this.refuse("25006", `FOR UPDATE/SHARE locks rows: ${this.#only.door} is read-only`);
+    }
     if (body.intoClause) {
       this.refuse("25006", "Cannot run SELECT INTO through the SQL door: it is read-only", {
         hint: "Change data in the labgate web UI or through the HTTP API",
@@ -163,6 +171,7 @@ export class Rewriter {
     ctes.forEach((cte, i) => {
       const query = cte.ctequery as AstNode;
       if (!("SelectStmt" in query)) {
+        if (this.#only) this.#changesData(Object.keys(query)[0], cte.location as number);
         this.refuse(
           "25006",
           `Cannot run ${
@@ -183,6 +192,7 @@ export class Rewriter {
     const catalog = relation.catalogname as string | undefined;
     const shown = [catalog, schema, name].filter((n) => n !== undefined).join(".");
     if (schema === undefined && ctes.has(name)) return;
+    if (this.#only) return this.#list(relation, this.#only);
     if ((schema ?? "pg_catalog") === "pg_catalog" && SUPERUSER_CATALOGS.has(name)) {
       this.refuse("42501", `permission denied for table ${name}`, { at });
     }
@@ -202,12 +212,50 @@ export class Rewriter {
     const count = catalog === undefined ? 2 : 3;
     if (physical === this.scope.schema && this.#readVisible(relation, count)) return;
     this.withheld.reads(aliasOf(relation), undefined);
-    const { parts } = this.#name(at, count);
+    const { parts } = this.nameTokens(at, count);
     if (catalog !== undefined) this.replace(parts[0].start, parts[1].start, "");
     this.shadowed ||= physical !== this.scope.schema;
     this.core ||= physical === CORE_SCHEMA;
     const schemaToken = parts[parts.length - 2];
     if (physical !== schema) this.replace(schemaToken.start, schemaToken.end, physical);
+  }
+
+  /**
+   * A relation of a query over lists only: one of the folder's lists, named
+   * `name` or `lists.name` in any case, read under its physical name.
+   */
+  #list(relation: AstNode, only: ListsOnly): void {
+    const at = relation.location as number;
+    const name = relation.relname as string;
+    const schema = relation.schemaname as string | undefined;
+    const catalog = relation.catalogname as string | undefined;
+    if (catalog !== undefined || (schema !== undefined && schema.toLowerCase() !== "lists")) {
+      const shown = [catalog, schema, name].filter((n) => n !== undefined).join(".");
+      this.refuse(
+        "42501",
+        `Only this folder's lists can be queried: ${shown} is not in schema lists`,
+        {
+          at,
+        },
+      );
+    }
+    const stored = name.toLowerCase();
+    if (!only.lists.has(stored)) {
+      this.refuse(
+        "42P01",
+        `No list named ${name} in this folder (lists: ${[...only.lists].join(", ")})`,
+        { at },
+      );
+    }
+    const count = schema === undefined ? 1 : 2;
+    if (this.#readVisible(relation, count, stored)) return;
+    this.withheld.reads(aliasOf(relation), undefined);
+    const { parts } = this.nameTokens(at, count);
+    this.replace(
+      parts[0].start,
+      parts[count - 1].end,
+      `${this.scope.schema}.${quoteIdentifier(stored)}`,
+    );
   }
 
   /**
@@ -217,17 +265,18 @@ export class Rewriter {
    * row_to_json() see those only. `TABLE t` becomes `SELECT * FROM`, and
    * `ONLY` goes (lists have no children). False for any other relation.
    */
-  #readVisible(relation: AstNode, count: number): boolean {
+  #readVisible(relation: AstNode, count: number, stored?: string): boolean {
     const name = relation.relname as string;
-    const rule = this.withheld.get(name);
+    const table = stored ?? name;
+    const rule = this.withheld.get(table);
     if (!rule || this.#asNamed) return false;
     const alias = (relation.alias as AstNode | undefined)?.aliasname as string | undefined;
     this.withheld.reads(alias ?? name, rule);
-    const { parts } = this.#name(relation.location as number, count);
+    const { parts } = this.nameTokens(relation.location as number, count);
     const before = this.source.tokenBefore(parts[0].start);
-    const keyword = before && this.#text(before).toLowerCase();
+    const keyword = before && this.tokenText(before).toLowerCase();
     const start = keyword === "table" || keyword === "only" ? before!.start : parts[0].start;
-    const subquery = readAs(`${this.scope.schema}.${quoteIdentifier(name)}`, rule);
+    const subquery = readAs(`${this.scope.schema}.${quoteIdentifier(table)}`, rule);
     this.replace(
       start,
       parts[parts.length - 1].end,
@@ -264,7 +313,7 @@ export class Rewriter {
     const columns = strings(copy.attlist).map((c) => this.#shown.has(c) ? c.toLowerCase() : c);
     for (const column of columns) this.withheld.names(name, column, at);
     const count = catalog !== undefined ? 3 : schema !== undefined ? 2 : 1;
-    const { parts } = this.#name(at, count);
+    const { parts } = this.nameTokens(at, count);
     const end = columns.length
       ? this.#closingParenthesis(parts[parts.length - 1].end)
       : parts[parts.length - 1].end;
@@ -283,7 +332,7 @@ export class Rewriter {
     for (let at = from;;) {
       const tokens = this.source.tokensAfter(at);
       if (!tokens.length) throw new Error(`Expected ) after byte ${from}`);
-      const close = tokens.find((t) => this.#text(t) === ")");
+      const close = tokens.find((t) => this.tokenText(t) === ")");
       if (close) return close.end;
       at = tokens[tokens.length - 1].end;
     }
@@ -303,195 +352,6 @@ export class Rewriter {
     }
   }
 
-  #function(call: AstNode, ctes: ReadonlySet<string>): void {
-    const names = strings(call.funcname);
-    const name = names[names.length - 1];
-    const at = call.location as number;
-    const schema = names.length > 1 ? names[names.length - 2] : undefined;
-    const shown = names.join(".");
-    if (call.funcformat === "COERCE_SQL_SYNTAX") {
-      // EXTRACT(...), TRIM(...), SYSTEM_USER: the grammar named the function.
-      if (!ALLOWED_FUNCTIONS.has(name)) this.#unavailable(name, at);
-    } else if (names.length > 2) {
-      this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
-    } else if (schema === "information_schema") {
-      if (!INFORMATION_SCHEMA_FUNCTIONS.has(name)) this.#unavailable(shown, at);
-    } else if (schema !== undefined && schema !== "pg_catalog") {
-      this.refuse("42883", `function ${shown} does not exist`, { at });
-    } else if (SHADOWED_FUNCTIONS.has(name)) {
-      const { parts } = this.#name(at, names.length);
-      this.replace(parts[0].start, parts[parts.length - 1].end, shadowName(name));
-      this.shadowed = true;
-      if (name === "set_config") this.#setConfig(call, at);
-    } else if (!ALLOWED_FUNCTIONS.has(name)) {
-      this.#unavailable(name, at);
-    }
-    for (const key of ["args", "agg_order", "agg_filter", "over"]) this.visit(call[key], ctes);
-  }
-
-  /**
-   * set_config(): the shadow checks every call as SET would; a setting
-   * named by a literal that SET could not change is refused right away.
-   */
-  #setConfig(call: AstNode, at: number): void {
-    this.setsConfig = true;
-    const setting = stringConstant((call.args as unknown[] | undefined)?.[0])?.value.toLowerCase();
-    if (
-      setting !== undefined && !FREE_SETTINGS.includes(setting) &&
-      !(GUARDED_SETTINGS as readonly string[]).includes(setting)
-    ) {
-      this.refuse("42501", `Setting ${setting} cannot be changed through the SQL door`, {
-        at,
-        hint: "SHOW ALL lists the settings you can read; date, time, number and client " +
-          "settings can be changed",
-      });
-    }
-  }
-
-  #unavailable(name: string, at: number): never {
-    this.refuse("42501", `Function ${name}() is not available through the SQL door`, {
-      at,
-      hint: "Use built-in functions that compute on values; server, file and session " +
-        "functions are not available",
-    });
-  }
-
-  /** `current_user`, `current_schema`, ...: keywords that call a function. */
-  #keywordFunction(call: AstNode): void {
-    const name = SHADOWED_KEYWORDS[call.op as string];
-    if (!name) return;
-    const [token] = this.source.tokensFrom(call.location as number);
-    this.replace(token.start, token.end, `${shadowName(name)}()`);
-    this.shadowed = true;
-  }
-
-  #typeCast(cast: AstNode, ctes: ReadonlySet<string>): void {
-    const typeName = cast.typeName as AstNode;
-    const reg = regType(typeName);
-    const literal = stringConstant(cast.arg);
-    if (reg && literal && this.#regLiteral(reg, literal, cast)) return;
-    this.visit(cast.arg, ctes);
-    const first = reg
-      ? this.#text(this.source.tokensFrom(cast.location as number)[0]).toLowerCase()
-      : undefined;
-    this.#typeName(
-      typeName,
-      ctes,
-      first === "::" ? "operator" : first === "cast" ? "function" : undefined,
-    );
-  }
-
-  /**
-   * `'lists.samples'::regclass`: names in literals are resolved like table
-   * names. Returns false when the literal is an OID or not a plain name; the
-   * cast then goes through the checking domain.
-   */
-  #regLiteral(
-    reg: string,
-    literal: { value: string; location: number },
-    cast: AstNode,
-  ): boolean {
-    const at = literal.location;
-    const name = plainName(literal.value, reg === "regclass" || reg === "regnamespace");
-    if (!name) return false;
-    if (reg === "regrole") this.#noRoles(at);
-    if (name.parts.length > 2) {
-      this.refuse("0A000", `cross-database references are not implemented: ${literal.value}`, {
-        at,
-      });
-    }
-    const missing = MISSING[reg] ?? MISSING.regtype;
-    if (reg === "regnamespace") {
-      const schema = name.parts[0].text;
-      if (["pg_catalog", "information_schema", CORE_SCHEMA].includes(schema)) return true;
-      const physical = userSchema(schema, this.scope);
-      if (!physical) this.refuse(missing.code, missing.message(literal.value), { at });
-      // The OID, not the name: regnamespace would print the physical schema.
-      const typeName = cast.typeName as AstNode;
-      const { parts } = this.#name(typeName.location as number, strings(typeName.names).length);
-      if (!this.#castOperator(cast)) {
-        this.refuse("0A000", "Write schema names as 'name'::regnamespace, not with CAST", { at });
-      }
-      this.#replaceLiteral(at, physical);
-      this.replace(
-        parts[0].start,
-        parts[parts.length - 1].end,
-        "pg_catalog.regnamespace::pg_catalog.oid",
-      );
-      return true;
-    }
-    if (name.parts.length === 1) return true;
-    const schema = name.parts[0];
-    if (schema.text === "pg_catalog" || schema.text === "information_schema") return true;
-    const physical = userSchema(schema.text, this.scope);
-    if (!physical || (reg !== "regclass" && reg !== "regtype")) {
-      this.refuse(missing.code, missing.message(literal.value), { at });
-    }
-    const value = literal.value;
-    this.#replaceLiteral(at, value.slice(0, schema.start) + physical + value.slice(schema.end));
-    return true;
-  }
-
-  /** `x::t`, not `CAST(x AS t)`. */
-  #castOperator(cast: AstNode): boolean {
-    return this.#text(this.source.tokensFrom(cast.location as number)[0]) === "::";
-  }
-
-  #replaceLiteral(at: number, value: string): void {
-    const [token] = this.source.tokensFrom(at);
-    this.replace(token.start, token.end, `'${value.replaceAll("'", "''")}'`);
-  }
-
-  #noRoles(at: number): never {
-    this.refuse("42501", "Roles are not available through the SQL door", {
-      at,
-      hint: "current_user names the account you connected with",
-    });
-  }
-
-  /**
-   * Type names: `lists.samples` is the list's row type; other schemas do not
-   * exist. Types that print object names become checking domains, which
-   * refuse OIDs of objects the user cannot see; a cast (`x::regclass`,
-   * `CAST(x AS regclass)`) goes on to the real type, so results keep its OID
-   * and pg_typeof() does not name the domain.
-   */
-  #typeName(typeName: AstNode, ctes: ReadonlySet<string>, cast?: "operator" | "function"): void {
-    this.visit(typeName.typmods, ctes);
-    const names = strings(typeName.names);
-    const at = typeName.location as number;
-    const shown = names.join(".");
-    if (names.length > 2) {
-      this.refuse("0A000", `cross-database references are not implemented: ${shown}`, { at });
-    }
-    const reg = regType(typeName);
-    if (reg === "regrole") this.#noRoles(at);
-    if (reg && CHECKED_REG_TYPES.has(reg)) {
-      const { parts, rest } = this.#name(at, names.length);
-      const end = arrayBoundsEnd(rest, parts[parts.length - 1].end, (t) => this.#text(t));
-      const brackets = typeName.arrayBounds ? "[]" : "";
-      const back = `::pg_catalog.${reg}${brackets}`;
-      this.replace(
-        parts[0].start,
-        end,
-        `${CATALOG_SCHEMA}.${reg}${brackets}${cast === "operator" ? back : ""}`,
-      );
-      if (cast === "function") {
-        const close = rest.find((t) => t.start >= end);
-        if (close && this.#text(close) === ")") this.replace(close.start, close.end, `)${back}`);
-      }
-      this.shadowed = true;
-      return;
-    }
-    if (names.length < 2) return;
-    const schema = names[0];
-    if (schema === "pg_catalog" || schema === "information_schema") return;
-    const physical = userSchema(schema, this.scope);
-    if (!physical) this.refuse("42704", `type "${shown}" does not exist`, { at });
-    const [schemaToken] = this.#name(at, 2).parts;
-    this.replace(schemaToken.start, schemaToken.end, physical);
-  }
-
   /** `lists.samples.label`: the schema of a qualified column follows its table's. */
   #columnRef(ref: AstNode): void {
     const names = (ref.fields as AstNode[]).map((f) =>
@@ -503,13 +363,13 @@ export class Rewriter {
     let first = 0;
     if (names.length >= 4 && names[2] !== undefined) {
       if (names[0] !== this.scope.containerPath) return;
-      const { parts } = this.#name(at, 2);
+      const { parts } = this.nameTokens(at, 2);
       this.replace(parts[0].start, parts[1].start, "");
       first = 1;
     }
     const physical = relationSchema(names[first]!, this.scope);
     if (!physical || names[first + 1] === undefined) return;
-    const { parts } = this.#name(at, first + 2);
+    const { parts } = this.nameTokens(at, first + 2);
     if (physical === this.scope.schema && this.withheld.get(names[first + 1]!)) {
       // The list is read as a subquery under its own name: `lists.t.c` is `t.c`.
       return this.replace(parts[first].start, parts[first + 1].start, "");
@@ -526,7 +386,7 @@ export class Rewriter {
     const last = names.length - 1;
     const name = names[last];
     if (name === undefined || name === name.toLowerCase() || !this.#shown.has(name)) return;
-    const token = this.#name(at, last + 1).parts[last];
+    const token = this.nameTokens(at, last + 1).parts[last];
     this.replace(token.start, token.end, name.toLowerCase());
   }
 
@@ -550,17 +410,17 @@ export class Rewriter {
   }
 
   /** The tokens of a dotted name of `count` parts at byte `at`, and the tokens after it. */
-  #name(at: number, count: number): { parts: Token[]; rest: Token[] } {
+  nameTokens(at: number, count: number): { parts: Token[]; rest: Token[] } {
     const tokens = this.source.tokensFrom(at);
     let i = 0;
     const parts: Token[] = [];
     while (parts.length < count) {
-      if (i >= tokens.length || this.#text(tokens[i]) === ".") {
+      if (i >= tokens.length || this.tokenText(tokens[i]) === ".") {
         throw new Error(`Expected a name at byte ${at}`);
       }
       parts.push(tokens[i++]);
       if (parts.length < count) {
-        if (i >= tokens.length || this.#text(tokens[i]) !== ".") {
+        if (i >= tokens.length || this.tokenText(tokens[i]) !== ".") {
           throw new Error(`Expected a dotted name at byte ${at}`);
         }
         i++;
@@ -569,7 +429,7 @@ export class Rewriter {
     return { parts, rest: tokens.slice(i) };
   }
 
-  #text(token: Token): string {
+  tokenText(token: Token): string {
     return this.source.slice(token.start, token.end);
   }
 }
@@ -580,119 +440,7 @@ function aliasOf(relation: AstNode): string {
     relation.relname as string;
 }
 
-/** Byte offset after the array bounds (`[]`, `[3][]`) that start `tokens`, or `end`. */
-function arrayBoundsEnd(tokens: Token[], end: number, text: (t: Token) => string): number {
-  let i = 0;
-  while (i < tokens.length && text(tokens[i]) === "[") {
-    while (i < tokens.length && text(tokens[i]) !== "]") i++;
-    if (i < tokens.length) end = tokens[i++].end;
-  }
-  return end;
-}
-
-/** Where a client's schema name for relations lives; undefined: it does not exist. */
-function relationSchema(schema: string, scope: FolderScope): string | undefined {
-  if (schema === "pg_catalog") return CATALOG_SCHEMA;
-  if (schema === "information_schema") return INFORMATION_SCHEMA;
-  return userSchema(schema, scope);
-}
-
-/** The schemas that hold the user's own objects. */
-function userSchema(schema: string, scope: FolderScope): string | undefined {
-  if (schema === "lists") return scope.schema;
-  if (schema === "core") return CORE_SCHEMA;
-  return undefined;
-}
-
-/** How PostgreSQL says a name in a reg literal is missing. */
-const MISSING: Record<string, { code: string; message: (name: string) => string }> = {
-  regclass: { code: "42P01", message: (n) => `relation "${n}" does not exist` },
-  regtype: { code: "42704", message: (n) => `type "${n}" does not exist` },
-  regproc: { code: "42883", message: (n) => `function "${n}" does not exist` },
-  regprocedure: { code: "42883", message: (n) => `function "${n}" does not exist` },
-  regnamespace: { code: "3F000", message: (n) => `schema "${n}" does not exist` },
-};
-
-function shadowName(name: string): string {
-  return `${CATALOG_SCHEMA}."${name}"`;
-}
-
 function isNodeType(key: string): boolean {
   const first = key.charCodeAt(0);
   return first >= 65 && first <= 90;
-}
-
-/** The strings of a list of String nodes, e.g. a function's qualified name. */
-function strings(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  return list.map((item) =>
-    ((item as AstNode).String as { sval?: string } | undefined)?.sval ?? ""
-  );
-}
-
-/** The reg type a type name names (plain or pg_catalog-qualified), if any. */
-function regType(typeName: AstNode): string | undefined {
-  const names = strings(typeName.names);
-  const base = names[names.length - 1];
-  const qualified = names.length === 2 && names[0] === "pg_catalog";
-  return (names.length === 1 || qualified) && REG_TYPES.has(base) ? base : undefined;
-}
-
-function stringConstant(node: unknown): { value: string; location: number } | undefined {
-  const constant = (node as AstNode | undefined)?.A_Const as AstNode | undefined;
-  const value = (constant?.sval as { sval?: string } | undefined)?.sval;
-  if (constant === undefined || constant.sval === undefined) return undefined;
-  return { value: value ?? "", location: constant.location as number };
-}
-
-interface NamePart {
-  /** The identifier as PostgreSQL folds it. */
-  text: string;
-  /** Where it is in the literal (UTF-16 indexes). */
-  start: number;
-  end: number;
-}
-
-/**
- * The dotted identifier at the start of a reg literal's text, read with the
- * SQL scanner. `whole`: nothing may follow it (regclass, regnamespace).
- * Undefined for OIDs and anything that is not a plain name.
- */
-function plainName(value: string, whole: boolean): { parts: NamePart[] } | undefined {
-  if (value === "" || value === "-" || /^[0-9]+$/.test(value)) return undefined;
-  let tokens: Token[];
-  try {
-    tokens = scan(value);
-  } catch {
-    return undefined;
-  }
-  const bytes = new TextEncoder().encode(value);
-  const decoder = new TextDecoder();
-  const textOf = (t: Token) => decoder.decode(bytes.subarray(t.start, t.end));
-  const indexOf = (byte: number) => decoder.decode(bytes.subarray(0, byte)).length;
-  const parts: NamePart[] = [];
-  let i = 0;
-  while (i < tokens.length) {
-    const token = tokens[i];
-    const text = textOf(token);
-    if (token.tokenName !== "IDENT" && !/^[A-Za-z_]/.test(text)) return undefined;
-    const folded = text.startsWith('"') ? text.slice(1, -1).replaceAll('""', '"') : text;
-    parts.push({
-      text: text.startsWith('"') ? folded : folded.toLowerCase(),
-      start: indexOf(token.start),
-      end: indexOf(token.end),
-    });
-    i++;
-    if (i < tokens.length && textOf(tokens[i]) === ".") i++;
-    else break;
-  }
-  if (parts.length === 0 || (whole && i < tokens.length)) return undefined;
-  // A dot after the name means the scanner and the engine may disagree.
-  if (tokens.slice(i).some((t) => textOf(t) === ".")) return undefined;
-  return { parts };
-}
-
-/** `InsertStmt` → `INSERT`, `CreateTableAsStmt` → `CREATE TABLE AS`. */
-export function commandTag(type: string): string {
-  return type.replace(/Stmt$/, "").replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase();
 }

@@ -1,14 +1,41 @@
 /**
- * What the sandbox is told about a connection, and what it answers when it
- * refuses: shared by the analyzer and the rewriter (so neither imports the other's types).
+ * What the sandbox is told about a connection or a query, and what it
+ * answers when it refuses: shared by the analyzer, the query checker and the
+ * rewriter (so none imports another's types).
  */
-/** Who is connected to which folder: everything the sandbox needs. */
-export interface FolderScope {
-  containerId: number;
-  /** The database name the client used, e.g. "/home/assays". */
+import type { WithheldRule } from "./withheld.ts";
+
+/** What the rewriter needs to know, whichever door asks: the folder and what of it SQL reads. */
+export interface RewriteScope {
+  /** The folder's path, e.g. "/home/assays": the SQL door's database name, which may qualify names. */
   containerPath: string;
   /** Physical schema, folderSchema(containerId). */
   schema: string;
+  /** The list columns defined with capitals: a quoted `"SampleId"` reaches them. */
+  shownColumns: readonly { name: string }[];
+  /** The folder's lists with columns above the PHI level in force (src/sql/withheld.ts). */
+  withheldTables: readonly WithheldRule[];
+  /**
+   * Set for a query that may read the folder's lists and nothing else
+   * (src/sql/query.ts): no catalog, no core views, no function that needs
+   * the SQL door's session. Unset: the SQL door's reach.
+   */
+  listsOnly?: ListsOnly;
+}
+
+/** A query over the folder's lists only, and who runs it. */
+export interface ListsOnly {
+  /** The door, as refusals name it: "executeSql". */
+  door: string;
+  /** The folder's lists, by stored (lower-case) table name. */
+  lists: ReadonlySet<string>;
+}
+
+/** Who is connected to which folder: everything the SQL door's sandbox needs. */
+export interface FolderScope extends RewriteScope {
+  /** The SQL door reaches further than the lists (analyze() caches by the rest of the scope). */
+  listsOnly?: undefined;
+  containerId: number;
   /** Folder role, folderRole(installId, containerId). */
   role: string;
   userId: number;
@@ -70,4 +97,41 @@ export interface SqlRefusal {
   hint?: string;
   /** 1-based character offset in the client's text, like PostgreSQL. */
   position?: number;
+}
+
+/** What the SQL door is told about each statement it runs. */
+export type StatementKind =
+  | "select"
+  | "show"
+  | "set"
+  | "reset"
+  | "begin"
+  | "commit"
+  | "rollback"
+  | "savepoint"
+  | "release"
+  | "rollback_to"
+  | "declare"
+  | "fetch"
+  | "move"
+  | "close"
+  | "deallocate"
+  | "discard"
+  | "copy_to"
+  | "prepare"
+  | "execute"
+  | "explain"
+  | "lock"
+  | "empty";
+
+export interface StatementInfo {
+  kind: StatementKind;
+  /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
+  holdCursor?: boolean;
+  /** SET, RESET, DISCARD ALL: session settings may have changed. */
+  changesSettings?: boolean;
+  /** SQL PREPARE: session state that lives until DEALLOCATE. */
+  pins?: boolean;
+  /** DEALLOCATE (and DISCARD ALL): the prepared statement's name, null for all. */
+  deallocate?: string | null;
 }

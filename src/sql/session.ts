@@ -5,7 +5,7 @@
  */
 import type { FolderScope } from "./analyze.ts";
 import { SERVER_VERSION_SUFFIX } from "./policy.ts";
-import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./rewriter.ts";
+import { CATALOG_SCHEMA, INFORMATION_SCHEMA } from "./names.ts";
 
 /**
  * SQL (several statements, no result rows) that puts a backend session into

@@ -18,6 +18,7 @@ import { getUserByEmail } from "../../src/data/users.ts";
 import { createServices, type Services } from "../../src/services.ts";
 import { AuditLog } from "../../src/audit/mod.ts";
 import { scratchPostgresDatabase } from "../../src/db/scratch.ts";
+import { ensureShadowCatalog } from "../../src/sql/mod.ts";
 
 export { scratchPostgresDatabase };
 
@@ -46,7 +47,8 @@ export const PGLITE_SNAPSHOT_ENV = "LABGATE_TEST_PGLITE_SNAPSHOT";
 export const POSTGRES_TEMPLATE_ENV = "LABGATE_TEST_POSTGRES_TEMPLATE";
 
 /**
- * A migrated PGlite data directory as an uncompressed tar. Its WAL segments
+ * A migrated PGlite data directory, with the shadow catalog (as
+ * assembleServices() leaves it), as an uncompressed tar. Its WAL segments
  * are 1 MB instead of 16: every test restores this archive into memory, and
  * the smaller it is, the sooner the test's database is up (about 40%).
  */
@@ -56,6 +58,7 @@ export async function migratedPgliteDataDir(): Promise<Blob> {
   const initialized = await blank.dumpDataDir("none");
   await blank.close();
   const database = await openDatabase({ loadDataDir: initialized });
+  await ensureShadowCatalog(database.root);
   if (database.engine.kind !== "pglite") throw new Error("expected PGlite");
   const { pglite, lock } = database.engine;
   const blob = await lock.run(async () => {
@@ -84,12 +87,16 @@ function pgliteSnapshot(): Promise<Blob> {
  */
 export async function testDatabase(
   backend: Backend,
-  options: { onDisk?: boolean; dataDir?: string } = {},
+  options: { onDisk?: boolean; dataDir?: string; preemptAfterMs?: number } = {},
 ): Promise<{ database: Database; url?: string; dispose: () => Promise<void> }> {
   if (backend === "pglite") {
     const dataDir = options.dataDir ??
       (options.onDisk ? await Deno.makeTempDir({ prefix: "labgate-test-data-" }) : undefined);
-    const database = await openDatabase({ dataDir, loadDataDir: await pgliteSnapshot() });
+    const database = await openDatabase({
+      dataDir,
+      loadDataDir: await pgliteSnapshot(),
+      preemptAfterMs: options.preemptAfterMs,
+    });
     return {
       database,
       dispose: async () => {
@@ -98,11 +105,27 @@ export async function testDatabase(
       },
     };
   }
-  return await scratchPostgresDatabase(POSTGRES_URL!, {
+  const template = Deno.env.get(POSTGRES_TEMPLATE_ENV);
+  const scratch = await scratchPostgresDatabase(POSTGRES_URL!, {
     prefix: "lgt",
     poolSize: 4,
-    template: Deno.env.get(POSTGRES_TEMPLATE_ENV),
+    template,
   });
+  // A copy of the run's template has the catalog already; a database migrated here does not.
+  if (!template) await ensureShadowCatalog(scratch.database.root);
+  return scratch;
+}
+
+/**
+ * A new temp data dir holding the run's migrated embedded database, for a
+ * labgate process (main.ts) to start on: it then skips initdb and every
+ * migration, a minute under load. The caller removes it.
+ */
+export async function migratedDataDir(prefix: string): Promise<string> {
+  const dataDir = await Deno.makeTempDir({ prefix });
+  const { database } = await testDatabase("pglite", { dataDir });
+  await database.close();
+  return dataDir;
 }
 
 export interface TestContext {
@@ -166,9 +189,12 @@ export function backendTest(
       sanitizeOps: false,
       sanitizeResources: false,
       async fn() {
-        const { database, url, dispose } = await testDatabase(backend, { onDisk: options.onDisk });
-        let offset = 0;
         const config = testConfig(options.env);
+        const { database, url, dispose } = await testDatabase(backend, {
+          onDisk: options.onDisk,
+          preemptAfterMs: config.embeddedPreemptMs,
+        });
+        let offset = 0;
         const svc = createServices(config, database, {
           now: () => new Date(Date.now() + offset),
           audit: new AuditLog(database, { flushMs: 10 }),

@@ -5,10 +5,14 @@
  * on PostgreSQL a migrated template database that each test's database is
  * copied from. Both are removed when the run ends. Arguments go to deno test
  * (tests/ is added unless one names a file or folder); deno test's output,
- * summary line and exit code pass through.
+ * summary line and exit code pass through; after them, when more than one
+ * file ran, the slowest files and tests (suite_times.ts), read from deno
+ * test's lines as they pass.
  */
 import pg from "pg";
 import { openDatabase } from "../../src/db/mod.ts";
+import { ensureShadowCatalog } from "../../src/sql/mod.ts";
+import { type TestTime, testTime, timesSummary } from "./suite_times.ts";
 import {
   migratedPgliteDataDir,
   PGLITE_SNAPSHOT_ENV,
@@ -22,13 +26,14 @@ import {
  */
 const DEFAULT_JOBS = 4;
 
-/** Makes a migrated template database on the test server; returns its name. */
+/** Makes a migrated template database, with the shadow catalog, on the test server; returns its name. */
 async function createTemplate(serverUrl: string, admin: pg.Client): Promise<string> {
   const name = `lgt_template_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
   await admin.query(`create database ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const database = await openDatabase({ url: url.toString(), poolSize: 1 });
+  await ensureShadowCatalog(database.root);
   await database.close();
   // CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template.
   for (let i = 0; i < 100; i++) {
@@ -55,6 +60,23 @@ function isPath(arg: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Copies deno test's output to ours, line by line, noting each test's time. */
+async function passThrough(output: ReadableStream<Uint8Array>, times: TestTime[]): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of output) {
+    for (let written = 0; written < chunk.length;) {
+      written += await Deno.stdout.write(chunk.subarray(written));
+    }
+    const lines = (pending + decoder.decode(chunk, { stream: true })).split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const time = testTime(line);
+      if (time) times.push(time);
+    }
   }
 }
 
@@ -85,14 +107,18 @@ async function runSuite(args: string[]): Promise<number> {
         ...(template ? { [POSTGRES_TEMPLATE_ENV]: template } : {}),
       },
       stdin: "inherit",
-      stdout: "inherit",
+      stdout: "piped",
       stderr: "inherit",
     }).spawn();
     // Ctrl-C reaches deno test too; this process stays to clean up after it.
     const ignore = () => {};
     Deno.addSignalListener("SIGINT", ignore);
     try {
-      return (await child.status).code;
+      const times: TestTime[] = [];
+      await passThrough(child.stdout, times);
+      const { code } = await child.status;
+      if (new Set(times.map((t) => t.file)).size > 1) console.log(`\n${timesSummary(times)}`);
+      return code;
     } finally {
       Deno.removeSignalListener("SIGINT", ignore);
     }

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { PrivatePostgres, privatePostgresUnavailable } from "../_support/private_postgres.ts";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../_support/backends.ts";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, migratedDataDir } from "../_support/backends.ts";
 import { DATABASE_UNAVAILABLE } from "../../src/errors.ts";
 import { installed, skipped } from "./_clients.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "../wire/_client.ts";
@@ -413,7 +413,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dataDir = await Deno.makeTempDir({ prefix: "lg_kill_" });
+    const dataDir = await migratedDataDir("lg_kill_");
     try {
       await killedMidWrite({ LABGATE_DATA_DIR: dataDir });
     } finally {

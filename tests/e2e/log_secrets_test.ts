@@ -5,6 +5,7 @@
  * neither stdout nor stderr holds any password, key, cookie or CSRF token.
  */
 import assert from "node:assert/strict";
+import { migratedDataDir } from "../_support/backends.ts";
 import { LabgateProcess, startInstance } from "./_instances.ts";
 
 const ADMIN = { email: "admin@example.org", password: "first-admin-pass-1" };
@@ -14,7 +15,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dataDir = await Deno.makeTempDir({ prefix: "labgate-logs-" });
+    const dataDir = await migratedDataDir("labgate-logs-");
     const instance = await startInstance("127.0.0.1", {
       LABGATE_DATA_DIR: dataDir,
       LABGATE_ADMIN_EMAIL: ADMIN.email,

@@ -1,9 +1,8 @@
 /** The embedded database serves one labgate process: a second one on its directory stops. */
 import assert from "node:assert/strict";
-import { openDatabase } from "../../src/db/mod.ts";
 import { createServices } from "../../src/services.ts";
 import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
-import { testConfig } from "../_support/backends.ts";
+import { testConfig, testDatabase } from "../_support/backends.ts";
 import { freePort, LabgateProcess, startInstance } from "./_instances.ts";
 
 Deno.test({
@@ -13,8 +12,9 @@ Deno.test({
   async fn() {
     const dataDir = await Deno.makeTempDir({ prefix: "labgate-single-" });
     try {
-      // Made here first, so the SQL door uses a free port rather than the default.
-      const database = await openDatabase({ dataDir });
+      // Made here first, so the SQL door uses a free port rather than the default; from the run's
+      // migrated snapshot rather than initdb and every migration.
+      const { database } = await testDatabase("pglite", { dataDir });
       const svc = createServices(testConfig(), database);
       await svc.settings.set(sqlDoorSettings, {
         ...await svc.settings.get(sqlDoorSettings),

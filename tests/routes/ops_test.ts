@@ -4,8 +4,8 @@ import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { ADMIN_EMAIL, backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
 import { query } from "../../wire/protocol/messages.ts";
-import { RawClient } from "../wire/_client.ts";
-import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+import { errorOf, RawClient } from "../wire/_client.ts";
+import { ALICE, CROSS_JOIN, FOLDER, openDoor } from "../wire/_door.ts";
 
 /** The value of one series in an exposition text, or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -153,4 +153,36 @@ backendTest(
     });
   },
   { only: ["postgres"] },
+);
+
+backendTest(
+  "GET /metrics counts the embedded database's restarts and stopped statements by cause",
+  async (t) => {
+    await using fx = await openDoor(t);
+    const browser = new TestBrowser(createApp(t.svc));
+    const before = await (await browser.get("/metrics")).text();
+    assert.equal(sample(before, "labgate_embedded_restarts_total"), 0);
+    for (const cause of ["timeout", "cancel", "web", "idle"]) {
+      assert.equal(sample(before, `labgate_embedded_preemptions_total{cause="${cause}"}`), 0);
+    }
+    assert.match(before, /^# TYPE labgate_embedded_preemptions_total counter$/m);
+
+    // A heavy statement, stopped when a sign-in has waited behind it.
+    await using client = await RawClient.connect(fx.port, {
+      user: ALICE.email,
+      password: ALICE.password,
+      database: FOLDER,
+    });
+    client.send(query(CROSS_JOIN));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const signIn = await browser.signIn(ALICE.email, ALICE.password);
+    await signIn.body?.cancel();
+    assert.equal(errorOf((await client.until()).find((m) => m.type === "E")!).code, "57014");
+
+    const after = await (await browser.get("/metrics")).text();
+    assert.equal(sample(after, "labgate_embedded_restarts_total"), 1);
+    assert.equal(sample(after, 'labgate_embedded_preemptions_total{cause="web"}'), 1);
+    assert.equal(sample(after, 'labgate_embedded_preemptions_total{cause="timeout"}'), 0);
+  },
+  { only: ["pglite"], onDisk: true },
 );

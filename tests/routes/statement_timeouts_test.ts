@@ -94,6 +94,33 @@ backendTest(
   { onDisk: true },
 );
 
+backendTest(
+  "withTimeLimit() reads open no transaction: the limit is their connection's own, not the app's",
+  async (t) => {
+    const read = (ms: number) =>
+      withTimeLimit(t.svc, ms, async (db) =>
+        (await sql<{ limit: string; alone: boolean }>`
+          select current_setting('statement_timeout') as limit,
+            statement_timestamp() = transaction_timestamp() as alone
+        `.execute(db)).rows[0]);
+    // The site's limit: a statement of its own (no BEGIN and SET LOCAL before it).
+    assert.deepEqual(await read(30_000), { limit: "30s", alone: true });
+    assert.deepEqual(await read(30_000), { limit: "30s", alone: true });
+    // A caller's own limit, and back: each read runs at its own.
+    assert.deepEqual(await read(300), { limit: "300ms", alone: true });
+    const slow = withTimeLimit(t.svc, 300, (db) => sql`select pg_sleep(2)`.execute(db));
+    await assert.rejects(slow, (e) => e instanceof LabgateError && e.status === 503);
+    assert.deepEqual(await read(30_000), { limit: "30s", alone: true });
+    await withTimeLimit(t.svc, 30_000, (db) => sql`select pg_sleep(0.5)`.execute(db));
+    // The app's own statements have no limit.
+    const { rows } = await sql<{ limit: string }>`
+      select current_setting('statement_timeout') as limit
+    `.execute(t.svc.database.root);
+    assert.equal(rows[0].limit, "0");
+  },
+  { only: ["postgres"] },
+);
+
 /** Rita, who reads /home with a statement time limit of her own of 1 s, and a list there. */
 async function limitedReader(t: TestContext, name: string) {
   const rita = await createUser(t.svc, t.admin, RITA);

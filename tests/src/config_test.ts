@@ -32,3 +32,12 @@ Deno.test("loadConfig() reads LABGATE_DATABASE_WAIT_SECONDS, 30 by default", () 
   assert.equal(loadConfig({ LABGATE_DATABASE_WAIT_SECONDS: "0" }).databaseWaitSeconds, 0);
   assert.throws(() => loadConfig({ LABGATE_DATABASE_WAIT_SECONDS: "-1" }), /whole number/);
 });
+
+Deno.test("loadConfig() reads LABGATE_EMBEDDED_PREEMPT_MS and refuses a bad one", () => {
+  assert.equal(loadConfig({}).embeddedPreemptMs, 300);
+  assert.equal(loadConfig({ LABGATE_EMBEDDED_PREEMPT_MS: "450" }).embeddedPreemptMs, 450);
+  assert.throws(
+    () => loadConfig({ LABGATE_EMBEDDED_PREEMPT_MS: "0" }),
+    /LABGATE_EMBEDDED_PREEMPT_MS/,
+  );
+});

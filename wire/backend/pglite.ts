@@ -7,7 +7,9 @@
  * PGlite runs in a thread of its own (src/db/pglite_client.ts) and cannot
  * interrupt a statement, so a statement past its time limit, canceled by its
  * client, or in the app's way for too long is stopped by restarting that
- * thread: the client gets 57014 and a session set up as before.
+ * thread: the client gets 57014 and a session set up as before. A client
+ * that holds the session idle (an open transaction) while the app waits for
+ * it is ended instead, its transaction rolled back (`yieldToApp()`).
  */
 import type { Mutex } from "../../src/db/mod.ts";
 import { type PgliteClient, StatementStopped } from "../../src/db/pglite_client.ts";
@@ -31,6 +33,27 @@ import {
   StatementCache,
 } from "./mod.ts";
 
+/** What the engine tells the door. */
+export interface PgliteEngineOptions {
+  /** A client's session was ended for the app (audited by the door). */
+  onPreempted?: (owner: BackendOwner, error: WireError) => void;
+}
+
+/** What a client holding the session idle while the app waited for it is told, as it goes. */
+export function preemptedWhileIdle(waitedMs: number): WireError {
+  return new WireError(
+    SqlState.IdleInTransactionTimeout,
+    "terminating connection: another user needed the embedded database, so this session's " +
+      "open transaction was rolled back",
+    {
+      severity: "FATAL",
+      detail: `labgate's web side waited ${waitedMs} ms for this idle session`,
+      hint: "The embedded database has one session for everyone: keep transactions short, or " +
+        "run labgate on PostgreSQL (DATABASE_URL), where each client has its own",
+    },
+  );
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -46,6 +69,10 @@ export class PgliteEngine implements Engine {
   #info: EngineInfo | undefined;
   /** The session's transaction status at its last ReadyForQuery. */
   #status: number = TxStatus.Idle;
+  readonly #options: PgliteEngineOptions;
+  /** The lease holding the session now. */
+  #current: PgliteLease | null = null;
+  readonly #unsubscribe: () => void;
 
   /** One session; the app's own queries wait on the same lock. */
   pool(): PoolState {
@@ -53,9 +80,32 @@ export class PgliteEngine implements Engine {
     return { open: 1, busy: pending > 0 ? 1 : 0, waiting: Math.max(0, pending - 1) };
   }
 
-  constructor(pglite: PgliteClient, lock: Mutex) {
+  constructor(pglite: PgliteClient, lock: Mutex, options: PgliteEngineOptions = {}) {
     this.#pglite = pglite;
     this.#lock = lock;
+    this.#options = options;
+    this.#unsubscribe = pglite.onPreempt(() => this.#current?.yieldIdle());
+  }
+
+  /** The app waits for the session, and the lease's client holds it in a transaction. */
+  get heldInTransaction(): boolean {
+    return this.#pglite.preempting && this.#status !== TxStatus.Idle;
+  }
+
+  /** `lease` was ended for the app: counted, and the door told. */
+  preempted(lease: PgliteLease, owner: BackendOwner, error: WireError): void {
+    this.#pglite.preemptions.idle++;
+    this.#options.onPreempted?.(owner, error);
+    this.released(lease);
+  }
+
+  /** `lease` no longer holds the session. */
+  released(lease: PgliteLease): void {
+    if (this.#current === lease) this.#current = null;
+  }
+
+  get preemptAfterMs(): number {
+    return this.#pglite.preemptAfterMs;
   }
 
   /** Runs the door's own messages now (the caller holds the lock). */
@@ -97,7 +147,9 @@ export class PgliteEngine implements Engine {
     state.baseline = this.#baselines.get(scope.key)!;
     state.settings = new Map();
     state.unnamedKey = null;
-    return new PgliteLease(this, state, owner, scope, release);
+    const lease = new PgliteLease(this, state, owner, scope, release);
+    this.#current = lease;
+    return lease;
   }
 
   /** Puts the session into `scope`'s sandbox, capturing the scope's baseline the first time. */
@@ -126,6 +178,7 @@ export class PgliteEngine implements Engine {
    */
   async execute(bytes: Uint8Array, lease: PgliteLease, owner: BackendOwner): Promise<void> {
     for (const part of parts(bytes)) {
+      if (!lease.held) return;
       let reply: Uint8Array;
       try {
         reply = await this.#pglite.execProtocolRaw(part, {
@@ -195,6 +248,7 @@ export class PgliteEngine implements Engine {
   sweep(): void {}
 
   close(): Promise<void> {
+    this.#unsubscribe();
     return Promise.resolve();
   }
 }
@@ -259,6 +313,11 @@ class PgliteLease implements Lease {
     this.#unlock = unlock;
   }
 
+  /** The lease still holds the session. */
+  get held(): boolean {
+    return this.#unlock !== null;
+  }
+
   /** The statement time limit in force: the client's own if it lowered it (SET statement_timeout). */
   timeoutMs(): number {
     const lowered = Number(this.state.settings.get("statement_timeout"));
@@ -287,11 +346,14 @@ class PgliteLease implements Lease {
         this.#pending = [];
         await this.#engine.execute(bytes, this, this.#owner);
       }
+      // The app waited meanwhile, and this client keeps a transaction open: it goes first.
+      if (this.#unlock && this.#engine.heldInTransaction) this.#yieldToApp();
     } catch (error) {
       // The database thread is gone and could not be brought back: the lease is void.
       const unlock = this.#unlock;
       this.#unlock = null;
       this.#pending = [];
+      this.#engine.released(this);
       unlock?.();
       this.#owner.onBackendLost(
         error instanceof WireError ? error : new WireError(
@@ -303,11 +365,28 @@ class PgliteLease implements Lease {
     }
   }
 
+  /** The app waits for the session: unless a batch is running (it checks when done), it ends now. */
+  yieldIdle(): void {
+    if (this.#unlock && !this.#running) this.#yieldToApp();
+  }
+
+  /**
+   * Ends the lease for the app: the client is told why and disconnected,
+   * and the session is reset (its transaction rolled back) and given back.
+   */
+  #yieldToApp(): void {
+    const error = preemptedWhileIdle(this.#engine.preemptAfterMs);
+    this.#engine.preempted(this, this.#owner, error);
+    this.release(false);
+    this.#owner.onBackendLost(error);
+  }
+
   release(clean: boolean): void {
     const unlock = this.#unlock;
     if (!unlock) return;
     this.#unlock = null;
     this.#pending = [];
+    this.#engine.released(this);
     const running = this.#running ?? Promise.resolve();
     void running
       .then(() => this.#engine.reset(this.scope, this.state, clean))

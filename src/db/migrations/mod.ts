@@ -1,6 +1,5 @@
 import type { Migration } from "kysely/migration";
 import * as core from "./001_core.ts";
-import * as sqlCatalog from "./002_sql_catalog.ts";
 import * as tls from "./003_tls.ts";
 import * as keys from "./004_keys.ts";
 import * as tokens from "./005_tokens.ts";
@@ -18,9 +17,12 @@ import * as statementTimeouts from "./017_statement_timeouts.ts";
 const superseded: Migration = { up: () => Promise.resolve() };
 
 /**
- * Every migration, by name; names sort in the order they run. When
- * src/sql/catalog.ts changes, the shadow catalog is installed again under a
- * new name and the older name is superseded.
+ * Every migration, by name; names sort in the order they run. The names
+ * `*_sql_catalog` once installed the SQL door's shadow catalog; the sandbox
+ * now installs it itself after the migrations, whenever it changes
+ * (`ensureShadowCatalog()` in src/sql/catalog.ts, called by
+ * `assembleServices()`), and they stay for the databases that have them on
+ * record.
  */
 export const migrations: Record<string, Migration> = {
   "001_core": core,
@@ -38,5 +40,5 @@ export const migrations: Record<string, Migration> = {
   "014_sql_catalog": superseded,
   "015_column_phi": columnPhi,
   "017_statement_timeouts": statementTimeouts,
-  "018_sql_catalog": sqlCatalog,
+  "018_sql_catalog": superseded,
 };

@@ -1,218 +1,86 @@
 /**
  * executeSql for the LabKey query API: read-only SQL over one folder's lists.
- *
- * ADAPTER — the SQL sandbox (`src/sql/mod.ts`, `analyze(text, scope)`) is
- * being built on another branch. Until it lands, `rewrite()` below is the
- * stand-in, and swapping the sandbox in means replacing that one function.
- * What it supports now, parsed with the real PostgreSQL grammar
- * (libpg_query): exactly one SELECT (WITH, joins, subqueries, set
- * operations allowed) whose tables are this folder's lists, named `name` or
- * `lists.name`, calling only the functions in `FUNCTIONS`. Anything else is
- * refused. It runs in a read-only transaction, as the folder's read-only
- * role, under a statement timeout.
+ * What a statement may do is the SQL sandbox's to decide (`analyzeQuery`,
+ * src/sql/query.ts: one SELECT over the folder's lists, the sandbox's
+ * function allow-list, PHI-withheld columns as at the SQL door); this door
+ * builds its scope, says no in LabKey's words, runs the rewritten statement
+ * in a read-only transaction, as the folder's read-only role, under a
+ * statement timeout, and names the results as the lists name their columns.
  */
-import { loadModule, parseSync, scanSync } from "libpg-query";
 import { sql } from "kysely";
+import type { Actor } from "../../core/actor.ts";
 import type { ColumnTypeName, JsonValue } from "../../data/column_types.ts";
-import { folderRole } from "../../data/physical.ts";
+import { folderRole, folderSchema } from "../../data/physical.ts";
 import { MAX_ROWS_PER_REQUEST } from "../../data/rows.ts";
 import { isCanceled, timedOut } from "../../data/time_limit.ts";
 import type { Container } from "../../db/schema.ts";
 import { badRequest, forbidden } from "../../errors.ts";
+import { phiLevelInForce, sqlTableRules } from "../../security/phi.ts";
 import type { Services } from "../../services.ts";
+import { analyzeQuery, type QueryScope } from "../../sql/mod.ts";
 import type { ResultField } from "./responses.ts";
-import { quoteIdentifier, readAs, WithheldNames, type WithheldRule } from "../../sql/withheld.ts";
 
 /** What a statement may read, and how to name its results. */
 export interface SqlScope {
-  /** User-facing table name → physical `schema.table`. */
-  lists: Map<string, string>;
+  /** What the sandbox lets it read: the folder's lists, less the columns above the PHI level. */
+  sandbox: QueryScope;
   /** Physical column name → the column as its list names it (results use these names). */
   columns: Map<string, { name: string; type: ColumnTypeName }>;
-  /**
-   * Tables with columns above the request's PHI level (sqlTableRules in
-   * src/security/phi.ts): read as their other columns, and a statement naming
-   * a withheld one is refused (403).
-   */
-  withheld: ReadonlyMap<string, WithheldRule>;
 }
 
 /** When the caller names no limit: the SQL door's default statement timeout. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Functions a query may call: aggregates and plain value functions, nothing with side effects. */
-const FUNCTIONS = new Set(
-  ("count sum avg min max stddev variance bool_and bool_or every string_agg array_agg " +
-    "lower upper length char_length substring substr trim btrim ltrim rtrim replace concat " +
-    "concat_ws left right strpos position split_part initcap lpad rpad reverse " +
-    "abs round ceil ceiling floor trunc sqrt power mod sign greatest least coalesce nullif " +
-    "date_trunc date_part extract to_char to_date age now current_date make_date " +
-    "row_number rank dense_rank lag lead first_value last_value ntile")
-    .split(" "),
-);
-
-/** Parse nodes that reach outside a plain read of the listed tables. */
-const REFUSED_NODES: Record<string, string> = {
-  RangeFunction: "Functions in FROM are not supported",
-  RangeTableFunc: "XMLTABLE is not supported",
-  LockingClause: "FOR UPDATE/SHARE locks rows: executeSql is read-only",
-  InsertStmt: "INSERT changes data: executeSql is read-only",
-  UpdateStmt: "UPDATE changes data: executeSql is read-only",
-  DeleteStmt: "DELETE changes data: executeSql is read-only",
-  MergeStmt: "MERGE changes data: executeSql is read-only",
-};
-
-let parserReady: Promise<void> | undefined;
-
-type Node = Record<string, unknown>;
-
-type Visitor = (type: string, body: Node, ctes: ReadonlySet<string>) => void;
-
 /**
- * Calls `fn` on every parse node with the WITH names in scope there, as
- * PostgreSQL scopes them: a non-recursive CTE sees only the CTEs before it,
- * a recursive one sees all, and the statement body sees all.
+ * The scope of `actor`'s executeSql in `container` (which the actor can
+ * read): the folder's lists, their columns, and the lists with columns above
+ * the actor's PHI level (src/security/phi.ts sqlTableRules).
  */
-function visit(node: unknown, fn: Visitor, ctes: ReadonlySet<string> = new Set()): void {
-  if (Array.isArray(node)) {
-    for (const item of node) visit(item, fn, ctes);
-    return;
-  }
-  if (!node || typeof node !== "object") return;
-  for (const [key, value] of Object.entries(node)) {
-    if (!/^[A-Z]/.test(key) || !value || typeof value !== "object" || Array.isArray(value)) {
-      visit(value, fn, ctes);
-      continue;
-    }
-    const body = value as Node;
-    fn(key, body, ctes);
-    const withClause = body.withClause as
-      | { ctes?: { CommonTableExpr?: Node }[]; recursive?: boolean }
-      | undefined;
-    if (key !== "SelectStmt" || !withClause) {
-      visit(body, fn, ctes);
-      continue;
-    }
-    const defined = (withClause.ctes ?? []).map((c) => c.CommonTableExpr ?? {});
-    const all = new Set([...ctes, ...defined.map((c) => String(c.ctename))]);
-    defined.forEach((cte, i) => {
-      const visible = withClause.recursive
-        ? all
-        : new Set([...ctes, ...defined.slice(0, i).map((c) => String(c.ctename))]);
-      visit(cte, fn, visible);
-    });
-    for (const [field, child] of Object.entries(body)) {
-      if (field !== "withClause") visit(child, fn, all);
+export async function sqlScopeOf(
+  svc: Services,
+  actor: Actor,
+  container: Container,
+): Promise<SqlScope> {
+  const columns = await svc.db.selectFrom("lists as l")
+    .leftJoin("list_columns as c", "c.list_id", "l.id")
+    .select(["l.table_name", "c.column_name", "c.name", "c.type", "c.phi"])
+    .where("l.container_id", "=", container.id).orderBy("l.id").orderBy("c.position").execute();
+  const withheldTables = sqlTableRules(
+    columns.flatMap((c) =>
+      c.name ? [{ table: c.table_name, column: c.column_name!, name: c.name, phi: c.phi! }] : []
+    ),
+    phiLevelInForce(actor),
+  );
+  const named = new Map<string, { name: string; type: ColumnTypeName }>();
+  for (const c of columns) {
+    if (c.column_name && !named.has(c.column_name)) {
+      named.set(c.column_name, { name: c.name!, type: c.type as ColumnTypeName });
     }
   }
-}
-
-function names(list: unknown): string[] {
-  return (list as { String?: { sval: string } }[] ?? []).map((n) => n.String?.sval ?? "");
+  return {
+    sandbox: {
+      containerPath: container.path,
+      schema: folderSchema(container.id),
+      shownColumns: columns.flatMap((c) =>
+        c.name && c.name !== c.column_name ? [{ name: c.name }] : []
+      ),
+      withheldTables,
+      listsOnly: { door: "executeSql", lists: new Set(columns.map((c) => c.table_name)) },
+    },
+    columns: named,
+  };
 }
 
 /**
  * The physical SQL for one read-only SELECT over the scope's lists, or a
- * 400 saying what is not supported.
+ * 400 saying what is not supported (403 for a column above the PHI level).
  */
-export async function rewrite(text: string, scope: SqlScope): Promise<string> {
-  parserReady ??= loadModule();
-  await parserReady;
-  let parsed;
-  try {
-    parsed = parseSync(text);
-  } catch (error) {
-    throw badRequest(`SQL syntax error: ${(error as Error).message}`);
-  }
-  const statements = parsed.stmts ?? [];
-  if (statements.length !== 1) throw badRequest("Send exactly one SQL statement");
-  const statement = statements[0];
-  if (!statement.stmt || !("SelectStmt" in statement.stmt)) {
-    throw badRequest("Only SELECT statements can be run: executeSql is read-only");
-  }
-  const replacements: { location: number; physical: string; subquery: boolean }[] = [];
-  const named = new WithheldNames([...scope.withheld.values()]);
-  visit(statement.stmt, (type, body, ctes) => {
-    named.note(type, body);
-    if (type in REFUSED_NODES) throw badRequest(REFUSED_NODES[type]);
-    if (type === "SelectStmt" && body.intoClause) {
-      throw badRequest("SELECT INTO writes a table: executeSql is read-only");
-    }
-    if (type === "RangeVar") {
-      const schema = body.schemaname as string | undefined;
-      const name = String(body.relname);
-      if (body.catalogname || (schema && schema.toLowerCase() !== "lists")) {
-        throw badRequest(
-          `Only this folder's lists can be queried: ${schema}.${name} is not in schema lists`,
-        );
-      }
-      if (!schema && ctes.has(name)) return;
-      const physical = scope.lists.get(name.toLowerCase());
-      if (!physical) {
-        throw badRequest(
-          `No list named ${name} in this folder (lists: ${[...scope.lists.keys()].join(", ")})`,
-        );
-      }
-      const rule = scope.withheld.get(name.toLowerCase());
-      const alias = (body.alias as { aliasname?: string } | undefined)?.aliasname;
-      named.reads(alias ?? name, rule);
-      // A list with withheld columns is read as its other columns, under its own name.
-      replacements.push({
-        location: body.location as number,
-        subquery: rule !== undefined,
-        physical: rule
-          ? readAs(physical, rule) + (alias === undefined ? ` ${quoteIdentifier(name)}` : "")
-          : physical,
-      });
-    }
-    if (type === "FuncCall") {
-      const [first, second] = names(body.funcname);
-      const name = (second ?? first).toLowerCase();
-      if ((second && first !== "pg_catalog") || !FUNCTIONS.has(name)) {
-        throw badRequest(
-          `Function ${names(body.funcname).join(".")}() is not allowed in executeSql`,
-        );
-      }
-    }
-    if (type === "ColumnRef" && (body.fields as unknown[]).length > 2) {
-      throw badRequest("Qualify columns with a table name or alias, not a schema");
-    }
-  });
-  const withheld = named.firstNamed();
-  if (withheld) throw forbidden(withheld.message);
-  return spliceTables(text, statement, replacements);
-}
-
-/**
- * Replaces each table name (located by the parser and scanner, in bytes)
- * with its physical name. A subquery (a list with withheld columns) takes
- * `TABLE t` as `SELECT * FROM`, and `ONLY` goes (lists have no children).
- */
-function spliceTables(
-  text: string,
-  statement: { stmt_location?: number; stmt_len?: number },
-  replacements: { location: number; physical: string; subquery: boolean }[],
-): string {
-  const bytes = new TextEncoder().encode(text);
-  const tokens = scanSync(text).tokens;
-  const start = statement.stmt_location ?? 0;
-  const end = statement.stmt_len ? start + statement.stmt_len : bytes.length;
-  const decoder = new TextDecoder();
-  let out = "";
-  let at = start;
-  for (const r of replacements.toSorted((a, b) => a.location - b.location)) {
-    const i = tokens.findIndex((t) => t.start === r.location);
-    const last = tokens[i + 1]?.text === "." ? tokens[i + 2] : tokens[i];
-    if (i < 0 || !last) {
-      throw badRequest("Could not place a table name in the SQL: write it plainly");
-    }
-    const keyword = r.subquery ? tokens[i - 1]?.text.toLowerCase() : undefined;
-    const from = keyword === "table" || keyword === "only" ? tokens[i - 1].start : r.location;
-    out += decoder.decode(bytes.slice(at, from)) + (keyword === "table" ? "SELECT * FROM " : "") +
-      r.physical;
-    at = last.end;
-  }
-  return out + decoder.decode(bytes.slice(at, end));
+function rewrite(text: string, scope: SqlScope): string {
+  const analysis = analyzeQuery(text, scope.sandbox);
+  if (analysis.ok) return analysis.text;
+  const { refusal } = analysis;
+  if (analysis.withheld) throw forbidden(refusal.message);
+  throw badRequest(refusal.message);
 }
 
 /** Guesses a column type from the JSON values a query returned. */
@@ -288,15 +156,16 @@ export async function runReadOnly(
   page: { maxRows?: number; offset?: number; timeoutMs?: number } = {},
 ): Promise<SqlResult> {
   const timeoutMs = Math.max(1, Math.floor(page.timeoutMs ?? DEFAULT_TIMEOUT_MS));
-  const physical = await rewrite(text, scope);
+  const physical = rewrite(text, scope);
   const limit = Math.min(Math.max(page.maxRows ?? MAX_ROWS_PER_REQUEST, 0), MAX_ROWS_PER_REQUEST);
   const offset = Math.max(page.offset ?? 0, 0);
   const role = folderRole(svc.database.installId, container.id);
   const { rows, total } = await svc.database.root.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql.raw(`set local statement_timeout = ${timeoutMs}`).execute(trx);
-    if (scope.lists.size) await sql.raw(`set local role ${role}`).execute(trx);
-    const inner = sql.raw(physical);
+    if (scope.sandbox.listsOnly.lists.size) await sql.raw(`set local role ${role}`).execute(trx);
+    // On a line of its own: a comment at its end must not swallow what follows.
+    const inner = sql.raw(`${physical}\n`);
     const { rows } = await sql<{ row: string }>`
       select to_json(q)::text as row from (${inner}) as q limit ${limit} offset ${offset}`
       .execute(trx);
@@ -307,10 +176,8 @@ export async function runReadOnly(
     const e = error as { code?: string; message?: string };
     if (isCanceled(error)) throw timedOut(timeoutMs);
     if (e.code && /^(22|42|0A|25)/.test(e.code)) {
-      const message = [...scope.lists].reduce(
-        (text, [name, table]) => text.replaceAll(table, `lists.${name}`),
-        (e.message ?? "").replaceAll(role, "this folder's reader"),
-      );
+      const message = (e.message ?? "").replaceAll(role, "this folder's reader")
+        .replace(new RegExp(`\\b${scope.sandbox.schema}\\b`, "g"), "lists");
       throw badRequest(`SQL error: ${message}`);
     }
     throw error;

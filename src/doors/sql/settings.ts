@@ -5,6 +5,7 @@
  * store and re-listens when the port changes.
  */
 import { badRequest } from "../../errors.ts";
+import { isLoopback } from "../../security/forwarded.ts";
 import type { Services } from "../../services.ts";
 import type { SettingsSection } from "../../settings.ts";
 
@@ -83,6 +84,13 @@ const DEFAULTS: SqlDoorSettings = {
   statementWaitSeconds: 30,
 };
 
+/** A whole-number setting: its label (in messages and on the admin page) and range. */
+export interface SqlDoorLimit {
+  label: string;
+  min: number;
+  max: number;
+}
+
 /** Whole-number limits: name, label for messages, and range. */
 const LIMITS: [keyof SqlDoorSettings, string, number, number][] = [
   ["port", "Port", 1, 65535],
@@ -102,15 +110,33 @@ const LIMITS: [keyof SqlDoorSettings, string, number, number][] = [
   ["statementWaitSeconds", "Wait for one of one's own statements to end (seconds)", 0, 60 * 60],
 ];
 
+/** The label and range of a whole-number setting, as `validate()` checks it. */
+export function sqlDoorLimit(key: keyof SqlDoorSettings): SqlDoorLimit {
+  const found = LIMITS.find(([name]) => name === key);
+  if (!found) throw new Error(`${key} is not a whole-number setting of the SQL door`);
+  const [, label, min, max] = found;
+  return { label, min, max };
+}
+
+/** A refused value: the message, and which setting (`details.field`) so a form can mark it. */
+function refused(field: keyof SqlDoorSettings, message: string) {
+  return badRequest(message, { field });
+}
+
 function checkHost(raw: unknown): string | null {
   const host = typeof raw === "string" ? raw.trim() : "";
   if (!host) return null;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host) || host.includes("/")) {
-    throw badRequest("Host name must not include a scheme or a path, e.g. db.lab.example");
+    throw refused(
+      "hostOverride",
+      "Host name must not include a scheme or a path, e.g. db.lab.example",
+    );
   }
-  if (/:\d+$/.test(host)) throw badRequest("Host name must not include a port: set Port instead");
+  if (/:\d+$/.test(host)) {
+    throw refused("hostOverride", "Host name must not include a port: set Port instead");
+  }
   if (!HOST.test(host) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) {
-    throw badRequest(`"${host}" is not a valid host name`);
+    throw refused("hostOverride", `"${host}" is not a valid host name`);
   }
   return host;
 }
@@ -130,9 +156,10 @@ export const sqlDoorSettings: SettingsSection<SqlDoorSettings> = {
     };
     for (const [key, label, min, max] of LIMITS) {
       const raw = v[key] ?? DEFAULTS[key];
-      const n = Number(raw);
+      // A blank is no number (Number("") is 0, which turns the result limits off).
+      const n = typeof raw === "string" && raw.trim() === "" ? NaN : Number(raw);
       if (!Number.isInteger(n) || n < min || n > max) {
-        throw badRequest(`${label} must be a whole number from ${min} to ${max}, got "${raw}"`);
+        throw refused(key, `${label} must be a whole number from ${min} to ${max}, got "${raw}"`);
       }
       (checked as Record<string, unknown>)[key] = n;
     }
@@ -158,4 +185,19 @@ export function statementTimeoutMs(
   own: { statementTimeoutSeconds?: number | null },
 ): number {
   return (own.statementTimeoutSeconds ?? settings.statementTimeoutSeconds) * 1000;
+}
+
+/**
+ * Whether a secret (an API key, session key or auth token sent as a SQL door
+ * password) may come over this connection: inside TLS always; without TLS
+ * only from a loopback address, and only when the admin allows it. The one
+ * place this rule is decided (wire/auth.ts asks before any door sees the
+ * secret).
+ */
+export function secretTransportAllowed(
+  settings: Pick<SqlDoorSettings, "allowLoopbackCleartext">,
+  connection: { tls: boolean; clientAddr: string | null },
+): boolean {
+  return connection.tls ||
+    (settings.allowLoopbackCleartext && isLoopback(connection.clientAddr));
 }

@@ -40,6 +40,16 @@ const GOOD = {
   validity_days: "90",
 };
 
+/** The SQL door section after GOOD is saved. */
+const SAVED = {
+  ...sqlDoorSettings.defaults,
+  enabled: true,
+  port: 6543,
+  hostOverride: "db.lab.example",
+  requireTls: true,
+  allowLoopbackCleartext: false,
+};
+
 async function auditEvents(t: TestContext, prefix: string) {
   await t.svc.audit.flush();
   return await t.svc.db.selectFrom("audit_log").selectAll().where("event", "like", `${prefix}%`)
@@ -54,14 +64,7 @@ backendTest("POST /admin/sql-door saves the settings and audits the change", asy
   const saved = await browser.postForm(PAGE, { _csrf: csrf, ...GOOD });
   assert.equal(saved.status, 303);
   assert.equal(saved.headers.get("location"), `${PAGE}?notice=Settings+saved`);
-  assert.deepEqual(await t.svc.settings.get(sqlDoorSettings), {
-    ...sqlDoorSettings.defaults,
-    enabled: true,
-    port: 6543,
-    hostOverride: "db.lab.example",
-    requireTls: true,
-    allowLoopbackCleartext: false,
-  });
+  assert.deepEqual(await t.svc.settings.get(sqlDoorSettings), SAVED);
   assert.deepEqual(await t.svc.settings.get(tlsSettings), {
     source: "self_signed",
     validityDays: 90,
@@ -98,6 +101,94 @@ backendTest(
     const failed = await auditEvents(t, "sql_door.settings");
     assert.equal(failed.length, cases.length);
     assert.ok(failed.every((e) => e.outcome === "failed"));
+  },
+);
+
+const LIMITS = {
+  max_result_rows: "5000",
+  max_result_bytes: "1048576",
+  max_statements_per_user: "3",
+  statement_wait_seconds: "0",
+};
+
+backendTest(
+  "POST /admin/sql-door saves the result and statement limits and audits them",
+  async (t) => {
+    const { browser, csrf } = await signedIn(t);
+    const form = await (await browser.get(PAGE)).text();
+    for (
+      const [name, value] of [["max_result_rows", "10000000"], ["statement_wait_seconds", "30"]]
+    ) {
+      assert.match(
+        form,
+        new RegExp(`<input id="${name}"[^>]*type="number"[^>]*value="${value}"`),
+      );
+    }
+    assert.match(textOf(form), /Rows per statement \(0 for no limit\)/);
+    const saved = await browser.postForm(PAGE, { _csrf: csrf, ...GOOD, ...LIMITS });
+    assert.equal(saved.status, 303);
+    assert.deepEqual(await t.svc.settings.get(sqlDoorSettings), {
+      ...SAVED,
+      maxResultRows: 5000,
+      maxResultBytes: 1048576,
+      maxStatementsPerUser: 3,
+      statementWaitSeconds: 0,
+    });
+    const shown = await (await browser.get(PAGE)).text();
+    assert.match(shown, /<input id="max_statements_per_user"[^>]*value="3"/);
+    const [entry] = await auditEvents(t, "sql_door.settings");
+    assert.equal(entry.outcome, "ok");
+    assert.match(entry.detail ?? "", /"maxResultRows":5000,"maxResultBytes":1048576/);
+    assert.match(entry.detail ?? "", /"maxStatementsPerUser":3,"statementWaitSeconds":0/);
+
+    // A form without the limit fields (a page from before them) leaves the limits as they are.
+    assert.equal((await browser.postForm(PAGE, { _csrf: csrf, ...GOOD })).status, 303);
+    assert.equal((await t.svc.settings.get(sqlDoorSettings)).maxStatementsPerUser, 3);
+  },
+);
+
+backendTest(
+  "POST /admin/sql-door refuses a bad limit beside its field, audits the refusal, changes nothing",
+  async (t) => {
+    const { browser, csrf } = await signedIn(t);
+    const cases: [string, string, RegExp][] = [
+      [
+        "max_result_rows",
+        "",
+        /Rows per statement \(0 for no limit\) must be a whole number from 0/,
+      ],
+      ["max_result_bytes", "-1", /Result bytes per statement \(0 for no limit\) must be a whole/],
+      ["max_statements_per_user", "0", /Statements one user may run at once must be .* 1 to 10000/],
+      ["statement_wait_seconds", "1.5", /must be a whole number from 0 to 3600, got "1\.5"/],
+      ["max_statements_per_user", "ten", /got "ten"/],
+    ];
+    for (const [name, value, message] of cases) {
+      const refused = await browser.postForm(PAGE, {
+        _csrf: csrf,
+        ...GOOD,
+        ...LIMITS,
+        [name]: value,
+      });
+      assert.equal(refused.status, 400, name);
+      const html = await refused.text();
+      // Said at the top, and beside the field, which is marked invalid and keeps what was typed.
+      assert.match(textOf(html), message);
+      const input = new RegExp(
+        `<input id="${name}"[^>]*value="${
+          value.replace(".", "\\.")
+        }"[^>]*aria-invalid="true" aria-describedby="${name}-error"`,
+      );
+      assert.match(html, input, name);
+      const beside = new RegExp(`<p class="field-error" id="${name}-error">([^<]*)</p>`).exec(html);
+      assert.match(textOf(beside?.[1] ?? ""), message);
+      assert.equal((html.match(/aria-invalid/g) ?? []).length, 1, "only the refused field");
+      assert.match(html, /<input id="max_result_bytes"[^>]*value="(1048576|-1)"/);
+      assert.deepEqual(await t.svc.settings.get(sqlDoorSettings), sqlDoorSettings.defaults);
+    }
+    const failed = await auditEvents(t, "sql_door.settings");
+    assert.equal(failed.length, cases.length);
+    assert.ok(failed.every((e) => e.outcome === "failed"));
+    assert.match(failed[2].message ?? "", /Statements one user may run at once/);
   },
 );
 

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { openWhenReachable, serverOf } from "../../../src/app/assemble.ts";
+import { sql } from "kysely";
+import { assembleServices, openWhenReachable, serverOf } from "../../../src/app/assemble.ts";
+import { loadConfig } from "../../../src/config.ts";
+import { ensureShadowCatalog } from "../../../src/sql/mod.ts";
 import type { Database } from "../../../src/db/mod.ts";
 
 const refused = () =>
@@ -68,4 +71,27 @@ Deno.test("serverOf() names a TCP server or a Unix socket", () => {
     serverOf("postgres:///db?host=/run/postgresql&port=5433"),
     "Unix socket /run/postgresql/.s.PGSQL.5433 (database db)",
   );
+});
+
+Deno.test({
+  name: "assembleServices() installs the SQL sandbox's shadow catalog after the migrations",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "labgate-assemble-" });
+    try {
+      const { database } = await assembleServices(loadConfig({ LABGATE_DATA_DIR: dataDir }));
+      try {
+        const { rows } = await sql<{ mark: string | null }>`
+          select pg_catalog.obj_description('lg_catalog'::regnamespace, 'pg_namespace') as mark`
+          .execute(database.root);
+        assert.match(rows[0].mark ?? "", /^labgate shadow catalog [0-9a-f]{32}$/);
+        assert.equal(await ensureShadowCatalog(database.root), false);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
 });

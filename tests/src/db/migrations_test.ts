@@ -1,20 +1,33 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest } from "../../_support/backends.ts";
-import { migrate } from "../../../src/db/mod.ts";
+import { migrate, pendingMigrations } from "../../../src/db/mod.ts";
 
 backendTest(
-  "migrate() installs the current shadow catalog on a database that has an older one",
+  "migrate() keeps the catalog migrations' names on record and leaves the catalog alone",
   async (t) => {
     const root = t.svc.database.root;
-    // A database migrated before 009: an older catalog, here one without
-    // lg_catalog.explain() (and nothing after 009 either: migrations run in order).
-    await sql`delete from lg_app.kysely_migration where name >= '009'`.execute(root);
-    await sql`drop function lg_catalog.explain(text)`.execute(root);
+    const { rows } = await sql<{ name: string }>`select name from lg_app.kysely_migration
+      where name like '%sql_catalog' order by name`.execute(root);
+    // Databases that ran them have them on record: the migrator refuses a database whose
+    // record names a migration this version lacks, so each name stays (and does nothing).
+    assert.deepEqual(rows.map((r) => r.name), [
+      "002_sql_catalog",
+      "007_sql_catalog",
+      "009_sql_catalog",
+      "013_sql_catalog",
+      "014_sql_catalog",
+      "018_sql_catalog",
+    ]);
+    // A database migrated up to 017 runs 018 again: it no longer installs the catalog.
+    await sql`delete from lg_app.kysely_migration where name = '018_sql_catalog'`.execute(root);
+    await sql`comment on schema lg_catalog is 'left by the test'`.execute(root);
     await migrate(root);
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_proc
-      where proname = 'explain' and pronamespace = 'lg_catalog'::regnamespace`.execute(root);
-    assert.equal(rows[0].n, 1);
+    const after = await sql<{ mark: string }>`
+      select pg_catalog.obj_description('lg_catalog'::regnamespace, 'pg_namespace') as mark`
+      .execute(root);
+    assert.equal(after.rows[0].mark, "left by the test");
+    assert.deepEqual(await pendingMigrations(root), []);
   },
 );
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { statfsSync } from "node:fs";
+import { sql } from "kysely";
 import { bootstrapAdmin } from "../../../src/app/bootstrap.ts";
 import { createList } from "../../../src/data/lists.ts";
 import { insertRows } from "../../../src/data/rows.ts";
@@ -106,6 +107,93 @@ Deno.test({
         await Deno.remove(filler);
         await new Promise((resolve) => setTimeout(resolve, 300));
         await insertRows(svc, actor, def, [{ id: 4, note: "after" }]);
+      } finally {
+        await svc.audit.flush().catch(() => {});
+        await dispose();
+      }
+    } finally {
+      await disk.unmount();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the embedded database refuses one write bigger than the free space with 507 and stays usable",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const disk = await smallDisk(64);
+    if (!disk) {
+      console.log("SKIPPED: mounting a small tmpfs is not permitted here (run as root to test)");
+      return;
+    }
+    try {
+      const { database, dispose } = await testDatabase("pglite", { dataDir: `${disk.path}/data` });
+      const svc = createServices(testConfig(), database, {
+        audit: new AuditLog(database, { flushMs: 10 }),
+      });
+      try {
+        await bootstrapAdmin(svc, () => {});
+        const browser = new TestBrowser(createApp(svc));
+        assert.equal((await browser.signIn(ADMIN_EMAIL, ADMIN_PASSWORD)).status, 303);
+        const csrf = await browser.sessionCsrf();
+        const actor = await actorOf(svc, ADMIN_EMAIL);
+        const def = await createList(svc, actor, "/home", {
+          name: "samples",
+          key: "id",
+          columns: [{ name: "id", type: "Integer" }, { name: "note", type: "Text" }],
+        });
+        await insertRows(svc, actor, def, [{ id: 1, note: "before" }]);
+
+        // 10 MB stay free: above the reserve (4 WAL segments of 1 MB), so the write is let in.
+        const filler = `${disk.path}/filler`;
+        await Deno.writeFile(filler, new Uint8Array(freeBytes(disk.path) - 10 * 1024 * 1024));
+        await new Promise((resolve) => setTimeout(resolve, 300)); // past the free-space lookup's cache
+
+        // One statement of 26 MB that makes its data itself: refused as its table grows into the
+        // reserve (its file goes at the rollback).
+        await assert.rejects(
+          sql`create table lg_app.big as select i, repeat(md5(i::text), 40) as t
+              from generate_series(1, 20000) i`.execute(database.root),
+          (error: Error & { code?: string }) => {
+            assert.equal(error.code, "53100", error.message);
+            return true;
+          },
+        );
+
+        // One write of 12 MB through the API (incompressible), its rows spilled to a temporary file
+        // on the way (RETURNING), and as much again of WAL: it cannot fit either.
+        const note = () =>
+          Array.from(crypto.getRandomValues(new Uint8Array(750)), (b) => b.toString(16)).join("")
+            .padEnd(1500, "0");
+        const rows = Array.from({ length: 8000 }, (_, i) => ({ id: 100 + i, note: note() }));
+        const response = await browser.json(
+          "POST",
+          `/api/lists/${def.list.id}/rows`,
+          { rows },
+          { "x-csrf-token": csrf },
+        );
+        assert.equal(response.status, 507, (await response.clone().text()).slice(0, 500));
+        assert.match(
+          await response.text(),
+          /No space left on the device holding the data directory/,
+        );
+
+        // Nothing of it was written; reads and the audit log go on.
+        const page = await browser.get("/folders/home/-/lists/samples");
+        assert.equal(page.status, 200);
+        assert.match(await page.text(), /before/);
+        const count = await browser.get(`/api/lists/${def.list.id}/rows`);
+        assert.equal(count.status, 200);
+        assert.equal(((await count.json()) as { rows: unknown[] }).rows.length, 1);
+        await svc.audit.flush();
+        assert.equal(svc.audit.failing, false);
+
+        // Space freed: writes work again.
+        await Deno.remove(filler);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await insertRows(svc, actor, def, [{ id: 2, note: "after" }]);
       } finally {
         await svc.audit.flush().catch(() => {});
         await dispose();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createPostgresPool } from "../../../src/db/postgres_driver.ts";
+import { createPostgresPool, limitedPool } from "../../../src/db/postgres_driver.ts";
 import { POSTGRES_URL } from "../../_support/backends.ts";
 import type pg from "pg";
 
@@ -97,5 +97,41 @@ poolTest(
     // so it is not handed out again.
     assert.equal(pool.totalCount, 0);
     assert.equal((await pool.query("select 1 as n")).rows[0].n, 1);
+  },
+);
+
+poolTest(
+  "limitedPool() sets a connection's statement_timeout once, until another limit takes it",
+  async (pool) => {
+    const sent: string[] = [];
+    pool.on("connect", (client: pg.PoolClient) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((...args: unknown[]) => {
+        sent.push(String(args[0]));
+        return query(...args);
+      }) as typeof client.query;
+    });
+    const read = async (ms: number) => {
+      // Kysely's type of a pooled client; it is pg's.
+      const client = await limitedPool(pool, ms).connect() as unknown as pg.PoolClient;
+      try {
+        return (await client.query("show statement_timeout")).rows[0].statement_timeout;
+      } finally {
+        client.release();
+      }
+    };
+    assert.equal(await read(30_000), "30s");
+    assert.equal(await read(30_000), "30s");
+    assert.equal(await read(250.7), "250ms");
+    assert.equal(await read(30_000), "30s");
+    assert.deepEqual(sent, [
+      "set statement_timeout = 30000",
+      "show statement_timeout",
+      "show statement_timeout",
+      "set statement_timeout = 250",
+      "show statement_timeout",
+      "set statement_timeout = 30000",
+      "show statement_timeout",
+    ]);
   },
 );

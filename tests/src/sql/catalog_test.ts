@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest } from "../../_support/backends.ts";
-import { CATALOG_VIEWS } from "../../../src/sql/catalog.ts";
+import { ensureShadowCatalog } from "../../../src/sql/catalog.ts";
+import { CATALOG_VIEWS } from "../../../src/sql/catalog_views.ts";
 import { buildWorld, clientQuery, leaks, openSandbox, READER } from "./_world.ts";
 
 backendTest(
-  "installShadowCatalog() answers SELECT * on every shadow view without leaks",
+  "ensureShadowCatalog() answers SELECT * on every shadow view without leaks",
   async (t) => {
     // Reading every view is about leaks, not speed: a generous timeout keeps
     // the slowest ones (information_schema.columns, ~0.2 s alone) from
@@ -40,7 +41,7 @@ backendTest(
 );
 
 backendTest(
-  "installShadowCatalog() shows the folder as a database with lists and core",
+  "ensureShadowCatalog() shows the folder as a database with lists and core",
   async (t) => {
     const world = await buildWorld(t);
     const box = await openSandbox(t, world.scope);
@@ -107,5 +108,29 @@ backendTest(
     } finally {
       await box.close();
     }
+  },
+);
+
+backendTest(
+  "ensureShadowCatalog() installs the current catalog over an older one, else leaves it",
+  async (t) => {
+    const root = t.svc.database.root;
+    const explains = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_proc
+        where proname = 'explain' and pronamespace = 'lg_catalog'::regnamespace`.execute(root))
+        .rows[0].n;
+    // The test database has the current catalog (as assembleServices() leaves it).
+    assert.equal(await ensureShadowCatalog(root), false);
+    // One an older labgate installed (the migrations did, without a version): no explain().
+    await sql`drop function lg_catalog.explain(text)`.execute(root);
+    await sql`comment on schema lg_catalog is null`.execute(root);
+    assert.equal(await explains(), 0);
+    assert.equal(await ensureShadowCatalog(root), true);
+    assert.equal(await explains(), 1);
+    assert.equal(await ensureShadowCatalog(root), false);
+    // Two instances starting together: one installs, the other finds it done.
+    await sql`comment on schema lg_catalog is 'labgate shadow catalog 0'`.execute(root);
+    const both = await Promise.all([ensureShadowCatalog(root), ensureShadowCatalog(root)]);
+    assert.deepEqual(both.toSorted(), [false, true]);
   },
 );

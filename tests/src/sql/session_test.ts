@@ -227,7 +227,7 @@ backendTest(
 );
 
 backendTest(
-  "installShadowCatalog() stops pg_sleep() at the statement timeout (PGlite: refuses long sleeps)",
+  "ensureShadowCatalog() stops pg_sleep() at the statement timeout (PGlite: refuses long sleeps)",
   async (t) => {
     const world = await buildWorld(t, 500);
     const box = await openSandbox(t, world.scope);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createVerifier, ScramServerExchange } from "../../../src/security/scram.ts";
-import { parseTarget, PostgresEngine } from "../../../wire/backend/postgres.ts";
+import { PostgresEngine } from "../../../wire/backend/postgres.ts";
+import { parseTarget } from "../../../wire/backend/postgres_connect.ts";
 import { concat, decodeText, encodeText, Reader } from "../../../wire/protocol/bytes.ts";
 import { WireError } from "../../../wire/protocol/errors.ts";
 import { MessageBuffer } from "../../../wire/protocol/message_buffer.ts";

@@ -1,0 +1,87 @@
+/**
+ * The embedded database's stops, counted by cause: the app's wait behind a
+ * SQL-door statement (LABGATE_EMBEDDED_PREEMPT_MS), a statement's time
+ * limit, and a client's cancel.
+ */
+import assert from "node:assert/strict";
+import { StatementStopped } from "../../../src/db/pglite_client.ts";
+import { testDatabase } from "../../_support/backends.ts";
+import { query } from "../../../wire/protocol/messages.ts";
+
+/** Runs for many minutes on PGlite. */
+const HEAVY =
+  "select count(*) from generate_series(1, 100000000) a, generate_series(1, 100000000) b";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test({
+  name: "the app waits the configured time behind a SQL-door statement, then stops it",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { database, dispose } = await testDatabase("pglite", {
+      onDisk: true,
+      preemptAfterMs: 700,
+    });
+    try {
+      if (database.engine.kind !== "pglite") throw new Error("expected PGlite");
+      const { pglite } = database.engine;
+      const owner = {};
+      const heavy = pglite.lock.run(() =>
+        pglite.execProtocolRaw(query(HEAVY), { preemptible: true, owner })
+      );
+      const stopped = assert.rejects(heavy, (error: Error) => {
+        assert.ok(error instanceof StatementStopped);
+        assert.equal(error.code, "57014");
+        assert.match(error.message, /web side needed the embedded database.*waited 700 ms/);
+        return true;
+      });
+      await sleep(200);
+      const started = performance.now();
+      const rows = await database.db.selectFrom("settings").select("key").execute();
+      const waited = performance.now() - started;
+      await stopped;
+      assert.ok(rows.length > 0);
+      assert.ok(waited >= 700, `the app waited only ${waited.toFixed(0)} ms`);
+      assert.equal(pglite.restarts, 1);
+      assert.deepEqual(pglite.preemptions, { timeout: 0, cancel: 0, web: 1, idle: 0 });
+    } finally {
+      await dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "PgliteClient counts a statement stopped at its time limit and one canceled",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { database, dispose } = await testDatabase("pglite", { onDisk: true });
+    try {
+      if (database.engine.kind !== "pglite") throw new Error("expected PGlite");
+      const { pglite } = database.engine;
+      await assert.rejects(
+        pglite.lock.run(() => pglite.query(HEAVY, [], { timeoutMs: 200 })),
+        /statement timeout/,
+      );
+      await pglite.query("select 1"); // the new thread is up
+      const owner = {};
+      const canceled = pglite.lock.run(() =>
+        pglite.execProtocolRaw(query(HEAVY), { preemptible: true, owner })
+      );
+      // Once it runs (a loaded machine may take a while to post it).
+      while (!pglite.interrupt(owner, new StatementStopped("canceled", { restarted: true }))) {
+        await sleep(50);
+      }
+      await assert.rejects(canceled, /canceled/);
+      assert.equal(pglite.restarts, 2);
+      assert.deepEqual(pglite.preemptions, { timeout: 1, cancel: 1, web: 0, idle: 0 });
+      // The database is back.
+      assert.deepEqual((await pglite.query("select 1 as one")).rows, [{ one: 1 }]);
+    } finally {
+      await dispose();
+    }
+  },
+});

@@ -1,0 +1,330 @@
+/**
+ * A client's hold on backends (see "Leases" in wire/README.md): leasing one
+ * for a message, putting the client's own settings on it, reading them back
+ * after statements that may change them, and giving it back once the client
+ * has no session state there; and the user's shares (pin_shares.ts) of
+ * backends held across think time and of statements running at once.
+ */
+import { CAPTURE_SQL, capturedSettings, type Lease } from "./backend/mod.ts";
+import { equalBytes } from "./protocol/bytes.ts";
+import { ErrorField, WireError } from "./protocol/errors.ts";
+import { FrontendCode, TxStatus } from "./protocol/message_codes.ts";
+import {
+  bindText,
+  execute,
+  parameterStatus,
+  parse,
+  query,
+  readBind,
+  readParse,
+  SYNC,
+  target,
+} from "./protocol/messages.ts";
+import type { PinShares } from "./pin_shares.ts";
+import { analyze, type StatementInfo } from "./sandbox.ts";
+import { CLIENT_LOWERED, type SessionState } from "./session_state.ts";
+import { analyzeQuery, NO_TYPES } from "./session_statements.ts";
+
+const CAPTURE_QUERY = query(CAPTURE_SQL);
+const SET_CONFIG_PARSE = parse("", "select pg_catalog.set_config($1, $2, false)", NO_TYPES);
+const EXECUTE_UNNAMED = execute("");
+
+// ---- leases ----
+
+/**
+ * Leases a backend: at once when one is ready (no promise), else after
+ * waiting; a lease that comes later is taken up by the next dispatch,
+ * which writes to it in the same turn as it flushes.
+ */
+export function acquire(s: SessionState): void | Promise<void> {
+  const arrived = s.arrived;
+  if (arrived) {
+    s.arrived = null;
+    if (arrived.writable) return leased(s, arrived);
+    arrived.release(true);
+  }
+  s.abort ??= new AbortController();
+  let lease: Lease | Promise<Lease>;
+  try {
+    lease = s.ctx.engine.acquire(s.setup, s.owner, { signal: s.abort.signal });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (!(lease instanceof Promise)) return leased(s, lease);
+  s.acquiring = true;
+  return lease.then(
+    (lease) => {
+      s.acquiring = false;
+      if (s.closed) return lease.release(true);
+      s.arrived = lease;
+    },
+    (error) => {
+      s.acquiring = false;
+      if (error instanceof WireError && error.severity === "FATAL") {
+        throw new WireError(error.code, s.hide(error.message), error);
+      }
+      throw error;
+    },
+  );
+}
+
+function leased(s: SessionState, lease: Lease): void {
+  s.lease = lease;
+  s.pipeline.status = TxStatus.Idle;
+  for (const name of lease.state.statements.takeEvicted()) {
+    lease.write(target(FrontendCode.Close, "S", name));
+    s.pipeline.push({ code: FrontendCode.Close, injected: true, quiet: true });
+  }
+  replaySettings(s, lease);
+}
+
+/** Sends what was written to the backend, and the door's own answers to the client. */
+export function flush(s: SessionState): void {
+  const lease = s.lease;
+  if (lease) {
+    lease.flush(
+      s.shareable && !s.unsynced && !s.settingsDirty && !s.holdCursors &&
+        !s.pinned && !s.tampered && s.pipeline.status === TxStatus.Idle,
+    );
+  }
+  s.shareable = true;
+  // With replies due, the door's own answers go out with them in one write.
+  if (s.inFlight === 0) s.pipeline.flush();
+}
+
+/** Gives the backend back when the client has no session state on it. */
+export function maybeRelease(s: SessionState): void {
+  if (s.inFlight === 0) giveStatementShare(s);
+  const lease = s.lease;
+  if (!lease || s.inFlight > 0 || s.settingsDirty) return;
+  if (s.pipeline.status !== TxStatus.Idle || s.holdCursors || s.pinned) {
+    // Held across think time: counted, even when it began where no share was asked for.
+    if (!s.pinShare) {
+      s.pinShare = true;
+      s.ctx.pins.add(s.userId!);
+    }
+    return;
+  }
+  s.lease = null;
+  lease.release(!s.tampered);
+  s.tampered = false;
+  giveShare(s);
+  released(s);
+}
+
+/** Resumes the messages that waited for the lease to be given back. */
+export function released(s: SessionState): void {
+  const waiting = s.onRelease;
+  if (!waiting.length) return;
+  s.onRelease = [];
+  for (const resume of waiting) resume();
+}
+
+// ---- the client's settings on the backend ----
+
+/** Session settings to change on a backend that has `current` so it has `wanted` (null resets). */
+function settingsDiff(
+  current: Map<string, string>,
+  wanted: Map<string, string>,
+): [string, string | null][] {
+  const changes: [string, string | null][] = [];
+  for (const [name, value] of wanted) if (current.get(name) !== value) changes.push([name, value]);
+  for (const name of current.keys()) if (!wanted.has(name)) changes.push([name, null]);
+  return changes;
+}
+
+/** Puts the client's own settings on the backend, each in its own batch so one bad value stays alone. */
+function replaySettings(s: SessionState, lease: Lease): void {
+  if (lease.state.settings === s.settings) return;
+  // A setting the setup made goes back to the setup's value, never to the server's default.
+  const changes = settingsDiff(lease.state.settings, s.settings)
+    .map(([name, value]): [string, string | null] => [
+      name,
+      value ?? lease.state.baseline.get(name) ?? null,
+    ]);
+  lease.state.settings = s.settings; // maps are replaced, never changed in place
+  if (!changes.length) return;
+  lease.write(SET_CONFIG_PARSE);
+  s.pipeline.push({ code: FrontendCode.Parse, injected: true, quiet: true });
+  for (const [name, value] of changes) {
+    lease.write(bindText("", "", [name, value]));
+    s.pipeline.push({ code: FrontendCode.Bind, injected: true, quiet: true });
+    lease.write(EXECUTE_UNNAMED);
+    s.pipeline.push({
+      code: FrontendCode.Execute,
+      injected: true,
+      quiet: true,
+      onError: (fields) => dropSetting(s, lease, name, fields),
+    });
+    lease.write(SYNC);
+    s.pipeline.push({ code: FrontendCode.Sync, injected: true, quiet: true });
+  }
+  lease.state.unnamedKey = null;
+}
+
+function dropSetting(
+  s: SessionState,
+  lease: Lease,
+  name: string,
+  fields: [number, string][] | null,
+): void {
+  const settings = new Map(s.settings);
+  settings.delete(name);
+  s.settings = settings;
+  lease.state.settings = settings;
+  const message = fields?.find(([code]) => code === ErrorField.Message)?.[1];
+  if (message && !s.ready) s.startupError ??= `Startup parameter ${name}: ${message}`;
+}
+
+/**
+ * Reads back the session's settings and open cursors after statements
+ * that may have changed them, tells the client what changed, then sends
+ * the held ReadyForQuery (`rfq`) or calls `done`.
+ */
+export function capture(s: SessionState, rfq: Uint8Array | null, done?: () => void): void {
+  const lease = s.lease!;
+  const rows: (string | null)[][] = [];
+  let failed = false;
+  lease.state.unnamedKey = null;
+  s.pipeline.push({
+    code: FrontendCode.Query,
+    injected: true,
+    quiet: true,
+    rows,
+    onError: () => (failed = true),
+    onDone: () => {
+      // Unknown settings on the backend: it is reset or closed at release, the client keeps its own.
+      if (failed) s.tampered = true;
+      else captured(s, lease, rows);
+      s.settingsDirty = false;
+      if (rfq) s.pipeline.emit(rfq);
+      done?.();
+      if (s.inFlight === 0) maybeRelease(s);
+    },
+  });
+  lease.write(CAPTURE_QUERY);
+  lease.flush();
+}
+
+function captured(s: SessionState, lease: Lease, rows: (string | null)[][]): void {
+  const before = s.reported();
+  const captured = capturedSettings(rows);
+  const baseline = lease.state.baseline;
+  const settings = new Map<string, string>();
+  for (const [name, value] of captured) {
+    if (!baseline.has(name) || (name === CLIENT_LOWERED && baseline.get(name) !== value)) {
+      settings.set(name, value);
+    }
+  }
+  for (const [name, value] of baseline) {
+    if (name !== CLIENT_LOWERED && captured.get(name) !== value) s.tampered = true;
+  }
+  s.settings = settings;
+  lease.state.settings = settings;
+  s.holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;
+  if (!s.ready) return;
+  for (const [name, value] of s.reported()) {
+    if (before.get(name) !== value) s.pipeline.emit(parameterStatus(name, value));
+  }
+}
+
+// ---- the user's shares ----
+
+/**
+ * Before a message that will keep the backend across think time (BEGIN,
+ * DECLARE … WITH HOLD, PREPARE) leases one: takes one of the user's
+ * pinned shares, or a promise that waits for one and rejects with 53300
+ * after the wait.
+ */
+export function takeShare(
+  s: SessionState,
+  code: number,
+  message: Uint8Array,
+): Promise<void> | undefined {
+  if (s.pinShare || !s.ready || !holdsBackend(s, code, message)) return;
+  const got = share(s, s.ctx.pins);
+  if (got === true) {
+    s.pinShare = true;
+    return;
+  }
+  return got.then(() => {
+    s.pinShare = true;
+    if (s.closed) giveShare(s);
+  });
+}
+
+export function giveShare(s: SessionState): void {
+  if (!s.pinShare) return;
+  s.pinShare = false;
+  s.ctx.pins.give(s.userId!);
+}
+
+/**
+ * Before a Query or Execute: one of the user's running-statement shares,
+ * or a promise that waits for one; when none comes in time (or a cancel
+ * request ends the wait) the statement is refused when it is handled, so
+ * transaction and batch state follow PostgreSQL's as for any error.
+ */
+export function takeStatementShare(s: SessionState): Promise<void> | undefined {
+  if (s.statementShare || s.statementRefusal || !s.ready) return;
+  const got = share(s, s.ctx.statements);
+  if (got === true) {
+    s.statementShare = true;
+    return;
+  }
+  return got.then(() => {
+    s.statementShare = true;
+    if (s.closed) giveStatementShare(s);
+  }, (error) => {
+    if (!(error instanceof WireError)) throw error;
+    s.abort = null;
+    s.statementRefusal = error;
+  });
+}
+
+/** No replies are due: the connection runs no statement now. */
+export function giveStatementShare(s: SessionState): void {
+  if (!s.statementShare) return;
+  s.statementShare = false;
+  s.ctx.statements.give(s.userId!);
+}
+
+/** The statement refused because the user's statement shares stayed taken, if any. */
+export function takeStatementRefusal(s: SessionState): WireError | null {
+  const refusal = s.statementRefusal;
+  s.statementRefusal = null;
+  return refusal;
+}
+
+/**
+ * One of the user's shares of `shares`: at once (true), or a promise that
+ * waits for one and rejects after the wait, or when a cancel request
+ * comes (57014).
+ */
+function share(s: SessionState, shares: PinShares): true | Promise<void> {
+  const userId = s.userId!;
+  if (shares.take(userId)) return true;
+  s.acquiring = true;
+  s.abort ??= new AbortController();
+  return shares.wait(userId, s.abort.signal).finally(() => (s.acquiring = false));
+}
+
+/** Whether the message starts something that keeps the backend across think time. */
+function holdsBackend(s: SessionState, code: number, message: Uint8Array): boolean {
+  let statements: StatementInfo[] | undefined;
+  if (code === FrontendCode.Query) {
+    const { analysis } = analyzeQuery(s, message);
+    if (analysis.ok) statements = analysis.statements;
+  } else if (code === FrontendCode.Parse) {
+    const last = s.lastParse;
+    if (last && equalBytes(last.message, message)) statements = last.statement.statements;
+    else {
+      const analysis = analyze(readParse(message).text, s.scope);
+      if (analysis.ok) statements = analysis.statements;
+    }
+  } else if (code === FrontendCode.Bind) {
+    const bound = message[5] === 0 && message[6] === 0 ? "" : readBind(message).statement;
+    statements = s.statements.get(bound)?.statements;
+  }
+  return statements?.some((statement) => statement.holdsBackend) ?? false;
+}
