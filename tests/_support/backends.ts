@@ -174,6 +174,39 @@ export interface BackendTestOptions {
   only?: Backend[];
 }
 
+/**
+ * The in-memory embedded databases of this file's backend tests: one is
+ * opened ahead while a test runs (a quarter to half a second of WASM start
+ * that otherwise each next test would wait for), as long as another test
+ * that takes one is still to come.
+ */
+const inMemory = {
+  /** Tests registered that take one and have not started. */
+  toCome: 0,
+  ahead: null as { preemptAfterMs: number; opening: ReturnType<typeof testDatabase> } | null,
+};
+
+/** An in-memory embedded database for a starting test: the one opened ahead, if it fits. */
+function inMemoryDatabase(preemptAfterMs: number): ReturnType<typeof testDatabase> {
+  inMemory.toCome--;
+  const ahead = inMemory.ahead;
+  inMemory.ahead = null;
+  let opening = ahead?.opening;
+  if (ahead && ahead.preemptAfterMs !== preemptAfterMs) {
+    ahead.opening.then((unused) => unused.dispose(), () => {});
+    opening = undefined;
+  }
+  opening ??= testDatabase("pglite", { preemptAfterMs });
+  // Not before this one is up: the next one's start must not slow it down.
+  opening.then(() => {
+    if (inMemory.toCome <= 0 || inMemory.ahead) return;
+    const next = testDatabase("pglite", { preemptAfterMs });
+    next.catch(() => {}); // its test sees the error, if any
+    inMemory.ahead = { preemptAfterMs, opening: next };
+  }, () => {});
+  return opening;
+}
+
 /** Registers `name [backend]` for each backend; `fn` gets a fresh database. */
 export function backendTest(
   name: string,
@@ -183,6 +216,8 @@ export function backendTest(
   announce();
   for (const backend of BACKENDS) {
     if (options.only && !options.only.includes(backend)) continue;
+    const shared = backend === "pglite" && !options.onDisk;
+    if (shared && !options.ignore) inMemory.toCome++;
     Deno.test({
       name: `${name} [${backend}]`,
       ignore: options.ignore,
@@ -190,10 +225,12 @@ export function backendTest(
       sanitizeResources: false,
       async fn() {
         const config = testConfig(options.env);
-        const { database, url, dispose } = await testDatabase(backend, {
-          onDisk: options.onDisk,
-          preemptAfterMs: config.embeddedPreemptMs,
-        });
+        const { database, url, dispose } = shared
+          ? await inMemoryDatabase(config.embeddedPreemptMs)
+          : await testDatabase(backend, {
+            onDisk: options.onDisk,
+            preemptAfterMs: config.embeddedPreemptMs,
+          });
         let offset = 0;
         const svc = createServices(config, database, {
           now: () => new Date(Date.now() + offset),
