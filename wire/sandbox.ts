@@ -37,6 +37,13 @@ export interface StatementInfo {
   holdsBackend: boolean;
   /** DEALLOCATE: the statement name, or null for DEALLOCATE ALL and DISCARD ALL. */
   deallocate?: string | null;
+  /**
+   * A cursor or SQL prepared statement (`cursor "c"`, `prepared statement "p"`)
+   * that this statement defines (DECLARE, PREPARE), reads (FETCH, MOVE,
+   * EXECUTE) or ends (CLOSE, DEALLOCATE). Its columns were fixed when it was
+   * defined: a PHI level changed since must not let it read on.
+   */
+  named?: { name: string; use: "defines" | "reads" | "ends" };
   /** A read that leaves no session state: may run on a backend between other clients' statements. */
   shareable: boolean;
 }
@@ -50,19 +57,42 @@ const SHAREABLE = new Set<sql.StatementKind>(["select", "show", "explain", "empt
 /** What the wire server needs of each analysis the sandbox has cached: made once per analysis. */
 const infos = new WeakMap<sql.StatementInfo[], StatementInfo[]>();
 
+const NAMED_USES: Partial<
+  Record<
+    sql.StatementKind,
+    ["cursor" | "prepared statement", NonNullable<StatementInfo["named"]>["use"]]
+  >
+> = {
+  declare: ["cursor", "defines"],
+  fetch: ["cursor", "reads"],
+  move: ["cursor", "reads"],
+  close: ["cursor", "ends"],
+  prepare: ["prepared statement", "defines"],
+  execute: ["prepared statement", "reads"],
+  deallocate: ["prepared statement", "ends"],
+};
+
+function named(kind: sql.StatementKind, name: string | undefined): StatementInfo["named"] {
+  const use = NAMED_USES[kind];
+  return use && name !== undefined ? { name: `${use[0]} "${name}"`, use: use[1] } : undefined;
+}
+
 /** Rewrites client SQL for the folder, or refuses it. */
 export function analyze(text: string, scope: sql.FolderScope): Analysis {
   const analysis = sql.analyze(text, scope);
   if (!analysis.ok) return analysis;
   let statements = infos.get(analysis.statements);
   if (!statements) {
-    statements = analysis.statements.map(({ kind, holdCursor, deallocate, changesSettings }) => ({
+    statements = analysis.statements.map((
+      { kind, name, holdCursor, deallocate, changesSettings },
+    ) => ({
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind) || changesSettings === true,
       pins: kind === "prepare",
       holdsBackend: kind === "begin" || kind === "prepare" ||
         (kind === "declare" && holdCursor === true),
       deallocate,
+      named: named(kind, name ?? deallocate ?? undefined),
       shareable: SHAREABLE.has(kind) && !changesSettings,
     }));
     infos.set(analysis.statements, statements);

@@ -106,6 +106,7 @@ export function maybeRelease(s: SessionState): void {
     return;
   }
   s.lease = null;
+  s.definedUnder.clear();
   lease.release(!s.tampered);
   s.tampered = false;
   giveShare(s);

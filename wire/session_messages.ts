@@ -32,6 +32,7 @@ import {
 import {
   analyzeQuery,
   deallocate,
+  definedBefore,
   missingStatement,
   note,
   prepare,
@@ -53,6 +54,8 @@ export function Query(s: SessionState, message: Uint8Array): void {
   if (!analysis.ok) {
     return refuse(s, FrontendCode.Query, refusalError(analysis.refusal), audit);
   }
+  const stale = definedBefore(s, analysis.statements);
+  if (stale) return refuse(s, FrontendCode.Query, stale, audit);
   const lease = s.lease!;
   note(s, analysis.statements);
   // After an unsynced extended message an error would make the backend skip this Query.
@@ -185,7 +188,7 @@ export function Bind(s: SessionState, message: Uint8Array): void {
   const name = bind?.statement ?? "";
   const statement = s.statements.get(name);
   if (!statement) return refuse(s, FrontendCode.Parse, missingStatement(name));
-  const withheld = withheldSince(s, statement);
+  const withheld = withheldSince(s, statement) ?? definedBefore(s, statement.statements);
   if (withheld) return refuse(s, FrontendCode.Bind, withheld, newAudit(statement.text));
   const lease = s.lease!;
   const backendName = prepare(s, lease, statement);

@@ -144,6 +144,12 @@ export class SessionState {
   /** The last Parse the sandbox allowed, as sent, and its statement. */
   lastParse: { message: Uint8Array; statement: ClientStatement } | null = null;
   readonly portals = new Map<string, ClientStatement>();
+  /**
+   * The withheld columns in force when each SQL cursor and prepared
+   * statement on the leased backend was defined (StatementInfo.named); none
+   * outlive the lease.
+   */
+  readonly definedUnder = new Map<string, FolderScope["withheldTables"]>();
   /** A Query analysed before its lease came (to know whether it takes a share), for Query(). */
   queryAnalysis: { message: Uint8Array; text: string; analysis: Analysis } | null = null;
 

@@ -157,6 +157,31 @@ export function withheldSince(s: SessionState, statement: ClientStatement): Wire
   return null;
 }
 
+/**
+ * The refusal of a FETCH, MOVE or EXECUTE of a cursor or SQL prepared
+ * statement defined before the connection's withheld columns changed, or
+ * null; records what the statements define or end. Its columns were fixed
+ * then, so it could read a column the level no longer allows.
+ */
+export function definedBefore(s: SessionState, statements: StatementInfo[]): WireError | null {
+  for (const { named } of statements) {
+    if (named?.use !== "reads") continue;
+    const under = s.definedUnder.get(named.name);
+    if (under && under !== s.scope.withheldTables) {
+      return new WireError(
+        SqlState.FeatureNotSupported,
+        `The ${named.name} was defined before the PHI columns this connection may read changed`,
+        { hint: "Close it and define it again: it then reads the columns the level allows" },
+      );
+    }
+  }
+  for (const { named } of statements) {
+    if (named?.use === "defines") s.definedUnder.set(named.name, s.scope.withheldTables);
+    else if (named?.use === "ends") s.definedUnder.delete(named.name);
+  }
+  return null;
+}
+
 export function missingStatement(name: string): WireError {
   return new WireError(
     SqlState.InvalidSqlStatementName,

@@ -195,12 +195,18 @@ function statement(rw: SqlDoor, raw: RawStatement): StatementInfo {
     case "DeclareCursorStmt": {
       query(rw, body.query as AstNode, "DECLARE CURSOR");
       const hold = ((body.options as number) & CURSOR_OPT_HOLD) !== 0;
-      return { kind: "declare", ...(hold ? { holdCursor: true } : {}) };
+      return {
+        kind: "declare",
+        name: body.portalname as string,
+        ...(hold ? { holdCursor: true } : {}),
+      };
     }
     case "FetchStmt":
-      return { kind: body.ismove ? "move" : "fetch" };
+      return { kind: body.ismove ? "move" : "fetch", name: body.portalname as string };
     case "ClosePortalStmt":
-      return { kind: "close" };
+      return body.portalname
+        ? { kind: "close", name: body.portalname as string }
+        : { kind: "close" };
     case "DeallocateStmt":
       return { kind: "deallocate", deallocate: body.isall ? null : body.name as string };
     case "DiscardStmt":
@@ -212,10 +218,10 @@ function statement(rw: SqlDoor, raw: RawStatement): StatementInfo {
     case "PrepareStmt":
       query(rw, body.query as AstNode, "PREPARE");
       rw.visit(body.argtypes);
-      return { kind: "prepare", pins: true };
+      return { kind: "prepare", pins: true, name: body.name as string };
     case "ExecuteStmt":
       rw.visit(body.params);
-      return { kind: "execute" };
+      return { kind: "execute", name: body.name as string };
     case "ExplainStmt": {
       const options = explainOptions(rw, body);
       query(rw, body.query as AstNode, "EXPLAIN");

@@ -128,6 +128,8 @@ export interface StatementInfo {
   kind: StatementKind;
   /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
   holdCursor?: boolean;
+  /** DECLARE, FETCH, MOVE, CLOSE: the cursor; PREPARE, EXECUTE: the statement (absent for ALL). */
+  name?: string;
   /** SET, RESET, DISCARD ALL: session settings may have changed. */
   changesSettings?: boolean;
   /** SQL PREPARE: session state that lives until DEALLOCATE. */

@@ -256,6 +256,35 @@ backendTest(
   { only: ["postgres"] }, // on PGlite the open transaction holds the one session the change needs
 );
 
+backendTest(
+  "a cursor declared or a statement prepared in SQL before a PHI level change is refused after it",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    await using client = await RawClient.connect(fx.port, { ...loginOf(ALICE), database: FOLDER });
+    await ask(client, "declare c cursor with hold for select * from lists.samples order by id");
+    await ask(client, "prepare p as select * from lists.samples where id = 1");
+    assert.deepEqual(rowsOf(await ask(client, "fetch 1 from c"))[0][1], "alpha");
+    const samples = await getList(t.svc, t.admin, FOLDER, "samples");
+    await applyDesignChange(t.svc, t.admin, samples, { kind: "phi", column: "label", phi: "full" });
+    for (const text of ["fetch all from c", "move 1 in c", "execute p"]) {
+      const reply = await ask(client, text);
+      const error = refusal(reply);
+      assert.equal(error.code, "0A000", `${text}: ${error.message}`);
+      assert.match(error.message, /PHI/);
+      assert.doesNotMatch(JSON.stringify(reply), /beta/);
+    }
+    // Declared or prepared again, they read the columns the level allows.
+    await ask(client, "close c");
+    await ask(client, "deallocate p");
+    await ask(client, "declare c cursor with hold for select * from lists.samples order by id");
+    await ask(client, "prepare p as select * from lists.samples where id = 1");
+    assert.equal(rowsOf(await ask(client, "fetch 1 from c"))[0].length, SAMPLE_COLUMNS.length - 1);
+    assert.equal(rowsOf(await ask(client, "execute p"))[0].length, SAMPLE_COLUMNS.length - 1);
+  },
+  // On PGlite a held cursor keeps the one session the change needs: the change ends the connection.
+  { only: ["postgres"] },
+);
+
 backendTest("an external app's account and tokens sign in at its app's PHI level", async (t) => {
   await using fx = await openDoor(t, cleartext);
   const world = await tokenWorld(t);
