@@ -20,12 +20,13 @@ import {
   readDataRow,
 } from "./protocol/messages.ts";
 import type { Transport } from "./protocol/transport.ts";
+import type { StatementInfo } from "./sandbox.ts";
 
 /** A client statement to audit once it has run. */
 export interface Audit {
   text: string;
   /** The analysis it ran as: its run time is remembered for statements of the same shape. */
-  shape?: object;
+  shape?: readonly StatementInfo[];
   started: number;
   rows: number;
   outcome: Outcome;

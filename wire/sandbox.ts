@@ -44,6 +44,8 @@ export interface StatementInfo {
    * defined: a PHI level changed since must not let it read on.
    */
   named?: { name: string; use: "defines" | "reads" | "ends" };
+  /** The lists it reads without their columns above the PHI level: `t (a, b)`. */
+  withheld?: string[];
   /** A read that leaves no session state: may run on a backend between other clients' statements. */
   shareable: boolean;
 }
@@ -84,7 +86,7 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
   let statements = infos.get(analysis.statements);
   if (!statements) {
     statements = analysis.statements.map((
-      { kind, name, holdCursor, deallocate, changesSettings },
+      { kind, name, holdCursor, deallocate, changesSettings, withheld },
     ) => ({
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind) || changesSettings === true,
@@ -93,6 +95,7 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
         (kind === "declare" && holdCursor === true),
       deallocate,
       named: named(kind, name ?? deallocate ?? undefined),
+      withheld,
       shareable: SHAREABLE.has(kind) && !changesSettings,
     }));
     infos.set(analysis.statements, statements);

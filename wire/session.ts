@@ -280,8 +280,17 @@ export class Session implements DoorSession, BackendOwner {
       detail: audit.text,
       rows: audit.rows,
       durationMs: Math.round(ms * 1000) / 1000,
-      message: audit.error ? this.#explained(audit.error) : null,
+      message: audit.error ? this.#explained(audit.error) : this.#withheld(audit),
     });
+  }
+
+  /** What the statement read without: the lists whose columns above the level it did not see. */
+  #withheld(audit: Audit): string | null {
+    const lists = audit.shape?.flatMap((statement) => statement.withheld ?? []) ?? [];
+    if (!lists.length) return null;
+    return `Columns withheld above PHI level ${this.#s.scope.phiLevel}: ${
+      [...new Set(lists)].join(", ")
+    }`;
   }
 
   /** A statement ended by the time limit says which limit it was, in the audit log. */

@@ -220,7 +220,7 @@ export class SessionState {
 }
 
 /** A statement to audit once it has run, from now. */
-export function newAudit(text: string, shape?: object): Audit {
+export function newAudit(text: string, shape?: readonly StatementInfo[]): Audit {
   return { text, shape, started: performance.now(), rows: 0, outcome: "ok" };
 }
 

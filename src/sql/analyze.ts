@@ -127,8 +127,8 @@ function analyzeText(text: string, scope: FolderScope): Analysis {
       : parsed.statements.map((raw, i) => {
         current = i;
         const info = statement(rewriter, raw);
-        rewriter.checkWithheldNames();
-        return info;
+        const withheld = rewriter.endStatement();
+        return withheld.length ? { ...info, withheld } : info;
       });
     return { ok: true, statements, ...source.apply(rewriter.splices) };
   } catch (error) {

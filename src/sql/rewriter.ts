@@ -339,10 +339,16 @@ export class Rewriter<Scope extends RewriteScope = RewriteScope> implements Walk
   }
 
   /** Refuses the statement when it names a withheld column (WithheldNames), and starts afresh. */
-  checkWithheldNames(): void {
+  /**
+   * Ends the statement: refuses it when it names a withheld column
+   * (WithheldNames); else returns the withheld lists it reads (readLists()).
+   */
+  endStatement(): string[] {
     const named = this.withheld.firstNamed();
+    const lists = this.withheld.readLists();
     this.withheld.reset();
     if (named) this.refuse("42501", named.message, { at: named.at });
+    return lists;
   }
 
   /** `"/home/a".lists.t`: the folder's own name may qualify, as in PostgreSQL. */

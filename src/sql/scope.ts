@@ -128,6 +128,8 @@ export interface StatementInfo {
   kind: StatementKind;
   /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
   holdCursor?: boolean;
+  /** The lists it reads without their columns above the PHI level: `t (a, b)` (for the audit log). */
+  withheld?: string[];
   /** DECLARE, FETCH, MOVE, CLOSE: the cursor; PREPARE, EXECUTE: the statement (absent for ALL). */
   name?: string;
   /** SET, RESET, DISCARD ALL: session settings may have changed. */

@@ -89,6 +89,13 @@ export class WithheldNames {
   }
 
   /** Forgets the statement's names: the next statement starts afresh. */
+  /** The withheld lists the statement reads, each with the columns it does not see: `t (a, b)`. */
+  readLists(): string[] {
+    const tables = new Set(this.#read.values());
+    return [...tables].map((t) => `${t.table} (${t.withheld.map((c) => c.column).join(", ")})`)
+      .sort();
+  }
+
   reset(): void {
     this.#read.clear();
     this.#plain.clear();

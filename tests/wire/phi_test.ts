@@ -184,6 +184,15 @@ backendTest(
       (typeof e.compliance === "string" ? JSON.parse(e.compliance) : e.compliance)?.phiLevelInForce
     );
     assert.deepEqual(inForce, ["not_phi", "not_phi"]);
+    // A read that did not see some columns says which, never their values.
+    const reads = await t.svc.db.selectFrom("audit_log").select(["message", "credential_id"])
+      .where("event", "=", "sql.query").where("outcome", "=", "ok")
+      .where("detail", "=", "select * from patients").orderBy("id").execute();
+    assert.deepEqual(reads.map((e) => e.message), [
+      "Columns withheld above PHI level not_phi: patients (birth, mrn)",
+      "Columns withheld above PHI level limited: patients (mrn)",
+      null,
+    ]);
   },
 );
 

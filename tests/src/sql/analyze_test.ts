@@ -77,7 +77,7 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     { kind: "discard", changesSettings: true, deallocate: null },
   ]);
   assert.deepEqual(kinds("PREPARE p AS SELECT 1; DEALLOCATE p; DEALLOCATE ALL").statements, [
-    { kind: "prepare", pins: true },
+    { kind: "prepare", pins: true, name: "p" },
     { kind: "deallocate", deallocate: "p" },
     { kind: "deallocate", deallocate: null },
   ]);
@@ -86,8 +86,8 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
   );
   assert.deepEqual(declare.statements, [
     { kind: "begin" },
-    { kind: "declare", holdCursor: true },
-    { kind: "fetch" },
+    { kind: "declare", holdCursor: true, name: "SQL_CUR0x1" },
+    { kind: "fetch", name: "SQL_CUR0x1" },
   ]);
   assert.deepEqual(
     kinds('DEALLOCATE "_PLAN0x1"; DEALLOCATE PREPARE p; DEALLOCATE ALL; DISCARD PLANS; DISCARD ALL')
@@ -101,7 +101,7 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     ],
   );
   assert.deepEqual(kinds("DECLARE c CURSOR FOR SELECT 1").statements, [
-    { kind: "declare" },
+    { kind: "declare", name: "c" },
   ]);
   for (
     const text of [
