@@ -23,7 +23,7 @@ export interface ListColumnInput {
   phi?: string;
 }
 
-export interface ListInput {
+interface ListInput {
   name: string;
   description?: string;
   columns: ListColumnInput[];
@@ -184,7 +184,7 @@ async function loadDefinition(
 }
 
 /** How long a cached definition is kept (a bound if an instance misses a notification). */
-export const DEFINITION_CACHE_MS = 1_000;
+const DEFINITION_CACHE_MS = 1_000;
 
 interface CachedDefinition {
   def: ListDefinition;
@@ -257,7 +257,7 @@ export async function getListById(
   return await loadDefinition(svc, container, list);
 }
 
-export interface ListSummary {
+interface ListSummary {
   id: number;
   name: string;
   description: string;
