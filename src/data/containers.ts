@@ -127,7 +127,7 @@ interface VisibleContainer extends Container {
 /** Every folder the actor can read, in path order, with their bits. */
 export async function visibleContainers(
   svc: Services,
-  actor: Actor,
+  actor: Pick<Actor, "userId">,
 ): Promise<VisibleContainer[]> {
   const bits = await svc.permissions.resolveAll(actor.userId);
   const ids = [...bits].filter(([, b]) => hasPermission(b, Permission.READ)).map(([id]) => id);
