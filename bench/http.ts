@@ -20,7 +20,7 @@ import {
 } from "./_support/mod.ts";
 
 /** The bare handler: one query and JSON, nothing else, served from this process. */
-export function startBareHono(fixture: Fixture): { base: string; stop(): Promise<void> } {
+function startBareHono(fixture: Fixture): { base: string; stop(): Promise<void> } {
   const app = new Hono();
   const query = sql.raw(
     `select * from ${fixture.samplesTable} order by ${fixture.samplesKey} limit 100`,

@@ -33,7 +33,7 @@ import { securityHeaders } from "./security_headers.ts";
 import { tokenPages } from "./tokens/page.tsx";
 import { tokenRoutes } from "./tokens/mod.ts";
 
-export interface AppOptions {
+interface AppOptions {
   /** Where one JSON line per request goes (stdout in production); nothing when absent. */
   log?: (line: Record<string, unknown>) => void;
   /** Readiness checks main.ts adds to /readyz's own (the SQL door listening). */

@@ -36,10 +36,10 @@ export type Invalidation =
    */
   | { kind: "cancel"; pid: number; check: string };
 
-export type InvalidationListener = (event: Invalidation) => void;
+type InvalidationListener = (event: Invalidation) => void;
 
 /** One channel per database (NOTIFY never crosses databases). */
-export const INVALIDATION_CHANNEL = "labgate_invalidate";
+const INVALIDATION_CHANNEL = "labgate_invalidate";
 
 const KINDS = new Set<Invalidation["kind"]>([
   "all",

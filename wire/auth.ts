@@ -28,7 +28,7 @@ import type { DeclaredPhiLevel } from "../src/security/phi.ts";
 import { authentication, authenticationSasl } from "./protocol/messages.ts";
 
 /** How the session exchanges authentication messages with its client. */
-export interface Conversation {
+interface Conversation {
   send(bytes: Uint8Array): void;
   /** The client's next message (any type; the caller checks). */
   receive(): Promise<Uint8Array>;
@@ -47,7 +47,7 @@ export interface Authenticated {
   statementTimeoutSeconds: number | null;
 }
 
-export interface AuthRequest {
+interface AuthRequest {
   /** The StartupMessage `user`. */
   name: string;
   tls: boolean;

@@ -30,7 +30,7 @@ export interface TlsMaterial {
   cert: string;
 }
 
-export interface SqlDoorOptions {
+interface SqlDoorOptions {
   /** Address to listen on; all interfaces when absent. */
   hostname?: string;
   /** Overrides the port setting (tests pass 0 for an ephemeral port). */

@@ -16,7 +16,7 @@ interface Waiter {
   resolve(): void;
 }
 
-export interface PinLimits {
+interface PinLimits {
   /** Backends one user may hold. */
   perUser(): number;
   /** Backends all users together may hold. */

@@ -41,7 +41,7 @@ function auditedError(fields: ErrorFields): string {
 }
 
 /** A message whose reply has not arrived yet, or an answer of the door's own. */
-export interface Pending {
+interface Pending {
   /** The frontend message code, or 0 for an answer of the door's own. */
   code: number;
   /** Sent to the client when this reaches the head. */
@@ -62,7 +62,7 @@ export interface Pending {
 }
 
 /** What the pipeline asks of its session. */
-export interface PipelineHost {
+interface PipelineHost {
   /** Error and notice text as the client may see it (no physical names). */
   hide(text: string): string;
   record(audit: Audit): void;
@@ -86,7 +86,7 @@ export interface PipelineHost {
   fail(error: unknown): void;
 }
 
-export interface ResultLimits {
+interface ResultLimits {
   rows: number;
   bytes: number;
 }

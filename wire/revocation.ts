@@ -21,7 +21,7 @@ import type { WithheldTable } from "../src/sql/mod.ts";
 import type { DeclaredPhiLevel } from "../src/security/phi.ts";
 
 /** What a login rests on: whatever of it changes may end the connection. */
-export interface LoginBasis {
+interface LoginBasis {
   userId: number;
   credential: { kind: CredentialKind; id: string | null };
   containerId: number;

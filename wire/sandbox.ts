@@ -3,12 +3,11 @@
  * (`src/sql/`): analysis and rewriting of client SQL, the per-lease session
  * setup and reset, and hiding physical names in messages.
  */
-import { sql as rawSql } from "kysely";
-import { ensureFolderSchema } from "../src/data/containers.ts";
+import { ensureFolderSchema, visibleContainers } from "../src/data/containers.ts";
+import { capitalizedColumns, folderHasLists, phiListColumns } from "../src/data/lists.ts";
 import { folderRole, folderSchema } from "../src/data/physical.ts";
 import type { Container, User } from "../src/db/schema.ts";
-import { Permission } from "../src/security/permissions.ts";
-import { type DeclaredPhiLevel, type SqlColumn, sqlTableRules } from "../src/security/phi.ts";
+import { type DeclaredPhiLevel, sqlTableRules } from "../src/security/phi.ts";
 import type { Services } from "../src/services.ts";
 import * as sql from "../src/sql/mod.ts";
 import { type SqlDoorSettings, statementTimeoutMs } from "../src/doors/sql/settings.ts";
@@ -108,33 +107,11 @@ export async function readableFolders(
   svc: Services,
   userId: number,
 ): Promise<sql.FolderScope["readableFolders"]> {
-  const bits = await svc.permissions.resolveAll(userId);
-  const readable = [...bits].filter(([, b]) => (b & Permission.READ) !== 0).map(([id]) => id);
-  return readable.length
-    ? await svc.db.selectFrom("containers").select(["id", "path"]).where("id", "in", readable)
-      .orderBy("path").execute()
-    : [];
+  const folders = await visibleContainers(svc, { userId });
+  return folders.map(({ id, path }) => ({ id, path }));
 }
 
 const ensuring = new Map<number, Promise<void>>();
-
-/**
- * The scope of a session of `user` in `container` (which the user can read).
- * Creates the folder's schema and role when the folder has no list yet, so
- * a session can be set up for it.
- */
-/** The folder's list columns defined with capitals, by table OID and column number. */
-async function shownColumns(svc: Services, containerId: number): Promise<sql.ShownColumn[]> {
-  const { rows } = await rawSql<sql.ShownColumn>`
-    select c.oid::int as relation, a.attnum::int as attnum, l.table_name as table, lc.name
-    from lg_app.lists l
-    join lg_app.list_columns lc on lc.list_id = l.id and lc.name <> lc.column_name
-    join pg_catalog.pg_class c on c.relname = l.table_name
-      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
-    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = lc.column_name
-    where l.container_id = ${containerId}`.execute(svc.database.root);
-  return rows;
-}
 
 /**
  * The folder's lists with columns above `phiLevel`, each with the columns
@@ -146,20 +123,14 @@ export async function withheldLists(
   containerId: number,
   phiLevel: DeclaredPhiLevel,
 ): Promise<sql.WithheldTable[]> {
-  const { rows } = await rawSql<SqlColumn & { relation: number; attnum: number }>`
-    select l.table_name as table, a.attname as column, coalesce(lc.name, a.attname) as name,
-      coalesce(lc.phi, 'restricted') as phi, c.oid::int as relation, a.attnum::int as attnum
-    from lg_app.lists l
-    join pg_catalog.pg_class c on c.relname = l.table_name
-      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
-    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-    left join lg_app.list_columns lc on lc.list_id = l.id and lc.column_name = a.attname
-    where l.container_id = ${containerId} and exists (select 1 from lg_app.list_columns p
-      where p.list_id = l.id and p.phi <> 'not_phi')
-    order by l.table_name, a.attnum`.execute(svc.database.root);
-  return sqlTableRules(rows, phiLevel);
+  return sqlTableRules(await phiListColumns(svc, containerId), phiLevel);
 }
 
+/**
+ * The scope of a session of `user` in `container` (which the user can read).
+ * Creates the folder's schema and role when the folder has no list yet, so
+ * a session can be set up for it.
+ */
 export async function folderScope(
   svc: Services,
   user: User,
@@ -169,9 +140,7 @@ export async function folderScope(
 ): Promise<sql.FolderScope> {
   const { phiLevel } = own;
   const folders = await readableFolders(svc, user.id);
-  const hasLists = await svc.db.selectFrom("lists").select("id")
-    .where("container_id", "=", container.id).limit(1).executeTakeFirst();
-  if (!hasLists) {
+  if (!await folderHasLists(svc, container.id)) {
     let pending = ensuring.get(container.id);
     if (!pending) {
       pending = ensureFolderSchema(svc, svc.database.root, container.id)
@@ -183,7 +152,7 @@ export async function folderScope(
   return {
     containerId: container.id,
     containerPath: container.path,
-    shownColumns: await shownColumns(svc, container.id),
+    shownColumns: await capitalizedColumns(svc, container.id),
     phiLevel,
     withheldTables: await withheldLists(svc, container.id, phiLevel),
     schema: folderSchema(container.id),

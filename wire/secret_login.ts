@@ -18,13 +18,13 @@ import { allowsEntry, getApp } from "../src/doors/tokens/apps.ts";
 import { resolveTokenSecret } from "../src/doors/tokens/resolve.ts";
 
 /** A secret presented as the password of user `apikey` or `token`. */
-export interface SecretLoginAttempt {
+interface SecretLoginAttempt {
   kind: "apikey" | "token";
   secret: string;
   clientAddr: string | null;
 }
 
-export interface SecretLogin {
+interface SecretLogin {
   user: User;
   /** Which key or token, never the secret itself: goes to the audit log. */
   credential: { kind: CredentialKind; id: string | null };

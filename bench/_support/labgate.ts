@@ -122,7 +122,7 @@ export async function withCpuCost(
   return { ...figures, cpuUsPerRequest: used * 1e6 / figures.count };
 }
 
-export async function rssMiB(pid: number): Promise<number> {
+async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]) / 1024;
 }

@@ -14,7 +14,7 @@ export interface Figures {
 }
 
 /** One row of the summary: a figure, what it is compared with, and the target. */
-export interface Comparison {
+interface Comparison {
   workload: string;
   figure: string;
   value: string;

@@ -6,14 +6,14 @@ import type { Figures } from "./report.ts";
 
 const decoder = new TextDecoder();
 
-export interface HttpTarget {
+interface HttpTarget {
   name: string;
   /** Path and query, requested on every base URL given to wrk(). */
   path: string;
   headers: Record<string, string>;
 }
 
-export interface WrkOptions {
+interface WrkOptions {
   connections: number;
   seconds: number;
   /** Base URLs spread over wrk's threads (a round-robin over instances); one is the usual. */

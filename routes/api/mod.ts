@@ -20,7 +20,7 @@ import { registerTokenApi } from "../tokens/api.ts";
 import { registerUserApi } from "./users.ts";
 
 /** Where the API lives; the document's paths include it, so they are the URLs to call. */
-export const API_BASE = "/api";
+const API_BASE = "/api";
 
 const DESCRIPTION = `Folders, users, groups, role assignments, lists and rows; API keys,
 external apps and token requests.

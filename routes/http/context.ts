@@ -20,7 +20,7 @@ import { randomBase64Url, timingSafeEqual } from "../../src/security/secrets.ts"
 import type { Services } from "../../src/services.ts";
 
 /** Bindings the runtime adapter passes in (main.ts): the peer address. */
-export interface Bindings {
+interface Bindings {
   clientAddr?: string;
 }
 
@@ -61,7 +61,7 @@ export function secureCookies(c: AppContext): boolean {
 }
 
 /** The request as the credential resolver sees it. */
-export function presented(c: AppContext, door: Door): Presented {
+function presented(c: AppContext, door: Door): Presented {
   return {
     headers: c.req.raw.headers,
     cookies: getCookie(c),
@@ -127,9 +127,9 @@ export async function adminOnly(c: AppContext): Promise<Actor> {
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 export const CSRF_FIELD = "_csrf";
-export const CSRF_HEADERS = ["x-csrf-token", "x-labkey-csrf"];
+const CSRF_HEADERS = ["x-csrf-token", "x-labkey-csrf"];
 /** Double-submit cookie for forms shown before there is a session (login). */
-export const PRE_SESSION_CSRF_COOKIE = "labgate_csrf";
+const PRE_SESSION_CSRF_COOKIE = "labgate_csrf";
 
 async function submittedToken(c: AppContext): Promise<string | undefined> {
   for (const header of CSRF_HEADERS) {

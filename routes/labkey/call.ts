@@ -8,7 +8,7 @@ import type { Services } from "../../src/services.ts";
 import type { AppContext } from "../http/context.ts";
 
 /** What one call knows: the parsed request and who makes it. */
-export interface Call {
+interface Call {
   c: AppContext;
   svc: Services;
   /** Null only for actions that answer anonymous callers (whoami). */

@@ -9,7 +9,7 @@ import { registerAuditPages } from "./admin_audit.tsx";
 import { registerUserPages } from "./admin_users.tsx";
 
 /** Admin pages other doors add (link and label), shown on /admin/site. */
-export const ADMIN_SECTIONS: { href: string; label: string; description: string }[] = [
+const ADMIN_SECTIONS: { href: string; label: string; description: string }[] = [
   { href: "/admin/users", label: "Users", description: "Named users and external app users" },
   { href: "/admin/groups", label: "Groups", description: "Site groups and their members" },
   { href: "/admin/audit", label: "Audit log", description: "Every access through every door" },

@@ -21,7 +21,7 @@ import { field, formError, page, redirectWith } from "../ui/render.tsx";
 import { MAX_INDENT_DEPTH } from "../ui/style.ts";
 
 /** `/folders/home/assays/-/lists/samples` → folder `/home/assays`, rest `["lists","samples"]`. */
-export function parseFolderUrl(path: string): { folder: string; rest: string[] } {
+function parseFolderUrl(path: string): { folder: string; rest: string[] } {
   const tail = path.replace(/^\/folders/, "");
   const at = tail.indexOf("/-/");
   const folder = at < 0 ? tail : tail.slice(0, at);

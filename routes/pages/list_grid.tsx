@@ -10,7 +10,7 @@ import { type Filter, filtersFromParams, type RowQuery } from "../../src/data/ro
 import { Field, FieldRow, Labelled } from "../ui/forms.tsx";
 
 /** The operators the filter bar offers, as LabKey's grid names them. */
-export const FILTER_CHOICES: [op: string, label: string][] = [
+const FILTER_CHOICES: [op: string, label: string][] = [
   ["eq", "equals"],
   ["neq", "does not equal"],
   ["contains", "contains"],

@@ -7,7 +7,7 @@ import type { Child } from "hono/jsx";
 import type { Actor } from "../../src/core/actor.ts";
 import { CsrfField } from "./layout.tsx";
 
-export interface FieldProps {
+interface FieldProps {
   id: string;
   /** The form field's name; the id when absent. */
   name?: string;

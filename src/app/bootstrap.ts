@@ -7,7 +7,7 @@ import { createUser } from "../data/users.ts";
 import { randomBase64Url } from "../security/secrets.ts";
 import type { Services } from "../services.ts";
 
-export const DEFAULT_ADMIN_EMAIL = "admin@labgate.local";
+const DEFAULT_ADMIN_EMAIL = "admin@labgate.local";
 
 export async function bootstrapAdmin(
   svc: Services,

@@ -53,7 +53,7 @@ export const COLUMNS = [
 ] as const;
 
 /** Where entries go: rows in COPY's text format appended to a table (see Database.copyIn). */
-export interface AuditSink {
+interface AuditSink {
   copyIn(table: string, columns: readonly string[], rows: string): Promise<void>;
 }
 
@@ -264,7 +264,7 @@ function withoutExtras(entry: AuditRecord, error: unknown): AuditRecord {
 }
 
 /** A value as stored: text, a number, or null (no value). */
-export type AuditValue = string | number | null;
+type AuditValue = string | number | null;
 
 /**
  * An entry's values in COLUMNS order, cleaned to what the table holds: the
@@ -273,7 +273,7 @@ export type AuditValue = string | number | null;
  * PostgreSQL text cannot hold), detail is cut at MAX_DETAIL, a number the
  * column cannot hold is no value.
  */
-export function valuesOf(e: AuditRecord): AuditValue[] {
+function valuesOf(e: AuditRecord): AuditValue[] {
   return [
     text(e.door),
     text(e.event),

@@ -72,7 +72,7 @@ export async function searchAudit(
 }
 
 /** The filter of the page after one whose cursor was `next`. */
-export function nextPage(filter: AuditFilter, next: number): AuditFilter {
+function nextPage(filter: AuditFilter, next: number): AuditFilter {
   return filter.order === "oldest" ? { ...filter, after: next } : { ...filter, before: next };
 }
 

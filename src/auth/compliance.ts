@@ -38,7 +38,7 @@ export const complianceSettings: SettingsSection<ComplianceSettings> = {
 };
 
 /** What a login form or API body submitted, before checking. */
-export interface Declarations {
+interface Declarations {
   termsAccepted?: unknown;
   irbNumber?: unknown;
   phiLevel?: unknown;

@@ -10,7 +10,7 @@ import { parseVerifier, verifyPassword } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 import { getUserByEmail } from "../data/users.ts";
 
-export const WRONG_CREDENTIALS = "Email or password is incorrect";
+const WRONG_CREDENTIALS = "Email or password is incorrect";
 export const APP_USER_REFUSED =
   "External app accounts cannot sign in through the browser: use the app's auth token instead";
 
@@ -20,7 +20,7 @@ function decoyVerifier(svc: Services): string {
 }
 
 /** Who is signing in, for the back-off: an account (null for secret logins) from an address. */
-export interface LoginAttempt {
+interface LoginAttempt {
   account: string | null;
   clientAddr: string | null;
 }

@@ -50,7 +50,7 @@ export interface Actor {
 }
 
 /** What an auth token lets its caller do; `userId` above is the process-as user. */
-export interface TokenScope {
+interface TokenScope {
   id: string;
   appId: string;
   appUserEmail: string;

@@ -11,7 +11,7 @@
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 /** A checked value, as text for the database, or the reason it was refused. */
-export type Parsed = { ok: true; text: string | null } | { ok: false; error: string };
+type Parsed = { ok: true; text: string | null } | { ok: false; error: string };
 
 interface ColumnType {
   /** The PostgreSQL type of the physical column. */

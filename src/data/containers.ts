@@ -11,7 +11,7 @@ import { folderRole, folderSchema } from "./physical.ts";
 const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
 /** `/home//assays/` → `/home/assays`; throws on names a folder cannot have. */
-export function normalizePath(path: string): string {
+function normalizePath(path: string): string {
   const parts = path.split("/").filter((p) => p !== "");
   for (const part of parts) {
     if (!FOLDER_NAME.test(part)) throw badRequest(`"${part}" is not a valid folder name`);
@@ -91,7 +91,7 @@ export function recordFolderChange(
   });
 }
 
-export async function getContainer(svc: Services, id: number): Promise<Container | undefined> {
+async function getContainer(svc: Services, id: number): Promise<Container | undefined> {
   return await svc.db.selectFrom("containers").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
@@ -120,14 +120,14 @@ export async function requireContainer(
   return { container, bits };
 }
 
-export interface VisibleContainer extends Container {
+interface VisibleContainer extends Container {
   bits: number;
 }
 
 /** Every folder the actor can read, in path order, with their bits. */
 export async function visibleContainers(
   svc: Services,
-  actor: Actor,
+  actor: Pick<Actor, "userId">,
 ): Promise<VisibleContainer[]> {
   const bits = await svc.permissions.resolveAll(actor.userId);
   const ids = [...bits].filter(([, b]) => hasPermission(b, Permission.READ)).map(([id]) => id);
@@ -190,14 +190,14 @@ export async function deleteContainer(svc: Services, actor: Actor, path: string)
   await svc.invalidate.publish({ kind: "permissions" });
 }
 
-export interface RoleAssignment {
+interface RoleAssignment {
   principalId: number;
   kind: "user" | "group";
   name: string;
   role: string;
 }
 
-export interface Policy {
+interface Policy {
   /** The folder whose assignments apply (this one, or the ancestor it inherits from). */
   source: Container;
   inherit: boolean;

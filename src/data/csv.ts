@@ -22,7 +22,7 @@ const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 /** CSV, or TSV (tab-separated; cells holding a tab, quote or line break are quoted as in CSV). */
 export type ExportFormat = "csv" | "tsv";
 
-export interface ExportOptions {
+interface ExportOptions {
   format?: ExportFormat;
   formulas?: FormulaHandling;
 }
@@ -46,18 +46,6 @@ function line(values: JsonValue[], options: Required<ExportOptions>): string {
 
 function withDefaults(options: ExportOptions): Required<ExportOptions> {
   return { format: options.format ?? "csv", formulas: options.formulas ?? "neutralize" };
-}
-
-/** CSV text of `rows` with a header of column names. */
-export function toCsv(
-  columns: { name: string }[],
-  rows: Record<string, JsonValue>[],
-  formulas: FormulaHandling = "neutralize",
-): string {
-  const options = withDefaults({ formulas });
-  let text = line(columns.map((c) => c.name), options);
-  for (const row of rows) text += line(columns.map((c) => row[c.name] ?? null), options);
-  return text;
 }
 
 /**
@@ -105,7 +93,7 @@ export const REPLACEMENT = "\uFFFD";
  * the text then has U+FFFD in their place, so the importer can say which
  * row and column to fix.
  */
-export function decodeUpload(bytes: Uint8Array): { text: string; valid: boolean } {
+function decodeUpload(bytes: Uint8Array): { text: string; valid: boolean } {
   try {
     return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes), valid: true };
   } catch {
@@ -116,7 +104,7 @@ export function decodeUpload(bytes: Uint8Array): { text: string; valid: boolean 
 export type ImportFormat = "csv" | "tsv";
 
 /** Guesses the delimiter from the header line. */
-export function detectFormat(header: string): ImportFormat {
+function detectFormat(header: string): ImportFormat {
   return header.split("\t").length > header.split(",").length ? "tsv" : "csv";
 }
 

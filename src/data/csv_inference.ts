@@ -42,7 +42,7 @@ function fits(type: ColumnTypeName, values: string[]): boolean {
   return values.every((v) => !(COLUMN_TYPES[type].parse(v) instanceof Error));
 }
 
-export interface InferredList {
+interface InferredList {
   columns: (ListColumnInput & { required: boolean })[];
   /** A column that can be the key, or null for an automatic one. */
   key: string | null;

@@ -9,7 +9,7 @@ import { type ExportFormat, exportStream, type FormulaHandling } from "./csv.ts"
 import type { ListDefinition } from "./lists.ts";
 import { rowBatches, type RowQuery, selectRows } from "./rows.ts";
 
-export const EXPORT_TYPES: Record<ExportFormat, string> = {
+const EXPORT_TYPES: Record<ExportFormat, string> = {
   csv: "text/csv; charset=utf-8",
   tsv: "text/tab-separated-values; charset=utf-8",
 };

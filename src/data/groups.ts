@@ -6,7 +6,7 @@ import { badRequest, conflict, notFound } from "../errors.ts";
 import type { Services } from "../services.ts";
 import { requireSiteAdmin } from "./users.ts";
 
-export interface GroupView {
+interface GroupView {
   id: number;
   name: string;
   description: string;
@@ -19,7 +19,7 @@ function checkName(name: string): string {
   return trimmed;
 }
 
-export async function getGroup(svc: Services, id: number): Promise<Group | undefined> {
+async function getGroup(svc: Services, id: number): Promise<Group | undefined> {
   return await svc.db.selectFrom("groups").selectAll().where("id", "=", id).executeTakeFirst();
 }
 

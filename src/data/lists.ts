@@ -8,7 +8,7 @@ import type { Actor } from "../core/actor.ts";
 import type { Container, List, ListColumn } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { hasPermission, Permission } from "../security/permissions.ts";
-import { type ColumnPhiLevel, parseColumnPhiLevel } from "../security/phi.ts";
+import { type ColumnPhiLevel, parseColumnPhiLevel, type SqlColumn } from "../security/phi.ts";
 import type { Services } from "../services.ts";
 import { COLUMN_TYPES, type ColumnTypeName, isColumnType } from "./column_types.ts";
 import { ensureFolderSchema, recordFolderChange, requireContainer } from "./containers.ts";
@@ -23,7 +23,7 @@ export interface ListColumnInput {
   phi?: string;
 }
 
-export interface ListInput {
+interface ListInput {
   name: string;
   description?: string;
   columns: ListColumnInput[];
@@ -184,7 +184,7 @@ async function loadDefinition(
 }
 
 /** How long a cached definition is kept (a bound if an instance misses a notification). */
-export const DEFINITION_CACHE_MS = 1_000;
+const DEFINITION_CACHE_MS = 1_000;
 
 interface CachedDefinition {
   def: ListDefinition;
@@ -257,7 +257,7 @@ export async function getListById(
   return await loadDefinition(svc, container, list);
 }
 
-export interface ListSummary {
+interface ListSummary {
   id: number;
   name: string;
   description: string;
@@ -293,6 +293,63 @@ export async function listLists(
       columns: Number(l.columns),
     })),
   };
+}
+
+/** Whether the folder has a list yet (its schema and role come with the first). */
+export async function folderHasLists(svc: Services, containerId: number): Promise<boolean> {
+  const list = await svc.db.selectFrom("lists").select("id")
+    .where("container_id", "=", containerId).limit(1).executeTakeFirst();
+  return list !== undefined;
+}
+
+/** A list column in PostgreSQL's catalog: its table's OID and its number there (pg_attribute). */
+interface CatalogPlace {
+  relation: number;
+  attnum: number;
+}
+
+/**
+ * The folder's list columns defined with capitals (`SampleId`, stored as
+ * `sampleid`), by table OID and column number: what the SQL sandbox shows as
+ * defined. No permission check: for the SQL door, which has made its own.
+ */
+export async function capitalizedColumns(
+  svc: Services,
+  containerId: number,
+): Promise<(CatalogPlace & { table: string; name: string })[]> {
+  const { rows } = await sql<CatalogPlace & { table: string; name: string }>`
+    select c.oid::int as relation, a.attnum::int as attnum, l.table_name as table, lc.name
+    from lg_app.lists l
+    join lg_app.list_columns lc on lc.list_id = l.id and lc.name <> lc.column_name
+    join pg_catalog.pg_class c on c.relname = l.table_name
+      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = lc.column_name
+    where l.container_id = ${containerId}`.execute(svc.database.root);
+  return rows;
+}
+
+/**
+ * The physical columns of the folder's lists that have a PHI column, by table
+ * and then in the table's order, each with its list's name and level for it
+ * (`restricted` where no list column names it) and its catalog place: what
+ * src/security/phi.ts sqlTableRules takes. No permission check, as above.
+ */
+export async function phiListColumns(
+  svc: Services,
+  containerId: number,
+): Promise<(SqlColumn & CatalogPlace)[]> {
+  const { rows } = await sql<SqlColumn & CatalogPlace>`
+    select l.table_name as table, a.attname as column, coalesce(lc.name, a.attname) as name,
+      coalesce(lc.phi, 'restricted') as phi, c.oid::int as relation, a.attnum::int as attnum
+    from lg_app.lists l
+    join pg_catalog.pg_class c on c.relname = l.table_name
+      and c.relnamespace = ${folderSchema(containerId)}::regnamespace
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    left join lg_app.list_columns lc on lc.list_id = l.id and lc.column_name = a.attname
+    where l.container_id = ${containerId} and exists (select 1 from lg_app.list_columns p
+      where p.list_id = l.id and p.phi <> 'not_phi')
+    order by l.table_name, a.attnum`.execute(svc.database.root);
+  return rows;
 }
 
 /** Drops a list and its rows; needs Admin on the folder. */

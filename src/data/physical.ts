@@ -15,7 +15,7 @@ export function folderRole(installId: string, containerId: number): string {
 }
 
 /** Names users give lists and columns, also used as SQL identifiers. */
-export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
 
 /** Words that would need quoting in every SQL statement a user writes. */
 const RESERVED = new Set(

@@ -14,7 +14,7 @@ export const SESSION_COOKIE = "labgate_session";
 /** last_seen_at is written at most this often, so requests do not all write. */
 const TOUCH_EVERY_MS = 60_000;
 
-export type EndReason =
+type EndReason =
   | "logout"
   | "idle timeout"
   | "expired"

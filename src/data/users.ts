@@ -15,7 +15,7 @@ import { createVerifier, formatVerifier } from "../security/scram.ts";
 import type { Services } from "../services.ts";
 
 const EMAIL = /^[^\s@<>"',;]+@[^\s@<>"',;]+$/;
-export const MIN_PASSWORD_LENGTH = 8;
+const MIN_PASSWORD_LENGTH = 8;
 
 /** A user as shown to admins and APIs: never the verifier. */
 export interface UserView {
@@ -65,7 +65,7 @@ export async function getUser(svc: Services, id: number): Promise<User | undefin
 }
 
 /** Refuses a new password that is short, the account's own email, or on the common list. */
-export async function checkPassword(password: string, email: string): Promise<void> {
+async function checkPassword(password: string, email: string): Promise<void> {
   if (password.length < MIN_PASSWORD_LENGTH) {
     throw badRequest(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   }
@@ -82,7 +82,7 @@ export async function checkPassword(password: string, email: string): Promise<vo
   }
 }
 
-export async function passwordVerifier(
+async function passwordVerifier(
   svc: Services,
   password: string,
   email: string,
@@ -91,7 +91,7 @@ export async function passwordVerifier(
   return formatVerifier(await createVerifier(password, { iterations: svc.config.scramIterations }));
 }
 
-export interface UserInput {
+interface UserInput {
   email: string;
   displayName?: string;
   department?: string;
@@ -263,7 +263,7 @@ export async function changeOwnPassword(
   svc.audit.record({ ...auditActor(actor), event: "password.change", outcome: "ok" });
 }
 
-export interface UserSearch {
+interface UserSearch {
   userType?: UserType;
   /** Part of the email, display name or department, any case. */
   search?: string;
@@ -287,7 +287,7 @@ function usersMatching(svc: Services, options: UserSearch) {
 }
 
 /** What a users grid sorts by. */
-export const USER_SORTS = [
+const USER_SORTS = [
   "email",
   "display_name",
   "department",
@@ -337,7 +337,7 @@ export async function countSeats(svc: Services): Promise<number> {
   return Number(row.n);
 }
 
-export interface PrincipalChoice {
+interface PrincipalChoice {
   id: number;
   kind: "user" | "group";
   label: string;
@@ -364,7 +364,7 @@ export async function listPrincipals(svc: Services): Promise<PrincipalChoice[]> 
   ];
 }
 
-export interface EffectivePermission {
+interface EffectivePermission {
   path: string;
   permissions: PermissionName[];
   /** Why: each role, who holds it (the user, or a group by name), and the folder whose policy has it. */

@@ -34,7 +34,7 @@ async function run(command: string, args: string[]): Promise<void> {
   }
 }
 
-export interface BackupTarget {
+interface BackupTarget {
   url?: string;
   dataDir: string;
 }

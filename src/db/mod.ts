@@ -17,13 +17,13 @@ import type { Schema } from "./schema.ts";
 
 export type { Schema } from "./schema.ts";
 export { Mutex } from "./mutex.ts";
-export type { Listener, ListenHandlers, Notifications } from "./notifications.ts";
+export type { Listener, Notifications } from "./notifications.ts";
 
 /** Labgate's own tables live here; list data lives in one schema per folder. */
 export const APP_SCHEMA = "lg_app";
 
 /** The engine under Kysely, for the parts (SQL door) that speak to it directly. */
-export type Engine =
+type Engine =
   | { kind: "pglite"; pglite: PgliteClient; lock: Mutex }
   | { kind: "postgres"; url: string; pool: pg.Pool };
 
@@ -80,7 +80,7 @@ export interface OpenOptions {
 }
 
 /** The app's own statements on the embedded database stop after this long (an import's included). */
-export const APP_STATEMENT_TIMEOUT_MS = 120_000;
+const APP_STATEMENT_TIMEOUT_MS = 120_000;
 
 /** Opens the database, runs pending migrations and returns the handle. */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {

@@ -7,7 +7,7 @@
  */
 import pg from "pg";
 
-export interface ListenHandlers {
+interface ListenHandlers {
   /** A payload sent on the channel by any session, this instance's own included. */
   message(payload: string): void;
   /**

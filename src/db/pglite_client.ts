@@ -37,7 +37,7 @@ export type Response =
   | { id: number; ok: false; error: WorkerError };
 
 /** What a request to the database thread runs under. */
-export interface RunOptions {
+interface RunOptions {
   /** Stopped (the thread restarted) after this long running; absent: no limit. */
   timeoutMs?: number;
   /** A SQL-door statement: `interrupt()` and `preempt()` may stop it. */
@@ -105,7 +105,7 @@ function compiledWasm(): Promise<WebAssembly.Module | undefined> {
  */
 export const DEFAULT_PREEMPT_AFTER_MS = 300;
 
-export interface PgliteClientOptions {
+interface PgliteClientOptions {
   /** Absent: in memory. */
   dataDir?: string;
   /** An archive to start from (tests). */

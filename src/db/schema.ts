@@ -1,17 +1,17 @@
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { ColumnType, Generated, Selectable } from "kysely";
 
 /** A timestamp column: the database fills it by default, we read Dates. */
 type CreatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
-export interface SettingsTable {
+interface SettingsTable {
   key: string;
   value: Json<unknown>;
   updated_at: CreatedAt;
 }
 
-export interface ContainersTable {
+interface ContainersTable {
   id: Generated<number>;
   parent_id: number | null;
   name: string;
@@ -23,16 +23,16 @@ export interface ContainersTable {
   created_by: number | null;
 }
 
-export type PrincipalKind = "user" | "group";
+type PrincipalKind = "user" | "group";
 
-export interface PrincipalsTable {
+interface PrincipalsTable {
   id: Generated<number>;
   kind: PrincipalKind;
 }
 
 export type UserType = "normal" | "app";
 
-export interface UsersTable {
+interface UsersTable {
   id: number;
   email: string;
   display_name: string;
@@ -50,25 +50,25 @@ export interface UsersTable {
   statement_timeout_seconds: Generated<number | null>;
 }
 
-export interface GroupsTable {
+interface GroupsTable {
   id: number;
   name: string;
   description: Generated<string>;
   created_at: CreatedAt;
 }
 
-export interface GroupMembersTable {
+interface GroupMembersTable {
   group_id: number;
   user_id: number;
 }
 
-export interface RoleAssignmentsTable {
+interface RoleAssignmentsTable {
   container_id: number;
   principal_id: number;
   role: string;
 }
 
-export interface ListsTable {
+interface ListsTable {
   id: Generated<number>;
   container_id: number;
   name: string;
@@ -82,7 +82,7 @@ export interface ListsTable {
   created_by: number | null;
 }
 
-export interface ListColumnsTable {
+interface ListColumnsTable {
   list_id: number;
   position: number;
   name: string;
@@ -94,7 +94,7 @@ export interface ListColumnsTable {
   phi: Generated<string>;
 }
 
-export interface SessionsTable {
+interface SessionsTable {
   id: string;
   secret_hash: string;
   user_id: number;
@@ -110,7 +110,7 @@ export interface SessionsTable {
   end_reason: string | null;
 }
 
-export interface AuditLogTable {
+interface AuditLogTable {
   id: Generated<number>;
   at: CreatedAt;
   door: string;
@@ -130,7 +130,7 @@ export interface AuditLogTable {
   message: string | null;
 }
 
-export interface CoreTables {
+interface CoreTables {
   settings: SettingsTable;
   containers: ContainersTable;
   principals: PrincipalsTable;
@@ -160,11 +160,11 @@ export interface TlsCertificatesTable {
   key_encrypted: boolean;
 }
 
-export interface TlsTables {
+interface TlsTables {
   tls_certificates: TlsCertificatesTable;
 }
 
-export interface RemoteSitesTable {
+interface RemoteSitesTable {
   id: Generated<number>;
   name: string;
   /** Allowed returnUrl origins or URL prefixes, e.g. ["https://app.example", "http://x/app/"]. */
@@ -173,7 +173,7 @@ export interface RemoteSitesTable {
   created_by: number | null;
 }
 
-export interface RemoteLoginTokensTable {
+interface RemoteLoginTokensTable {
   /** Short non-secret id for the audit log (start of the hash). */
   id: string;
   /** SHA-256 of the token; the token itself is never stored. */
@@ -185,19 +185,19 @@ export interface RemoteLoginTokensTable {
   expires_at: Timestamp;
 }
 
-export interface RemoteLoginTables {
+interface RemoteLoginTables {
   remote_sites: RemoteSitesTable;
   remote_login_tokens: RemoteLoginTokensTable;
 }
 
 /** Failed sign-ins per key (account, address, or both), shared by every instance. */
-export interface LoginThrottleTable {
+interface LoginThrottleTable {
   key: string;
   failures: number;
   last_failed_at: Timestamp;
 }
 
-export interface SecurityTables {
+interface SecurityTables {
   login_throttle: LoginThrottleTable;
 }
 
@@ -211,7 +211,7 @@ export type Schema =
   & SecurityTables;
 export type KeyKind = "api_key" | "session_key";
 
-export interface KeysTable {
+interface KeysTable {
   /** Public, non-secret id: the part of the key before the dot. */
   id: string;
   kind: KeyKind;
@@ -232,12 +232,12 @@ export interface KeysTable {
   statement_timeout_seconds: Generated<number | null>;
 }
 
-export interface KeyTables {
+interface KeyTables {
   keys: KeysTable;
 }
 export type AppStatus = "active" | "disabled";
 
-export interface ExternalAppsTable {
+interface ExternalAppsTable {
   id: string;
   description: Generated<string>;
   status: Generated<AppStatus>;
@@ -261,7 +261,7 @@ export type TokenStatus = "pending" | "disabled" | "active" | "expired";
 export type ProcessAs = "never" | "any" | "specific" | "department" | "role";
 export type PermittedActions = "full" | "restricted" | "roles";
 
-export interface AuthTokensTable {
+interface AuthTokensTable {
   id: string;
   /** SHA-256 (hex) of the secret part; the value itself is never stored. */
   secret_hash: string;
@@ -281,15 +281,13 @@ export interface AuthTokensTable {
   last_used_at: Timestamp | null;
 }
 
-export interface TokenTables {
+interface TokenTables {
   external_apps: ExternalAppsTable;
   auth_tokens: AuthTokensTable;
 }
 
 export type Container = Selectable<ContainersTable>;
 export type User = Selectable<UsersTable>;
-export type NewUser = Insertable<UsersTable>;
-export type UserUpdate = Updateable<UsersTable>;
 export type Group = Selectable<GroupsTable>;
 export type List = Selectable<ListsTable>;
 export type ListColumn = Selectable<ListColumnsTable>;

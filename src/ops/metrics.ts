@@ -61,7 +61,7 @@ export class Counter implements Metric {
 }
 
 /** A gauge whose values are read when scraped; or a counter kept elsewhere, read likewise. */
-export class Gauge implements Metric {
+class Gauge implements Metric {
   constructor(
     readonly name: string,
     readonly help: string,
@@ -77,7 +77,7 @@ export class Gauge implements Metric {
 }
 
 /** Seconds, from 0.5 ms to 30 s: the SQL door's statements and HTTP requests alike. */
-export const LATENCY_BUCKETS = [
+const LATENCY_BUCKETS = [
   0.0005,
   0.001,
   0.0025,

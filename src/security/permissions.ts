@@ -18,9 +18,9 @@ export type PermissionName = keyof typeof Permission;
 export const ALL_PERMISSIONS = Permission.READ | Permission.INSERT | Permission.UPDATE |
   Permission.DELETE | Permission.ADMIN;
 
-export type RoleName = "reader" | "author" | "editor" | "folder_admin" | "site_admin";
+type RoleName = "reader" | "author" | "editor" | "folder_admin" | "site_admin";
 
-export interface RoleDefinition {
+interface RoleDefinition {
   label: string;
   bits: number;
   /** Site-wide: holds on every folder whatever its policy. Assigned on `/` only. */
@@ -83,7 +83,7 @@ function holders(principalId: number) {
  * Inactive users have none. Answers are cached until `invalidate()`, which
  * every change to roles, groups, folders or users calls.
  */
-export interface Grant {
+interface Grant {
   containerId: number;
   role: string;
   /** The user or group the role is assigned to. */

@@ -26,7 +26,7 @@ export const PHI_LEVEL_LABELS: Record<ColumnPhiLevel, string> = {
 
 const RANK: Record<ColumnPhiLevel, number> = { not_phi: 0, limited: 1, full: 2, restricted: 3 };
 
-export function isColumnPhiLevel(value: unknown): value is ColumnPhiLevel {
+function isColumnPhiLevel(value: unknown): value is ColumnPhiLevel {
   return typeof value === "string" && Object.hasOwn(RANK, value);
 }
 
@@ -60,7 +60,7 @@ export function parseDeclaredPhiLevel(
 }
 
 /** What of an actor (src/core/actor.ts) says its level: the credential's, the declaration. */
-export interface PhiCarrier {
+interface PhiCarrier {
   phiLevel?: string | null;
   compliance?: { phiLevel?: string } | null;
 }
@@ -118,7 +118,7 @@ export interface SqlColumn {
 }
 
 /** What SQL reads of a table at a level: its visible columns, and why each other is refused. */
-export interface SqlTableRule<C extends SqlColumn> {
+interface SqlTableRule<C extends SqlColumn> {
   table: string;
   /** Stored names, in the order given: what `select *` and a whole-row reference read. */
   visible: string[];

@@ -8,7 +8,7 @@ import { fromBase64, randomBytes, timingSafeEqual, toBase64 } from "./secrets.ts
 const encoder = new TextEncoder();
 
 /** PostgreSQL's default, which every libpq client computes quickly. */
-export const DEFAULT_ITERATIONS = 4096;
+const DEFAULT_ITERATIONS = 4096;
 
 /** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, as PostgreSQL stores it. */
 export interface ScramVerifier {
@@ -41,7 +41,7 @@ export function parseVerifier(text: string): ScramVerifier {
  * RFC 4013 mapping of non-ASCII spaces to space and of "commonly mapped to
  * nothing" characters to nothing.
  */
-export function saslPrep(password: string): string {
+function saslPrep(password: string): string {
   return password
     .replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/g, "")
     .replace(/[\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/g, " ")
@@ -64,7 +64,7 @@ async function sha256(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
 }
 
-export async function saltedPassword(
+async function saltedPassword(
   password: string,
   salt: Uint8Array,
   iterations: number,

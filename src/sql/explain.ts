@@ -12,7 +12,7 @@ import { SourceText } from "./source.ts";
 type SqlDoor = Rewriter<FolderScope>;
 
 /** An EXPLAIN option as given: its name, and whether it is turned off. */
-export interface ExplainOption {
+interface ExplainOption {
   name: string;
   off: boolean;
 }

@@ -25,7 +25,7 @@ export interface Token {
   tokenName: string;
 }
 
-export type Parsed =
+type Parsed =
   | { ok: true; statements: RawStatement[] }
   | { ok: false; message: string; /** 0-based character offset */ cursor: number };
 

@@ -17,7 +17,7 @@
  */
 
 /** The client's text with numbers as parameters, and the numbers taken out. */
-export interface Shape {
+interface Shape {
   /** The text with `$1`, `$2`, … in place of the numbers. */
   text: string;
   numbers: Literal[];

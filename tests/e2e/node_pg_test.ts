@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import { backendTest } from "../_support/backends.ts";
-import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "../wire/_door.ts";
+import { ALICE, BOB, connectDoorClient, FOLDER, openDoor, SECRET_FOLDER } from "../wire/_door.ts";
 
 function client(port: number, user = ALICE, database = FOLDER): pg.Client {
   return new pg.Client({
@@ -63,41 +63,30 @@ backendTest("node-pg reads every column type, with and without parameters", asyn
 
 backendTest("node-pg named statements and binary results", async (t) => {
   await using fx = await openDoor(t);
-  const c = new pg.Client({
-    host: "127.0.0.1",
-    port: fx.port,
-    user: ALICE.email,
-    password: ALICE.password,
-    database: FOLDER,
-  });
-  await c.connect();
-  try {
-    for (const id of [1, 2, 3, 1]) {
-      const r = await c.query({
-        name: "label_by_id",
-        text: "select id, label from lists.samples where id = $1",
-        values: [id],
-      });
-      assert.deepEqual(r.rows, [{ id, label: ["alpha", 'beta, "quoted"', "gamma"][id - 1] }]);
-    }
-    // (node-pg's binary int8 and float8 parsers are wrong under Deno even against PostgreSQL directly.)
-    const binary = await c.query({
-      text: "select id, label, ok from lists.samples where id = $1",
-      values: [2],
-      binary: true,
+  await using c = await connectDoorClient(fx.port);
+  for (const id of [1, 2, 3, 1]) {
+    const r = await c.query({
+      name: "label_by_id",
+      text: "select id, label from lists.samples where id = $1",
+      values: [id],
     });
-    assert.deepEqual(binary.rows[0], { id: 2, label: 'beta, "quoted"', ok: false });
-    await assert.rejects(c.query("select nope from lists.samples"), (e: pg.DatabaseError) => {
-      assert.equal(e.code, "42703");
-      assert.equal(e.position, "8");
-      return true;
-    });
-    // The connection stays usable after an error in the extended protocol.
-    assert.equal((await c.query("select $1::int + 1 as n", [1])).rows[0].n, 2);
-    await assert.rejects(c.query("update lists.samples set label = 'x'"), /read-only/);
-  } finally {
-    await c.end();
+    assert.deepEqual(r.rows, [{ id, label: ["alpha", 'beta, "quoted"', "gamma"][id - 1] }]);
   }
+  // (node-pg's binary int8 and float8 parsers are wrong under Deno even against PostgreSQL directly.)
+  const binary = await c.query({
+    text: "select id, label, ok from lists.samples where id = $1",
+    values: [2],
+    binary: true,
+  });
+  assert.deepEqual(binary.rows[0], { id: 2, label: 'beta, "quoted"', ok: false });
+  await assert.rejects(c.query("select nope from lists.samples"), (e: pg.DatabaseError) => {
+    assert.equal(e.code, "42703");
+    assert.equal(e.position, "8");
+    return true;
+  });
+  // The connection stays usable after an error in the extended protocol.
+  assert.equal((await c.query("select $1::int + 1 as n", [1])).rows[0].n, 2);
+  await assert.rejects(c.query("update lists.samples set label = 'x'"), /read-only/);
 });
 
 backendTest("node-pg: transactions and a pool of many idle connections", async (t) => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import pg from "pg";
 import { backendTest, POSTGRES_URL, type TestContext } from "../_support/backends.ts";
-import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+import { ALICE, connectDoorClient, FOLDER, openDoor } from "../wire/_door.ts";
 import { installed, run, skipped } from "./_clients.ts";
 
 function pgDump(port: number, ...args: string[]) {
@@ -80,21 +80,10 @@ backendTest(
       await restored.connect();
       try {
         const { rows } = await restored.query("select * from lists.samples order by id");
-        const door = new pg.Client({
-          host: "127.0.0.1",
-          port: fx.port,
-          user: ALICE.email,
-          password: ALICE.password,
-          database: FOLDER,
-        });
-        await door.connect();
-        try {
-          const expected = await door.query("select * from lists.samples order by id");
-          assert.deepEqual(rows, expected.rows);
-          assert.equal(rows.length, 3);
-        } finally {
-          await door.end();
-        }
+        await using door = await connectDoorClient(fx.port);
+        const expected = await door.query("select * from lists.samples order by id");
+        assert.deepEqual(rows, expected.rows);
+        assert.equal(rows.length, 3);
       } finally {
         await restored.end();
       }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import pg from "pg";
 import { backendTest } from "../_support/backends.ts";
-import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+import { ALICE, connectDoorClient, FOLDER, openDoor } from "../wire/_door.ts";
 import { installed, PYTHON, run, runPython, skipped } from "./_clients.ts";
 
 const LIMITS = { maxResultRows: 1000, maxResultBytes: 256 * 1024 };
@@ -81,22 +80,11 @@ backendTest(
 
 backendTest("node-postgres gets 54000 for an extended-protocol query past the limit", async (t) => {
   await using fx = await openDoor(t, { settings: LIMITS });
-  const client = new pg.Client({
-    host: "127.0.0.1",
-    port: fx.port,
-    user: ALICE.email,
-    password: ALICE.password,
-    database: FOLDER,
-  });
-  await client.connect();
-  try {
-    const error = await client.query("select g from generate_series(1, $1::int) g", [50_000])
-      .then(() => null, (e: Error & { code?: string }) => e);
-    assert.equal(error?.code, "54000");
-    assert.match(error.message, /1000 rows/);
-    const { rows } = await client.query("select $1::int as n", [7]);
-    assert.deepEqual(rows, [{ n: 7 }]);
-  } finally {
-    await client.end();
-  }
+  await using client = await connectDoorClient(fx.port);
+  const error = await client.query("select g from generate_series(1, $1::int) g", [50_000])
+    .then(() => null, (e: Error & { code?: string }) => e);
+  assert.equal(error?.code, "54000");
+  assert.match(error.message, /1000 rows/);
+  const { rows } = await client.query("select $1::int as n", [7]);
+  assert.deepEqual(rows, [{ n: 7 }]);
 });

@@ -4,6 +4,7 @@
  * column type, a folder the test user cannot read, and a self-signed
  * certificate made with openssl once per test process.
  */
+import pg from "pg";
 import type { TestContext } from "../_support/backends.ts";
 import { createContainer, setPolicy } from "../../src/data/containers.ts";
 import { createList, type ListColumnInput } from "../../src/data/lists.ts";
@@ -216,4 +217,21 @@ export function doorUrl(
   return `postgres://${encodeURIComponent(user.email)}:${
     encodeURIComponent(user.password)
   }@127.0.0.1:${port}/${encodeURIComponent(database)}${query}`;
+}
+
+/** A node-postgres client of the door at `port`, connected as `user`; `await using` ends it. */
+export async function connectDoorClient(
+  port: number,
+  user: { email: string; password: string } = ALICE,
+  database = FOLDER,
+): Promise<pg.Client & AsyncDisposable> {
+  const client = new pg.Client({
+    host: "127.0.0.1",
+    port,
+    user: user.email,
+    password: user.password,
+    database,
+  });
+  await client.connect();
+  return Object.assign(client, { [Symbol.asyncDispose]: () => client.end() });
 }

@@ -6,11 +6,10 @@
  * the transaction holds nobody up and goes on.
  */
 import assert from "node:assert/strict";
-import pg from "pg";
 import { createApp } from "../../routes/mod.ts";
 import { backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { ALICE, connectDoorClient, openDoor } from "./_door.ts";
 
 /**
  * Without the fix the sign-in waits for the door's idle limit (5 s, checked each second); with
@@ -23,72 +22,50 @@ backendTest(
   async (t) => {
     await using fx = await openDoor(t);
     const browser = new TestBrowser(createApp(t.svc));
-    const client = new pg.Client({
-      host: "127.0.0.1",
-      port: fx.port,
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectDoorClient(fx.port);
     const errors: (Error & { code?: string; detail?: string })[] = [];
     client.on("error", (error: Error) => errors.push(error));
-    await client.connect();
-    try {
-      await client.query("begin");
-      await client.query("select label from lists.samples where id = 1");
+    await client.query("begin");
+    await client.query("select label from lists.samples where id = 1");
 
-      // The transaction sits idle; a sign-in needs the database.
-      const started = performance.now();
-      const response = await browser.signIn(ALICE.email, ALICE.password);
-      await response.body?.cancel();
-      const ms = performance.now() - started;
-      console.log(`sign-in behind an idle transaction [${t.backend}]: ${ms.toFixed(0)} ms`);
-      assert.equal(response.status, 303);
-      assert.ok(ms < WITHIN_MS, `sign-in took ${ms.toFixed(0)} ms`);
+    // The transaction sits idle; a sign-in needs the database.
+    const started = performance.now();
+    const response = await browser.signIn(ALICE.email, ALICE.password);
+    await response.body?.cancel();
+    const ms = performance.now() - started;
+    console.log(`sign-in behind an idle transaction [${t.backend}]: ${ms.toFixed(0)} ms`);
+    assert.equal(response.status, 303);
+    assert.ok(ms < WITHIN_MS, `sign-in took ${ms.toFixed(0)} ms`);
 
-      if (t.backend === "postgres") {
-        // Nobody was held up: the transaction goes on.
-        assert.equal((await client.query("select 1 as one")).rows[0].one, 1);
-        await client.query("commit");
-        return;
-      }
-      await assert.rejects(client.query("select 1"));
-      const [fatal] = errors;
-      assert.ok(fatal, "the client heard why it was ended");
-      assert.equal(fatal.code, "25P03");
-      assert.match(fatal.message, /another user needed the embedded database/);
-      assert.match(fatal.message, /transaction was rolled back/);
-
-      await t.svc.audit.flush();
-      const entry = await t.svc.db.selectFrom("audit_log")
-        .select(["door", "outcome", "message"])
-        .where("event", "=", "sql.preempted")
-        .executeTakeFirst();
-      assert.equal(entry?.door, "sql");
-      assert.equal(entry?.outcome, "error");
-      assert.match(entry?.message ?? "", /^25P03 terminating connection: another user needed/);
-      if (t.svc.database.engine.kind === "pglite") {
-        assert.equal(t.svc.database.engine.pglite.preemptions.idle, 1);
-      }
-
-      // The session was rolled back and given back: the database serves the next client.
-      const next = new pg.Client({
-        host: "127.0.0.1",
-        port: fx.port,
-        user: ALICE.email,
-        password: ALICE.password,
-        database: FOLDER,
-      });
-      await next.connect();
-      try {
-        const { rows } = await next.query("select count(*)::int as n from lists.samples");
-        assert.deepEqual(rows, [{ n: 3 }]);
-        assert.equal((await next.query("show transaction_read_only")).rows.length, 1);
-      } finally {
-        await next.end();
-      }
-    } finally {
-      await client.end().catch(() => {});
+    if (t.backend === "postgres") {
+      // Nobody was held up: the transaction goes on.
+      assert.equal((await client.query("select 1 as one")).rows[0].one, 1);
+      await client.query("commit");
+      return;
     }
+    await assert.rejects(client.query("select 1"));
+    const [fatal] = errors;
+    assert.ok(fatal, "the client heard why it was ended");
+    assert.equal(fatal.code, "25P03");
+    assert.match(fatal.message, /another user needed the embedded database/);
+    assert.match(fatal.message, /transaction was rolled back/);
+
+    await t.svc.audit.flush();
+    const entry = await t.svc.db.selectFrom("audit_log")
+      .select(["door", "outcome", "message"])
+      .where("event", "=", "sql.preempted")
+      .executeTakeFirst();
+    assert.equal(entry?.door, "sql");
+    assert.equal(entry?.outcome, "error");
+    assert.match(entry?.message ?? "", /^25P03 terminating connection: another user needed/);
+    if (t.svc.database.engine.kind === "pglite") {
+      assert.equal(t.svc.database.engine.pglite.preemptions.idle, 1);
+    }
+
+    // The session was rolled back and given back: the database serves the next client.
+    await using next = await connectDoorClient(fx.port);
+    const { rows } = await next.query("select count(*)::int as n from lists.samples");
+    assert.deepEqual(rows, [{ n: 3 }]);
+    assert.equal((await next.query("show transaction_read_only")).rows.length, 1);
   },
 );

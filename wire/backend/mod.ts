@@ -221,7 +221,7 @@ export const CAPTURE_SQL = "select name, setting from pg_catalog.pg_settings whe
   "union all select '', count(*)::text from pg_catalog.pg_cursors where is_holdable";
 
 /** Rows and first error of a complete reply to the door's own statements. */
-export interface Reply {
+interface Reply {
   rows: (string | null)[][];
   error: ErrorFields | null;
 }

@@ -34,13 +34,13 @@ import {
 } from "./mod.ts";
 
 /** What the engine tells the door. */
-export interface PgliteEngineOptions {
+interface PgliteEngineOptions {
   /** A client's session was ended for the app (audited by the door). */
   onPreempted?: (owner: BackendOwner, error: WireError) => void;
 }
 
 /** What a client holding the session idle while the app waited for it is told, as it goes. */
-export function preemptedWhileIdle(waitedMs: number): WireError {
+function preemptedWhileIdle(waitedMs: number): WireError {
   return new WireError(
     SqlState.IdleInTransactionTimeout,
     "terminating connection: another user needed the embedded database, so this session's " +

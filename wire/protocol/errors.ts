@@ -47,7 +47,7 @@ export const ErrorField = {
   Routine: 0x52, // R
 } as const;
 
-export type Severity = "ERROR" | "FATAL";
+type Severity = "ERROR" | "FATAL";
 
 /** An error the door answers with an ErrorResponse. */
 export class WireError extends Error {

@@ -11,7 +11,6 @@ const fixed = (code: number) => new Uint8Array([code, 0, 0, 0, 4]);
 export const PARSE_COMPLETE = fixed(BackendCode.ParseComplete);
 export const CLOSE_COMPLETE = fixed(BackendCode.CloseComplete);
 export const SYNC = fixed(FrontendCode.Sync);
-export const FLUSH = fixed(FrontendCode.Flush);
 
 // ---- backend messages the door sends ----
 
@@ -160,7 +159,7 @@ export function readStartupParams(packet: Uint8Array): Map<string, string> {
   return params;
 }
 
-export interface ParseMessage {
+interface ParseMessage {
   name: string;
   text: string;
   /** Count and OIDs, as sent: forwarded unchanged and used in cache keys. */
@@ -179,7 +178,7 @@ export function readParse(message: Uint8Array): ParseMessage {
   return { name, text, paramTypes };
 }
 
-export interface BindMessage {
+interface BindMessage {
   portal: Uint8Array;
   statement: string;
   /** Formats, values and result formats, forwarded unchanged. */

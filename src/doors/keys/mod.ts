@@ -29,7 +29,7 @@ import {
 import type { Services } from "../../services.ts";
 import { type Expiry, EXPIRY_CHOICES, keySettings } from "./settings.ts";
 
-export const KEY_PREFIX: Record<KeyKind, string> = { api_key: "lgk_", session_key: "lgs_" };
+const KEY_PREFIX: Record<KeyKind, string> = { api_key: "lgk_", session_key: "lgs_" };
 
 /** What secret scanners look for: the whole key. */
 export const KEY_PATTERN = /^(lgk|lgs)_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
@@ -391,7 +391,7 @@ async function refusal(svc: Services, entry: Cached, now: Date): Promise<string 
 }
 
 /** Where a key already in use stands now (the SQL door asks for its open connections). */
-export type KeyStanding =
+type KeyStanding =
   | { ended: string }
   | {
     ended: null;

@@ -14,11 +14,11 @@ export const EXPIRY_CHOICES = {
 
 export type Expiry = keyof typeof EXPIRY_CHOICES;
 
-export function isExpiry(value: unknown): value is Expiry {
+function isExpiry(value: unknown): value is Expiry {
   return typeof value === "string" && Object.hasOwn(EXPIRY_CHOICES, value);
 }
 
-export interface KeySettings {
+interface KeySettings {
   /** Let users create API keys. */
   apiKeys: boolean;
   /** The expiry choices users may pick for a new API key, shortest first. */

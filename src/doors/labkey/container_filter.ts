@@ -13,8 +13,8 @@ import { type Row, type RowQuery, selectRows } from "../../data/rows.ts";
 import { badRequest } from "../../errors.ts";
 import type { Services } from "../../services.ts";
 
-export const CONTAINER_FILTERS = ["Current", "CurrentAndSubfolders", "AllFolders"] as const;
-export type ContainerFilter = typeof CONTAINER_FILTERS[number];
+const CONTAINER_FILTERS = ["Current", "CurrentAndSubfolders", "AllFolders"] as const;
+type ContainerFilter = typeof CONTAINER_FILTERS[number];
 
 /** Reads the filter's name (`containerFilter` or the JS client's `query.containerFilterName`). */
 export function containerFilterOf(value: string | undefined): ContainerFilter {

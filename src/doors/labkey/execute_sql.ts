@@ -21,7 +21,7 @@ import { analyzeQuery, type QueryScope } from "../../sql/mod.ts";
 import type { ResultField } from "./responses.ts";
 
 /** What a statement may read, and how to name its results. */
-export interface SqlScope {
+interface SqlScope {
   /** What the sandbox lets it read: the folder's lists, less the columns above the PHI level. */
   sandbox: QueryScope;
   /** Physical column name → the column as its list names it (results use these names). */
@@ -141,7 +141,7 @@ function sameAsSelectRows(
   return type === "Decimal" && typeof value === "number" ? printed ?? String(value) : value;
 }
 
-export interface SqlResult {
+interface SqlResult {
   fields: ResultField[];
   rows: Record<string, JsonValue>[];
   rowCount: number;

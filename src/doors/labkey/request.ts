@@ -13,7 +13,7 @@ import {
 } from "../../data/rows.ts";
 
 /** Controllers answered in the older `/<controller>/<container>/<action>` style. */
-export const CONTROLLERS = ["query", "project", "core", "property", "user", "security"] as const;
+const CONTROLLERS = ["query", "project", "core", "property", "user", "security"] as const;
 
 export interface LabKeyRoute {
   readonly containerPath: string;

@@ -57,7 +57,7 @@ interface RawJson {
 const rawJson = (JSON as unknown as { rawJSON(text: string): RawJson }).rawJSON;
 
 /** A value as LabKey Server writes it, or raw JSON text for a number printed with its scale. */
-export type LabkeyValue = JsonValue | RawJson;
+type LabkeyValue = JsonValue | RawJson;
 
 /** The date and time of an ISO 8601 value (labgate's: `2024-01-03T11:00:00Z`, `2024-01-03`). */
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}:\d{2}:\d{2}(?:\.\d+)?))?/;
@@ -70,7 +70,7 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}:\d{2}:\d{2}(?:\.\d+)?))?/;
  * Decimal as a JSON number printed with its scale, as LabKey writes a
  * BigDecimal (`12.50`).
  */
-export function labkeyValue(type: ColumnTypeName, value: JsonValue): LabkeyValue {
+function labkeyValue(type: ColumnTypeName, value: JsonValue): LabkeyValue {
   if (typeof value !== "string") return value;
   if (type === "Decimal") return rawJson(value);
   if (type !== "Date" && type !== "DateTime" && type !== "Timestamp") return value;
@@ -158,7 +158,7 @@ export function fieldMetadata(f: ResultField) {
   };
 }
 
-export function columnModel(f: ResultField) {
+function columnModel(f: ResultField) {
   return {
     dataIndex: f.name,
     header: f.name,
@@ -172,7 +172,7 @@ export function columnModel(f: ResultField) {
   };
 }
 
-export interface RowsResult {
+interface RowsResult {
   schemaName: string;
   queryName: string;
   fields: ResultField[];

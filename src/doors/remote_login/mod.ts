@@ -19,7 +19,7 @@ import { remoteLoginSettings } from "./settings.ts";
 
 /** The query parameters of the contract (named after the product the seed documents). */
 export const TOKEN_PARAM = "labkeyToken";
-export const EMAIL_PARAM = "labkeyEmail";
+const EMAIL_PARAM = "labkeyEmail";
 
 const TOKEN = /^[0-9a-f]{40}$/;
 const HOW_TO_RENEW = "sign in again through createToken.view";
@@ -173,7 +173,7 @@ export async function createToken(svc: Services, actor: Actor, returnUrl: URL): 
   return token;
 }
 
-export type Verification =
+type Verification =
   | { success: true; email: string; bits: number; phiLevel: DeclaredPhiLevel }
   | { success: false; message: string };
 

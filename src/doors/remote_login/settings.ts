@@ -3,7 +3,7 @@ import { badRequest } from "../../errors.ts";
 import { type DeclaredPhiLevel, parseDeclaredPhiLevel } from "../../security/phi.ts";
 import type { SettingsSection } from "../../settings.ts";
 
-export interface RemoteLoginSettings {
+interface RemoteLoginSettings {
   /** Accept any http(s) returnUrl, registered or not: for development only. */
   allowAnyReturnUrl: boolean;
   /** Minutes a token lives at most; it also dies with the browser session. */

@@ -85,7 +85,7 @@ const DEFAULTS: SqlDoorSettings = {
 };
 
 /** A whole-number setting: its label (in messages and on the admin page) and range. */
-export interface SqlDoorLimit {
+interface SqlDoorLimit {
   label: string;
   min: number;
   max: number;

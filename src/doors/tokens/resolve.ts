@@ -18,8 +18,8 @@ import { type DeclaredPhiLevel, parseDeclaredPhiLevel } from "../../security/phi
 import { tokenSettings } from "./settings.ts";
 import { parseTokenValue, TOKEN_PREFIX, TOKEN_STATUSES } from "./tokens.ts";
 
-export const TOKEN_COOKIE = "token";
-export const PROCESS_AS_HEADER = "x-process-as";
+const TOKEN_COOKIE = "token";
+const PROCESS_AS_HEADER = "x-process-as";
 const LAST_USED_EVERY_MS = 5 * 60_000;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -298,7 +298,7 @@ export async function resolveTokenSecret(
 }
 
 /** Where a token already in use on the SQL door stands now. */
-export type TokenStanding =
+type TokenStanding =
   | { ended: string }
   | { ended: null; userId: number; until: Date; phiLevel: DeclaredPhiLevel };
 

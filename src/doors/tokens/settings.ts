@@ -2,7 +2,7 @@
 import { badRequest } from "../../errors.ts";
 import type { SettingsSection } from "../../settings.ts";
 
-export interface TokenSettings {
+interface TokenSettings {
   /** How many external apps may be registered, built-in ones included. */
   maxApps: number;
   /** Security policy "Allow token in request": accept `?token=` in the URL. */

@@ -193,7 +193,7 @@ export async function getToken(svc: Services, id: string): Promise<AuthToken | u
 }
 
 /** Marks every active token whose expiry has passed as expired. */
-export async function expireTokens(svc: Services): Promise<void> {
+async function expireTokens(svc: Services): Promise<void> {
   await svc.db.updateTable("auth_tokens").set({ status: "expired" })
     .where("status", "=", "active").where("expires_at", "<=", svc.now()).execute();
 }

@@ -13,7 +13,7 @@ export interface CertificateInfo {
   fingerprint: string;
 }
 
-export interface GeneratedCertificate extends CertificateInfo {
+interface GeneratedCertificate extends CertificateInfo {
   certPem: string;
   /** PKCS#8 PEM of the ECDSA P-256 private key. */
   keyPem: string;

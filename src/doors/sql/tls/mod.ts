@@ -21,8 +21,7 @@ import { type CertificateInfo, describeCertificate, generateCertificate } from "
 import { openKey, sealKey } from "./key_seal.ts";
 import { type CertificateSource, tlsSettings } from "./settings.ts";
 
-export type { CertificateInfo } from "./certificate.ts";
-export { type CertificateSource, type TlsSettings, tlsSettings } from "./settings.ts";
+export { tlsSettings } from "./settings.ts";
 
 /** The settings key announced when the certificate in use changes. */
 const CERTIFICATE_CHANGED = "tls_certificate";
@@ -33,7 +32,7 @@ const RECHECK_MS = 60_000;
 const WATCHED = new Set([CERTIFICATE_CHANGED, tlsSettings.key, sqlDoorSettings.key]);
 
 /** A certificate with its private key: server-side only, never sent to a client. */
-export interface TlsCertificate extends CertificateInfo {
+interface TlsCertificate extends CertificateInfo {
   source: CertificateSource;
   certPem: string;
   keyPem: string;
@@ -182,7 +181,7 @@ async function currentRow(svc: Services): Promise<CertificateRow> {
 }
 
 /** A self-signed certificate's dates, fingerprint and names, without its key. */
-export interface SelfSignedInfo extends CertificateInfo {
+interface SelfSignedInfo extends CertificateInfo {
   hosts: string[];
 }
 

@@ -4,7 +4,7 @@ import type { SettingsSection } from "../../../settings.ts";
 
 export type CertificateSource = "files" | "self_signed";
 
-export interface TlsSettings {
+interface TlsSettings {
   /** `files`: LABGATE_TLS_CERT_FILE and _KEY_FILE; `self_signed`: made and rotated here. */
   source: CertificateSource;
   /** Validity of newly generated self-signed certificates, 1–3650 days. */
