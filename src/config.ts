@@ -2,7 +2,7 @@
  * Configuration from environment variables. Every variable, its default and
  * its meaning is listed in README.md; this is the one place that reads them.
  */
-import { DEFAULT_PREEMPT_AFTER_MS } from "./db/pglite_client.ts";
+import { DEFAULT_PREEMPT_AFTER_MS, DEFAULT_SHARED_BUFFERS_MB } from "./db/pglite_client.ts";
 import { normalizeAddress } from "./security/forwarded.ts";
 
 export interface Config {
@@ -24,6 +24,8 @@ export interface Config {
    * SQL-door statement or idle transaction before that is stopped.
    */
   embeddedPreemptMs: number;
+  /** The embedded database's buffer cache, MB (LABGATE_EMBEDDED_SHARED_BUFFERS_MB). */
+  embeddedSharedBuffersMb: number;
   /** Public base URL used in links shown to users (External Tool Access, emails). */
   baseUrl?: string;
   adminEmail?: string;
@@ -160,6 +162,13 @@ export function loadConfig(env: Env): Config {
       DEFAULT_PREEMPT_AFTER_MS,
       10,
       60_000,
+    ),
+    embeddedSharedBuffersMb: integer(
+      env,
+      "LABGATE_EMBEDDED_SHARED_BUFFERS_MB",
+      DEFAULT_SHARED_BUFFERS_MB,
+      1,
+      16_384,
     ),
     baseUrl: env.LABGATE_BASE_URL || undefined,
     adminEmail: env.LABGATE_ADMIN_EMAIL || undefined,

@@ -48,7 +48,7 @@ const RETRY_MS = { first: 250, max: 5_000 };
 export async function openWhenReachable(
   config:
     & Pick<Config, "databaseUrl" | "dataDir" | "databaseWaitSeconds">
-    & Partial<Pick<Config, "embeddedPreemptMs">>,
+    & Partial<Pick<Config, "embeddedPreemptMs" | "embeddedSharedBuffersMb">>,
   options: {
     open?: (options: OpenOptions) => Promise<Database>;
     log?: (message: string) => void;
@@ -57,7 +57,11 @@ export async function openWhenReachable(
 ): Promise<Database> {
   const open = options.open ?? openDatabase;
   if (!config.databaseUrl) {
-    return await open({ dataDir: config.dataDir, preemptAfterMs: config.embeddedPreemptMs });
+    return await open({
+      dataDir: config.dataDir,
+      preemptAfterMs: config.embeddedPreemptMs,
+      sharedBuffersMb: config.embeddedSharedBuffersMb,
+    });
   }
   const url = config.databaseUrl;
   const log = options.log ?? ((message) => console.error(message));

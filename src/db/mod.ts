@@ -77,6 +77,8 @@ export interface OpenOptions {
   appStatementTimeoutMs?: number;
   /** How long the app waits behind a SQL-door statement on the embedded database (see PgliteClient). */
   preemptAfterMs?: number;
+  /** The embedded database's shared_buffers (DEFAULT_SHARED_BUFFERS_MB). */
+  sharedBuffersMb?: number;
 }
 
 /** The app's own statements on the embedded database stop after this long (an import's included). */
@@ -121,6 +123,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
         dataDir: options.dataDir,
         loadDataDir: options.loadDataDir,
         preemptAfterMs: options.preemptAfterMs,
+        sharedBuffersMb: options.sharedBuffersMb,
       });
     } catch (error) {
       dataDirLock?.release();
@@ -142,6 +145,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   };
   try {
     await migrate(root);
+    if (engine.kind === "pglite" && engine.pglite.created) await engine.pglite.renew();
     appLimit.statementTimeoutMs = options.appStatementTimeoutMs ?? APP_STATEMENT_TIMEOUT_MS;
     const db = root.withSchema(APP_SCHEMA);
     const row = await db.selectFrom("settings").select("value").where("key", "=", "install_id")

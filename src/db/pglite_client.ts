@@ -18,7 +18,13 @@ import { Mutex } from "./mutex.ts";
 export type Request =
   & { id: number }
   & (
-    | { op: "open"; dataDir?: string; loadDataDir?: Blob; wasmModule?: WebAssembly.Module }
+    | {
+      op: "open";
+      dataDir?: string;
+      loadDataDir?: Blob;
+      wasmModule?: WebAssembly.Module;
+      sharedBuffersMb: number;
+    }
     | { op: "query"; sql: string; params: unknown[]; blob?: Blob; essential?: boolean }
     | { op: "exec"; sql: string }
     | { op: "protocol"; bytes: Uint8Array }
@@ -105,6 +111,14 @@ function compiledWasm(): Promise<WebAssembly.Module | undefined> {
  */
 export const DEFAULT_PREEMPT_AFTER_MS = 300;
 
+/**
+ * The embedded database's buffer cache (LABGATE_EMBEDDED_SHARED_BUFFERS_MB).
+ * PostgreSQL's 128 MB default is memory the process holds from the start,
+ * and the operating system caches the data files as well; 32 MB holds a
+ * list of some 200 000 rows.
+ */
+export const DEFAULT_SHARED_BUFFERS_MB = 32;
+
 interface PgliteClientOptions {
   /** Absent: in memory. */
   dataDir?: string;
@@ -112,6 +126,8 @@ interface PgliteClientOptions {
   loadDataDir?: Blob;
   /** Default DEFAULT_PREEMPT_AFTER_MS. */
   preemptAfterMs?: number;
+  /** Default DEFAULT_SHARED_BUFFERS_MB. */
+  sharedBuffersMb?: number;
   log?: (message: string) => void;
 }
 
@@ -137,6 +153,8 @@ export class PgliteClient {
   #closed = false;
   /** Why door statements are being stopped (app work has waited too long), while it lasts. */
   readonly #preemptions = new Set<StatementStopped>();
+  /** This start made the data directory (initdb ran). */
+  created = false;
   /** Thread restarts so far (metrics): each stop below, and a thread that died. */
   restarts = 0;
   /** Statements and sessions stopped so far, by cause (metrics). */
@@ -155,6 +173,8 @@ export class PgliteClient {
   /** Starts the thread and opens the database in it. */
   static async open(options: PgliteClientOptions): Promise<PgliteClient> {
     const client = new PgliteClient(options);
+    client.created = options.dataDir !== undefined &&
+      !(await Deno.stat(`${options.dataDir}/PG_VERSION`).then(() => true, () => false));
     client.#start(options.loadDataDir);
     try {
       await client.#opening;
@@ -240,6 +260,21 @@ export class PgliteClient {
     return () => this.#preemptions.delete(error);
   }
 
+  /**
+   * Opens the database again in a new thread, which starts at its idle
+   * size: the thread that made a new data directory (initdb, the first
+   * migrations) holds a few hundred MiB more that PGlite never gives back.
+   */
+  async renew(): Promise<void> {
+    await this.lock.run(async () => {
+      await this.#request({ op: "close" }, {});
+      this.#worker?.terminate();
+      this.#worker = null;
+      this.#start();
+      await this.#opening;
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
@@ -323,7 +358,13 @@ export class PgliteClient {
     };
     const opened = new Promise<void>((resolve, reject) => {
       const item: InFlight = {
-        request: { op: "open", id: this.#nextId++, dataDir: this.#options.dataDir, loadDataDir },
+        request: {
+          op: "open",
+          id: this.#nextId++,
+          dataDir: this.#options.dataDir,
+          loadDataDir,
+          sharedBuffersMb: this.#options.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB,
+        },
         options: {},
         resolve: () => resolve(),
         reject,

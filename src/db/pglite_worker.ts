@@ -71,6 +71,12 @@ async function run(request: Request): Promise<[unknown, Transferable[]?]> {
         loadDataDir: request.loadDataDir,
         pgliteWasmModule: request.wasmModule,
         parsers,
+        startParams: [
+          ...PGlite.defaultStartParams,
+          ...["-c", `shared_buffers=${request.sharedBuffersMb}MB`],
+          // One session: shared memory for PostgreSQL's 100 connections would go unused.
+          ...["-c", "max_connections=5"],
+        ],
       });
       await pg.waitReady;
       const { rows } = await pg.query<{ bytes: number }>(
