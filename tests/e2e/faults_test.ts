@@ -279,17 +279,29 @@ Deno.test({
     if (unavailable()) return;
     const server = await PrivatePostgres.start();
     await server.restart("stop");
-    let on: Instance | null = null;
+    const labgate = LabgateProcess.spawn({
+      ...ENV,
+      DATABASE_URL: server.url,
+      LABGATE_HOSTNAME: "127.0.0.1",
+    });
     try {
-      const starting = startInstance("127.0.0.1", { ...ENV, DATABASE_URL: server.url });
-      // Started only once labgate has found it missing.
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      // Started only once labgate says it waits (on a loaded machine it takes seconds to get there).
+      await eventually(
+        "labgate says it waits for PostgreSQL",
+        () =>
+          Promise.resolve(/waiting for the PostgreSQL server at 127\.0\.0\.1/.test(labgate.stderr)),
+        60_000,
+      );
       await server.restart("start");
-      on = await starting;
-      assert.match(on.process.stderr, /waiting for the PostgreSQL server at 127\.0\.0\.1/);
+      const [, port] = await labgate.waitFor(/^labgate: http:\/\/[^:]+:(\d+) /);
+      const on: Instance = {
+        process: labgate,
+        url: `http://127.0.0.1:${port}`,
+        hostname: "127.0.0.1",
+      };
       assert.equal(await httpOutcome(on, await signIn(on)), "200");
     } finally {
-      await on?.process.stop();
+      await labgate.stop();
       await server.destroy();
     }
   },

@@ -64,9 +64,11 @@ Deno.test({
       });
       const listening = new RegExp(`SQL door listening on 127\\.0\\.0\\.1:${port}$`);
       const started = instance.process;
+      // The second thread loads and assembles its own services: seconds on a loaded machine.
       await eventually(
         "both threads listen",
         () => Promise.resolve(started.count(listening) === 2),
+        30_000,
       );
       const login = { user: READER.email, password: READER.password, database: FOLDER };
       for (let i = 0; i < PER_USER; i++) clients.push(await RawClient.connect(port, login));
