@@ -12,7 +12,7 @@
 import pg from "pg";
 import { openDatabase } from "../../src/db/mod.ts";
 import { ensureShadowCatalog } from "../../src/sql/mod.ts";
-import { type TestTime, testTime, timesSummary } from "./suite_times.ts";
+import { fileSeconds, longestFirst, type TestTime, testTime, timesSummary } from "./suite_times.ts";
 import {
   migratedPgliteDataDir,
   PGLITE_SNAPSHOT_ENV,
@@ -51,6 +51,48 @@ async function createTemplate(serverUrl: string, admin: pg.Client): Promise<stri
 async function dropTemplate(admin: pg.Client, name: string): Promise<void> {
   await admin.query(`alter database ${name} with is_template false`);
   await admin.query(`drop database if exists ${name} with (force)`);
+}
+
+/**
+ * Where the last run's time per test file is kept, to start the long ones
+ * first: outside the checkout, as a cache (a clean checkout on the same
+ * machine finds it; without it, untimed files are guessed).
+ */
+function timesFile(): string {
+  const cache = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
+  return `${cache}/labgate/test_file_seconds.json`;
+}
+
+async function knownTimes(): Promise<Record<string, number>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(timesFile()));
+  } catch {
+    return {};
+  }
+}
+
+async function rememberTimes(times: TestTime[]): Promise<void> {
+  const file = timesFile();
+  try {
+    await Deno.mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ ...await knownTimes(), ...fileSeconds(times) }),
+    );
+  } catch (error) {
+    console.error(`(test times not kept in ${file}: ${(error as Error).message})`);
+  }
+}
+
+/** Every test file under tests/, as deno test would find them. */
+async function testFiles(dir = "tests"): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await testFiles(path));
+    else if (/_test\.tsx?$/.test(entry.name)) files.push(path);
+  }
+  return files;
 }
 
 /** Whether `arg` names a file or folder (so tests/ is not added to the run). */
@@ -99,7 +141,7 @@ async function runSuite(args: string[]): Promise<number> {
         "--allow-all",
         "--parallel",
         ...args,
-        ...(args.some(isPath) ? [] : ["tests/"]),
+        ...(args.some(isPath) ? [] : longestFirst(await testFiles(), await knownTimes())),
       ],
       env: {
         DENO_JOBS: Deno.env.get("DENO_JOBS") ?? String(DEFAULT_JOBS),
@@ -117,7 +159,10 @@ async function runSuite(args: string[]): Promise<number> {
       const times: TestTime[] = [];
       await passThrough(child.stdout, times);
       const { code } = await child.status;
-      if (new Set(times.map((t) => t.file)).size > 1) console.log(`\n${timesSummary(times)}`);
+      if (new Set(times.map((t) => t.file)).size > 1) {
+        console.log(`\n${timesSummary(times)}`);
+        await rememberTimes(times);
+      }
       return code;
     } finally {
       Deno.removeSignalListener("SIGINT", ignore);

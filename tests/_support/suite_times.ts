@@ -70,3 +70,28 @@ export function timesSummary(times: TestTime[], top = 15): string {
     ...tests.map((t) => `${format(t.seconds)}  ${t.file} => ${t.name}`),
   ].join("\n");
 }
+
+/** Each file's time in a run: the sum of its tests'. */
+export function fileSeconds(times: TestTime[]): Record<string, number> {
+  const files: Record<string, number> = {};
+  for (const t of times) files[t.file] = (files[t.file] ?? 0) + t.seconds;
+  return files;
+}
+
+/**
+ * What a file not timed yet is taken to need: real-client and wire tests
+ * are the long ones.
+ */
+function guess(file: string): number {
+  return /^tests\/(e2e|wire)\//.test(file) ? 10 : 3;
+}
+
+/**
+ * Test files longest first, by their last run's times (`known`, by path
+ * from the project root): under --parallel a long file started last keeps
+ * the run going after the others are done.
+ */
+export function longestFirst(files: string[], known: Record<string, number>): string[] {
+  const seconds = (file: string) => known[file] ?? guess(file);
+  return files.toSorted((a, b) => seconds(b) - seconds(a) || a.localeCompare(b));
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testTime, timesSummary } from "./suite_times.ts";
+import { fileSeconds, longestFirst, testTime, timesSummary } from "./suite_times.ts";
 
 const OUTPUT = [
   "\x1b[0m\x1b[38;5;245m./tests/a_test.ts => \x1b[0mreads & writes [pglite] ... \x1b[0m\x1b[32mok\x1b[0m " +
@@ -33,4 +33,18 @@ Deno.test("timesSummary() ranks files by the sum of their tests and splits time 
     "slowest tests:",
     "   62.0 s  tests/b_test.ts => waits",
   ]);
+});
+
+Deno.test("longestFirst() orders files by their last times, guessing the untimed ones", () => {
+  const known = fileSeconds(TIMES);
+  assert.deepEqual(known, { "tests/a_test.ts": 1.75, "tests/b_test.ts": 62.75 });
+  assert.deepEqual(
+    longestFirst([
+      "tests/a_test.ts",
+      "tests/src/new_test.ts",
+      "tests/e2e/new_test.ts",
+      "tests/b_test.ts",
+    ], known),
+    ["tests/b_test.ts", "tests/e2e/new_test.ts", "tests/src/new_test.ts", "tests/a_test.ts"],
+  );
 });
