@@ -4,7 +4,9 @@
  * limit, and a client's cancel.
  */
 import assert from "node:assert/strict";
-import { StatementStopped } from "../../../src/db/pglite_client.ts";
+import { AuditLog } from "../../../src/audit/mod.ts";
+import { type Database, embeddedArchive } from "../../../src/db/mod.ts";
+import { type PgliteClient, StatementStopped } from "../../../src/db/pglite_client.ts";
 import { testDatabase } from "../../_support/backends.ts";
 import { query } from "../../../wire/protocol/messages.ts";
 
@@ -14,6 +16,19 @@ const HEAVY =
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `work`, failing after `ms` instead of hanging the run when it waits forever. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Still waiting after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 Deno.test({
@@ -85,3 +100,73 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Holds the session as the SQL door's lease does, idle (an open transaction): it gives the
+ * session back when the app waits for it (`onPreempt()`), or after `ms` at the latest.
+ */
+async function holdIdle(pglite: PgliteClient, ms: number): Promise<{ yielded: () => boolean }> {
+  const release = await pglite.lock.acquire();
+  let yielded = false;
+  const unsubscribe = pglite.onPreempt(() => {
+    yielded = true;
+    give();
+  });
+  const timer = setTimeout(() => give(), ms);
+  let given = false;
+  function give() {
+    if (given) return;
+    given = true;
+    clearTimeout(timer);
+    unsubscribe();
+    release();
+  }
+  return { yielded: () => yielded };
+}
+
+/** What the app does under the engine lock besides its Kysely queries. */
+const LOCKED_WORK: [string, (database: Database) => Promise<unknown>][] = [
+  ["the audit log's COPY", async (database) => {
+    const audit = new AuditLog(database, { flushMs: 10 });
+    audit.record({ door: "system", event: "test.copy", outcome: "ok" });
+    await audit.flush();
+  }],
+  ["a backup", (database) => embeddedArchive(database)],
+];
+
+for (const [what, work] of LOCKED_WORK) {
+  Deno.test({
+    name:
+      `${what} waits the configured time behind a SQL-door statement or idle session, then stops it`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const { database, dispose } = await testDatabase("pglite", {
+        onDisk: true,
+        preemptAfterMs: 300,
+      });
+      try {
+        if (database.engine.kind !== "pglite") throw new Error("expected PGlite");
+        const { pglite } = database.engine;
+        const heavy = pglite.lock.run(() =>
+          pglite.execProtocolRaw(query(HEAVY), { preemptible: true, owner: {} })
+        );
+        const stopped = assert.rejects(heavy, StatementStopped);
+        await sleep(200);
+        // Generous for a loaded machine; without preemption it waits for minutes.
+        await within(15_000, work(database));
+        await stopped;
+        assert.equal(pglite.preemptions.web, 1);
+
+        // Without preemption it would wait the whole minute the idle holder keeps the session.
+        const holder = await holdIdle(pglite, 60_000);
+        const started = performance.now();
+        await within(15_000, work(database));
+        const waited = performance.now() - started;
+        assert.ok(holder.yielded(), `the idle session was not asked to yield (${waited} ms)`);
+      } finally {
+        await dispose();
+      }
+    },
+  });
+}
