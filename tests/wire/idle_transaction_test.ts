@@ -61,12 +61,16 @@ backendTest(
 
       await t.svc.audit.flush();
       const entry = await t.svc.db.selectFrom("audit_log")
-        .select(["door", "outcome", "message"])
+        .select(["door", "outcome", "message", "user_email", "container_path", "client_addr"])
         .where("event", "=", "sql.preempted")
         .executeTakeFirst();
       assert.equal(entry?.door, "sql");
       assert.equal(entry?.outcome, "error");
       assert.match(entry?.message ?? "", /^25P03 terminating connection: another user needed/);
+      // As the session's other entries: who, from where, in which folder.
+      assert.equal(entry?.user_email, ALICE.email);
+      assert.equal(entry?.container_path, FOLDER);
+      assert.equal(entry?.client_addr, "127.0.0.1");
       if (t.svc.database.engine.kind === "pglite") {
         assert.equal(t.svc.database.engine.pglite.preemptions.idle, 1);
       }
