@@ -83,8 +83,8 @@ class PgliteDriver implements Driver {
 }
 
 /**
- * Waits for the one session for the app's own work (its queries, the audit
- * log's COPY, a backup); resolves to its release. Waiting longer than the
+ * Waits for the one session for the app's own work (its queries, a backup);
+ * resolves to its release. Waiting longer than the
  * client's `preemptAfterMs` (LABGATE_EMBEDDED_PREEMPT_MS) behind a SQL-door
  * statement stops that statement, and behind a SQL-door session holding the
  * session idle ends that session: the app must not wait on one client.
@@ -163,11 +163,16 @@ export async function copyInPglite(
   copySql: string,
   rows: string,
 ): Promise<void> {
+  // Not through acquireForApp(): the SQL door's own statements are audited, so stopping what
+  // the door runs for their entries would stop every door statement longer than the preempt
+  // delay. The wait is bounded by the door's limits instead: a statement's time limit, and the
+  // 5 s an embedded lease may sit idle (wire/mod.ts).
   // The audit log's: written down to a smaller reserve of free space than the data's.
-  await runAsApp(pg, () =>
+  await pg.lock.run(() =>
     pg.query(copySql, [], {
       blob: new Blob([rows]),
       essential: true,
       timeoutMs: limit.statementTimeoutMs,
-    }));
+    })
+  );
 }

@@ -162,12 +162,13 @@ export function types(messages: Message[]): string {
 
 export function errorOf(
   message: Message,
-): { code: string; message: string; position?: string; severity: string } {
+): { code: string; message: string; detail?: string; position?: string; severity: string } {
   const fields = decodeFields(message.bytes);
   const field = (code: number) => fields.find(([c]) => c === code)?.[1];
   return {
     code: field(ErrorField.Code) ?? "",
     message: field(ErrorField.Message) ?? "",
+    detail: field(ErrorField.Detail),
     position: field(ErrorField.Position),
     severity: field(ErrorField.SeverityPlain) ?? "",
   };
