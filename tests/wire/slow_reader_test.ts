@@ -108,3 +108,33 @@ backendTest(
   },
   { onDisk: true },
 );
+
+backendTest(
+  "a SQL-door client that stops reading in a transaction holds the audit log back no longer than the idle limit",
+  async (t) => {
+    await using fx = await openDoor(t);
+    await using client = await RawClient.connect(fx.port, {
+      user: ALICE.email,
+      password: ALICE.password,
+      database: FOLDER,
+    });
+    client.send(query("begin"));
+    await client.until();
+    client.send(query(BIG));
+    assert.equal((await client.next(30_000)).type, "T");
+
+    // The statement's own entry waits for the session, which nobody on the web side asks for:
+    // the door's idle limit for an embedded session (5 s) ends the client, and gives it back.
+    const flushed = await timed(() => t.svc.audit.flush());
+    console.log(`audit flush behind a client not reading: ${flushed.toFixed(0)} ms`);
+    const seen = await client.closedByServer(30_000);
+    const fatal = seen.find((m) => m.type === "E");
+    assert.ok(fatal, "the client heard why it was ended");
+    assert.match(errorOf(fatal).message, /idle-in-transaction timeout/);
+    const entry = await t.svc.db.selectFrom("audit_log").select("detail")
+      .where("event", "=", "sql.query").where("detail", "=", BIG)
+      .executeTakeFirst();
+    assert.ok(entry, "the statement's entry was written");
+  },
+  { onDisk: true, only: ["pglite"] },
+);
