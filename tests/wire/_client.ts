@@ -162,16 +162,20 @@ export function types(messages: Message[]): string {
 
 export function errorOf(
   message: Message,
-): { code: string; message: string; detail?: string; position?: string; severity: string } {
+): { code: string; message: string; position?: string; severity: string } {
   const fields = decodeFields(message.bytes);
   const field = (code: number) => fields.find(([c]) => c === code)?.[1];
   return {
     code: field(ErrorField.Code) ?? "",
     message: field(ErrorField.Message) ?? "",
-    detail: field(ErrorField.Detail),
     position: field(ErrorField.Position),
     severity: field(ErrorField.SeverityPlain) ?? "",
   };
+}
+
+/** An ErrorResponse's DETAIL field, if it has one. */
+export function detailOf(message: Message): string | undefined {
+  return decodeFields(message.bytes).find(([code]) => code === ErrorField.Detail)?.[1];
 }
 
 export function rowsOf(messages: Message[]): (string | null)[][] {

@@ -11,7 +11,7 @@ import { createApp } from "../../routes/mod.ts";
 import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
-import { errorOf, RawClient } from "./_client.ts";
+import { detailOf, errorOf, RawClient } from "./_client.ts";
 import { ALICE, FOLDER, openDoor } from "./_door.ts";
 
 /** About 40 MB of rows: far more than the socket buffers and the door's own queue hold. */
@@ -91,7 +91,7 @@ backendTest(
     assert.equal(error.code, "25P03");
     assert.match(error.message, /another user needed the embedded database/);
     assert.match(error.message, /transaction was rolled back/);
-    assert.match(error.detail ?? "", /stopped reading/);
+    assert.match(detailOf(fatal) ?? "", /stopped reading/);
 
     await t.svc.audit.flush();
     const entry = await t.svc.db.selectFrom("audit_log").selectAll()
