@@ -45,7 +45,10 @@ export interface PgliteEngineOptions {
  */
 export type YieldCause = "idle" | "slow_reader";
 
-/** What a client holding the session in a transaction while the app waited for it is told, as it goes. */
+/**
+ * What a client holding the session in a transaction while the app waited
+ * for it is told, as it goes.
+ */
 export function preemptedWhileIdle(waitedMs: number, cause: YieldCause = "idle"): WireError {
   return new WireError(
     SqlState.IdleInTransactionTimeout,
