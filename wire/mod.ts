@@ -158,17 +158,10 @@ export class SqlDoor {
     return door;
   }
 
-  /** A session ended for the web side (its idle transaction held the embedded database). */
+  /** A session ended for the web side (its transaction held the embedded database). */
   #preempted(session: Session, error: WireError): void {
     this.#log(`SQL door: connection ${session.pid} ended: ${error.message}`);
-    this.#svc.audit.record({
-      door: "sql",
-      event: "sql.preempted",
-      outcome: "error",
-      userId: session.userId,
-      detail: error.detail ?? null,
-      message: `${error.code} ${error.message}`,
-    });
+    session.preempted(error);
   }
 
   /** This thread's connections and backend pool at each scrape (the main thread's /metrics). */

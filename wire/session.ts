@@ -304,6 +304,22 @@ export class Session implements DoorSession, BackendOwner {
       : `${error} (limit ${this.#s.scope.statementTimeoutMs / 1000} s, the connection's)`;
   }
 
+  /**
+   * Ended for the web side (the embedded database's session, held in a
+   * transaction): audited as the session's other entries are, the cause in
+   * _detail_.
+   */
+  preempted(error: WireError): void {
+    const s = this.#s;
+    s.ctx.svc.audit.record({
+      ...s.auditBase,
+      event: "sql.preempted",
+      outcome: "error",
+      detail: error.detail ?? null,
+      message: `${error.code} ${error.message}`,
+    });
+  }
+
   // ---- revocation (revocation.ts) ----
 
   /** Checks the changes heard before the message goes on; a narrowing reaches the leased backend. */

@@ -6,7 +6,7 @@ import { migrations } from "./migrations/mod.ts";
 import { Mutex } from "./mutex.ts";
 import { type Notifications, postgresNotifications } from "./notifications.ts";
 import { PgliteClient } from "./pglite_client.ts";
-import { type AppLimit, copyInPglite, PgliteDialect } from "./pglite_driver.ts";
+import { type AppLimit, copyInPglite, PgliteDialect, runAsApp } from "./pglite_driver.ts";
 import {
   copyInPostgres,
   createPostgresPool,
@@ -174,7 +174,9 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
 
 /**
  * The embedded database's data dir as PGlite's tar.gz archive, taken under
- * the engine lock: consistent, and restorable by `deno task restore`.
+ * the engine lock: consistent, and restorable by `deno task restore`. It
+ * waits for the lock as the app's queries do: a SQL-door client holding the
+ * session is stopped after LABGATE_EMBEDDED_PREEMPT_MS.
  */
 export async function embeddedArchive(database: Database): Promise<Blob> {
   if (database.engine.kind !== "pglite") {
@@ -182,8 +184,8 @@ export async function embeddedArchive(database: Database): Promise<Blob> {
       "Only the embedded database has a data-dir archive: back up PostgreSQL with pg_dump",
     );
   }
-  const { pglite, lock } = database.engine;
-  return await lock.run(() => pglite.dumpDataDir("gzip"));
+  const { pglite } = database.engine;
+  return await runAsApp(pglite, () => pglite.dumpDataDir("gzip"));
 }
 
 function migrator(root: Kysely<Schema>): Migrator {

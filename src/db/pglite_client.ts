@@ -54,10 +54,10 @@ interface RunOptions {
 
 /**
  * Why a SQL-door statement or session was stopped: its time limit, its
- * client's cancel, the web side waiting behind a statement, or behind an
- * idle transaction (metrics).
+ * client's cancel, the web side waiting behind a statement, or behind a
+ * transaction whose client sat idle or stopped reading its results (metrics).
  */
-export type PreemptCause = "timeout" | "cancel" | "web" | "idle";
+export type PreemptCause = "timeout" | "cancel" | "web" | "idle" | "slow_reader";
 
 /** A statement stopped by a thread restart: SQLSTATE 57014 and, for the SQL door, why. */
 export class StatementStopped extends Error {
@@ -158,7 +158,13 @@ export class PgliteClient {
   /** Thread restarts so far (metrics): each stop below, and a thread that died. */
   restarts = 0;
   /** Statements and sessions stopped so far, by cause (metrics). */
-  readonly preemptions: Record<PreemptCause, number> = { timeout: 0, cancel: 0, web: 0, idle: 0 };
+  readonly preemptions: Record<PreemptCause, number> = {
+    timeout: 0,
+    cancel: 0,
+    web: 0,
+    idle: 0,
+    slow_reader: 0,
+  };
   /** SQL-door sessions holding the session idle, asked to give it up by `preempt()`. */
   readonly #idleHolders = new Set<() => void>();
   /** How long the app waits behind a SQL-door statement before `preempt()` (pglite_driver.ts). */

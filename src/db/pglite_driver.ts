@@ -54,25 +54,8 @@ class PgliteDriver implements Driver {
 
   async init() {}
 
-  /**
-   * Waits for the one session. Waiting longer than the client's
-   * `preemptAfterMs` (LABGATE_EMBEDDED_PREEMPT_MS) behind a SQL-door
-   * statement stops that statement: the app's requests (sign-in,
-   * pages, the API) must not wait on one client's heavy query.
-   */
   async acquireConnection(): Promise<DatabaseConnection> {
-    const lock = this.#pg.lock;
-    const pending = lock.acquire();
-    let withdraw: (() => void) | undefined;
-    const timer = lock.pending > 1
-      ? setTimeout(
-        () => (withdraw = this.#pg.preempt(preempted(this.#pg.preemptAfterMs))),
-        this.#pg.preemptAfterMs,
-      )
-      : undefined;
-    const release = await pending;
-    clearTimeout(timer);
-    withdraw?.();
+    const release = await acquireForApp(this.#pg);
     const connection = new PgliteConnection(this.#pg, this.#limit);
     this.#releases.set(connection, release);
     return connection;
@@ -96,6 +79,39 @@ class PgliteDriver implements Driver {
 
   async destroy() {
     if (!this.#pg.closed) await this.#pg.close();
+  }
+}
+
+/**
+ * Waits for the one session for the app's own work (its queries, a backup);
+ * resolves to its release. Waiting longer than the
+ * client's `preemptAfterMs` (LABGATE_EMBEDDED_PREEMPT_MS) behind a SQL-door
+ * statement stops that statement, and behind a SQL-door session holding the
+ * session idle ends that session: the app must not wait on one client.
+ */
+export async function acquireForApp(pg: PgliteClient): Promise<() => void> {
+  const lock = pg.lock;
+  const pending = lock.acquire();
+  let withdraw: (() => void) | undefined;
+  const timer = lock.pending > 1
+    ? setTimeout(
+      () => (withdraw = pg.preempt(preempted(pg.preemptAfterMs))),
+      pg.preemptAfterMs,
+    )
+    : undefined;
+  const release = await pending;
+  clearTimeout(timer);
+  withdraw?.();
+  return release;
+}
+
+/** Runs `work` holding the session, as the app (`acquireForApp()`). */
+export async function runAsApp<T>(pg: PgliteClient, work: () => Promise<T>): Promise<T> {
+  const release = await acquireForApp(pg);
+  try {
+    return await work();
+  } finally {
+    release();
   }
 }
 
@@ -147,6 +163,10 @@ export async function copyInPglite(
   copySql: string,
   rows: string,
 ): Promise<void> {
+  // Not through acquireForApp(): the SQL door's own statements are audited, so stopping what
+  // the door runs for their entries would stop every door statement longer than the preempt
+  // delay. The wait is bounded by the door's limits instead: a statement's time limit, and the
+  // 5 s an embedded lease may sit idle (wire/mod.ts).
   // The audit log's: written down to a smaller reserve of free space than the data's.
   await pg.lock.run(() =>
     pg.query(copySql, [], {

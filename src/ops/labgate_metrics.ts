@@ -109,7 +109,8 @@ export class LabgateMetrics {
       "labgate_embedded_preemptions_total",
       "Statements and SQL-door sessions the embedded database stopped, by cause: a time limit " +
         "(timeout), a SQL-door client's cancel (cancel), the web side waiting behind a SQL-door " +
-        "statement (web) or behind an idle SQL-door transaction (idle)",
+        "statement (web), behind an idle SQL-door transaction (idle) or behind one whose client " +
+        "stopped reading its results (slow_reader)",
       () =>
         (Object.entries(pglite.preemptions) as [PreemptCause, number][]).map(([cause, value]) => ({
           labels: { cause },

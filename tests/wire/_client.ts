@@ -173,6 +173,11 @@ export function errorOf(
   };
 }
 
+/** An ErrorResponse's DETAIL field, if it has one. */
+export function detailOf(message: Message): string | undefined {
+  return decodeFields(message.bytes).find(([code]) => code === ErrorField.Detail)?.[1];
+}
+
 export function rowsOf(messages: Message[]): (string | null)[][] {
   return messages.filter((m) => m.type === "D").map((m) => readDataRow(m.bytes));
 }

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../routes/mod.ts";
 import { backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
-import { ALICE, connectDoorClient, openDoor } from "./_door.ts";
+import { ALICE, connectDoorClient, FOLDER, openDoor } from "./_door.ts";
 
 /**
  * Without the fix the sign-in waits for the door's idle limit (5 s, checked each second); with
@@ -52,12 +52,16 @@ backendTest(
 
     await t.svc.audit.flush();
     const entry = await t.svc.db.selectFrom("audit_log")
-      .select(["door", "outcome", "message"])
+      .select(["door", "outcome", "message", "user_email", "container_path", "client_addr"])
       .where("event", "=", "sql.preempted")
       .executeTakeFirst();
     assert.equal(entry?.door, "sql");
     assert.equal(entry?.outcome, "error");
     assert.match(entry?.message ?? "", /^25P03 terminating connection: another user needed/);
+    // As the session's other entries: who, from where, in which folder.
+    assert.equal(entry?.user_email, ALICE.email);
+    assert.equal(entry?.container_path, FOLDER);
+    assert.equal(entry?.client_addr, "127.0.0.1");
     if (t.svc.database.engine.kind === "pglite") {
       assert.equal(t.svc.database.engine.pglite.preemptions.idle, 1);
     }

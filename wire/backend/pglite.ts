@@ -39,17 +39,30 @@ interface PgliteEngineOptions {
   onPreempted?: (owner: BackendOwner, error: WireError) => void;
 }
 
-/** What a client holding the session idle while the app waited for it is told, as it goes. */
-function preemptedWhileIdle(waitedMs: number): WireError {
+/**
+ * Why a session held in a transaction was ended for the app: it sat idle,
+ * or its client stopped reading the results it had asked for.
+ */
+type YieldCause = "idle" | "slow_reader";
+
+/**
+ * What a client holding the session in a transaction while the app waited
+ * for it is told, as it goes.
+ */
+function preemptedWhileIdle(waitedMs: number, cause: YieldCause = "idle"): WireError {
   return new WireError(
     SqlState.IdleInTransactionTimeout,
     "terminating connection: another user needed the embedded database, so this session's " +
       "open transaction was rolled back",
     {
       severity: "FATAL",
-      detail: `labgate's web side waited ${waitedMs} ms for this idle session`,
-      hint: "The embedded database has one session for everyone: keep transactions short, or " +
-        "run labgate on PostgreSQL (DATABASE_URL), where each client has its own",
+      detail: cause === "idle"
+        ? `labgate's web side waited ${waitedMs} ms for this idle session`
+        : `labgate's web side waited ${waitedMs} ms for this session, whose client stopped ` +
+          "reading the results it had asked for",
+      hint: "The embedded database has one session for everyone: keep transactions short and " +
+        "read results as they come, or run labgate on PostgreSQL (DATABASE_URL), where each " +
+        "client has its own",
     },
   );
 }
@@ -70,7 +83,7 @@ export class PgliteEngine implements Engine {
   /** The session's transaction status at its last ReadyForQuery. */
   #status: number = TxStatus.Idle;
   readonly #options: PgliteEngineOptions;
-  /** The lease holding the session now. */
+  /** The lease holding the session now (until its reset is done and the lock given back). */
   #current: PgliteLease | null = null;
   readonly #unsubscribe: () => void;
 
@@ -87,14 +100,19 @@ export class PgliteEngine implements Engine {
     this.#unsubscribe = pglite.onPreempt(() => this.#current?.yieldIdle());
   }
 
+  /** The app waits for the session (LABGATE_EMBEDDED_PREEMPT_MS have passed). */
+  get appWaiting(): boolean {
+    return this.#pglite.preempting;
+  }
+
   /** The app waits for the session, and the lease's client holds it in a transaction. */
   get heldInTransaction(): boolean {
     return this.#pglite.preempting && this.#status !== TxStatus.Idle;
   }
 
   /** `lease` was ended for the app: counted, and the door told. */
-  preempted(lease: PgliteLease, owner: BackendOwner, error: WireError): void {
-    this.#pglite.preemptions.idle++;
+  preempted(lease: PgliteLease, owner: BackendOwner, error: WireError, cause: YieldCause): void {
+    this.#pglite.preemptions[cause]++;
     this.#options.onPreempted?.(owner, error);
     this.released(lease);
   }
@@ -202,7 +220,7 @@ export class PgliteEngine implements Engine {
       if (length >= 6 && reply[length - 6] === BackendCode.ReadyForQuery) {
         this.#status = reply[length - 1];
       }
-      if (length) await owner.onBackendData(reply);
+      if (length) await lease.delivered(owner.onBackendData(reply));
     }
   }
 
@@ -298,6 +316,10 @@ class PgliteLease implements Lease {
   #pending: Uint8Array[] = [];
   /** The batches being run, in order: the release waits for them. */
   #running: Promise<void> | null = null;
+  /** Stops waiting for the client to take a reply (`delivered()`), while it waits. */
+  #stopWaiting: (() => void) | null = null;
+  /** The app stopped a wait for the client: it was not reading. */
+  #stalled = false;
 
   constructor(
     engine: PgliteEngine,
@@ -365,18 +387,43 @@ class PgliteLease implements Lease {
     }
   }
 
-  /** The app waits for the session: unless a batch is running (it checks when done), it ends now. */
-  yieldIdle(): void {
-    if (this.#unlock && !this.#running) this.#yieldToApp();
+  /**
+   * Waits for the client to take a reply (`wait`, the owner's backpressure)
+   * before the session runs anything more — unless the app waits for the
+   * session: the reply stays queued for the client, and the batch goes on
+   * (what is left of it stopped, as the app goes first). A lease in a
+   * transaction is then ended at the batch's end.
+   */
+  async delivered(wait: void | Promise<void>): Promise<void> {
+    if (!wait || this.#engine.appWaiting) return;
+    await new Promise<void>((resolve) => {
+      this.#stopWaiting = resolve;
+      wait.then(resolve, resolve);
+    });
+    this.#stopWaiting = null;
   }
 
   /**
-   * Ends the lease for the app: the client is told why and disconnected,
-   * and the session is reset (its transaction rolled back) and given back.
+   * The app waits for the session: a client not taking its replies is waited
+   * for no more; unless a batch is running (it checks when done), a lease
+   * idle in a transaction ends now.
+   */
+  yieldIdle(): void {
+    if (this.#stopWaiting) {
+      this.#stalled = true;
+      this.#stopWaiting();
+    } else if (this.#unlock && !this.#running) this.#yieldToApp();
+  }
+
+  /**
+   * Ends the lease for the app: the client is told why and disconnected
+   * (after the replies queued for it), and the session is reset (its
+   * transaction rolled back) and given back.
    */
   #yieldToApp(): void {
-    const error = preemptedWhileIdle(this.#engine.preemptAfterMs);
-    this.#engine.preempted(this, this.#owner, error);
+    const cause = this.#stalled ? "slow_reader" : "idle";
+    const error = preemptedWhileIdle(this.#engine.preemptAfterMs, cause);
+    this.#engine.preempted(this, this.#owner, error, cause);
     this.release(false);
     this.#owner.onBackendLost(error);
   }
@@ -386,14 +433,21 @@ class PgliteLease implements Lease {
     if (!unlock) return;
     this.#unlock = null;
     this.#pending = [];
-    this.#engine.released(this);
+    // Ended (its transaction rolled back): its replies stay queued for the client, and the
+    // session waits no more for it to read them (an idle limit ending a client that stopped
+    // reading would otherwise not give the session back).
+    if (!clean) this.#stopWaiting?.();
     const running = this.#running ?? Promise.resolve();
     void running
       .then(() => this.#engine.reset(this.scope, this.state, clean))
       .catch((error) =>
         console.error(`SQL door: resetting the embedded session failed: ${error?.message}`)
       )
-      .finally(unlock);
+      .finally(() => {
+        // Current until here: the app's wait may still stop the wait for this client.
+        this.#engine.released(this);
+        unlock();
+      });
   }
 
   cancel(): void {
