@@ -25,7 +25,7 @@ export type Invalidation =
   | { kind: "remote_token"; hash: string }
   /** A browser session ended (session keys bound to it stop). */
   | { kind: "session"; id: string }
-  /** A list was dropped (cached list definitions). */
+  /** A list was created, dropped or redesigned (cached list definitions, SQL-door folder scopes). */
   | { kind: "lists" }
   /** A list's rows were written: its row counts (rows.ts). */
   | { kind: "rows"; list: number }

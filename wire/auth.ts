@@ -110,13 +110,16 @@ export async function authenticate(
   }
   // Secret logins share one user name, so their failures count per client address only.
   const attempt = { account: SECRET_LOGINS.has(name) ? null : name, clientAddr };
-  try {
-    await checkLoginRate(svc, attempt);
-  } catch (error) {
+  // The back-off is read while the client is asked for its password, and decided before
+  // the password or secret is checked: a throttled attempt is never tried.
+  const throttled = checkLoginRate(svc, attempt).then(() => null, (error: unknown) => error);
+  const admitted = async () => {
+    const error = await throttled;
+    if (error === null) return;
     if (!(error instanceof LabgateError)) throw error;
     failed("rate limited", "denied");
     throw fatal(SqlState.InvalidAuthorization, error.message);
-  }
+  };
   if (SECRET_LOGINS.has(name)) {
     if (!secretTransportAllowed(request.settings, request)) {
       failed("secret login without TLS", "denied", name);
@@ -125,7 +128,7 @@ export async function authenticate(
         `Logging in as ${name} sends a secret: connect with TLS (sslmode=require)`,
       );
     }
-    return await secretLogin(svc, conversation, request, async () => {
+    return await secretLogin(svc, conversation, request, admitted, async () => {
       await recordLoginFailure(svc, attempt);
       failed("unknown, expired or revoked secret", "failed", name);
     });
@@ -137,6 +140,7 @@ export async function authenticate(
     : await decoyVerifier(svc, name.trim().toLowerCase());
   conversation.send(authenticationSasl());
   const initial = new Reader(await password(conversation));
+  await admitted();
   const mechanism = initial.cstr();
   if (mechanism !== "SCRAM-SHA-256") {
     throw fatal(
@@ -188,11 +192,13 @@ async function secretLogin(
   svc: Services,
   conversation: Conversation,
   request: AuthRequest,
+  admitted: () => Promise<void>,
   failed: () => Promise<void>,
 ): Promise<Authenticated> {
   const kind = request.name as "apikey" | "token";
   conversation.send(authentication(AuthCode.CleartextPassword));
   const bytes = await password(conversation);
+  await admitted();
   const secret = decodeText(bytes.subarray(0, Math.max(0, bytes.indexOf(0))));
   const login = secret
     ? await resolveSecretLogin(svc, {

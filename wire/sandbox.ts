@@ -4,7 +4,12 @@
  * setup and reset, and hiding physical names in messages.
  */
 import { ensureFolderSchema, visibleContainers } from "../src/data/containers.ts";
-import { capitalizedColumns, folderHasLists, phiListColumns } from "../src/data/lists.ts";
+import {
+  capitalizedColumns,
+  folderHasLists,
+  listsGeneration,
+  phiListColumns,
+} from "../src/data/lists.ts";
 import { folderRole, folderSchema } from "../src/data/physical.ts";
 import type { Container, User } from "../src/db/schema.ts";
 import { type DeclaredPhiLevel, sqlTableRules } from "../src/security/phi.ts";
@@ -126,6 +131,73 @@ export async function withheldLists(
   return sqlTableRules(await phiListColumns(svc, containerId), phiLevel);
 }
 
+/** What a session's scope reads from the database: the same for every session of a user, folder and level. */
+interface ScopeFacts {
+  folders: sql.FolderScope["readableFolders"];
+  shownColumns: sql.ShownColumn[];
+  withheld: sql.WithheldTable[];
+}
+
+/**
+ * How long new sessions reuse what an earlier one read (a bound if an
+ * instance misses a notification, as for list definitions): a role, group,
+ * folder or user change (the permission epoch) or a list change (the lists
+ * generation) on any instance drops it at once.
+ */
+const SCOPE_CACHE_MS = 1_000;
+const SCOPE_CACHE_LIMIT = 10_000;
+
+interface CachedFacts {
+  facts: ScopeFacts;
+  at: number;
+  epoch: number;
+  lists: number;
+}
+
+const scopeCaches = new WeakMap<Services, Map<string, CachedFacts>>();
+
+async function scopeFacts(
+  svc: Services,
+  userId: number,
+  containerId: number,
+  phiLevel: DeclaredPhiLevel,
+): Promise<ScopeFacts> {
+  let cache = scopeCaches.get(svc);
+  if (!cache) scopeCaches.set(svc, cache = new Map());
+  const key = `${userId}:${containerId}:${phiLevel}`;
+  const epoch = svc.permissions.epoch;
+  const lists = listsGeneration(svc);
+  const cached = cache.get(key);
+  if (
+    cached && cached.epoch === epoch && cached.lists === lists &&
+    performance.now() - cached.at < SCOPE_CACHE_MS
+  ) return cached.facts;
+  const [folders, hasLists] = await Promise.all([
+    readableFolders(svc, userId),
+    folderHasLists(svc, containerId),
+  ]);
+  if (!hasLists) {
+    let pending = ensuring.get(containerId);
+    if (!pending) {
+      pending = ensureFolderSchema(svc, svc.database.root, containerId)
+        .finally(() => ensuring.delete(containerId));
+      ensuring.set(containerId, pending);
+    }
+    await pending;
+  }
+  const [shown, withheld] = await Promise.all([
+    capitalizedColumns(svc, containerId),
+    withheldLists(svc, containerId, phiLevel),
+  ]);
+  const facts = { folders, shownColumns: shown, withheld };
+  // A change while reading: the answer may be stale, so it is not kept.
+  if (epoch === svc.permissions.epoch && lists === listsGeneration(svc)) {
+    if (cache.size >= SCOPE_CACHE_LIMIT) cache.clear();
+    cache.set(key, { facts, at: performance.now(), epoch, lists });
+  }
+  return facts;
+}
+
 /**
  * The scope of a session of `user` in `container` (which the user can read).
  * Creates the folder's schema and role when the folder has no list yet, so
@@ -139,27 +211,18 @@ export async function folderScope(
   own: { phiLevel: DeclaredPhiLevel; statementTimeoutSeconds: number | null },
 ): Promise<sql.FolderScope> {
   const { phiLevel } = own;
-  const folders = await readableFolders(svc, user.id);
-  if (!await folderHasLists(svc, container.id)) {
-    let pending = ensuring.get(container.id);
-    if (!pending) {
-      pending = ensureFolderSchema(svc, svc.database.root, container.id)
-        .finally(() => ensuring.delete(container.id));
-      ensuring.set(container.id, pending);
-    }
-    await pending;
-  }
+  const facts = await scopeFacts(svc, user.id, container.id, phiLevel);
   return {
     containerId: container.id,
     containerPath: container.path,
-    shownColumns: await capitalizedColumns(svc, container.id),
+    shownColumns: facts.shownColumns,
     phiLevel,
-    withheldTables: await withheldLists(svc, container.id, phiLevel),
+    withheldTables: facts.withheld,
     schema: folderSchema(container.id),
     role: folderRole(svc.database.installId, container.id),
     userId: user.id,
     userEmail: user.email,
-    readableFolders: folders,
+    readableFolders: facts.folders,
     statementTimeoutMs: statementTimeoutMs(settings, own),
   };
 }

@@ -3,7 +3,7 @@
  * own: secrets presented as the password of user `apikey` or `token`, and
  * whether an external app user's app allows the SQL entry point.
  */
-import type { CredentialKind } from "../src/core/actor.ts";
+import type { Actor, CredentialKind } from "../src/core/actor.ts";
 import type { User } from "../src/db/schema.ts";
 import { getUser } from "../src/data/users.ts";
 import { LabgateError } from "../src/errors.ts";
@@ -46,10 +46,11 @@ export async function resolveSecretLogin(
   attempt: SecretLoginAttempt,
 ): Promise<SecretLogin | null> {
   try {
-    const actor = attempt.kind === "apikey"
+    // A key's verification has its user's record already (cached with the key); a token's
+    // acting user is read here.
+    const { actor, user } = attempt.kind === "apikey"
       ? await resolveKeySecret(svc, { ...attempt, user: KEY_LOGIN })
-      : await resolveTokenSecret(svc, attempt);
-    const user = await getUser(svc, actor.userId);
+      : await tokenLogin(svc, attempt);
     if (!user) return null;
     return {
       user,
@@ -62,6 +63,14 @@ export async function resolveSecretLogin(
     if (error instanceof LabgateError) return null;
     throw error;
   }
+}
+
+async function tokenLogin(
+  svc: Services,
+  attempt: SecretLoginAttempt,
+): Promise<{ actor: Actor; user: User | undefined }> {
+  const actor = await resolveTokenSecret(svc, attempt);
+  return { actor, user: await getUser(svc, actor.userId) };
 }
 
 /**

@@ -246,7 +246,7 @@ export async function applyDesignChange(
       rows: preview.valuesLost || null,
     });
   });
-  // Definitions are cached per instance: every instance drops them now.
-  await svc.invalidate.publish({ kind: "permissions" });
+  // Definitions and SQL-door folder scopes are cached per instance: every instance drops them now.
+  await svc.invalidate.publish({ kind: "lists" });
   return { def: await getListById(svc, actor, listId), preview };
 }

@@ -163,8 +163,9 @@ export async function createList(
     });
     return list;
   });
-  // Open SQL-door connections look again at what they may read (PHI levels).
-  if (checked.some((c) => c.phi !== "not_phi")) await svc.invalidate.publish({ kind: "lists" });
+  // Open SQL-door connections look again at what they may read (PHI levels), and
+  // what new ones are told of the folder's lists is read afresh (folderScope()).
+  await svc.invalidate.publish({ kind: "lists" });
   return await loadDefinition(svc, container, list);
 }
 
@@ -181,6 +182,25 @@ async function loadDefinition(
     columns: columns as ListDefinition["columns"],
     qualifiedTable: `${folderSchema(container.id)}.${list.table_name}`,
   };
+}
+
+const generations = new WeakMap<Services, { value: number }>();
+
+/**
+ * Goes up with every list created, dropped or redesigned on any instance
+ * (the `lists` event), and when events may have been missed: caches of what
+ * a folder's lists are key on it, as others key on the permission epoch.
+ */
+export function listsGeneration(svc: Services): number {
+  let generation = generations.get(svc);
+  if (!generation) {
+    const created = { value: 0 };
+    svc.invalidate.subscribe((event) => {
+      if (event.kind === "lists" || event.kind === "all") created.value++;
+    });
+    generations.set(svc, generation = created);
+  }
+  return generation.value;
 }
 
 /** How long a cached definition is kept (a bound if an instance misses a notification). */

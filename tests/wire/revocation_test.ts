@@ -122,6 +122,26 @@ backendTest("endSession() ends the SQL-door connections of its session keys", as
 });
 
 backendTest(
+  "updateUser() reaches the next apikey login at once, though the key was just verified",
+  async (t) => {
+    await using fx = await openDoor(t, cleartext);
+    const alice = await aliceInBrowser(t);
+    const { key } = await createApiKey(t.svc, alice, { expiry: "1w" });
+    const login = { user: "apikey", password: key, database: FOLDER };
+    // The login takes the user's record from the key's verification, which is cached.
+    const first = await RawClient.connect(fx.port, login);
+    assert.equal(first.parameters.get("session_authorization"), ALICE.email);
+    first.close();
+    await updateUser(t.svc, t.admin, alice.userId, { email: "alice.renamed@example.org" });
+    const renamed = await RawClient.connect(fx.port, login);
+    assert.equal(renamed.parameters.get("session_authorization"), "alice.renamed@example.org");
+    renamed.close();
+    await updateUser(t.svc, t.admin, alice.userId, { active: false });
+    await assert.rejects(RawClient.connect(fx.port, login), /28P01|deactivated/);
+  },
+);
+
+backendTest(
   "updateUser() deactivation and password changes end password connections",
   async (t) => {
     await using fx = await openDoor(t);

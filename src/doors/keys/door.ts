@@ -8,7 +8,8 @@ import type { CredentialSource } from "../../auth/credentials.ts";
 import { unauthorized } from "../../errors.ts";
 import { fromBase64 } from "../../security/secrets.ts";
 import type { Services } from "../../services.ts";
-import { KeyRefused, verifyKey } from "./mod.ts";
+import type { User } from "../../db/schema.ts";
+import { KeyRefused, verifyKey, verifyKeyUser } from "./mod.ts";
 
 /** The login name that says "the password is a key". */
 export const KEY_LOGIN = "apikey";
@@ -53,13 +54,14 @@ export const keyCredentials: CredentialSource = async (svc, req) => {
 /**
  * Checks a key sent as a password (the SQL door, user `apikey`); the SQL door
  * has already decided that the secret came over an allowed transport
- * (wire/auth.ts). Returns the Actor or throws a LabgateError 401 with the
- * reason; refusals are audited here.
+ * (wire/auth.ts). Returns the Actor and the user's record (as verified,
+ * so the login need not read it again) or throws a LabgateError 401 with
+ * the reason; refusals are audited here.
  */
 export async function resolveKeySecret(
   svc: Services,
   login: { user: string; secret: string; clientAddr: string | null },
-): Promise<Actor> {
+): Promise<{ actor: Actor; user: User }> {
   const audit = (message: string, refused?: KeyRefused) =>
     svc.audit.record({
       door: "sql",
@@ -75,7 +77,7 @@ export async function resolveKeySecret(
     throw unauthorized(`Only user "${KEY_LOGIN}" signs in with a key`);
   }
   try {
-    return await verifyKey(svc, login.secret, { door: "sql", clientAddr: login.clientAddr });
+    return await verifyKeyUser(svc, login.secret, { door: "sql", clientAddr: login.clientAddr });
   } catch (error) {
     if (error instanceof KeyRefused) audit(error.message, error);
     throw error;

@@ -438,6 +438,19 @@ export async function verifyKey(
   key: string,
   context: { door: Door; clientAddr: string | null },
 ): Promise<Actor> {
+  return (await verifyKeyUser(svc, key, context)).actor;
+}
+
+/**
+ * verifyKey() with the user's record as the verification read it (cached
+ * with the key, so dropped with it by any user change): for the SQL door's
+ * login, which needs the whole record without reading it again.
+ */
+export async function verifyKeyUser(
+  svc: Services,
+  key: string,
+  context: { door: Door; clientAddr: string | null },
+): Promise<{ actor: Actor; user: User }> {
   const parsed = parseKey(key);
   if (!parsed) throw new KeyRefused(REFUSED.unknown, null, null);
   const entry = await load(svc, parsed.id);
@@ -458,7 +471,7 @@ export async function verifyKey(
       .execute();
   }
   const liveUser = entry.live?.user ?? entry.user;
-  return actorFor(liveUser, {
+  const actor = actorFor(liveUser, {
     credential: { kind: row.kind, id: row.id },
     compliance: (session?.compliance ?? null) as Actor["compliance"],
     phiLevel: row.kind === "api_key" ? apiKeyLevel(row) : undefined,
@@ -469,4 +482,5 @@ export async function verifyKey(
     door: context.door,
     clientAddr: context.clientAddr,
   });
+  return { actor, user: liveUser };
 }

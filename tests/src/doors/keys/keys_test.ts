@@ -104,25 +104,31 @@ backendTest("verifyKey() answers from its cache and writes last_used_at rarely",
   assert.ok((await stamp()) > before);
 });
 
-backendTest("resolveKeySecret() takes keys as the apikey password", async (t) => {
-  const actor = await browserAdmin(t);
-  const { key } = await createApiKey(t.svc, actor, { expiry: "never" });
-  const login = { user: "apikey", secret: key, clientAddr: "10.0.0.5" };
-  const ok = await resolveKeySecret(t.svc, login);
-  assert.equal(ok.door, "sql");
-  assert.equal(ok.credential.kind, "api_key");
-  assert.equal(ok.userId, t.admin.userId);
-  await assert.rejects(
-    resolveKeySecret(t.svc, { ...login, user: "admin" }),
-    /Only user "apikey"/,
-  );
-  await assert.rejects(
-    resolveKeySecret(t.svc, { ...login, secret: key.slice(0, -1) + "x" }),
-    (e: Error & { status?: number }) => e.status === 401 && e.message === "Unknown API key",
-  );
-  await t.svc.audit.flush();
-  const denied = await t.svc.db.selectFrom("audit_log").selectAll()
-    .where("event", "=", "key.login").execute();
-  assert.equal(denied.length, 2);
-  assert.ok(!JSON.stringify(denied).includes(key.split(".")[1]));
-});
+backendTest(
+  "resolveKeySecret() takes keys as the apikey password, with their user's record",
+  async (t) => {
+    const actor = await browserAdmin(t);
+    const { key } = await createApiKey(t.svc, actor, { expiry: "never" });
+    const login = { user: "apikey", secret: key, clientAddr: "10.0.0.5" };
+    const { actor: ok, user } = await resolveKeySecret(t.svc, login);
+    assert.equal(ok.door, "sql");
+    assert.equal(ok.credential.kind, "api_key");
+    assert.equal(ok.userId, t.admin.userId);
+    // The user's whole record, as the key's verification read it: the SQL door's login needs it.
+    assert.equal(user.id, t.admin.userId);
+    assert.equal(user.email, ok.email);
+    await assert.rejects(
+      resolveKeySecret(t.svc, { ...login, user: "admin" }),
+      /Only user "apikey"/,
+    );
+    await assert.rejects(
+      resolveKeySecret(t.svc, { ...login, secret: key.slice(0, -1) + "x" }),
+      (e: Error & { status?: number }) => e.status === 401 && e.message === "Unknown API key",
+    );
+    await t.svc.audit.flush();
+    const denied = await t.svc.db.selectFrom("audit_log").selectAll()
+      .where("event", "=", "key.login").execute();
+    assert.equal(denied.length, 2);
+    assert.ok(!JSON.stringify(denied).includes(key.split(".")[1]));
+  },
+);
