@@ -89,7 +89,7 @@ class PgliteDriver implements Driver {
  * statement stops that statement, and behind a SQL-door session holding the
  * session idle ends that session: the app must not wait on one client.
  */
-export async function acquireForApp(pg: PgliteClient): Promise<() => void> {
+async function acquireForApp(pg: PgliteClient): Promise<() => void> {
   const lock = pg.lock;
   const pending = lock.acquire();
   let withdraw: (() => void) | undefined;
