@@ -7,6 +7,7 @@
  */
 import {
   type Context,
+  cpuSeconds,
   describe,
   directTarget,
   doorTarget,
@@ -47,17 +48,27 @@ export const sqlWorkload: Workload = {
         // Each target's time is split into rounds taken in turn, so a machine that speeds
         // up or slows down during the run (a shared host) weighs on every target alike.
         const rounds: Record<string, (Figures | undefined)[]> = {};
+        // The two proxies' own CPU per transaction: steadier than rates on a shared machine.
+        const proxyPids: Record<string, number> = { labgate: labgate.pid, PgBouncer: bouncer.pid };
+        const proxyCpuUs: Record<string, number[]> = {};
         const failed = new Set<string>();
         for (let round = 0; round < ctx.rounds; round++) {
           for (const [target, table] of targets) {
             const runs = rounds[target.name] ??= [];
             if (failed.has(target.name)) continue;
             try {
-              runs[round] = await pgbench(target, pkSelectScript(table), {
+              const pid = proxyPids[target.name];
+              const cpuBefore = pid ? await cpuSeconds(pid) : 0;
+              const run = runs[round] = await pgbench(target, pkSelectScript(table), {
                 clients,
                 seconds: Math.max(2, Math.round(ctx.seconds / ctx.rounds)),
                 mode: ctx.mode,
               });
+              if (pid) {
+                (proxyCpuUs[target.name] ??= [])
+                  .push((await cpuSeconds(pid) - cpuBefore) * 1e6 / run.count);
+              }
+              if (target.name === "labgate") labgate.sqlStatements += run.count;
             } catch (error) {
               // e.g. PostgreSQL's max_connections reached by 64 direct clients on a shared server
               ctx.report.note(`sql: ${target.name}, ${count}: ${firstLines(error)}`);
@@ -70,11 +81,13 @@ export const sqlWorkload: Workload = {
           const runs = rounds[target.name].filter((f) => f !== undefined);
           if (!runs.length) continue;
           const f = figures[target.name] = combine(runs);
+          const cpu = proxyCpuUs[target.name];
           ctx.report.measure("sql", `${target.name}, ${count}`, {
             tps: f.rate,
             p50Ms: f.p50Ms,
             p99Ms: f.p99Ms,
             errors: f.errors,
+            ...(cpu?.length ? { proxyCpuUsPerTx: median(cpu) } : {}),
           });
         }
         const door = figures.labgate;

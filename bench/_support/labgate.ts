@@ -12,6 +12,8 @@ export interface Labgate {
   pid: number;
   /** Resident set size now, in MiB. */
   rssMiB(): Promise<number>;
+  /** SQL-door statements the workloads sent it: a CPU profile's steps are given per statement. */
+  sqlStatements: number;
   /** Stops it (SIGTERM); with a CPU profile, returns its summary lines. */
   stop(): Promise<string[]>;
 }
@@ -48,7 +50,7 @@ export async function startLabgate(
   let output = "";
   let http: string | undefined;
   let sqlPort: number | undefined;
-  const deadline = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const deadline = setTimeout(() => signal(child, "SIGKILL"), 120_000);
   while (!http || !sqlPort) {
     const { value, done } = await lines.read();
     if (done) {
@@ -64,24 +66,29 @@ export async function startLabgate(
   void (async () => {
     while (!(await lines.read()).done) { /* discard */ }
   })().catch(() => {});
-  return {
+  const labgate: Labgate = {
     base: http,
     sqlPort,
     pid: child.pid,
     rssMiB: () => rssMiB(child.pid),
+    sqlStatements: 0,
     stop: async () => {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      // It may have ended already (say, PostgreSQL refused its connections): then there is nothing to stop.
+      signal(child, "SIGTERM");
+      const timer = setTimeout(() => signal(child, "SIGKILL"), 15_000);
       await child.status;
       clearTimeout(timer);
       await stderr;
-      return options.profileDir ? await profileSummary(options.profileDir) : [];
+      return options.profileDir
+        ? await profileSummary(options.profileDir, labgate.sqlStatements)
+        : [];
     },
   };
+  return labgate;
 }
 
 /** CPU seconds (user + system) a process has used; 0 once it is gone. */
-async function cpuSeconds(pid: number): Promise<number> {
+export async function cpuSeconds(pid: number): Promise<number> {
   try {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
@@ -122,6 +129,14 @@ export async function withCpuCost(
   return { ...figures, cpuUsPerRequest: used * 1e6 / figures.count };
 }
 
+function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  try {
+    child.kill(name);
+  } catch {
+    // already exited
+  }
+}
+
 async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]) / 1024;
@@ -148,37 +163,92 @@ export async function firstAnswer(url: string, timeoutMs = 60_000): Promise<numb
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
+  children?: number[];
 }
 
-/** Where the samples of the V8 CPU profiles in `dir` fell: by area, then the top functions. */
-async function profileSummary(dir: string): Promise<string[]> {
+/**
+ * The step of a SQL-door statement a labgate frame belongs to, by its file
+ * (and, for the transport, its function): a sample counts for the nearest
+ * labgate frame on its stack, so the runtime's socket ops count for the
+ * step that called them.
+ */
+const SQL_DOOR_STEPS: [RegExp, string][] = [
+  [/wire\/protocol\/transport\.ts (read|readExactly)$/, "read (client socket)"],
+  [/wire\/protocol\/transport\.ts /, "write (client socket)"],
+  [/wire\/protocol\//, "decode and encode messages"],
+  [/wire\/(session|session_state)\.ts /, "dispatch"],
+  [/wire\/(session_messages|session_statements)\.ts /, "statement cache and checks"],
+  [/(wire\/sandbox\.ts|src\/sql\/)/, "analyse (SQL sandbox)"],
+  [
+    /wire\/(session_leases|pin_shares|revocation|session_login|auth)\.ts /,
+    "lease, shares, sign-in",
+  ],
+  [/wire\/backend\//, "forward (backend sockets)"],
+  [/wire\/pipeline\.ts /, "relay replies"],
+  [/src\/audit\//, "audit"],
+  [/^(wire|src|routes)\//, "other labgate code"],
+];
+
+/**
+ * Where the samples of the V8 CPU profiles in `dir` (one per thread) fell:
+ * by area, by step of a SQL-door statement, then the top functions. With
+ * `statements` (what the door served while profiled), the steps are also
+ * given as µs of busy time per statement.
+ */
+async function profileSummary(dir: string, statements?: number): Promise<string[]> {
   const byArea = new Map<string, number>();
+  const byStep = new Map<string, number>();
   const byFunction = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, us: number) =>
+    map.set(key, (map.get(key) ?? 0) + us);
   let total = 0;
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.name.endsWith(".cpuprofile")) continue;
     const profile = JSON.parse(await Deno.readTextFile(`${dir}/${entry.name}`)) as {
       nodes: ProfileNode[];
       samples: number[];
+      timeDeltas: number[];
     };
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-    for (const id of profile.samples) {
+    const parents = new Map<number, number>();
+    for (const node of profile.nodes) {
+      for (const child of node.children ?? []) parents.set(child, node.id);
+    }
+    const stepOf = (id: number): string => {
+      for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) {
+        const frame = nodes.get(at)!.callFrame;
+        const where = `${shortUrl(frame.url)} ${frame.functionName}`;
+        const step = SQL_DOOR_STEPS.find(([pattern]) => pattern.test(where));
+        if (step) return step[1];
+      }
+      return "runtime, GC, no labgate frame";
+    };
+    profile.samples.forEach((id, i) => {
       const frame = nodes.get(id)!.callFrame;
       const area = areaOf(frame.url, frame.functionName);
-      if (area === "idle") continue;
-      total++;
-      byArea.set(area, (byArea.get(area) ?? 0) + 1);
-      const name = `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}`.trim();
-      byFunction.set(name, (byFunction.get(name) ?? 0) + 1);
-    }
+      if (area === "idle") return;
+      // A sample's time is the gap to the next one.
+      const us = profile.timeDeltas[i + 1] ?? 0;
+      total += us;
+      add(byArea, area, us);
+      add(byStep, stepOf(id), us);
+      add(byFunction, `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}`.trim(), us);
+    });
   }
   if (total === 0) return [];
-  const top = (map: Map<string, number>, n: number) =>
-    [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
-      .map(([name, count]) => `${(100 * count / total).toFixed(1).padStart(5)} %  ${name}`);
+  const top = (map: Map<string, number>, n: number, perStatement = false) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) =>
+      `${(100 * us / total).toFixed(1).padStart(5)} %  ${
+        perStatement && statements ? `${(us / statements).toFixed(1).padStart(6)} µs/stmt  ` : ""
+      }${name}`
+    );
   return [
-    `CPU profile (${total} busy samples): by area`,
+    `CPU profile (${(total / 1000).toFixed(0)} ms busy${
+      statements ? `, ${statements} SQL-door statements` : ""
+    }): by area`,
     ...top(byArea, 8),
+    "by step of a SQL-door statement (nearest labgate frame)",
+    ...top(byStep, SQL_DOOR_STEPS.length + 1, true),
     "top functions (self time)",
     ...top(byFunction, 8),
   ];

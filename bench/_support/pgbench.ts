@@ -137,7 +137,7 @@ export function pkSelectScript(table: string): string {
 export async function startPgbouncer(
   fixture: Fixture,
   poolSize: number,
-): Promise<{ target: PgTarget; stop(): Promise<void> }> {
+): Promise<{ target: PgTarget; pid: number; stop(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "labgate-pgbouncer-" });
   // PgBouncer refuses to run as root; it then runs as postgres and must read the directory.
   await Deno.chmod(dir, 0o755);
@@ -146,9 +146,11 @@ export async function startPgbouncer(
   await Deno.writeTextFile(
     `${dir}/pgbouncer.ini`,
     `[databases]
-bench = host=${url.hostname} port=${url.port || 5432} dbname=${url.pathname.slice(1)} user=${
-      decodeURIComponent(url.username) || "postgres"
-    }${url.password ? ` password=${decodeURIComponent(url.password)}` : ""}
+bench = host=${url.searchParams.get("host") ?? url.hostname} port=${url.port || 5432} dbname=${
+      url.pathname.slice(1)
+    } user=${decodeURIComponent(url.username) || "postgres"}${
+      url.password ? ` password=${decodeURIComponent(url.password)}` : ""
+    }
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -182,6 +184,7 @@ logfile =
   }
   return {
     target: { name: "PgBouncer", port, user: "postgres", database: "bench" },
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await child.status;
