@@ -13,8 +13,8 @@
  * --rounds runs taken in turn with the other targets, and compares the median of
  * the rounds' ratios, so a shared machine's changing speed weighs on all alike. `--mode prepared` fails through PgBouncer 1.18,
  * whose transaction pooling keeps no prepared statements. --profile runs labgate under V8's CPU
- * profiler and prints where its time went for each workload, by area and by step of a SQL-door
- * statement (µs per statement). A `--postgres` URL with `?host=/var/run/postgresql` has labgate,
+ * profiler and prints where its time went for each workload (bench/sql_steps.ts: a SQL-door
+ * statement's CPU step by step, with perf). A `--postgres` URL with `?host=/var/run/postgresql` has labgate,
  * PgBouncer and the fixture reach PostgreSQL by its Unix socket, as on the database's own host;
  * pgbench's clients still connect by TCP, to PostgreSQL directly as to the door. Results also go
  * to bench/results/bench-<time>.json and .md. The soak test is bench/soak.ts.

@@ -68,7 +68,6 @@ export const sqlWorkload: Workload = {
                 (proxyCpuUs[target.name] ??= [])
                   .push((await cpuSeconds(pid) - cpuBefore) * 1e6 / run.count);
               }
-              if (target.name === "labgate") labgate.sqlStatements += run.count;
             } catch (error) {
               // e.g. PostgreSQL's max_connections reached by 64 direct clients on a shared server
               ctx.report.note(`sql: ${target.name}, ${count}: ${firstLines(error)}`);

@@ -12,8 +12,6 @@ export interface Labgate {
   pid: number;
   /** Resident set size now, in MiB. */
   rssMiB(): Promise<number>;
-  /** SQL-door statements the workloads sent it: a CPU profile's steps are given per statement. */
-  sqlStatements: number;
   /** Stops it (SIGTERM); with a CPU profile, returns its summary lines. */
   stop(): Promise<string[]>;
 }
@@ -71,7 +69,6 @@ export async function startLabgate(
     sqlPort,
     pid: child.pid,
     rssMiB: () => rssMiB(child.pid),
-    sqlStatements: 0,
     stop: async () => {
       // It may have ended already (say, PostgreSQL refused its connections): then there is nothing to stop.
       signal(child, "SIGTERM");
@@ -79,9 +76,7 @@ export async function startLabgate(
       await child.status;
       clearTimeout(timer);
       await stderr;
-      return options.profileDir
-        ? await profileSummary(options.profileDir, labgate.sqlStatements)
-        : [];
+      return options.profileDir ? await profileSummary(options.profileDir) : [];
     },
   };
   return labgate;
@@ -163,41 +158,16 @@ export async function firstAnswer(url: string, timeoutMs = 60_000): Promise<numb
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
-  children?: number[];
 }
 
 /**
- * The step of a SQL-door statement a labgate frame belongs to, by its file
- * (and, for the transport, its function): a sample counts for the nearest
- * labgate frame on its stack, so the runtime's socket ops count for the
- * step that called them.
- */
-const SQL_DOOR_STEPS: [RegExp, string][] = [
-  [/wire\/protocol\/transport\.ts (read|readExactly)$/, "read (client socket)"],
-  [/wire\/protocol\/transport\.ts /, "write (client socket)"],
-  [/wire\/protocol\//, "decode and encode messages"],
-  [/wire\/(session|session_state)\.ts /, "dispatch"],
-  [/wire\/(session_messages|session_statements)\.ts /, "statement cache and checks"],
-  [/(wire\/sandbox\.ts|src\/sql\/)/, "analyse (SQL sandbox)"],
-  [
-    /wire\/(session_leases|pin_shares|revocation|session_login|auth)\.ts /,
-    "lease, shares, sign-in",
-  ],
-  [/wire\/backend\//, "forward (backend sockets)"],
-  [/wire\/pipeline\.ts /, "relay replies"],
-  [/src\/audit\//, "audit"],
-  [/^(wire|src|routes)\//, "other labgate code"],
-];
-
-/**
  * Where the samples of the V8 CPU profiles in `dir` (one per thread) fell:
- * by area, by step of a SQL-door statement, then the top functions. With
- * `statements` (what the door served while profiled), the steps are also
- * given as µs of busy time per statement.
+ * by area, then the top functions, weighted by each sample's time. V8
+ * samples wall-clock time: a thread descheduled inside a socket send counts
+ * as sending meanwhile (bench/sql_steps.ts counts CPU time with perf).
  */
-async function profileSummary(dir: string, statements?: number): Promise<string[]> {
+async function profileSummary(dir: string): Promise<string[]> {
   const byArea = new Map<string, number>();
-  const byStep = new Map<string, number>();
   const byFunction = new Map<string, number>();
   const add = (map: Map<string, number>, key: string, us: number) =>
     map.set(key, (map.get(key) ?? 0) + us);
@@ -210,19 +180,6 @@ async function profileSummary(dir: string, statements?: number): Promise<string[
       timeDeltas: number[];
     };
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-    const parents = new Map<number, number>();
-    for (const node of profile.nodes) {
-      for (const child of node.children ?? []) parents.set(child, node.id);
-    }
-    const stepOf = (id: number): string => {
-      for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) {
-        const frame = nodes.get(at)!.callFrame;
-        const where = `${shortUrl(frame.url)} ${frame.functionName}`;
-        const step = SQL_DOOR_STEPS.find(([pattern]) => pattern.test(where));
-        if (step) return step[1];
-      }
-      return "runtime, GC, no labgate frame";
-    };
     profile.samples.forEach((id, i) => {
       const frame = nodes.get(id)!.callFrame;
       const area = areaOf(frame.url, frame.functionName);
@@ -231,24 +188,16 @@ async function profileSummary(dir: string, statements?: number): Promise<string[
       const us = profile.timeDeltas[i + 1] ?? 0;
       total += us;
       add(byArea, area, us);
-      add(byStep, stepOf(id), us);
       add(byFunction, `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}`.trim(), us);
     });
   }
   if (total === 0) return [];
-  const top = (map: Map<string, number>, n: number, perStatement = false) =>
-    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) =>
-      `${(100 * us / total).toFixed(1).padStart(5)} %  ${
-        perStatement && statements ? `${(us / statements).toFixed(1).padStart(6)} µs/stmt  ` : ""
-      }${name}`
-    );
+  const top = (map: Map<string, number>, n: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
+      .map(([name, us]) => `${(100 * us / total).toFixed(1).padStart(5)} %  ${name}`);
   return [
-    `CPU profile (${(total / 1000).toFixed(0)} ms busy${
-      statements ? `, ${statements} SQL-door statements` : ""
-    }): by area`,
+    `CPU profile (${(total / 1000).toFixed(0)} ms busy): by area`,
     ...top(byArea, 8),
-    "by step of a SQL-door statement (nearest labgate frame)",
-    ...top(byStep, SQL_DOOR_STEPS.length + 1, true),
     "top functions (self time)",
     ...top(byFunction, 8),
   ];
