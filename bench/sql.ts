@@ -76,6 +76,8 @@ export const sqlWorkload: Workload = {
             p99Ms: f.p99Ms,
             errors: f.errors,
           });
+          // pgbench's own words, so that errors say what they were.
+          if (f.errors && f.detail) ctx.report.note(`sql: ${target.name}, ${count}: ${f.detail}`);
         }
         const door = figures.labgate;
         for (const against of ["PostgreSQL", "PgBouncer"] as const) {
