@@ -88,6 +88,8 @@ export const sqlWorkload: Workload = {
             errors: f.errors,
             ...(cpu?.length ? { proxyCpuUsPerTx: median(cpu) } : {}),
           });
+          // pgbench's own words, so that errors say what they were.
+          if (f.errors && f.detail) ctx.report.note(`sql: ${target.name}, ${count}: ${f.detail}`);
         }
         const door = figures.labgate;
         for (const against of ["PostgreSQL", "PgBouncer"] as const) {

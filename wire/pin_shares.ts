@@ -13,7 +13,15 @@ import { SqlState, WireError } from "./protocol/errors.ts";
 
 interface Waiter {
   userId: number;
+  /** Order of arrival, across users. */
+  seq: number;
+  /** performance.now() past which the wait fails. */
+  deadline: number;
+  waitMs: number;
   resolve(): void;
+  reject(error: WireError): void;
+  signal: AbortSignal;
+  onAbort(): void;
 }
 
 interface PinLimits {
@@ -27,13 +35,24 @@ interface PinLimits {
   exhausted?(held: number, perUser: number, waitMs: number): WireError;
 }
 
+/**
+ * The statement shares are taken and given for every statement of a busy
+ * user, so waiting costs little per waiter: a queue per user (whose head is
+ * its oldest waiter, so finding the oldest waiter who may take a share looks
+ * at one waiter per user), and one timer for them all, armed for the
+ * earliest deadline, instead of one per wait.
+ */
 export class PinShares {
   readonly #limits: PinLimits;
   /** Backends held per user id. */
   readonly #held = new Map<number, number>();
   #total = 0;
-  /** Oldest first. */
-  #waiters: Waiter[] = [];
+  /** Waiters per user id, oldest first; a user without waiters has no entry. */
+  readonly #waiting = new Map<number, Waiter[]>();
+  #seq = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When #timer fires. */
+  #timerAt = Infinity;
 
   /** The limits are read at each use, so a settings change applies at once. */
   constructor(limits: PinLimits) {
@@ -64,11 +83,20 @@ export class PinShares {
     if (held) this.#held.set(userId, held);
     else this.#held.delete(userId);
     this.#total--;
-    const waiter = this.#waiters.find((w) => this.#free(w.userId));
-    if (waiter) {
-      this.add(waiter.userId);
-      waiter.resolve();
+    if (!this.#waiting.size) return;
+    const waiter = this.#oldestFree();
+    if (!waiter) return;
+    this.#leave(waiter);
+    this.add(waiter.userId);
+    waiter.resolve();
+  }
+
+  #oldestFree(): Waiter | undefined {
+    let oldest: Waiter | undefined;
+    for (const [userId, queue] of this.#waiting) {
+      if ((!oldest || queue[0].seq < oldest.seq) && this.#free(userId)) oldest = queue[0];
     }
+    return oldest;
   }
 
   /**
@@ -77,31 +105,64 @@ export class PinShares {
    */
   wait(userId: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(canceled());
       const waitMs = this.#limits.waitMs();
-      const leave = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-      };
       const waiter: Waiter = {
         userId,
-        resolve: () => {
-          leave();
-          resolve();
+        seq: this.#seq++,
+        deadline: performance.now() + waitMs,
+        waitMs,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          this.#leave(waiter);
+          reject(canceled());
         },
       };
-      const abort = () => {
-        leave();
-        reject(new WireError(SqlState.QueryCanceled, "Canceling statement due to user request"));
-      };
-      const timer = setTimeout(() => {
-        leave();
-        reject(this.#exhausted(userId, waitMs));
-      }, waitMs);
-      if (signal.aborted) return abort();
-      signal.addEventListener("abort", abort, { once: true });
-      this.#waiters.push(waiter);
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+      const queue = this.#waiting.get(userId);
+      if (queue) queue.push(waiter);
+      else this.#waiting.set(userId, [waiter]);
+      if (waiter.deadline < this.#timerAt) this.#arm(waiter.deadline);
     });
+  }
+
+  #leave(waiter: Waiter): void {
+    waiter.signal.removeEventListener("abort", waiter.onAbort);
+    const queue = this.#waiting.get(waiter.userId)!;
+    if (queue[0] === waiter) queue.shift();
+    else queue.splice(queue.indexOf(waiter), 1);
+    if (!queue.length) this.#waiting.delete(waiter.userId);
+    if (!this.#waiting.size) this.#arm(Infinity);
+  }
+
+  /** The one timer: fires at `at` (never, for Infinity). */
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === Infinity) return;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, at - performance.now()));
+  }
+
+  /** Fails the waits that are over; the timer goes on for the earliest of the others. */
+  #expire(): void {
+    const now = performance.now();
+    let next = Infinity;
+    const over: Waiter[] = [];
+    for (const queue of this.#waiting.values()) {
+      for (const waiter of queue) {
+        if (waiter.deadline <= now) over.push(waiter);
+        else next = Math.min(next, waiter.deadline);
+      }
+    }
+    this.#timerAt = Infinity;
+    for (const waiter of over) {
+      this.#leave(waiter);
+      waiter.reject(this.#exhausted(waiter.userId, waiter.waitMs));
+    }
+    this.#arm(this.#waiting.size ? next : Infinity);
   }
 
   #exhausted(userId: number, waitMs: number): WireError {
@@ -131,4 +192,8 @@ export class PinShares {
       },
     );
   }
+}
+
+function canceled(): WireError {
+  return new WireError(SqlState.QueryCanceled, "Canceling statement due to user request");
 }

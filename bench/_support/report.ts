@@ -9,6 +9,8 @@ export interface Figures {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** pgbench: how long its clients took to connect (not part of `rate`). */
+  connectMs?: number;
   /** The load generator's own words when something went wrong. */
   detail?: string;
 }

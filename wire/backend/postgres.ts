@@ -24,7 +24,11 @@ import { type BackendPool, PgBackend, PgLease } from "./postgres_backend.ts";
 import { connect, parseTarget, type PgTarget, sendCancelRequest } from "./postgres_connect.ts";
 
 interface Waiter {
-  resolve(backend: PgBackend): void;
+  /** The scope it wants a backend set up for. */
+  key: string;
+  owner: BackendOwner;
+  /** An idle backend (to set up), or a lease on a busy one already set up for `key`. */
+  resolve(got: PgBackend | PgLease): void;
   reject(error: unknown): void;
 }
 
@@ -109,8 +113,9 @@ export class PostgresEngine implements Engine, BackendPool {
   /**
    * A busy backend set up for `key` that can take one more batch: nobody
    * holds it alone, no cancel is pending, its running batch is young and its
-   * queue is within `budgetMs`. Nobody waits for a backend meanwhile, so
-   * busy ones drain and go to waiters first.
+   * queue is within `budgetMs`. Nobody joins one while clients wait for a
+   * backend: they are served first, in turn (`#admit`), and a busy backend
+   * drains for a waiter that needs another scope or a backend alone.
    */
   #shared(key: string, budgetMs: number): PgBackend | undefined {
     if (this.#waiters.length) return undefined;
@@ -149,10 +154,11 @@ export class PostgresEngine implements Engine, BackendPool {
       const shared = this.#shared(scope.key, Infinity);
       if (shared) return this.#attach(shared, owner);
     }
-    const backend =
-      (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
-        this.#idle.shift() ??
-        await this.#wait(signal);
+    const got = (this.#all.size + this.#opening < this.#size() ? await this.#open() : undefined) ??
+      this.#idle.shift() ??
+      await this.#wait(scope.key, owner, signal);
+    if (got instanceof PgLease) return got;
+    const backend = got;
     try {
       await this.#setUp(backend, scope);
     } catch (error) {
@@ -171,12 +177,14 @@ export class PostgresEngine implements Engine, BackendPool {
     return index === idle.length - 1 ? idle.pop() : idle.splice(index, 1)[0];
   }
 
-  #wait(signal?: AbortSignal): Promise<PgBackend> {
+  #wait(key: string, owner: BackendOwner, signal?: AbortSignal): Promise<PgBackend | PgLease> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        resolve: (backend) => {
+        key,
+        owner,
+        resolve: (got) => {
           signal?.removeEventListener("abort", abort);
-          resolve(backend);
+          resolve(got);
         },
         reject,
       };
@@ -215,10 +223,33 @@ export class PostgresEngine implements Engine, BackendPool {
   }
 
   #park(backend: PgBackend): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) return waiter.resolve(backend);
+    const waiter = this.#waiters[0];
+    if (waiter?.key === backend.state.scopeKey) return this.#admit(backend);
+    if (waiter) return this.#waiters.shift()!.resolve(backend);
     backend.idleSince = performance.now();
     this.#idle.push(backend);
+  }
+
+  /** A client's replies on `backend` are done: waiting clients of its scope may take the room. */
+  progressed(backend: PgBackend): void {
+    if (this.#waiters.length && !backend.exclusive && !backend.tainted) this.#admit(backend);
+  }
+
+  /**
+   * Attaches the first waiters to `backend`, in turn, while they want its
+   * scope and it has room (attached clients within the queue budget), so
+   * clients that had to wait are pipelined like the others rather than
+   * served one per backend until the queue is empty. A waiter for another
+   * scope stops it: backends then drain for that one.
+   */
+  #admit(backend: PgBackend): void {
+    const waiters = this.#waiters;
+    while (waiters.length && waiters[0].key === backend.state.scopeKey) {
+      const load = backend.leases.size;
+      if (load >= MIN_DEPTH && load * backend.serviceMs >= QUEUE_BUDGET_MS) return;
+      const waiter = waiters.shift()!;
+      waiter.resolve(this.#attach(backend, waiter.owner));
+    }
   }
 
   /** A backend is gone: make room, and open a new one for a waiter. */

@@ -16,6 +16,8 @@ import type { PgConnection } from "./postgres_connect.ts";
 export interface BackendPool {
   /** It has no leases and no replies due. */
   idle(backend: PgBackend): void;
+  /** A client's replies on it are done while others are still attached: it has room again. */
+  progressed(backend: PgBackend): void;
   /** It is closed or lost. */
   forget(backend: PgBackend): void;
   /** Its running statement is to be canceled. */
@@ -192,11 +194,11 @@ export class PgBackend {
     this.#settle();
   }
 
-  /** Nothing attached and nothing due: back to the pool (or closed, after a cancel). */
+  /** Nothing attached and nothing due: back to the pool (or closed, after a cancel); else room for waiters. */
   #settle(): void {
-    if (!this.pooled && this.leases.size === 0 && this.#routes.length === 0 && !this.closed) {
-      this.#pool.idle(this);
-    }
+    if (this.pooled || this.closed) return;
+    if (this.leases.size === 0 && this.#routes.length === 0) this.#pool.idle(this);
+    else this.#pool.progressed(this);
   }
 
   #retire(): void {

@@ -7,7 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "../../_support/backends.ts";
-import { concat } from "../../../wire/protocol/bytes.ts";
+import type { BackendOwner, Lease } from "../../../wire/backend/mod.ts";
+import { PostgresEngine } from "../../../wire/backend/postgres.ts";
+import type { PgLease } from "../../../wire/backend/postgres_backend.ts";
+import { concat, readInt32 } from "../../../wire/protocol/bytes.ts";
+import { BackendCode } from "../../../wire/protocol/message_codes.ts";
 import {
   bindText,
   cancelRequest,
@@ -197,3 +201,54 @@ pipelineTest(
   },
   { settings: { backendConnections: 3 }, params: (i) => ({ application_name: `c${i % 4}` }) },
 );
+
+backendTest(
+  "PostgresEngine attaches clients that waited for a backend together, not one per drain",
+  async (t) => {
+    const engine = new PostgresEngine(t.url!, { size: () => 1 });
+    const scope = { key: "one", setupSql: "select 1", resetSql: [], statementTimeoutMs: 30_000 };
+    try {
+      const holding = ownerUntil(2);
+      const holder = await engine.acquire(scope, holding, {});
+      // A transaction holds the only backend alone: every other client must wait for it.
+      holder.write(query("begin"));
+      holder.flush(false);
+      const got: Lease[] = [];
+      const waiting = [1, 2, 3].map(async () => {
+        got.push(await engine.acquire(scope, ownerUntil(1), {}));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(got.length, 0);
+      assert.equal(engine.pool().waiting, 3);
+      holder.write(query("rollback"));
+      holder.flush(false);
+      await holding.done;
+      holder.release(true);
+      // The backend is free: all three waiters get it at once, to pipeline their statements on
+      // it, rather than the first alone while the others wait for it to drain again.
+      await Promise.race([
+        Promise.all(waiting),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("waiters left")), 2000)),
+      ]);
+      assert.equal(new Set(got.map((lease) => (lease as PgLease).backend)).size, 1);
+      for (const lease of got) lease.release(true);
+    } finally {
+      await engine.close();
+    }
+  },
+  { only: ["postgres"] },
+);
+
+/** A lease owner whose `done` settles once `ready` ReadyForQuery messages came. */
+function ownerUntil(ready: number): BackendOwner & { done: Promise<void> } {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  return {
+    done: promise,
+    onBackendData(bytes) {
+      for (let at = 0; at < bytes.length; at += 1 + readInt32(bytes, at + 1)) {
+        if (bytes[at] === BackendCode.ReadyForQuery && --ready === 0) resolve();
+      }
+    },
+    onBackendLost: () => resolve(),
+  };
+}
