@@ -75,13 +75,25 @@ try {
   const actor = (await resolveActor(svc, presented(keyHeaders))) as Actor;
   const def = await getList(svc, actor, FOLDER, "samples");
   const result = await selectRows(svc, actor, def, { limit: 100 });
-  const body = rowsResponse({
-    schemaName: "lists",
-    queryName: "samples",
-    fields: [],
-    rows: result.rows,
-    rowCount: result.total,
-  }, 8.3);
+  const respond = () =>
+    rowsResponse({
+      schemaName: "lists",
+      queryName: "samples",
+      fields: [],
+      rows: result.rows,
+      rowCount: result.total,
+    }, 8.3);
+  const body = respond();
+  /** One of the entries a request writes. */
+  const record = () =>
+    svc.audit.record({
+      door: "key",
+      event: "bench.step",
+      outcome: "ok",
+      userId: actor.userId,
+      credential: null,
+      clientAddr: "127.0.0.1",
+    });
   const labgateSql = `select "id"::text as "id", "name"::text as "name", "weight"::text as "weight"
     from ${fixture.samplesTable} order by ${fixture.samplesTable}.id asc limit 100 offset 0`;
 
@@ -128,35 +140,11 @@ try {
       })],
     ["its query alone (root pool)", () => sql.raw(labgateSql).execute(fixture.database.root)],
     ["bare query alone (root pool)", () => bareQuery.execute(fixture.database.root)],
-    ["rowsResponse (8.3)", () =>
-      rowsResponse({
-        schemaName: "lists",
-        queryName: "samples",
-        fields: [],
-        rows: result.rows,
-        rowCount: result.total,
-      }, 8.3)],
+    ["rowsResponse (8.3)", respond],
     ["JSON.stringify of the body", () => JSON.stringify(body)],
-    ["audit.record", () =>
-      svc.audit.record({
-        door: "key",
-        event: "bench.step",
-        outcome: "ok",
-        userId: actor.userId,
-        credential: null,
-        clientAddr: "127.0.0.1",
-      })],
+    ["audit.record", record],
     ["audit: a request's two records, written in a batch of 200", async () => {
-      for (let i = 0; i < 200; i++) {
-        svc.audit.record({
-          door: "key",
-          event: "bench.step",
-          outcome: "ok",
-          userId: actor.userId,
-          credential: null,
-          clientAddr: "127.0.0.1",
-        });
-      }
+      for (let i = 0; i < 200; i++) record();
       await svc.audit.flush();
     }, 100],
   ];

@@ -157,6 +157,8 @@ export class PgliteClient {
   created = false;
   /** Thread restarts so far (metrics): each stop below, and a thread that died. */
   restarts = 0;
+  /** Threads the database has been opened in so far: the first, each restart's, `renew()`'s. */
+  threads = 0;
   /** Statements and sessions stopped so far, by cause (metrics). */
   readonly preemptions: Record<PreemptCause, number> = {
     timeout: 0,
@@ -389,6 +391,7 @@ export class PgliteClient {
       );
     });
     this.#worker = worker;
+    this.threads++;
     this.#accepting = false;
     this.#opening = opened;
     // Once this one is open (not to slow it down), the next restart's thread is started.

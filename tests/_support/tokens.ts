@@ -5,6 +5,8 @@ import { insertRows, selectRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
 import type { ExternalApp, User } from "../../src/db/schema.ts";
 import { createExternalApp, createToken, type TokenInput } from "../../src/doors/tokens/mod.ts";
+import type { Hono } from "hono";
+import type { Env } from "../../routes/http/context.ts";
 import type { TestContext } from "./backends.ts";
 
 export const FOLDER = "/home/lab";
@@ -82,5 +84,47 @@ export async function tokenWorld(t: TestContext): Promise<TokenWorld> {
       const { total } = await selectRows(svc, admin, await getList(svc, admin, FOLDER, LIST));
       return total;
     },
+  };
+}
+
+/** How a request carries its token (`param-*`: in the URL, with the policy on or off). */
+export type Presentation = "header" | "cookie" | "param-on" | "param-off";
+/** The HTTP entry points: the JSON API (REST) or a LabKey-style action. */
+export type Entry = "rest" | "action";
+
+/** Calls the app with a token presented one way, on one entry point. */
+export function caller(app: Hono<Env>) {
+  return async (
+    value: string,
+    options: {
+      presentation?: Presentation;
+      entry?: Entry;
+      action?: string;
+      body?: unknown;
+      processAs?: string;
+      method?: string;
+      path?: string;
+    } = {},
+  ): Promise<Response> => {
+    const presentation = options.presentation ?? "header";
+    const headers = new Headers({ "content-type": "application/json" });
+    if (presentation === "header") headers.set("authorization", `Token ${value}`);
+    if (presentation === "cookie") headers.set("cookie", `token=${value}`);
+    if (options.processAs) headers.set("x-process-as", options.processAs);
+    let path = options.path ??
+      ((options.entry ?? "rest") === "rest"
+        ? "/api/folders"
+        : `/actions/${options.action ?? "selectRows"}`);
+    if (presentation.startsWith("param")) path += `?token=${encodeURIComponent(value)}`;
+    const action = path.startsWith("/actions/");
+    const response = await app.request(path, {
+      method: options.method ?? (action ? "POST" : "GET"),
+      headers,
+      body: action || options.body
+        ? JSON.stringify(options.body ?? { folder: FOLDER, list: LIST })
+        : undefined,
+    }, { clientAddr: "127.0.0.1" });
+    await response.body?.cancel();
+    return response;
   };
 }

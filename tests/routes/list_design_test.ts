@@ -5,8 +5,8 @@ import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
 import { textOf } from "../_support/http.ts";
 import { browserOf } from "../_support/keys.ts";
-import { errorOf, RawClient, rowsOf } from "../wire/_client.ts";
-import { ALICE, FOLDER, openDoor } from "../wire/_door.ts";
+import { errorOf, rowsOf } from "../wire/_client.ts";
+import { connectRawClient, openDoor } from "../wire/_door.ts";
 
 const PAGE = "/folders/home/-/lists/samples";
 
@@ -63,11 +63,7 @@ backendTest(
     assert.equal(bad.status, 400);
     assert.match((await bad.json()).error.message, /is the key: it cannot be dropped/);
 
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     client.send(query("select title from samples where id = 1"));
     assert.deepEqual(rowsOf(await client.until()), [["alpha"]]);
     client.send(query("select label from samples"));

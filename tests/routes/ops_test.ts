@@ -4,8 +4,8 @@ import { ensureCertificate } from "../../src/doors/sql/tls/mod.ts";
 import { ADMIN_EMAIL, backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
 import { query } from "../../wire/protocol/messages.ts";
-import { errorOf, RawClient } from "../wire/_client.ts";
-import { ALICE, CROSS_JOIN, FOLDER, openDoor } from "../wire/_door.ts";
+import { errorOf } from "../wire/_client.ts";
+import { ALICE, connectRawClient, CROSS_JOIN, openDoor } from "../wire/_door.ts";
 
 /** The value of one series in an exposition text, or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -19,11 +19,7 @@ backendTest("GET /metrics counts requests, sign-in failures and SQL-door stateme
   await browser.get("/login");
   await browser.signIn(ADMIN_EMAIL, "wrong-password");
   await using fx = await openDoor(t);
-  await using client = await RawClient.connect(fx.port, {
-    user: ALICE.email,
-    password: ALICE.password,
-    database: FOLDER,
-  });
+  await using client = await connectRawClient(fx.port);
   client.send(query("select id from samples where id = 1"));
   await client.until();
   client.send(query("delete from samples"));
@@ -131,11 +127,7 @@ backendTest(
   "GET /metrics tells timed-out SQL-door statements apart, and the audit log says why",
   async (t) => {
     await using fx = await openDoor(t);
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     client.send(query("set statement_timeout = 50"));
     await client.until();
     client.send(query("select count(*) from generate_series(1, 500000000)"));
@@ -168,11 +160,7 @@ backendTest(
     assert.match(before, /^# TYPE labgate_embedded_preemptions_total counter$/m);
 
     // A heavy statement, stopped when a sign-in has waited behind it.
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     client.send(query(CROSS_JOIN));
     await new Promise((resolve) => setTimeout(resolve, 300));
     const signIn = await browser.signIn(ALICE.email, ALICE.password);

@@ -12,6 +12,7 @@ import { insertRows } from "../../src/data/rows.ts";
 import { createUser } from "../../src/data/users.ts";
 import { type SqlDoorSettings, sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { type SqlDoor, startSqlDoor, type TlsMaterial } from "../../wire/mod.ts";
+import { RawClient } from "./_client.ts";
 
 export const ALICE = { email: "alice@example.org", password: "alice-password-1" };
 export const BOB = { email: "bob@example.org", password: "bob-password-1" };
@@ -234,4 +235,13 @@ export async function connectDoorClient(
   });
   await client.connect();
   return Object.assign(client, { [Symbol.asyncDispose]: () => client.end() });
+}
+
+/** A raw protocol client of the door at `port`, signed in as `user` (SCRAM); `await using` ends it. */
+export function connectRawClient(
+  port: number,
+  user: { email: string; password: string } = ALICE,
+  database = FOLDER,
+): Promise<RawClient> {
+  return RawClient.connect(port, { user: user.email, password: user.password, database });
 }

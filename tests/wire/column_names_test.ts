@@ -4,8 +4,8 @@ import { insertRows } from "../../src/data/rows.ts";
 import { Reader } from "../../wire/protocol/bytes.ts";
 import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
-import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { errorOf, type Message, rowsOf } from "./_client.ts";
+import { connectRawClient, FOLDER, openDoor } from "./_door.ts";
 
 /** The column names of the first RowDescription. */
 function columnNames(messages: Message[]): string[] {
@@ -33,11 +33,7 @@ backendTest(
       }],
     });
     await insertRows(t.svc, t.admin, def, [{ SampleId: "S1", DoseMg: 1.5, site: "Oslo" }]);
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     const ask = async (sql: string) => {
       client.send(query(sql));
       return await client.until();

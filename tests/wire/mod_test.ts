@@ -6,7 +6,7 @@ import { sqlDoorSettings } from "../../src/doors/sql/settings.ts";
 import { cancelRequest, query } from "../../wire/protocol/messages.ts";
 import { startSqlDoor } from "../../wire/mod.ts";
 import { errorOf, RawClient, rowsOf, types } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { ALICE, connectRawClient, FOLDER, openDoor } from "./_door.ts";
 
 const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
 
@@ -120,11 +120,7 @@ backendTest(
       getTlsMaterial: () => Promise.resolve(null),
     });
     try {
-      await using client = await RawClient.connect(fx.port, {
-        user: ALICE.email,
-        password: ALICE.password,
-        database: FOLDER,
-      });
+      await using client = await connectRawClient(fx.port);
       client.send(query("select pg_sleep(20)"));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = performance.now();

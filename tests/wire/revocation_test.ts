@@ -25,7 +25,7 @@ import {
 } from "../_support/tokens.ts";
 import { query } from "../../wire/protocol/messages.ts";
 import { errorOf, type Message, RawClient, rowsOf } from "./_client.ts";
-import { ALICE, BOB, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
+import { ALICE, BOB, connectRawClient, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
 
 const SAMPLES_COUNT = "select count(*) from lists.samples";
 const cleartext = { settings: { allowLoopbackCleartext: true } };
@@ -201,11 +201,7 @@ backendTest(
         { principalId: readers.id, role: "reader" },
       ],
     });
-    await using aliceClient = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using aliceClient = await connectRawClient(fx.port);
     await using bobClient = await RawClient.connect(fx.port, {
       user: BOB.email,
       password: BOB.password,

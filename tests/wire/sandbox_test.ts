@@ -1,21 +1,24 @@
 import assert from "node:assert/strict";
 import { createContainer, setPolicy } from "../../src/data/containers.ts";
 import { applyDesignChange } from "../../src/data/list_design.ts";
-import { createList, deleteList } from "../../src/data/lists.ts";
+import { createList, deleteList, type ListColumnInput } from "../../src/data/lists.ts";
 import { getUserByEmail } from "../../src/data/users.ts";
 import { Reader } from "../../wire/protocol/bytes.ts";
 import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
-import { errorOf, RawClient, rowsOf } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { errorOf, rowsOf } from "./_client.ts";
+import { ALICE, connectRawClient, FOLDER, openDoor } from "./_door.ts";
+
+/** The list the catalog test changes: capitalized names, and a column above Alice's PHI level. */
+const PLATES: readonly ListColumnInput[] = [
+  { name: "SampleId", type: "Text" },
+  { name: "DoseMg", type: "Double" },
+  { name: "Patient", type: "Text", phi: "full" },
+];
 
 /** A new session of Alice's in FOLDER: each reply to `sql`, as column names, rows or the error. */
 async function freshSession(port: number, sql: string) {
-  await using client = await RawClient.connect(port, {
-    user: ALICE.email,
-    password: ALICE.password,
-    database: FOLDER,
-  });
+  await using client = await connectRawClient(port);
   client.send(query(sql));
   const reply = await client.until();
   const error = reply.find((m) => m.type === "E");
@@ -39,11 +42,7 @@ backendTest(
     const plates = await createList(t.svc, t.admin, FOLDER, {
       name: "plates",
       key: "SampleId",
-      columns: [
-        { name: "SampleId", type: "Text" },
-        { name: "DoseMg", type: "Double" },
-        { name: "Patient", type: "Text", phi: "full" },
-      ],
+      columns: [...PLATES],
     });
     // Capitalized names as defined, and the PHI column withheld (a password declares not_phi).
     assert.deepEqual((await freshSession(fx.port, "select * from plates")).columns, [

@@ -11,8 +11,8 @@ import { createApp } from "../../routes/mod.ts";
 import { query } from "../../wire/protocol/messages.ts";
 import { backendTest } from "../_support/backends.ts";
 import { TestBrowser } from "../_support/http.ts";
-import { detailOf, errorOf, RawClient } from "./_client.ts";
-import { ALICE, FOLDER, openDoor } from "./_door.ts";
+import { detailOf, errorOf } from "./_client.ts";
+import { ALICE, connectRawClient, FOLDER, openDoor } from "./_door.ts";
 
 /** About 40 MB of rows: far more than the socket buffers and the door's own queue hold. */
 const BIG = "select repeat('x', 1000) as pad from generate_series(1, 40000)";
@@ -45,11 +45,7 @@ backendTest(
     const browser = new TestBrowser(createApp(t.svc));
     const signedIn = await browser.signIn(ALICE.email, ALICE.password);
     await signedIn.body?.cancel();
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     client.send(query("begin"));
     await client.until();
     client.send(query(BIG));
@@ -113,11 +109,7 @@ backendTest(
   "a SQL-door client that stops reading in a transaction holds the audit log back no longer than the idle limit",
   async (t) => {
     await using fx = await openDoor(t);
-    await using client = await RawClient.connect(fx.port, {
-      user: ALICE.email,
-      password: ALICE.password,
-      database: FOLDER,
-    });
+    await using client = await connectRawClient(fx.port);
     client.send(query("begin"));
     await client.until();
     client.send(query(BIG));
