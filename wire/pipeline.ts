@@ -145,6 +145,8 @@ export class Pipeline {
   discarding = false;
   /** When the last ReadyForQuery arrived. */
   lastReady = performance.now();
+  /** Errors the backend (or the door in its place) answered so far. */
+  errors = 0;
 
   /** The current statement's result so far, and the limits read as it started. */
   #resultRows = 0;
@@ -360,6 +362,7 @@ export class Pipeline {
 
   ErrorResponse(head: Pending | undefined, frame: Uint8Array): void {
     const overLimit = this.#overLimit;
+    this.errors++;
     this.#statementEnded();
     // The backend's error for a statement stopped at a limit (its cancel, most likely) is replaced.
     if (overLimit && head) head.refusal = overLimit;

@@ -177,6 +177,79 @@ function dropSetting(
   if (message && !s.ready) s.startupError ??= `Startup parameter ${name}: ${message}`;
 }
 
+// ---- settings a SET leaves, learned ----
+
+/**
+ * What a SET or RESET of one setting left, by the settings before it and
+ * its SQL (`stepKey`): the same statement after the same settings leaves
+ * the same ones, so the capture after it (one more round trip, and a scan
+ * of pg_settings) is needed only the first time. The SET itself still runs
+ * on the backend, which checks the value and answers as PostgreSQL does.
+ * Kept a few seconds, so a server whose configuration was reloaded (the
+ * defaults a partial DateStyle keeps) is read again soon.
+ */
+const LEARNED_MS = 5_000;
+const LEARNED_LIMIT = 1_000;
+const learnedSettings = new WeakMap<object, Map<string, LearnedStep>>();
+
+interface LearnedStep {
+  settings: Map<string, string>;
+  at: number;
+}
+
+function learned(s: SessionState): Map<string, LearnedStep> {
+  let steps = learnedSettings.get(s.ctx.engine);
+  if (!steps) learnedSettings.set(s.ctx.engine, steps = new Map());
+  return steps;
+}
+
+function settingsKey(settings: Map<string, string>): string {
+  let key = "";
+  for (const [name, value] of settings) key += `${name}=${value}\u0001`;
+  return key;
+}
+
+/**
+ * Counts the client statements a Query or Execute runs, and notes a SET of
+ * one setting that is the only one since the last ReadyForQuery, outside a
+ * transaction, on a backend with the client's settings and nothing else
+ * of its own (no hold cursors, no tampered setup).
+ */
+export function ran(
+  s: SessionState,
+  statements: readonly StatementInfo[] | undefined,
+  sql: string,
+): void {
+  const alone = s.statementsSinceReady === 0 && statements?.length === 1;
+  s.statementsSinceReady += statements?.length ?? 1;
+  const lease = s.lease;
+  s.settingsStep = alone && statements[0].oneSetting && lease && s.ready &&
+      s.pipeline.status === TxStatus.Idle && !s.holdCursors && !s.tampered &&
+      lease.state.settings === s.settings
+    ? {
+      key: `${settingsKey(lease.state.baseline)}\u0002${settingsKey(s.settings)}\u0002${sql}`,
+      errors: s.pipeline.errors,
+    }
+    : null;
+}
+
+/** The settings step noted by ran(), when it is still the only statement and nothing failed. */
+function settingsStep(s: SessionState): string | null {
+  const step = s.settingsStep;
+  s.settingsStep = null;
+  return step && s.statementsSinceReady === 1 && step.errors === s.pipeline.errors &&
+      !s.holdCursors
+    ? step.key
+    : null;
+}
+
+/** Nothing is due after a ReadyForQuery: the next statement starts a count; the backend may go back. */
+export function idle(s: SessionState): void {
+  s.statementsSinceReady = 0;
+  s.settingsStep = null;
+  maybeRelease(s);
+}
+
 /**
  * Reads back the session's settings and open cursors after statements
  * that may have changed them, tells the client what changed, then sends
@@ -184,6 +257,19 @@ function dropSetting(
  */
 export function capture(s: SessionState, rfq: Uint8Array | null, done?: () => void): void {
   const lease = s.lease!;
+  const step = settingsStep(s);
+  const known = step === null ? undefined : learned(s).get(step);
+  if (known && performance.now() - known.at < LEARNED_MS) {
+    const before = s.reported();
+    s.settings = known.settings;
+    lease.state.settings = known.settings;
+    s.settingsDirty = false;
+    reportChanges(s, before);
+    if (rfq) s.pipeline.emit(rfq);
+    done?.();
+    if (s.inFlight === 0) idle(s);
+    return;
+  }
   const rows: (string | null)[][] = [];
   let failed = false;
   lease.state.unnamedKey = null;
@@ -196,11 +282,18 @@ export function capture(s: SessionState, rfq: Uint8Array | null, done?: () => vo
     onDone: () => {
       // Unknown settings on the backend: it is reset or closed at release, the client keeps its own.
       if (failed) s.tampered = true;
-      else captured(s, lease, rows);
+      else {
+        captured(s, lease, rows);
+        if (step !== null && !s.tampered && !s.holdCursors) {
+          const steps = learned(s);
+          if (steps.size >= LEARNED_LIMIT) steps.clear();
+          steps.set(step, { settings: s.settings, at: performance.now() });
+        }
+      }
       s.settingsDirty = false;
       if (rfq) s.pipeline.emit(rfq);
       done?.();
-      if (s.inFlight === 0) maybeRelease(s);
+      if (s.inFlight === 0) idle(s);
     },
   });
   lease.write(CAPTURE_QUERY);
@@ -223,6 +316,11 @@ function captured(s: SessionState, lease: Lease, rows: (string | null)[][]): voi
   s.settings = settings;
   lease.state.settings = settings;
   s.holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;
+  reportChanges(s, before);
+}
+
+/** ParameterStatus for each reported setting that changed since `before`. */
+function reportChanges(s: SessionState, before: Map<string, string>): void {
   if (!s.ready) return;
   for (const [name, value] of s.reported()) {
     if (before.get(name) !== value) s.pipeline.emit(parameterStatus(name, value));

@@ -59,6 +59,7 @@ export function set(rw: SqlDoor, body: AstNode, replace: (text: string) => void)
   const result: StatementInfo = {
     kind: kind === "VAR_RESET" ? "reset" : "set",
     changesSettings: true,
+    oneSetting: !body.is_local && ["VAR_SET_VALUE", "VAR_SET_DEFAULT", "VAR_RESET"].includes(kind),
   };
   if (FREE_SETTINGS.includes(name)) return result;
   if ((GUARDED_SETTINGS as readonly string[]).includes(name)) {
