@@ -33,10 +33,11 @@ export interface StatementInfo {
   /** SET / RESET / DISCARD: session settings may change and must be captured for replay. */
   changesSettings: boolean;
   /**
-   * SET or RESET of one named setting for the session: what it leaves
-   * depends only on the settings before it, so a capture may be learned.
+   * SET or RESET of one named setting for the session, as its
+   * CommandComplete tag: what it leaves depends only on the settings before
+   * it, so it may be learned (session_leases.ts).
    */
-  oneSetting: boolean;
+  oneSetting: "SET" | "RESET" | null;
   /** Session state the door cannot replay (SQL PREPARE): the backend stays pinned. */
   pins: boolean;
   /**
@@ -99,7 +100,7 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
     ) => ({
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind) || changesSettings === true,
-      oneSetting: oneSetting === true,
+      oneSetting: oneSetting ?? null,
       pins: kind === "prepare",
       holdsBackend: kind === "begin" || kind === "prepare" ||
         (kind === "declare" && holdCursor === true),

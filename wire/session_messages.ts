@@ -22,7 +22,7 @@ import {
   target,
 } from "./protocol/messages.ts";
 import { analyze } from "./sandbox.ts";
-import { ran, takeStatementRefusal } from "./session_leases.ts";
+import { answerSet, ran, takeStatementRefusal } from "./session_leases.ts";
 import {
   type ClientStatement,
   newAudit,
@@ -56,6 +56,7 @@ export function Query(s: SessionState, message: Uint8Array): void {
   }
   const stale = definedBefore(s, analysis.statements);
   if (stale) return refuse(s, FrontendCode.Query, stale, audit);
+  if (answerSet(s, analysis.statements, analysis.text, audit)) return;
   const lease = s.lease!;
   note(s, analysis.statements);
   ran(s, analysis.statements, analysis.text);

@@ -161,10 +161,10 @@ export class SessionState {
   statementsSinceReady = 0;
   /**
    * The one statement since then sets one setting: the key of what it
-   * leaves (settings before it and its SQL), and the pipeline's error count
-   * when it was sent; capture() may answer from what it learned.
+   * leaves (settings before it and its SQL), and the pipeline's error and
+   * notice counts when it was sent; capture() may answer from what it learned.
    */
-  settingsStep: { key: string; errors: number } | null = null;
+  settingsStep: { key: string; errors: number; notices: number } | null = null;
   holdCursors = false;
   pinned = false;
   /** A setting the setup owns changed: the backend must not be reused as is. */

@@ -275,7 +275,7 @@ backendTest("SET is reported with ParameterStatus and survives later leases", as
 });
 
 backendTest(
-  "SET learned from an earlier session answers as PostgreSQL does, by the settings before it",
+  "a SET learned from an earlier session is answered and audited as PostgreSQL's, by the settings before it",
   async (t) => {
     await using fx = await openDoor(t, { settings: { backendConnections: 1 } });
     const current = async (client: RawClient) => {
@@ -318,6 +318,20 @@ backendTest(
       plain.send(query("select current_setting('extra_float_digits'), '2024-01-15'::date::text"));
       assert.deepEqual(rowsOf(await plain.until()), [["3", "2024-01-15"]]);
     }
+    // Each SET is a statement of the audit log, whoever answered it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await t.svc.audit.flush();
+    const sets = (await t.svc.db.selectFrom("audit_log").selectAll().where("door", "=", "sql")
+      .where("event", "=", "sql.query").where("detail", "like", "set %").orderBy("id").execute())
+      .map((r) => [r.outcome, r.detail]);
+    const round = [
+      ["ok", "set datestyle = 'ISO'"],
+      ["ok", "set datestyle = 'SQL, DMY'"],
+      ["ok", "set datestyle = 'ISO'"],
+      ["ok", "set extra_float_digits = 3"],
+      ["error", "set extra_float_digits = 99"],
+    ];
+    assert.deepEqual(sets, [...round, ...round]);
   },
 );
 
