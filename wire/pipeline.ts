@@ -145,6 +145,9 @@ export class Pipeline {
   discarding = false;
   /** When the last ReadyForQuery arrived. */
   lastReady = performance.now();
+  /** Errors the backend (or the door in its place) answered so far, and notices passed on. */
+  errors = 0;
+  notices = 0;
 
   /** The current statement's result so far, and the limits read as it started. */
   #resultRows = 0;
@@ -178,6 +181,12 @@ export class Pipeline {
   local(bytes: Uint8Array, onError?: () => void): void {
     if (this.inFlight === 0) this.emit(bytes);
     else this.push({ code: 0, local: bytes, onError });
+  }
+
+  /** A client statement the door answered itself (nothing pending): audited like any other. */
+  answered(bytes: Uint8Array, audit: Audit): void {
+    this.emit(bytes);
+    this.#host.record(audit);
   }
 
   /** Forgets everything pending (the connection is ending). */
@@ -288,6 +297,7 @@ export class Pipeline {
         return this.ErrorResponse(head, this.#chunk.subarray(at, end));
       case BackendCode.NoticeResponse:
         if (!head || head.injected) return this.#drop();
+        this.notices++;
         return this.#replace(this.#filter(this.#chunk.subarray(at, end), head.positionMap));
       case BackendCode.CopyInResponse:
         this.#drop();
@@ -360,6 +370,7 @@ export class Pipeline {
 
   ErrorResponse(head: Pending | undefined, frame: Uint8Array): void {
     const overLimit = this.#overLimit;
+    this.errors++;
     this.#statementEnded();
     // The backend's error for a statement stopped at a limit (its cancel, most likely) is replaced.
     if (overLimit && head) head.refusal = overLimit;

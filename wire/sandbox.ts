@@ -32,6 +32,12 @@ export interface StatementInfo {
   holdCursor: boolean;
   /** SET / RESET / DISCARD: session settings may change and must be captured for replay. */
   changesSettings: boolean;
+  /**
+   * SET or RESET of one named setting for the session, as its
+   * CommandComplete tag: what it leaves depends only on the settings before
+   * it, so it may be learned (session_leases.ts).
+   */
+  oneSetting: "SET" | "RESET" | null;
   /** Session state the door cannot replay (SQL PREPARE): the backend stays pinned. */
   pins: boolean;
   /**
@@ -90,10 +96,11 @@ export function analyze(text: string, scope: sql.FolderScope): Analysis {
   let statements = infos.get(analysis.statements);
   if (!statements) {
     statements = analysis.statements.map((
-      { kind, name, holdCursor, deallocate, changesSettings, withheld },
+      { kind, name, holdCursor, deallocate, changesSettings, oneSetting, withheld },
     ) => ({
       holdCursor: kind === "declare" && holdCursor === true,
       changesSettings: CHANGES_SETTINGS.has(kind) || changesSettings === true,
+      oneSetting: oneSetting ?? null,
       pins: kind === "prepare",
       holdsBackend: kind === "begin" || kind === "prepare" ||
         (kind === "declare" && holdCursor === true),

@@ -24,6 +24,7 @@ import {
   flush,
   giveShare,
   giveStatementShare,
+  idle,
   maybeRelease,
   released,
   takeShare,
@@ -57,7 +58,7 @@ export class Session implements DoorSession, BackendOwner {
       record: (audit) => this.#record(audit),
       holdsReady: (status) => status === TxStatus.Idle && (s.settingsDirty || s.holdCursors),
       capture: (rfq) => capture(s, rfq),
-      idle: () => maybeRelease(s),
+      idle: () => idle(s),
       copyIn: () => {
         s.lease?.write(COPY_FAIL);
         s.lease?.flush();

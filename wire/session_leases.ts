@@ -11,15 +11,18 @@ import { ErrorField, WireError } from "./protocol/errors.ts";
 import { FrontendCode, TxStatus } from "./protocol/message_codes.ts";
 import {
   bindText,
+  commandComplete,
   execute,
   parameterStatus,
   parse,
   query,
   readBind,
   readParse,
+  readyForQuery,
   SYNC,
   target,
 } from "./protocol/messages.ts";
+import type { Audit } from "./pipeline.ts";
 import type { PinShares } from "./pin_shares.ts";
 import { analyze, type StatementInfo } from "./sandbox.ts";
 import { CLIENT_LOWERED, type SessionState } from "./session_state.ts";
@@ -177,6 +180,110 @@ function dropSetting(
   if (message && !s.ready) s.startupError ??= `Startup parameter ${name}: ${message}`;
 }
 
+// ---- settings a SET leaves, learned ----
+
+/**
+ * What a SET or RESET of one setting left, by the settings before it and
+ * its SQL (`stepKey`): the same statement after the same settings leaves
+ * the same ones. The first time, the backend runs it (and checks the value:
+ * a bad one gets PostgreSQL's error, and is never learned) and the door
+ * reads the settings back; after that, the read-back is skipped, and a
+ * Query of that SET alone is answered by the door, its settings put on the
+ * backend that runs the session's next statement (replaySettings). Kept a
+ * few seconds, so a server whose configuration was reloaded (the defaults
+ * a partial DateStyle keeps) is asked again soon.
+ */
+const LEARNED_MS = 5_000;
+const LEARNED_LIMIT = 1_000;
+const learnedSteps = new WeakMap<object, Map<string, LearnedStep>>();
+
+interface LearnedStep {
+  settings: Map<string, string>;
+  /** The backend sent no notice: the door can answer it alone. */
+  quiet: boolean;
+  at: number;
+}
+
+function learned(s: SessionState): Map<string, LearnedStep> {
+  let steps = learnedSteps.get(s.ctx.engine);
+  if (!steps) learnedSteps.set(s.ctx.engine, steps = new Map());
+  return steps;
+}
+
+function settingsKey(settings: Map<string, string>): string {
+  let key = "";
+  for (const [name, value] of settings) key += `${name}=${value}\u0001`;
+  return key;
+}
+
+/**
+ * The key of a SET of one setting that is the only statement since the
+ * last ReadyForQuery, outside a transaction, on a backend with the
+ * client's settings and nothing else of its own (no hold cursors, no
+ * tampered setup); null for any other statement.
+ */
+function stepKey(
+  s: SessionState,
+  statements: readonly StatementInfo[],
+  sql: string,
+): string | null {
+  const lease = s.lease;
+  return s.statementsSinceReady === 0 && statements.length === 1 && statements[0].oneSetting &&
+      lease && s.ready && s.pipeline.status === TxStatus.Idle && !s.holdCursors && !s.tampered &&
+      lease.state.settings === s.settings
+    ? `${settingsKey(lease.state.baseline)}\u0002${settingsKey(s.settings)}\u0002${sql}`
+    : null;
+}
+
+function learnedStep(s: SessionState, key: string | null): LearnedStep | undefined {
+  const step = key === null ? undefined : learned(s).get(key);
+  return step && performance.now() - step.at < LEARNED_MS ? step : undefined;
+}
+
+/**
+ * A Query that is one learned SET, with nothing else pending: answered as
+ * the backend answered it (CommandComplete, ParameterStatus of what
+ * changed, ReadyForQuery) and audited. False for anything else.
+ */
+export function answerSet(
+  s: SessionState,
+  statements: readonly StatementInfo[],
+  sql: string,
+  audit: Audit,
+): boolean {
+  if (s.inFlight > 0 || s.unsynced || s.settingsDirty) return false;
+  const step = learnedStep(s, stepKey(s, statements, sql));
+  if (!step?.quiet) return false;
+  const before = s.reported();
+  s.settings = step.settings; // the backend's stay as they are: replaySettings() on the next lease
+  s.pipeline.emit(commandComplete(statements[0].oneSetting!));
+  reportChanges(s, before);
+  audit.shape = statements;
+  s.pipeline.answered(readyForQuery(TxStatus.Idle), audit);
+  idle(s);
+  return true;
+}
+
+/** Counts the client statements a Query or Execute runs, noting a SET whose step may be learned. */
+export function ran(
+  s: SessionState,
+  statements: readonly StatementInfo[] | undefined,
+  sql: string,
+): void {
+  const key = statements ? stepKey(s, statements, sql) : null;
+  s.statementsSinceReady += statements?.length ?? 1;
+  s.settingsStep = key === null
+    ? null
+    : { key, errors: s.pipeline.errors, notices: s.pipeline.notices };
+}
+
+/** Nothing is due after a ReadyForQuery: the next statement starts a count; the backend may go back. */
+export function idle(s: SessionState): void {
+  s.statementsSinceReady = 0;
+  s.settingsStep = null;
+  maybeRelease(s);
+}
+
 /**
  * Reads back the session's settings and open cursors after statements
  * that may have changed them, tells the client what changed, then sends
@@ -184,6 +291,24 @@ function dropSetting(
  */
 export function capture(s: SessionState, rfq: Uint8Array | null, done?: () => void): void {
   const lease = s.lease!;
+  const step = s.settingsStep;
+  s.settingsStep = null;
+  // Still the only statement since ReadyForQuery, and it did not fail.
+  const key = step && s.statementsSinceReady === 1 && step.errors === s.pipeline.errors
+    ? step.key
+    : null;
+  const known = learnedStep(s, key);
+  if (known) {
+    const before = s.reported();
+    s.settings = known.settings;
+    lease.state.settings = known.settings;
+    s.settingsDirty = false;
+    reportChanges(s, before);
+    if (rfq) s.pipeline.emit(rfq);
+    done?.();
+    if (s.inFlight === 0) idle(s);
+    return;
+  }
   const rows: (string | null)[][] = [];
   let failed = false;
   lease.state.unnamedKey = null;
@@ -196,11 +321,19 @@ export function capture(s: SessionState, rfq: Uint8Array | null, done?: () => vo
     onDone: () => {
       // Unknown settings on the backend: it is reset or closed at release, the client keeps its own.
       if (failed) s.tampered = true;
-      else captured(s, lease, rows);
+      else {
+        captured(s, lease, rows);
+        if (key !== null && !s.tampered && !s.holdCursors) {
+          const steps = learned(s);
+          if (steps.size >= LEARNED_LIMIT) steps.clear();
+          const quiet = step!.notices === s.pipeline.notices;
+          steps.set(key, { settings: s.settings, quiet, at: performance.now() });
+        }
+      }
       s.settingsDirty = false;
       if (rfq) s.pipeline.emit(rfq);
       done?.();
-      if (s.inFlight === 0) maybeRelease(s);
+      if (s.inFlight === 0) idle(s);
     },
   });
   lease.write(CAPTURE_QUERY);
@@ -223,6 +356,11 @@ function captured(s: SessionState, lease: Lease, rows: (string | null)[][]): voi
   s.settings = settings;
   lease.state.settings = settings;
   s.holdCursors = Number(rows.find(([name]) => name === "")?.[1] ?? 0) > 0;
+  reportChanges(s, before);
+}
+
+/** ParameterStatus for each reported setting that changed since `before`. */
+function reportChanges(s: SessionState, before: Map<string, string>): void {
   if (!s.ready) return;
   for (const [name, value] of s.reported()) {
     if (before.get(name) !== value) s.pipeline.emit(parameterStatus(name, value));

@@ -22,7 +22,7 @@ import {
   target,
 } from "./protocol/messages.ts";
 import { analyze } from "./sandbox.ts";
-import { takeStatementRefusal } from "./session_leases.ts";
+import { answerSet, ran, takeStatementRefusal } from "./session_leases.ts";
 import {
   type ClientStatement,
   newAudit,
@@ -56,8 +56,10 @@ export function Query(s: SessionState, message: Uint8Array): void {
   }
   const stale = definedBefore(s, analysis.statements);
   if (stale) return refuse(s, FrontendCode.Query, stale, audit);
+  if (answerSet(s, analysis.statements, analysis.text, audit)) return;
   const lease = s.lease!;
   note(s, analysis.statements);
+  ran(s, analysis.statements, analysis.text);
   // After an unsynced extended message an error would make the backend skip this Query.
   if (s.unsynced || !s.ctx.statementTimes.quick(analysis.statements)) {
     s.shareable = false;
@@ -229,6 +231,7 @@ export function Execute(s: SessionState, message: Uint8Array): void {
   if (!statement || !s.ctx.statementTimes.quick(statement.statements)) {
     s.shareable = false;
   }
+  ran(s, statement?.statements, statement?.sql ?? "");
   s.pipeline.push({
     code: FrontendCode.Execute,
     positionMap: statement?.positionMap,

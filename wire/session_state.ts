@@ -157,6 +157,14 @@ export class SessionState {
   /** The client's own session settings (beyond the scope's setup), as the backend reports them. */
   settings = new Map<string, string>();
   settingsDirty = false;
+  /** Client statements run since the last ReadyForQuery with nothing after it. */
+  statementsSinceReady = 0;
+  /**
+   * The one statement since then sets one setting: the key of what it
+   * leaves (settings before it and its SQL), and the pipeline's error and
+   * notice counts when it was sent; capture() may answer from what it learned.
+   */
+  settingsStep: { key: string; errors: number; notices: number } | null = null;
   holdCursors = false;
   pinned = false;
   /** A setting the setup owns changed: the backend must not be reused as is. */

@@ -12,6 +12,11 @@ export function sql(signature: string, returns: string, body: string): string {
   return `create function lg_catalog.${signature} returns ${returns} language sql stable as $body$ ${body} $body$`;
 }
 
+/** A stable function returning the one value of `query`, in PL/pgSQL so its plan is kept for the session. */
+function cached(signature: string, returns: string, query: string): string {
+  return plpgsql(signature, returns, `begin return (${query}); end`);
+}
+
 export function plpgsql(
   signature: string,
   returns: string,
@@ -60,31 +65,36 @@ export function helperFunctions(visibleSettings: readonly string[]): string[] {
     sql("folder_schema()", "name", "select ('lg_c' || lg_catalog.context('folder_id'))::name"),
     sql("folder_path()", "name", "select lg_catalog.context('folder_path')::name"),
     sql("user_email()", "name", "select lg_catalog.context('user_email')::name"),
-    sql(
+    // These four are read by nearly every catalog statement (as initplans of
+    // each shadow view). A SQL function whose body has a FROM is not inlined,
+    // and PostgreSQL parses and plans its body again in every statement that
+    // calls it (and each nested call again); PL/pgSQL keeps its plans for the
+    // session, so on a pooled backend a call only runs a cached plan.
+    cached(
       "user_oid()",
       "oid",
       "select r.oid from pg_catalog.pg_roles r where r.rolname = current_user " +
         "and lg_catalog.context('folder_id') is not null",
     ),
-    sql(
+    cached(
       "user_namespaces()",
       "oid[]",
       "select coalesce(pg_catalog.array_agg(n.oid), '{}') from pg_catalog.pg_namespace n " +
         "where lg_catalog.folder_schema() is not null " +
         "and n.nspname in (lg_catalog.folder_schema(), 'core')",
     ),
-    sql(
+    cached(
       "visible_namespaces()",
       "oid[]",
       "select pg_catalog.array_agg(n.oid) from pg_catalog.pg_namespace n " +
         "where n.nspname in ('pg_catalog', 'information_schema') " +
-        "or n.oid = any(lg_catalog.user_namespaces())",
+        "or n.oid = any((select lg_catalog.user_namespaces())::oid[])",
     ),
-    sql(
+    cached(
       "visible_schema_names()",
       "name[]",
       "select pg_catalog.array_agg(n.nspname) from pg_catalog.pg_namespace n " +
-        "where n.oid = any(lg_catalog.visible_namespaces())",
+        "where n.oid = any((select lg_catalog.visible_namespaces())::oid[])",
     ),
     sql("schema_name(name)", "name", `select ${schemaName("$1", FOLDER_SCHEMA)}`),
     // A list column defined with capitals, stored lower case: its name as defined

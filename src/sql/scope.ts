@@ -134,6 +134,11 @@ export interface StatementInfo {
   name?: string;
   /** SET, RESET, DISCARD ALL: session settings may have changed. */
   changesSettings?: boolean;
+  /**
+   * SET or RESET of one named setting for the session (not LOCAL, not RESET
+   * ALL): the CommandComplete tag of the statement as rewritten.
+   */
+  oneSetting?: "SET" | "RESET";
   /** SQL PREPARE: session state that lives until DEALLOCATE. */
   pins?: boolean;
   /** DEALLOCATE (and DISCARD ALL): the prepared statement's name, null for all. */

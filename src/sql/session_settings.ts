@@ -60,8 +60,17 @@ export function set(rw: SqlDoor, body: AstNode, replace: (text: string) => void)
     kind: kind === "VAR_RESET" ? "reset" : "set",
     changesSettings: true,
   };
-  if (FREE_SETTINGS.includes(name)) return result;
+  const session = !body.is_local &&
+    ["VAR_SET_VALUE", "VAR_SET_DEFAULT", "VAR_RESET"].includes(kind);
+  if (FREE_SETTINGS.includes(name)) {
+    return {
+      ...result,
+      oneSetting: session ? (kind === "VAR_RESET" ? "RESET" : "SET") : undefined,
+    };
+  }
   if ((GUARDED_SETTINGS as readonly string[]).includes(name)) {
+    // Each is rewritten to a SET.
+    if (session) result.oneSetting = "SET";
     const setting = name as GuardedSetting;
     if (kind === "VAR_RESET" || kind === "VAR_SET_DEFAULT") {
       replace(`SET ${local}${name} = ${guardedValue(setting, rw)}`);

@@ -274,6 +274,67 @@ backendTest("SET is reported with ParameterStatus and survives later leases", as
   assert.equal(errorOf((await client.until())[0]).code, "42501");
 });
 
+backendTest(
+  "a SET learned from an earlier session is answered and audited as PostgreSQL's, by the settings before it",
+  async (t) => {
+    await using fx = await openDoor(t, { settings: { backendConnections: 1 } });
+    const current = async (client: RawClient) => {
+      client.send(query("select current_setting('DateStyle')"));
+      return rowsOf(await client.until())[0][0];
+    };
+    /** The DateStyle a SET leaves, checked against what the client was told. */
+    const dateStyle = async (client: RawClient, sql: string) => {
+      const before = await current(client);
+      client.send(query(sql));
+      const reply = await client.until();
+      const after = await current(client);
+      assert.equal(types(reply), before === after ? "CZ" : "CSZ");
+      if (before !== after) assert.equal(parameterStatus(reply).get("DateStyle"), after);
+      return after;
+    };
+    // ISO keeps the date order in force: the same SET after other settings leaves other ones.
+    for (let round = 0; round < 2; round++) {
+      await using plain = await RawClient.connect(fx.port, login);
+      assert.equal(await dateStyle(plain, "set datestyle = 'ISO'"), "ISO, MDY");
+      await using ordered = await RawClient.connect(fx.port, login);
+      assert.equal(await dateStyle(ordered, "set datestyle = 'SQL, DMY'"), "SQL, DMY");
+      assert.equal(await dateStyle(ordered, "set datestyle = 'ISO'"), "ISO, DMY");
+      ordered.send(query("select '2024-01-15'::date::text, current_setting('DateStyle')"));
+      assert.deepEqual(rowsOf(await ordered.until()), [["2024-01-15", "ISO, DMY"]]);
+      // The extended protocol, and a value PostgreSQL refuses: its error, every time.
+      for (const value of ["3", "99"]) {
+        plain.send(parse("", `set extra_float_digits = ${value}`, NO_TYPES));
+        plain.send(bindText("", "", []));
+        plain.send(execute(""));
+        plain.send(SYNC);
+        const reply = await plain.until();
+        if (value === "3") assert.equal(types(reply), "12CZ");
+        else assert.equal(errorOf(reply.find((m) => m.type === "E")!).code, "22023");
+      }
+      // Another client on the one backend in between: the settings come back with the next lease.
+      await using other = await RawClient.connect(fx.port, login);
+      other.send(query("select current_setting('extra_float_digits')"));
+      assert.deepEqual(rowsOf(await other.until()), [["1"]]);
+      plain.send(query("select current_setting('extra_float_digits'), '2024-01-15'::date::text"));
+      assert.deepEqual(rowsOf(await plain.until()), [["3", "2024-01-15"]]);
+    }
+    // Each SET is a statement of the audit log, whoever answered it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await t.svc.audit.flush();
+    const sets = (await t.svc.db.selectFrom("audit_log").selectAll().where("door", "=", "sql")
+      .where("event", "=", "sql.query").where("detail", "like", "set %").orderBy("id").execute())
+      .map((r) => [r.outcome, r.detail]);
+    const round = [
+      ["ok", "set datestyle = 'ISO'"],
+      ["ok", "set datestyle = 'SQL, DMY'"],
+      ["ok", "set datestyle = 'ISO'"],
+      ["ok", "set extra_float_digits = 3"],
+      ["error", "set extra_float_digits = 99"],
+    ];
+    assert.deepEqual(sets, [...round, ...round]);
+  },
+);
+
 backendTest("set_config() is reported and kept across leases like SET", async (t) => {
   await using fx = await openDoor(t, { settings: { backendConnections: 1 } });
   await using client = await RawClient.connect(fx.port, login);

@@ -35,6 +35,10 @@ export function backendKeyData(pid: number, secret: number): Uint8Array {
   return new Writer().begin(BackendCode.BackendKeyData).i32(pid).i32(secret).end().take();
 }
 
+export function commandComplete(tag: string): Uint8Array {
+  return new Writer().begin(BackendCode.CommandComplete).str(tag).end().take();
+}
+
 export function readyForQuery(status: number): Uint8Array {
   return new Uint8Array([BackendCode.ReadyForQuery, 0, 0, 0, 5, status]);
 }
