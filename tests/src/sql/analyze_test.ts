@@ -72,7 +72,7 @@ Deno.test("analyze() allows what a reader needs and names each statement's kind"
     assert.deepEqual(kinds(text).statements.map((s) => s.kind), expected, text);
   }
   assert.deepEqual(kinds("SET DateStyle = 'ISO'; RESET ALL; DISCARD ALL").statements, [
-    { kind: "set", changesSettings: true },
+    { kind: "set", changesSettings: true, oneSetting: "SET" },
     { kind: "reset", changesSettings: true },
     { kind: "discard", changesSettings: true, deallocate: null },
   ]);
