@@ -8,15 +8,11 @@
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { backendTest, type TestContext } from "../_support/backends.ts";
-import type { Actor } from "../../src/core/actor.ts";
-import { createList } from "../../src/data/lists.ts";
-import { insertRows } from "../../src/data/rows.ts";
 import { ALLOWED_FUNCTIONS, SHADOWED_FUNCTIONS, VISIBLE_SETTINGS } from "../../src/sql/policy.ts";
 import { decodeFields, query } from "../../wire/protocol/messages.ts";
-import { type Message, RawClient, rowsOf, text } from "./_client.ts";
-import { ALICE, FOLDER, openDoor, SECRET_FOLDER } from "./_door.ts";
-
-const login = { user: ALICE.email, password: ALICE.password, database: FOLDER };
+import { type Message, rowsOf, text } from "./_client.ts";
+import { connectRawClient, openDoor, SECRET_FOLDER } from "./_door.ts";
+import { shadowViews } from "./_catalog.ts";
 
 /** One call of each set-returning function the sandbox allows, as a client would write it. */
 const SET_RETURNING_CALLS: Record<string, string> = {
@@ -78,17 +74,6 @@ async function secrets(t: TestContext, hiddenFolderId: number): Promise<string[]
   found.push(`c${hiddenFolderId}`);
   // "PostgreSQL" is the protocol labgate speaks; "compiled" and "version" are plain words.
   return found.filter((s) => !["PostgreSQL", "compiled", "version"].includes(s));
-}
-
-/** Every shadow view, as the client names it (`pg_catalog.pg_class`). */
-async function shadowViews(t: TestContext): Promise<string[]> {
-  return (await sql<{ name: string }>`
-    select case n.nspname when 'lg_catalog' then 'pg_catalog'
-      when 'lg_information_schema' then 'information_schema' else n.nspname end
-      || '.' || c.relname as name
-    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-    where n.nspname in ('lg_catalog', 'lg_information_schema', 'core') and c.relkind = 'v'
-    order by 1`.execute(t.svc.database.root)).rows.map((r) => r.name);
 }
 
 backendTest(
@@ -159,7 +144,7 @@ backendTest(
         }
       }
     };
-    await using client = await RawClient.connect(fx.port, login);
+    await using client = await connectRawClient(fx.port);
     check("login", [{ type: "S", bytes: new TextEncoder().encode([...client.parameters].join()) }]);
     for (const statement of statements) {
       client.send(query(statement));
@@ -170,44 +155,11 @@ backendTest(
 );
 
 backendTest(
-  "no catalog view names a column above the connection's PHI level or shows its values",
-  async (t) => {
-    await using fx = await openDoor(t);
-    const list = await createList(t.svc, t.admin, FOLDER, {
-      name: "patients",
-      key: "id",
-      columns: [
-        { name: "id", type: "Integer" },
-        { name: "site", type: "Text", description: "Where the sample came from" },
-        { name: "zzmrn", type: "Text", phi: "full", description: "The zzdescribed record number" },
-      ],
-    });
-    const fullPhi: Actor = { ...t.admin, phiLevel: "full" };
-    await insertRows(t.svc, fullPhi, list, [{ id: 1, site: "north", zzmrn: "ZZSECRET-9" }]);
-    await sql`analyze`.execute(t.svc.database.root);
-    await using client = await RawClient.connect(fx.port, login);
-    const seen: string[] = [];
-    for (const view of await shadowViews(t)) {
-      client.send(query(`select * from ${view}`));
-      const received = text(await client.until("Z", 60_000));
-      if (/zzmrn|ZZSECRET|zzdescribed/.test(received)) seen.push(view);
-    }
-    assert.deepEqual(seen, []);
-    // The visible column is there, comment and statistics included.
-    client.send(query(
-      "select (select count(*) from pg_stats where attname = 'site'), " +
-        "(select count(*) from pg_description where description like 'Where%')",
-    ));
-    assert.deepEqual(rowsOf(await client.until()), [["1", "1"]]);
-  },
-);
-
-backendTest(
   "pg_stats shows the statistics of the folder's lists under their visible names, and only those",
   async (t) => {
     await using fx = await openDoor(t);
     await sql`analyze`.execute(t.svc.database.root);
-    await using client = await RawClient.connect(fx.port, login);
+    await using client = await connectRawClient(fx.port);
     client.send(query(
       "select distinct schemaname, tablename from pg_stats union all " +
         "select distinct schemaname, relname from pg_stat_all_tables order by 1, 2",
@@ -222,7 +174,7 @@ backendTest(
   "version() and server_version name labgate and the engine's major version",
   async (t) => {
     await using fx = await openDoor(t);
-    await using client = await RawClient.connect(fx.port, login);
+    await using client = await connectRawClient(fx.port);
     client.send(query(
       "select version(), current_setting('server_version'), current_setting('server_version_num')",
     ));
@@ -241,7 +193,7 @@ backendTest(
   "errors raised inside the shadow catalog carry no context lines or internal queries",
   async (t) => {
     await using fx = await openDoor(t);
-    await using client = await RawClient.connect(fx.port, login);
+    await using client = await connectRawClient(fx.port);
     for (
       const statement of [
         "select pg_get_viewdef('lists.nothing')",
